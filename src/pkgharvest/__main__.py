@@ -1,0 +1,3 @@
+from pkgharvest.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""The command line. Only this package imports typer; it stays thin.
+
+`main()` is the single error funnel (the twine / fastapi-cli habit): every `PkgHarvestError`
+becomes one line on stderr and its documented exit code; a traceback appears only with --debug.
+Command modules import the heavy core (httpx, rich tables) inside their functions, so that
+`pkgharvest --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+import typer
+
+from pkgharvest import __version__
+from pkgharvest.errors import ExitCode, PkgHarvestError
+
+EXIT_CODES_HELP = "\n\n".join(
+    f"{code.value}  {code.__doc__ or code.name}" for code in ExitCode
+)
+
+app = typer.Typer(
+    name="pkgharvest",
+    help=(
+        "Mirror the Django Packages catalogue into local JSON, and read it offline.\n\n"
+        "Example: pkgharvest fetch && pkgharvest top --by stars --limit 20\n\n"
+        "Exit codes:\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class _RunState:
+    """What the funnel needs to know about the command that ran."""
+
+    debug = False
+
+
+STATE = _RunState()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pkgharvest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Mirror the Django Packages catalogue into local JSON, and read it offline."""
+
+
+# Command modules register themselves on `app` when imported.
+from pkgharvest.cli import fetch as _fetch  # noqa: E402,F401
+from pkgharvest.cli import read as _read  # noqa: E402,F401
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"pkgharvest: {message}\n")
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every exception ends here."""
+    args = sys.argv[1:] if argv is None else argv
+    STATE.debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pkgharvest", standalone_mode=False)
+    except PkgHarvestError as err:
+        if STATE.debug:
+            traceback.print_exc()
+        return _fail(f"error: {err}", err.exit_code)
+    except click.exceptions.Exit as exit_:
+        return int(exit_.exit_code or 0)
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # `pkgharvest export | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return ExitCode.OK
+    except Exception as err:  # the last line of defence: a bug, never a raw traceback
+        if STATE.debug:
+            traceback.print_exc()
+        return _fail(
+            f"internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+            ExitCode.INTERNAL,
+        )
+    return ExitCode.OK
+
+
+def main() -> None:
+    sys.exit(run())

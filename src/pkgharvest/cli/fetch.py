@@ -1,0 +1,1 @@
+"""`pkgharvest fetch`: being written (issue 2)."""

@@ -1,0 +1,134 @@
+"""The normalized record schema: the contract between `fetch` (writer) and every reader.
+
+A record is a plain JSON object whose keys appear in exactly the order given here, so that
+mirror files diff cleanly. Field names are a public contract (README, CSV columns, `--json`).
+
+Package record (`packages/<name>.json`):
+    id                  int, the API's id (unique per kind, never changes)
+    slug                str, exactly as the API sent it (the file name may differ, see store.py)
+    title               str
+    category            Ref or null: the package's category, resolved by following its link
+    grids               list[Ref]: the grids it appears in, in the API's order
+    stars               int or null (API `repo_watchers`)
+    forks               int or null (API `repo_forks`)
+    commits_52w         list[int] of 52 weekly commit counts, oldest first; null = unknown
+                        (the API sent `[]`, which means "unknown", not "no commits")
+    commits_52w_total   int or null (sum of commits_52w)
+    last_commit         ISO 8601 UTC `...Z` or null (API `last_updated`)
+    last_fetched        ISO 8601 UTC or null: when the *service* last refreshed the record
+    created, modified   ISO 8601 UTC or null
+    pypi_version        str or null, as sent
+    pypi_url            str or null, as sent (often the legacy http://pypi.python.org form, or "")
+    repo_url            str or null, as sent
+    repo_description    str or null, as sent (may hold markup or control characters: sanitize
+                        for display, never for storage)
+    documentation_url   str or null, as sent
+    participants        list[str], as sent
+    api_url             str: the record's canonical detail URL under the base URL
+    stale_fields        list[str]: fields kept from an earlier run because this run's API data
+                        was worse (today only "commits_52w", when the API sent `[]`)
+    invalid             object: API fields whose value had the wrong type, as sent (the
+                        normalized field is null)
+    extra               object: API fields this version does not know, as sent, keys sorted
+
+Grid record (`grids/<name>.json`): id, slug, title, description, is_locked, header, created,
+    modified, packages (list of PackageRef {"id", "slug"}; slug null if unknown), api_url,
+    invalid, extra.
+
+Category record (`categories/<name>.json`): id, slug, title, title_plural, description,
+    show_pypi, created, modified, api_url, invalid, extra.
+
+A Ref is `{"id": int, "slug": str | null, "title": str | null}`; slug and title are null only
+when the linked record could not be fetched (reported as missing during the run).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypedDict
+
+Record = dict[str, Any]
+"""A normalized record, ready for `json.dumps`."""
+
+
+class Kind(StrEnum):
+    """The three record kinds; the value is the store's folder and the API's list path."""
+
+    PACKAGE = "packages"
+    GRID = "grids"
+    CATEGORY = "categories"
+
+
+class Ref(TypedDict):
+    id: int
+    slug: str | None
+    title: str | None
+
+
+class PackageRef(TypedDict):
+    id: int
+    slug: str | None
+
+
+PACKAGE_FIELDS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "title",
+    "category",
+    "grids",
+    "stars",
+    "forks",
+    "commits_52w",
+    "commits_52w_total",
+    "last_commit",
+    "last_fetched",
+    "created",
+    "modified",
+    "pypi_version",
+    "pypi_url",
+    "repo_url",
+    "repo_description",
+    "documentation_url",
+    "participants",
+    "api_url",
+    "stale_fields",
+    "invalid",
+    "extra",
+)
+
+GRID_FIELDS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "title",
+    "description",
+    "is_locked",
+    "header",
+    "created",
+    "modified",
+    "packages",
+    "api_url",
+    "invalid",
+    "extra",
+)
+
+CATEGORY_FIELDS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "title",
+    "title_plural",
+    "description",
+    "show_pypi",
+    "created",
+    "modified",
+    "api_url",
+    "invalid",
+    "extra",
+)
+
+FIELDS_BY_KIND: dict[Kind, tuple[str, ...]] = {
+    Kind.PACKAGE: PACKAGE_FIELDS,
+    Kind.GRID: GRID_FIELDS,
+    Kind.CATEGORY: CATEGORY_FIELDS,
+}
+
+WEEKS = 52
