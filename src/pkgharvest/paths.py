@@ -17,9 +17,7 @@ _SAFE_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
 _MAX_NAME = 120
 # Device names Windows reserves in any folder, with or without an extension.
 _RESERVED = frozenset(
-    ["con", "prn", "aux", "nul"]
-    + [f"com{i}" for i in range(10)]
-    + [f"lpt{i}" for i in range(10)]
+    ["con", "prn", "aux", "nul"] + [f"com{i}" for i in range(10)] + [f"lpt{i}" for i in range(10)]
 )
 
 

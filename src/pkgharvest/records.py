@@ -58,6 +58,10 @@ class Kind(StrEnum):
     GRID = "grids"
     CATEGORY = "categories"
 
+    @property
+    def singular(self) -> str:
+        return {"packages": "package", "grids": "grid", "categories": "category"}[self.value]
+
 
 class Ref(TypedDict):
     id: int

@@ -11,15 +11,12 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from pkgharvest import __version__
 from pkgharvest.errors import ExitCode, PkgHarvestError
 
-EXIT_CODES_HELP = "\n\n".join(
-    f"{code.value}  {code.__doc__ or code.name}" for code in ExitCode
-)
+EXIT_CODES_HELP = "\n\n".join(f"{code.value}  {code.__doc__ or code.name}" for code in ExitCode)
 
 app = typer.Typer(
     name="pkgharvest",
@@ -75,17 +72,21 @@ def run(argv: list[str] | None = None) -> int:
     STATE.debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="pkgharvest", standalone_mode=False)
+        # Not standalone: typer returns Exit codes (and 130 for Ctrl-C) instead of exiting,
+        # and raises usage errors for us to show.
+        code = command.main(args=args, prog_name="pkgharvest", standalone_mode=False)
     except PkgHarvestError as err:
         if STATE.debug:
             traceback.print_exc()
         return _fail(f"error: {err}", err.exit_code)
-    except click.exceptions.Exit as exit_:
-        return int(exit_.exit_code or 0)
-    except click.ClickException as err:
-        err.show()
-        return err.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except typer.TyperException as err:  # usage errors: bad option, missing argument...
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        else:
+            _fail(err.format_message(), ExitCode.USAGE)
+        return int(err.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # `pkgharvest export | head`: the reader left; that is not an error.
@@ -98,7 +99,9 @@ def run(argv: list[str] | None = None) -> int:
             f"internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
             ExitCode.INTERNAL,
         )
-    return ExitCode.OK
+    if code == ExitCode.INTERRUPTED:
+        return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 def main() -> None:

@@ -1,1 +1,110 @@
-"""`pkgharvest fetch`: being written (issue 2)."""
+"""`pkgharvest fetch`: mirror the catalogue (or some packages or grids) into the data folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from pkgharvest.cli import STATE, app
+from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
+from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
+
+FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
+
+With no TARGET: the whole catalogue (every package, grid and category). With TARGETs (package
+slugs or ids): those packages, their category and their grids. --grid SLUG: that grid and all of
+its packages. Records are written as one JSON file each; unchanged records are not rewritten; a
+record gone from the API is removed only after a complete crawl proves it gone. A failed run
+leaves the mirror exactly as it was.
+
+Examples:
+
+  pkgharvest fetch
+
+  pkgharvest fetch django-star-ratings --grid rest-frameworks
+
+  pkgharvest fetch --quiet --data-dir /srv/mirror   (cron)
+
+Exit codes: 0 complete; 2 usage error; 3 partial (some records failed: what was fetched is kept,
+nothing removed); 4 another run holds the data folder's lock; 5 nothing asked for exists; 65 a
+corrupt file in the data folder; 73 the data folder cannot be written; 75 the API could not be
+reached or kept failing (retry later; the mirror is unchanged); 78 the base URL is not the API;
+130 interrupted. Default base URL: {DEFAULT_BASE_URL} (env {ENV_BASE_URL}).
+"""
+
+
+@app.command(help=FETCH_HELP)
+def fetch(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Package slugs or ids to fetch (default: everything).", show_default=False
+        ),
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            help="A grid slug or id to fetch with all its packages (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            envvar=ENV_BASE_URL,
+            show_default=False,
+            help=f"The API to read [default: {DEFAULT_BASE_URL}].",
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=16, help="Most requests in flight at once.")
+    ] = 4,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, max=1000, help="Records per list page.")
+    ] = 100,
+    fsync: Annotated[
+        bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")
+    ] = False,
+    quiet: QuietOption = False,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    from pkgharvest.cli.progress import BarSink, LineSink, QuietSink
+    from pkgharvest.harvest import FetchOptions
+    from pkgharvest.harvest import fetch as run_fetch
+
+    STATE.debug = debug
+    options = FetchOptions(
+        base_url=base_url or DEFAULT_BASE_URL,
+        data_dir=data_dir or default_data_dir(),
+        targets=tuple(t for t in targets or ()),
+        grids=tuple(grid or ()),
+        concurrency=concurrency,
+        page_size=page_size,
+        fsync=fsync,
+    )
+    sink: BarSink | LineSink | QuietSink
+    if quiet or json_output:
+        sink = QuietSink()
+    elif sys.stderr.isatty():
+        from rich.console import Console
+
+        sink = BarSink(Console(stderr=True))
+    else:
+        sink = LineSink()
+    with sink:
+        report = run_fetch(options, on_event=sink)
+    if json_output:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    elif not quiet:
+        sys.stdout.write(report.summary_line() + "\n")
+    elif report.exit_code:
+        sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
+    if report.exit_code:
+        raise typer.Exit(int(report.exit_code))

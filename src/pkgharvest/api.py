@@ -1,0 +1,400 @@
+"""The HTTP client for the Django Packages API v4.
+
+The network is an `httpx` transport passed in (tests hand in `httpx.MockTransport`); every
+low-level failure becomes one of pkgharvest's own exceptions here, at this one edge. Politeness
+lives here too: an identifying User-Agent, at most `concurrency` requests in flight, retries
+with exponential backoff and jitter, `Retry-After` honoured, and a slow-down after each 429.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import tenacity
+
+from pkgharvest import USER_AGENT
+from pkgharvest.errors import ApiError, ApiNotFound, ApiUnavailable, ForeignLink
+from pkgharvest.events import EventSink, Notice, RequestDone, Retrying, ignore
+from pkgharvest.links import ApiBase
+from pkgharvest.records import Kind
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up on one request.
+
+    attempts: tries in all, first included.
+    backoff_initial / backoff_max: exponential backoff with full jitter, in seconds.
+    retry_after_floor: the least wait after a Retry-After (even `Retry-After: 0`).
+    retry_after_cap: the most we wait for one Retry-After; a larger value is capped and reported.
+    throttle_pause: how long everyone pauses after a 429 that names no Retry-After.
+    """
+
+    attempts: int = 6
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_floor: float = 0.5
+    retry_after_cap: float = 120.0
+    throttle_pause: float = 1.0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list endpoint: the envelope's `count` and its `results`."""
+
+    kind: Kind
+    offset: int
+    limit: int
+    count: int
+    results: list[dict[str, Any]]
+
+
+class _Retryable(Exception):
+    """A failed attempt worth another try (network error, 429, 5xx, a body that is not data)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, not_api: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.not_api = not_api  # the server answered 200, but not with the API's JSON
+
+
+class UnexpectedStatus(ApiError):
+    """A status that is neither success, retryable nor 404 (e.g. 400, 403, 405)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Cancelled(ApiError):
+    """The run is ending (another request failed for good, or Ctrl-C); nothing more is sent."""
+
+
+class GaveUp(ApiUnavailable):
+    """Every attempt failed. `not_api`: the last answers were 200s that were not the API's JSON."""
+
+    def __init__(self, message: str, *, not_api: bool) -> None:
+        super().__init__(message)
+        self.not_api = not_api
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    wall = time.time() if now is None else now
+    return max(0.0, when.timestamp() - wall)
+
+
+class Throttle:
+    """At most `limit` requests in flight, fewer after a 429 (AIMD), and a shared pause.
+
+    After a 429 the allowed concurrency halves and every request waits out the pause; each run of
+    `recover_after` successes gives one slot back, up to `limit`.
+    """
+
+    def __init__(self, limit: int, *, clock: Clock, sleep: Sleep, recover_after: int = 20) -> None:
+        self.limit = max(1, limit)
+        self.allowed = self.limit
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._clock = clock
+        self._sleep = sleep
+        self._paused_until = 0.0
+        self._successes = 0
+        self._recover_after = recover_after
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self.in_flight >= self.allowed:
+                self._cond.wait()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        while True:
+            with self._cond:
+                wait = self._paused_until - self._clock()
+            if wait <= 0:
+                return
+            self._sleep(wait)
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()
+
+    def throttled(self, pause: float) -> None:
+        with self._cond:
+            self.allowed = max(1, self.allowed // 2)
+            self._paused_until = max(self._paused_until, self._clock() + pause)
+            self._successes = 0
+
+    def succeeded(self) -> None:
+        with self._cond:
+            if self.allowed >= self.limit:
+                return
+            self._successes += 1
+            if self._successes >= self._recover_after:
+                self._successes = 0
+                self.allowed += 1
+                self._cond.notify()
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.received = 0
+
+
+class ApiClient:
+    """Fetches JSON from one API base URL, politely. Thread-safe; share one per run."""
+
+    def __init__(
+        self,
+        base: ApiBase,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        sleep: Sleep | None = None,
+        clock: Clock = time.monotonic,
+        on_event: EventSink = ignore,
+    ) -> None:
+        self.base = base
+        self.retry = retry or RetryPolicy()
+        self._cancelled = threading.Event()
+        self._sleep: Sleep = sleep or self._cancellable_sleep
+        self._on_event = on_event
+        self.throttle = Throttle(concurrency, clock=clock, sleep=self._sleep)
+        self._counters = _Counters()
+        self._http = httpx.Client(
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            follow_redirects=False,  # redirects are checked against the base URL by hand
+            limits=httpx.Limits(max_connections=max(1, concurrency)),
+        )
+
+    # -- statistics --------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        return self._counters.requests
+
+    @property
+    def retries(self) -> int:
+        return self._counters.retries
+
+    @property
+    def received(self) -> int:
+        return self._counters.received
+
+    def _cancellable_sleep(self, seconds: float) -> None:
+        """The default sleep: wakes up at once when the run is cancelled."""
+        self._cancelled.wait(seconds)
+
+    def cancel(self) -> None:
+        """Make every request not yet sent fail at once with `Cancelled` (the run is ending)."""
+        self._cancelled.set()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API's endpoints -----------------------------------------------------------------
+
+    def get_index(self) -> dict[str, Any]:
+        """The API root. Checks that the base URL serves the Django Packages API."""
+
+        def is_index(body: Any) -> str | None:
+            if isinstance(body, dict) and all(kind.value in body for kind in Kind):
+                return None
+            return "the root does not list packages, grids and categories"
+
+        data = self.get_json(self.base.url, expect=is_index)
+        assert isinstance(data, dict)
+        return data
+
+    def get_page(self, kind: Kind, *, offset: int, limit: int) -> Page:
+        url = self.base.list_url(kind, offset=offset, limit=limit)
+        data = self.get_json(url, expect=_envelope_problem)
+        return Page(kind, offset, limit, data["count"], data["results"])
+
+    def get_record(self, kind: Kind, key: int | str) -> dict[str, Any]:
+        """One record by id (or slug, for packages and grids). ApiNotFound on 404."""
+        return self.get_link(self.base.detail_url(kind, key))
+
+    def get_link(self, url: str) -> dict[str, Any]:
+        """The record a hyperlink points to; ForeignLink if it leaves the API."""
+        data = self.get_json(self.base.checked(url), expect=_record_problem)
+        assert isinstance(data, dict)
+        return data
+
+    # -- one request, retried ----------------------------------------------------------------
+
+    def get_json(self, url: str, *, expect: Callable[[Any], str | None]) -> Any:
+        """GET `url` and return its JSON body, retried until `expect(body)` finds no problem.
+
+        Raises ApiNotFound (404, never retried), ForeignLink (a redirect leaving the API),
+        UnexpectedStatus (other 4xx), GaveUp (every attempt failed).
+        """
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            before_sleep=lambda state: self._note_retry(url, state),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, url, expect)
+        except _Retryable as last:
+            raise GaveUp(
+                f"{url}: {last.reason} (gave up after {self.retry.attempts} attempts)",
+                not_api=last.not_api,
+            ) from last
+
+    def _attempt(self, url: str, expect: Callable[[Any], str | None]) -> Any:
+        if self._cancelled.is_set():
+            raise Cancelled(f"{url}: not sent, the run is ending")
+        response = self._send(url)
+        status = response.status_code
+        if status == 200:
+            body = _json_body(response)
+            problem = expect(body)
+            if problem is not None:
+                raise _Retryable(f"unexpected JSON: {problem}", not_api=True)
+            self.throttle.succeeded()
+            return body
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            retry_after = self._capped(retry_after, url)
+        if status == 429:
+            pause = self.retry.throttle_pause if retry_after is None else retry_after
+            self.throttle.throttled(pause)
+            raise _Retryable("429 Too Many Requests", retry_after=retry_after)
+        if status >= 500:
+            raise _Retryable(f"server error {status}", retry_after=retry_after)
+        if status == 404:
+            raise ApiNotFound(f"{url}: not found (404)", url)
+        raise UnexpectedStatus(f"{url}: unexpected HTTP status {status}", status)
+
+    def _send(self, url: str) -> httpx.Response:
+        """GET with same-API redirects followed by hand; network errors become _Retryable."""
+        for _ in range(_MAX_REDIRECTS + 1):
+            self.throttle.acquire()
+            received, status = 0, None
+            try:
+                response = self._http.get(url)
+                received, status = len(response.content), response.status_code
+            except httpx.TransportError as err:
+                raise _Retryable(_describe_transport_error(err)) from err
+            finally:
+                self.throttle.release()
+                with self._counters.lock:
+                    self._counters.requests += 1
+                    self._counters.received += received
+                self._on_event(RequestDone(url, status, received))
+            if response.status_code not in _REDIRECTS:
+                return response
+            location = response.headers.get("Location", "")
+            target = str(response.request.url.join(location))
+            try:
+                url = self.base.checked(target)
+            except ForeignLink as err:
+                raise ForeignLink(f"{url} redirects outside the API to {target}", target) from err
+        raise UnexpectedStatus(f"{url}: too many redirects", 310)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def _capped(self, seconds: float, url: str) -> float:
+        if seconds > self.retry.retry_after_cap:
+            self._on_event(
+                Notice(
+                    f"{url}: server asked to wait {seconds:.0f} s; "
+                    f"waiting {self.retry.retry_after_cap:.0f} s instead"
+                )
+            )
+            return self.retry.retry_after_cap
+        return max(seconds, self.retry.retry_after_floor)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return error.retry_after  # already floored and capped by _capped
+        jitter = tenacity.wait_random_exponential(
+            multiplier=self.retry.backoff_initial, max=self.retry.backoff_max
+        )
+        return max(jitter(state), self.retry.backoff_initial / 2)
+
+    def _note_retry(self, url: str, state: tenacity.RetryCallState) -> None:
+        with self._counters.lock:
+            self._counters.retries += 1
+        error = state.outcome.exception() if state.outcome else None
+        reason = error.reason if isinstance(error, _Retryable) else repr(error)
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self._on_event(Retrying(url, reason, wait, state.attempt_number))
+
+
+def _describe_transport_error(err: httpx.TransportError) -> str:
+    if isinstance(err, httpx.TimeoutException):
+        return f"timed out ({type(err).__name__})"
+    if isinstance(err, httpx.ConnectError):
+        return f"could not connect ({err})"
+    return f"connection failed ({type(err).__name__}: {err})"
+
+
+def _json_body(response: httpx.Response) -> Any:
+    content_type = response.headers.get("Content-Type", "")
+    if "html" in content_type.lower():
+        raise _Retryable("an HTML page instead of JSON", not_api=True)
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _Retryable(f"a body that is not valid JSON ({err})", not_api=True) from None
+
+
+def _envelope_problem(body: Any) -> str | None:
+    if not isinstance(body, Mapping):
+        return "a list page is not a JSON object"
+    count, results = body.get("count"), body.get("results")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return "a list page without a valid count"
+    if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
+        return "a list page without a list of records"
+    return None
+
+
+def _record_problem(body: Any) -> str | None:
+    if not isinstance(body, Mapping) or "id" not in body:
+        return "a record that is not a JSON object with an id"
+    return None

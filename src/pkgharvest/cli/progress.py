@@ -1,0 +1,146 @@
+"""Turning fetch events into what a person (or a cron mail) sees."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from pkgharvest.events import Event, ListSized, Notice, RecordsDone, RequestDone, Retrying
+from pkgharvest.records import Kind
+
+MAX_NOTICES = 20
+"""Warnings printed in one run; the rest are counted (a hostile catalogue could send thousands)."""
+
+
+def _plain(text: str) -> str:
+    """API text inside a warning: control characters (ANSI escapes...) made visible, not run."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+class Warnings:
+    """Prints notices on stderr as `pkgharvest: warning: ...`, at most MAX_NOTICES of them."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console
+        self.shown = 0
+        self.hidden = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        with self._lock:
+            if self.shown >= MAX_NOTICES:
+                self.hidden += 1
+                return
+            self.shown += 1
+        line = f"pkgharvest: warning: {_plain(message)}"
+        if self.console is not None:
+            self.console.print(Text(line, style="yellow"), soft_wrap=True)
+        else:
+            sys.stderr.write(line + "\n")
+
+    def close(self) -> None:
+        if self.hidden:
+            self(f"... and {self.hidden} more warnings (see --json for all)")
+
+
+class QuietSink:
+    """--quiet and --json: nothing while running."""
+
+    def __call__(self, event: Event) -> None:
+        return None
+
+    def __enter__(self) -> QuietSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class LineSink:
+    """Not a terminal (cron): no bar, no colour; warnings only, as plain lines on stderr."""
+
+    def __init__(self) -> None:
+        self.warnings = Warnings()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            self.warnings(event.message)
+
+    def __enter__(self) -> LineSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.warnings.close()
+
+
+class BarSink:
+    """On a terminal: a progress bar per kind of record, with requests made and retries."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[Kind, TaskID] = {}
+        self.requests = 0
+        self.retries = 0
+        self.received = 0
+        self.warnings = Warnings(console)
+        self._lock = threading.Lock()
+
+    def _task(self, kind: Kind, total: int | None = None) -> TaskID:
+        if kind not in self.tasks:
+            self.tasks[kind] = self.progress.add_task(kind.value, total=total, rate="", info="")
+        return self.tasks[kind]
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ListSized):
+            self.progress.update(self._task(event.kind), total=event.total)
+        elif isinstance(event, RecordsDone):
+            task = self._task(event.kind)
+            self.progress.advance(task, event.count)
+            speed = self.progress.tasks[task].speed
+            self.progress.update(task, rate=f"{speed:,.0f} rec/s" if speed else "")
+        elif isinstance(event, RequestDone | Retrying):
+            with self._lock:
+                if isinstance(event, RequestDone):
+                    self.requests += 1
+                    self.received += event.received
+                else:
+                    self.retries += 1
+                info = f"{self.requests} requests, {self.received / 1e6:.1f} MB"
+                if self.retries:
+                    info += f", {self.retries} retries"
+            for task in self.tasks.values():
+                self.progress.update(task, info=info)
+        elif isinstance(event, Notice):
+            self.warnings(event.message)
+
+    def __enter__(self) -> BarSink:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+        self.warnings.close()

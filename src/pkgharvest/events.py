@@ -1,0 +1,62 @@
+"""Progress events: how the core tells a front end what is happening, without importing one.
+
+The core calls an `EventSink` (any callable taking an event); the CLI turns events into a rich
+progress bar, warning lines, or nothing. Sinks are called from worker threads too: keep them quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pkgharvest.records import Kind
+
+
+@dataclass(frozen=True)
+class ListSized:
+    """The first page of a list arrived: `total` records of `kind` are expected."""
+
+    kind: Kind
+    total: int
+
+
+@dataclass(frozen=True)
+class RecordsDone:
+    """`count` more records of `kind` were normalized and stored (or found unchanged)."""
+
+    kind: Kind
+    count: int
+
+
+@dataclass(frozen=True)
+class RequestDone:
+    """One HTTP request finished (any outcome); `received` is the body size in bytes."""
+
+    url: str
+    status: int | None
+    received: int
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """Attempt `attempt` at `url` failed for `reason`; the next starts in `wait` seconds."""
+
+    url: str
+    reason: str
+    wait: float
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should hear about even when the run succeeds (a warning)."""
+
+    message: str
+
+
+Event = ListSized | RecordsDone | RequestDone | Retrying | Notice
+EventSink = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """The sink that drops every event."""

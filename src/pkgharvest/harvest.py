@@ -1,0 +1,579 @@
+"""`fetch` as one routine: crawl, follow links, normalize, stage, commit; returns a change report.
+
+The pipeline: api.ApiClient (HTTP) -> crawl.ListCrawler (lists) -> normalize (pure) ->
+store.Transaction (staged, atomic). Nothing in the mirror changes until the run commits: a run
+that cannot finish (the API kept failing, a disk error, Ctrl-C) leaves it byte-for-byte as it was.
+A run that finished with some records failed commits what it fetched and removes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pkgharvest.api import ApiClient, Cancelled, GaveUp, RetryPolicy, UnexpectedStatus
+from pkgharvest.crawl import ListCrawler, ListOutcome, RawRecord, bounded_map
+from pkgharvest.errors import (
+    ApiError,
+    ApiNotFound,
+    ApiUnavailable,
+    ExitCode,
+    ForeignLink,
+    NotTheApi,
+    UsageError,
+)
+from pkgharvest.events import EventSink, Notice, RecordsDone, ignore
+from pkgharvest.links import ApiBase
+from pkgharvest.normalize import (
+    RecordError,
+    missing_ref,
+    normalize_category,
+    normalize_grid,
+    normalize_package,
+    record_identity,
+    ref_of,
+)
+from pkgharvest.records import Kind, PackageRef, Record, Ref
+from pkgharvest.store import Change, Store, Transaction
+
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
+SHRINK_RATIO = 0.5
+"""A complete crawl listing fewer than this share of what the mirror holds removes nothing."""
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """What to fetch, from where, into where.
+
+    targets: package slugs or ids (empty, with no grids: the whole catalogue).
+    grids: grid slugs or ids; each grid is fetched with all of its packages.
+    page_size: records per list page. concurrency: most requests in flight at once.
+    fsync: fsync every record file (slower; the manifest is always fsynced).
+    """
+
+    base_url: str
+    data_dir: Path
+    targets: tuple[str, ...] = ()
+    grids: tuple[str, ...] = ()
+    concurrency: int = DEFAULT_CONCURRENCY
+    page_size: int = DEFAULT_PAGE_SIZE
+    fsync: bool = False
+
+    @property
+    def scope(self) -> str:
+        return "targeted" if self.targets or self.grids else "catalogue"
+
+
+@dataclass
+class KindCounts:
+    """Per kind: records seen in the API, and what happened to each in the mirror.
+
+    failed: records the API sent that could not be stored (broken, or a target that is gone).
+    missing: linked records that the API answered 404 for.
+    """
+
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    missing: int = 0
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    """The outcome of one fetch run (printed as the summary line, or as JSON with --json).
+
+    complete: every list was read completely and nothing failed (catalogue runs only).
+    exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists.
+    removal_withheld: why records gone from the API were not removed, if they were not.
+    """
+
+    scope: str
+    source: str
+    complete: bool
+    exit_code: ExitCode
+    counts: Mapping[str, KindCounts]
+    requests: int
+    retries: int
+    bytes_received: int
+    started: str
+    finished: str
+    seconds: float
+    notices: tuple[str, ...] = ()
+    removal_withheld: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exit_code"] = int(self.exit_code)
+        return data
+
+    def summary_line(self) -> str:
+        parts = []
+        for kind in Kind:
+            c = self.counts[kind.value]
+            text = f"{kind.value} {c.seen} seen, {c.new} new, {c.changed} changed, "
+            text += f"{c.unchanged} unchanged, {c.removed} removed, {c.failed} failed"
+            if c.missing:
+                text += f", {c.missing} missing"
+            parts.append(text)
+        state = "complete" if self.exit_code == ExitCode.OK else "PARTIAL"
+        if self.scope == "targeted" and self.exit_code == ExitCode.OK:
+            state = "done"
+        return (
+            f"fetch {state}: "
+            + "; ".join(parts)
+            + f"; {self.requests} requests, {self.retries} retries, {self.seconds:.1f} s"
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def fetch(
+    options: FetchOptions,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: httpx.Timeout | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = _utc_now,
+    on_event: EventSink = ignore,
+) -> FetchReport:
+    """Bring the mirror in `options.data_dir` up to date with the API; see the module docs.
+
+    Raises a PkgHarvestError (LockHeld, CorruptStore, StoreWriteError, ApiUnavailable,
+    NotTheApi, ...) when the run cannot finish; the mirror is then unchanged.
+    """
+    if not 1 <= options.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
+    if options.page_size < 1:
+        raise UsageError("--page-size must be at least 1")
+    base = ApiBase.parse(options.base_url)
+    store = Store(options.data_dir, fsync=options.fsync)
+    started, started_clock = now(), clock()
+    with store.lock():
+        store.open_for_update()
+        client = ApiClient(
+            base,
+            transport=transport,
+            concurrency=options.concurrency,
+            retry=retry,
+            timeout=timeout,
+            sleep=sleep,
+            clock=clock,
+            on_event=on_event,
+        )
+        pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
+        txn = store.begin()
+        try:
+            run = _Run(options, base, client, pool, txn, on_event)
+            run.check_api()
+            if options.scope == "catalogue":
+                run.crawl_catalogue()
+            else:
+                run.fetch_targets()
+            exit_code = run.exit_code()
+            finished = now()
+            report = FetchReport(
+                scope=options.scope,
+                source=base.url,
+                complete=run.complete,
+                exit_code=exit_code,
+                counts={kind.value: run.counts[kind] for kind in Kind},
+                requests=client.requests,
+                retries=client.retries,
+                bytes_received=client.received,
+                started=_iso(started),
+                finished=_iso(finished),
+                seconds=round(clock() - started_clock, 3),
+                notices=tuple(run.notices),
+                removal_withheld=run.removal_withheld,
+            )
+            manifest_run = report.as_dict()
+            del manifest_run["notices"], manifest_run["source"]
+            txn.commit(source=base.url, run=manifest_run)
+            return report
+        except ForeignLink as err:
+            txn.discard()
+            raise NotTheApi(f"{err}; the mirror is unchanged") from err
+        except GaveUp as err:
+            txn.discard()
+            raise ApiUnavailable(f"the API kept failing: {err}; the mirror is unchanged") from err
+        except BaseException:
+            txn.discard()
+            raise
+        finally:
+            client.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            client.close()
+
+
+class _Run:
+    """The state of one fetch run. Everything but HTTP happens on the calling thread."""
+
+    def __init__(
+        self,
+        options: FetchOptions,
+        base: ApiBase,
+        client: ApiClient,
+        pool: ThreadPoolExecutor,
+        txn: Transaction,
+        on_event: EventSink,
+    ) -> None:
+        self.options = options
+        self.base = base
+        self.client = client
+        self.pool = pool
+        self.txn = txn
+        self.on_event = on_event
+        self.counts = {kind: KindCounts() for kind in Kind}
+        self.notices: list[str] = []
+        self.refs: dict[Kind, dict[int, Ref]] = {kind: {} for kind in Kind}
+        self.missing: dict[Kind, set[int]] = {kind: set() for kind in Kind}
+        self.stored: dict[Kind, set[int]] = {kind: set() for kind in Kind}
+        self.pending_grids: dict[int, RawRecord] = {}  # normalized once package slugs are known
+        self.outcomes: dict[Kind, ListOutcome] = {}
+        self.targets_found = 0
+        self.complete = False
+        self.removal_withheld: str | None = None
+        self.window = options.concurrency * 2
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+        self.on_event(Notice(message))
+
+    def exit_code(self) -> ExitCode:
+        failed = sum(c.failed for c in self.counts.values())
+        if self.options.scope == "targeted":
+            if self.targets_found == 0:
+                return ExitCode.NOT_FOUND
+            return ExitCode.PARTIAL if failed else ExitCode.OK
+        return ExitCode.OK if self.complete else ExitCode.PARTIAL
+
+    # -- the API root --------------------------------------------------------------------------
+
+    def check_api(self) -> None:
+        url = self.base.url
+        try:
+            self.client.get_index()
+        except (ApiNotFound, UnexpectedStatus) as err:
+            raise NotTheApi(
+                f"{url} is not the Django Packages API ({err}); check --base-url"
+            ) from err
+        except GaveUp as err:
+            if err.not_api:
+                raise NotTheApi(
+                    f"{url} does not answer like the Django Packages API ({err.__cause__}); "
+                    "check --base-url"
+                ) from err
+            raise ApiUnavailable(f"cannot reach the API: {err}; the mirror is unchanged") from err
+
+    # -- whole catalogue -------------------------------------------------------------------------
+
+    def crawl_catalogue(self) -> None:
+        crawler = ListCrawler(
+            self.client,
+            self.pool,
+            page_size=self.options.page_size,
+            concurrency=self.options.concurrency,
+            on_event=self.on_event,
+        )
+        # Categories and grids first: packages link to them by id, and their slugs and titles
+        # are only known from them. Grids wait for the packages, whose slugs they list.
+        self.outcomes[Kind.CATEGORY] = crawler.crawl(Kind.CATEGORY, self._batch(self.add_category))
+        self.outcomes[Kind.GRID] = crawler.crawl(Kind.GRID, self._batch(self.add_grid))
+        self.outcomes[Kind.PACKAGE] = crawler.crawl(Kind.PACKAGE, self._batch(self.add_package))
+        self.finish_grids()
+        self._remove_gone()
+
+    def _batch(self, add: Callable[[RawRecord], None]) -> Callable[[list[RawRecord]], None]:
+        def consume(records: list[RawRecord]) -> None:
+            for raw in records:
+                add(raw)
+
+        return consume
+
+    def _remove_gone(self) -> None:
+        lists_complete = all(outcome.complete for outcome in self.outcomes.values())
+        failed = sum(c.failed for c in self.counts.values())
+        if not lists_complete:
+            self.removal_withheld = "a list could not be read completely"
+        elif failed:
+            self.removal_withheld = f"{failed} records failed"
+        else:
+            self.removal_withheld = self._shrink_reason()
+        if self.removal_withheld is not None:
+            self.notice(f"nothing removed from the mirror: {self.removal_withheld}")
+            return
+        for kind, outcome in self.outcomes.items():
+            present = outcome.ids | self.txn.put_ids(kind)
+            gone = self.txn.mirror_ids(kind) - present
+            self.counts[kind].removed = self.txn.schedule_removal(kind, gone)
+        self.complete = True
+
+    def _shrink_reason(self) -> str | None:
+        for kind, outcome in self.outcomes.items():
+            held = len(self.txn.mirror_ids(kind))
+            if held and outcome.count < held * SHRINK_RATIO:
+                return (
+                    f"the API lists {outcome.count} {kind.value} but the mirror holds {held}; "
+                    "a sudden shrink looks like an API fault"
+                )
+        return None
+
+    # -- targeted runs -----------------------------------------------------------------------
+
+    def fetch_targets(self) -> None:
+        packages: list[RawRecord] = []
+        for _, raw in self._fetch_each(Kind.PACKAGE, self.options.targets):
+            if raw is not None:
+                packages.append(raw)
+        member_ids: list[int] = []
+        for _, raw in self._fetch_each(Kind.GRID, self.options.grids):
+            if raw is None:
+                continue
+            self.add_grid(raw)
+            member_ids.extend(self._links(raw.get("packages"), Kind.PACKAGE)[0])
+        known = {record_identity(raw)[0] for raw in packages if _has_identity(raw)}
+        members = [i for i in dict.fromkeys(member_ids) if i not in known]
+        for _, member in self._fetch_each(Kind.PACKAGE, members, targets=False):
+            if member is not None:
+                packages.append(member)
+        for raw in packages:
+            self.add_package(raw)
+        self._prefetch_member_slugs()
+        self.finish_grids()
+        self.removal_withheld = "a targeted fetch never removes records"
+
+    def _fetch_each(
+        self, kind: Kind, keys: Iterable[str | int], *, targets: bool = True
+    ) -> Iterable[tuple[str | int, RawRecord | None]]:
+        def get(key: str | int) -> RawRecord | None:
+            try:
+                return self.client.get_record(kind, key)
+            except ApiNotFound:
+                return None
+
+        for key, future in bounded_map(self.pool, get, keys, window=self.window):
+            raw = future.result()
+            if raw is None:
+                if targets:
+                    self.counts[kind].failed += 1
+                else:
+                    self.counts[kind].missing += 1
+                    self.missing[kind].add(int(key))
+                self.notice(f"no {kind.singular} {key!r} in the API")
+            elif targets:
+                self.targets_found += 1
+            yield key, raw
+
+    def _prefetch_member_slugs(self) -> None:
+        """Grid records list their packages' slugs. For members this run did not fetch, take the
+        slug from the mirror, or else fetch the package (concurrently) just for its slug."""
+        wanted: list[int] = []
+        for raw in self.pending_grids.values():
+            for package_id in self._links(raw.get("packages"), Kind.PACKAGE)[0]:
+                if package_id in self.refs[Kind.PACKAGE]:
+                    continue
+                previous = self.txn.previous(Kind.PACKAGE, package_id)
+                if previous is not None:
+                    self.refs[Kind.PACKAGE][package_id] = ref_of(previous)
+                else:
+                    wanted.append(package_id)
+        for package_id, future in bounded_map(
+            self.pool, self._get_or_none, dict.fromkeys(wanted), window=self.window
+        ):
+            member = future.result()
+            if member is not None and _has_identity(member):
+                self.refs[Kind.PACKAGE][package_id] = _raw_ref(member)
+            else:
+                self.missing[Kind.PACKAGE].add(package_id)
+                self.counts[Kind.PACKAGE].missing += 1
+                self.notice(f"a grid lists package {package_id}, which the API does not have")
+
+    def _get_or_none(self, package_id: int) -> RawRecord | None:
+        try:
+            return self.client.get_record(Kind.PACKAGE, package_id)
+        except ApiNotFound:
+            return None
+
+    # -- records -----------------------------------------------------------------------------
+
+    def _store(self, kind: Kind, record: Record) -> None:
+        change = self.txn.put(kind, record)
+        self.stored[kind].add(record["id"])
+        counts = self.counts[kind]
+        counts.seen += 1
+        if change is Change.NEW:
+            counts.new += 1
+        elif change is Change.CHANGED:
+            counts.changed += 1
+        else:
+            counts.unchanged += 1
+        self.on_event(RecordsDone(kind, 1))
+
+    def _failed(self, kind: Kind, err: RecordError) -> None:
+        self.counts[kind].failed += 1
+        self.notice(f"skipped a broken {kind.value} record: {err}")
+
+    def add_category(self, raw: RawRecord) -> None:
+        try:
+            record_id, _ = record_identity(raw)
+            record = normalize_category(raw, api_url=self.base.detail_url(Kind.CATEGORY, record_id))
+        except RecordError as err:
+            self._failed(Kind.CATEGORY, err)
+            return
+        self._store(Kind.CATEGORY, record)
+        self.refs[Kind.CATEGORY][record_id] = ref_of(record)
+
+    def add_grid(self, raw: RawRecord) -> None:
+        try:
+            record_id, _ = record_identity(raw)
+        except RecordError as err:
+            self._failed(Kind.GRID, err)
+            return
+        self.pending_grids[record_id] = raw
+        self.refs[Kind.GRID][record_id] = _raw_ref(raw)
+
+    def finish_grids(self) -> None:
+        # Resolving a member may fetch a package, which may add a grid: drain, don't iterate.
+        while self.pending_grids:
+            record_id, raw = self.pending_grids.popitem()
+            member_ids, problems = self._links(raw.get("packages"), Kind.PACKAGE)
+            members: list[PackageRef] = []
+            for package_id in member_ids:
+                ref = self.ref(Kind.PACKAGE, package_id)
+                members.append({"id": ref["id"], "slug": ref["slug"]})
+            record = normalize_grid(
+                raw,
+                api_url=self.base.detail_url(Kind.GRID, record_id),
+                packages=members,
+                link_problems=problems,
+            )
+            self._store(Kind.GRID, record)
+
+    def add_package(self, raw: RawRecord) -> None:
+        try:
+            record_id, _ = record_identity(raw)
+        except RecordError as err:
+            self._failed(Kind.PACKAGE, err)
+            return
+        if record_id in self.stored[Kind.PACKAGE]:
+            return  # already stored this run (fetched through a link and listed, say)
+        problems: dict[str, Any] = {}
+        category: Ref | None = None
+        if raw.get("category") is not None:
+            category_ids, bad = self._links([raw["category"]], Kind.CATEGORY)
+            if bad:
+                problems["category"] = raw["category"]
+            if category_ids:
+                category = self.ref(Kind.CATEGORY, category_ids[0])
+        grid_ids, bad_grids = self._links(raw.get("grids"), Kind.GRID)
+        problems.update({"grids": bad_grids["links"]} if bad_grids else {})
+        grids = [self.ref(Kind.GRID, grid_id) for grid_id in grid_ids]
+        weeks = raw.get("commits_over_52")
+        previous = self.txn.previous(Kind.PACKAGE, record_id) if not weeks else None
+        record = normalize_package(
+            raw,
+            api_url=self.base.detail_url(Kind.PACKAGE, record_id),
+            category=category,
+            grids=grids,
+            link_problems=problems,
+            previous=previous,
+        )
+        self._store(Kind.PACKAGE, record)
+        self.refs[Kind.PACKAGE][record_id] = ref_of(record)
+
+    def _links(self, links: object, kind: Kind) -> tuple[list[int], dict[str, Any]]:
+        """Ids of the `kind` records that `links` name; unusable links come back as problems
+        (foreign ones are reported and never followed)."""
+        if links is None:
+            return [], {}
+        if not isinstance(links, list):
+            return [], {"links": links}
+        ids: list[int] = []
+        bad: list[Any] = []
+        for link in links:
+            try:
+                ids.append(self.base.record_link(link, kind))
+            except ForeignLink as err:
+                bad.append(link)
+                self.notice(str(err))
+            except ValueError:
+                bad.append(link)
+        return ids, ({"links": bad} if bad else {})
+
+    def ref(self, kind: Kind, record_id: int) -> Ref:
+        """The reference to a linked record, fetching it (once per run) when no list had it."""
+        known = self.refs[kind].get(record_id)
+        if known is not None:
+            return known
+        if record_id in self.missing[kind]:
+            return missing_ref(record_id)
+        try:
+            raw = self.client.get_record(kind, record_id)
+        except (ApiNotFound, ForeignLink) as err:
+            self.missing[kind].add(record_id)
+            self.counts[kind].missing += 1
+            self.notice(f"a link names a missing record: {err}")
+            return missing_ref(record_id)
+        except UnexpectedStatus as err:
+            self.missing[kind].add(record_id)
+            self.counts[kind].failed += 1
+            self.notice(str(err))
+            return missing_ref(record_id)
+        if kind is Kind.CATEGORY:
+            self.add_category(raw)
+        elif kind is Kind.GRID:
+            self.add_grid(raw)
+        else:
+            self.add_package(raw)
+        return self.refs[kind].get(record_id) or missing_ref(record_id)
+
+
+def _has_identity(raw: object) -> bool:
+    try:
+        record_identity(raw)
+    except RecordError:
+        return False
+    return True
+
+
+def _raw_ref(raw: RawRecord) -> Ref:
+    title = raw.get("title")
+    return {
+        "id": raw["id"],
+        "slug": raw["slug"],
+        "title": title if isinstance(title, str) else None,
+    }
+
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_PAGE_SIZE",
+    "ApiError",
+    "Cancelled",
+    "FetchOptions",
+    "FetchReport",
+    "KindCounts",
+    "fetch",
+]

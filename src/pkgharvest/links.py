@@ -1,0 +1,102 @@
+"""The configured API's address space: which URLs the harvester may request, and how.
+
+Every URL the harvester requests is built here or checked here. A link from the API (a record's
+category, grids, or a redirect) is followed only when it points into the configured API: same
+scheme, host and port, and a path under the base path. DRF copies `?format=api` into every
+hyperlink of a browsable-API response; that parameter is stripped before a link is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from pkgharvest.errors import ForeignLink, UsageError
+from pkgharvest.records import Kind
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_RECORD_PATH = re.compile(r"(packages|grids|categories)/(\d+)/?")
+
+
+def strip_format_param(url: str) -> str:
+    """`url` without any `format=` query parameter (DRF's `format=api` asks for HTML)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "format"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass(frozen=True)
+class ApiBase:
+    """The root of the API everything is fetched from, e.g. `https://djangopackages.org/api/v4/`.
+
+    scheme, host, port: the origin every followed URL must share (port made explicit).
+    path: the base path, always ending in "/"; followed URLs must lie under it.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @classmethod
+    def parse(cls, url: str) -> ApiBase:
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError as err:
+            raise UsageError(f"--base-url {url!r} is not a valid URL: {err}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise UsageError(f"--base-url {url!r} must be an http:// or https:// URL")
+        path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        return cls(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], path)
+
+    @property
+    def url(self) -> str:
+        default = _DEFAULT_PORTS[self.scheme] == self.port
+        netloc = self.host if default else f"{self.host}:{self.port}"
+        if ":" in self.host:  # IPv6 literal
+            netloc = f"[{self.host}]" if default else f"[{self.host}]:{self.port}"
+        return f"{self.scheme}://{netloc}{self.path}"
+
+    def list_url(self, kind: Kind, *, offset: int, limit: int) -> str:
+        return f"{self.url}{kind.value}/?limit={limit}&offset={offset}"
+
+    def detail_url(self, kind: Kind, key: int | str) -> str:
+        return f"{self.url}{kind.value}/{quote(str(key), safe='')}/"
+
+    def is_inside(self, url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            port = parts.port or _DEFAULT_PORTS.get(scheme)
+        except ValueError:
+            return False
+        return (
+            scheme == self.scheme
+            and (parts.hostname or "").lower() == self.host
+            and port == self.port
+            and parts.path.startswith(self.path)
+            and "/../" not in parts.path + "/"
+        )
+
+    def checked(self, link: str) -> str:
+        """`link` made safe to request: `format=` stripped; ForeignLink if it leaves the API."""
+        cleaned = strip_format_param(link)
+        if not self.is_inside(cleaned):
+            raise ForeignLink(f"not following a link outside {self.url}: {link}", link)
+        return cleaned
+
+    def record_link(self, link: object, kind: Kind) -> int:
+        """The id a hyperlink to a `kind` record names. ForeignLink for links outside the API;
+        ValueError for anything that is not such a link."""
+        if not isinstance(link, str):
+            raise ValueError(f"expected a link to {kind.value}, got {type(link).__name__}")
+        path = urlsplit(self.checked(link)).path[len(self.path) :]
+        match = _RECORD_PATH.fullmatch(path)
+        if match is None or match.group(1) != kind.value:
+            raise ValueError(f"not a link to one of the {kind.value}: {link}")
+        return int(match.group(2))
