@@ -140,6 +140,15 @@ def test_first_run_writes_one_contract_file_per_record(root: Path) -> None:
     assert (root / "grids/forms.json").read_bytes() == file_bytes(grid)
 
 
+def test_a_durable_store_writes_the_same_files(tmp_path: Path) -> None:
+    records = [(Kind.PACKAGE, package(1, "alpha")), (Kind.GRID, make_record(Kind.GRID, 10, "g"))]
+    run_once(tmp_path / "plain", records)
+    run_once(tmp_path / "durable", records, store=Store(tmp_path / "durable", fsync=True))
+    run_once(tmp_path / "durable", records[:1], store=Store(tmp_path / "durable", fsync=True))
+
+    assert mirror_files(tmp_path / "durable") == mirror_files(tmp_path / "plain")
+
+
 def test_put_reports_new_changed_and_unchanged(root: Path, seeded: dict[str, bytes]) -> None:
     changes, _ = run_once(
         root,
@@ -306,6 +315,8 @@ def test_a_crash_during_commit_leaves_every_file_old_or_new(
         for name, data in files.items():
             assert data in (old.get(name), new.get(name)), (moves_before_crash, name)
             json.loads(data)
+        if files["manifest.json"] == new["manifest.json"]:  # the manifest is replaced last
+            assert files == new
         # No kept record is lost on the way: each one is in some file, old or new.
         kept = ids_in(old, "packages") & ids_in(new, "packages")
         assert ids_in(files, "packages") >= kept
@@ -526,6 +537,8 @@ def test_a_bad_manifest_is_refused_and_nothing_changes(
     root: Path, seeded: dict[str, bytes], content: bytes, problem: str
 ) -> None:
     (root / "manifest.json").write_bytes(content)
+    shutil.rmtree(root / "grids")
+    (root / ".staging-of-a-newer-version").mkdir()
     before = mirror_files(root)
 
     store = Store(root)
@@ -537,7 +550,8 @@ def test_a_bad_manifest_is_refused_and_nothing_changes(
     assert "move it away or delete it" in message and "\n" not in message
     assert refused.value.exit_code == ExitCode.DATA_ERROR
     assert mirror_files(root) == before
-    assert leftovers(root) == []
+    assert not (root / "grids").exists()  # not even a folder is created
+    assert leftovers(root) == [".staging-of-a-newer-version"]
 
 
 def test_a_corrupt_record_file_is_refused_and_nothing_changes(

@@ -405,6 +405,8 @@ class Store:
         """Check the folder can be updated, and clean what killed runs left. Call under lock()."""
         if not self._locked:
             raise RuntimeError("Store.open_for_update() must be called under Store.lock()")
+        # First, so that a folder this version must not touch is left exactly as it is.
+        self.read_manifest()
         try:
             for kind in Kind:
                 self.kind_folder(kind).mkdir(exist_ok=True)
@@ -425,7 +427,6 @@ class Store:
                 _remove_leftover_temps(folder)
         except OSError as err:
             raise self.write_error(err) from None
-        self.read_manifest()
         self._opened = True
 
     def read_manifest(self) -> dict[str, Any] | None:
