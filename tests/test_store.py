@@ -42,7 +42,12 @@ def package(record_id: int, slug: Any, **fields: Any) -> Record:
 
 
 def file_bytes(record: Record) -> bytes:
-    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode()
+    """The documented file format: one top-level field per line, two-space indent."""
+    fields = [
+        f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False, separators=(', ', ': '))}"
+        for k, v in record.items()
+    ]
+    return ("{\n" + ",\n".join(fields) + "\n}\n").encode()
 
 
 def mirror_files(root: Path) -> dict[str, bytes]:
@@ -138,6 +143,10 @@ def test_first_run_writes_one_contract_file_per_record(root: Path) -> None:
     assert "Réutilisable ✓" in text  # UTF-8, not \u escapes
     assert list(json.loads(text)) == list(CATEGORY_FIELDS)  # contract order, not sorted
     assert (root / "grids/forms.json").read_bytes() == file_bytes(grid)
+    weeks = [0] * 50 + [3, 1]
+    run_once(root, [(Kind.PACKAGE, package(2, "beta", commits_52w=weeks))])
+    lines = (root / "packages/beta.json").read_text(encoding="utf-8").splitlines()
+    assert '  "commits_52w": [' + ", ".join(map(str, weeks)) + "]," in lines  # one diffable line
 
 
 def test_a_durable_store_writes_the_same_files(tmp_path: Path) -> None:
