@@ -1,1 +1,351 @@
-"""Reading commands (top, grid, show, grids, categories, export): being written (issue 3)."""
+"""Reading commands: top, grid, show, grids, categories, export. Offline: no network at all.
+
+Thin on purpose: the mirror (pkgharvest.mirror) finds and ranks records, pkgharvest.views draws
+them, pkgharvest.formats exports them. rich and the writers are imported inside the commands so
+that `pkgharvest --help` stays fast. Failures are raised as PkgHarvestError subclasses; the
+funnel in cli/__init__.py prints them as one line with their exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from pkgharvest.cli import app
+from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.formats import ExportFormat
+from pkgharvest.mirror import GroupOrder, SortKey
+from pkgharvest.records import Kind
+from pkgharvest.views import ActivityScale
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pkgharvest.mirror import GroupSummary, Mirror
+
+clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+"""The "now" of relative dates ("3 months ago"); tests replace it with a fixed moment."""
+
+
+def _complete_slugs(kind: Kind) -> Callable[[typer.Context, str], list[str]]:
+    """Shell completion from the mirror's file names (cheap: no record is parsed)."""
+
+    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
+        from pkgharvest.config import default_data_dir
+
+        root = ctx.params.get("data_dir") or default_data_dir()
+        try:
+            names = [p.name for p in (Path(root) / kind.value).iterdir()]
+        except OSError:
+            return []
+        stems = (n.removesuffix(".json") for n in names if n.endswith(".json"))
+        return sorted(s for s in stems if s.startswith(incomplete) and not s.startswith((".", "_")))
+
+    return complete
+
+
+GridOption = Annotated[
+    str | None,
+    typer.Option(
+        "--grid",
+        metavar="SLUG",
+        help="Only packages in this grid (slug or id).",
+        autocompletion=_complete_slugs(Kind.GRID),
+    ),
+]
+CategoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--category",
+        metavar="SLUG",
+        help="Only packages in this category (slug or id).",
+        autocompletion=_complete_slugs(Kind.CATEGORY),
+    ),
+]
+MatchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--match",
+        metavar="TEXT",
+        help="Only packages whose title, slug or description contains TEXT (any case).",
+    ),
+]
+ScaleOption = Annotated[
+    ActivityScale,
+    typer.Option(
+        "--scale",
+        help=(
+            "Sparkline scale: 'row' scales each package to its own busiest week (shape); "
+            "'shared' scales every row to the table's busiest week (rows compare)."
+        ),
+        case_sensitive=False,
+    ),
+]
+GroupOrderOption = Annotated[
+    GroupOrder,
+    typer.Option("--by", help="Order by slug, package count or total stars.", case_sensitive=False),
+]
+
+
+def _open(data_dir: Path | None) -> Mirror:
+    from pkgharvest.config import default_data_dir
+    from pkgharvest.mirror import open_mirror
+
+    return open_mirror(data_dir or default_data_dir())
+
+
+def _console() -> Console:
+    from pkgharvest.views.console import make_console
+
+    return make_console()
+
+
+def _print_json(value: Any) -> None:
+    from pkgharvest.formats.writers import dumps
+
+    sys.stdout.write(dumps(value, indent=2) + "\n")
+
+
+def _freshness(mirror: Mirror, now: datetime) -> str:
+    from pkgharvest.views.charts import relative_date
+
+    updated = mirror.last_updated()
+    text = f"mirror updated {relative_date(updated, now)}" if updated else "mirror date unknown"
+    if mirror.last_run_complete() is False:
+        text += "; the last fetch did not finish"
+    return text
+
+
+@app.command(
+    epilog="Example: pkgharvest top --by commits --grid rest-frameworks --limit 10",
+)
+def top(
+    by: Annotated[
+        SortKey, typer.Option("--by", help="Rank by this; largest or newest first.")
+    ] = SortKey.STARS,
+    grid: GridOption = None,
+    category: CategoryOption = None,
+    match: MatchOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+    ] = 20,
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="Smallest or oldest first (unknown still last).")
+    ] = False,
+    scale: ScaleOption = ActivityScale.ROW,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Rank packages by stars, forks, 52-week commits or last commit, as a table."""
+    from pkgharvest.mirror import package_rows, rank, select_packages
+
+    mirror = _open(data_dir)
+    selected = select_packages(mirror, grid=grid, category=category, match=match)
+    ranked = rank(selected, by, reverse=reverse)
+    shown = ranked[:limit] if limit else ranked
+    if json_output:
+        _print_json(list(package_rows(shown)))
+        return
+    from pkgharvest.views.tables import ranking_table
+
+    now = clock()
+    console = _console()
+    if not shown:
+        from rich.text import Text
+
+        console.print(Text("No package matches."))
+        return
+    total = len(mirror.packages())
+    scope = f"{len(shown):,} of {len(selected):,} packages"
+    if len(selected) != total:
+        scope += f" (of {total:,} in the mirror)"
+    caption = f"{scope}, by {by.value}{' (reversed)' if reverse else ''}; {_freshness(mirror, now)}"
+    console.print(ranking_table(shown, now=now, width=console.width, scale=scale, caption=caption))
+
+
+@app.command(
+    epilog="Example: pkgharvest grid rest-frameworks",
+)
+def grid(
+    slug: Annotated[
+        str,
+        typer.Argument(
+            metavar="SLUG", help="The grid's slug or id.", autocompletion=_complete_slugs(Kind.GRID)
+        ),
+    ],
+    scale: ScaleOption = ActivityScale.ROW,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """One grid as the website shows it: its packages side by side, by stars."""
+    from pkgharvest.mirror import grid_members, package_rows, rank
+
+    mirror = _open(data_dir)
+    grid_record = mirror.find(Kind.GRID, slug)
+    members = rank(grid_members(mirror, grid_record), SortKey.STARS)
+    if json_output:
+        _print_json(list(package_rows(members)))
+        return
+    from pkgharvest.views.tables import grid_view
+
+    console = _console()
+    console.print(grid_view(grid_record, members, now=clock(), width=console.width, scale=scale))
+
+
+@app.command(
+    epilog="Example: pkgharvest show django-rest-registration",
+)
+def show(
+    slug_or_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="SLUG_OR_ID",
+            help="The package's slug, or its numeric id.",
+            autocompletion=_complete_slugs(Kind.PACKAGE),
+        ),
+    ],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the stored record as one JSON object.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """One package: every field, its category and grids, and 52 weeks of activity."""
+    mirror = _open(data_dir)
+    record = mirror.find(Kind.PACKAGE, slug_or_id)
+    if json_output:
+        _print_json(record)
+        return
+    from pkgharvest.views.package import package_panel
+
+    _console().print(package_panel(record, now=clock()))
+
+
+def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
+    from pkgharvest.mirror import group_rows, summarize_groups
+
+    mirror = _open(data_dir)
+    summaries: list[GroupSummary] = summarize_groups(mirror, kind, order)
+    if json_output:
+        _print_json(list(group_rows(summaries)))
+        return
+    from pkgharvest.views.tables import groups_table
+
+    noun = "Grid" if kind is Kind.GRID else "Category"
+    plural = "grids" if kind is Kind.GRID else "categories"
+    caption = f"{len(summaries):,} {plural}; {_freshness(mirror, clock())}"
+    console = _console()
+    console.print(groups_table(summaries, noun, width=console.width, caption=caption))
+
+
+@app.command(
+    epilog="Example: pkgharvest grids --by stars",
+)
+def grids(
+    by: GroupOrderOption = GroupOrder.NAME,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List the grids with their package counts and total stars."""
+    _groups(Kind.GRID, by, json_output, data_dir)
+
+
+@app.command(
+    epilog="Example: pkgharvest categories --json",
+)
+def categories(
+    by: GroupOrderOption = GroupOrder.NAME,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """List the categories with their package counts and total stars."""
+    _groups(Kind.CATEGORY, by, json_output, data_dir)
+
+
+@app.command(
+    epilog=(
+        "Examples: pkgharvest export --output packages.csv --bom (for Excel);  "
+        "pkgharvest export --format jsonl --grid rest-frameworks | jq .stars"
+    ),
+)
+def export(
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="csv, jsonl or json.", case_sensitive=False)
+    ] = ExportFormat.CSV,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE (replaced only once the export is complete) instead of stdout.",
+            metavar="FILE",
+            dir_okay=False,
+        ),
+    ] = None,
+    grid: GridOption = None,
+    category: CategoryOption = None,
+    match: MatchOption = None,
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            "--fields",
+            metavar="A,B,C",
+            help=(
+                "Columns, in order: record fields, w01..w52, or 'weeks' for all 52 "
+                "[default: CSV a fixed set ending in w01..w52; JSON every record field]."
+            ),
+        ),
+    ] = None,
+    bom: Annotated[
+        bool,
+        typer.Option("--bom", help="CSV: start with a UTF-8 byte order mark, as Excel needs."),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Export packages as CSV (default), JSON Lines or JSON, sorted by slug.
+
+    CSV: RFC 4180, UTF-8, one row per package; weekly commits in columns w01 (oldest) to w52;
+    lists joined by ';'; cells starting with = + - @ tab or CR get a leading ' so no
+    spreadsheet runs them as formulas.
+    """
+    from pkgharvest.errors import UsageError
+    from pkgharvest.formats.fields import parse_fields
+    from pkgharvest.formats.writers import exporter_for
+    from pkgharvest.mirror import select_packages
+
+    if bom and export_format is not ExportFormat.CSV:
+        raise UsageError("--bom applies to CSV only")
+    chosen = parse_fields(fields) if fields is not None else None
+    mirror = _open(data_dir)
+    records = sorted(
+        select_packages(mirror, grid=grid, category=category, match=match),
+        key=lambda r: (str(r.get("slug")), r.get("id")),
+    )
+    exporter = exporter_for(export_format, chosen, bom=bom)
+    if output is not None and str(output) != "-":
+        from pkgharvest.formats.atomic import write_atomically
+
+        write_atomically(output, lambda out: exporter.write(records, out))
+    else:
+        _write_stdout(lambda out: exporter.write(records, out))
+
+
+def _write_stdout(write: Callable[[Any], None]) -> None:
+    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
+    import io
+
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (some embedding): write text as is
+        write(sys.stdout)
+        return
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        write(stream)
+        stream.flush()
+    finally:
+        stream.detach()  # leave sys.stdout's buffer open

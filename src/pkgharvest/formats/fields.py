@@ -1,0 +1,121 @@
+"""Export columns: which exist, the default order, and each one's CSV and JSON value.
+
+Weekly commit counts in CSV: 52 integer columns `w01` ... `w52`, oldest week first (`w52` is the
+week the service last refreshed the package, `last_fetched`), so a spreadsheet can chart a row
+range directly; all 52 are empty when the counts are unknown. `--fields commits_52w` gives
+instead one cell with the 52 counts joined by ";". `--fields weeks` stands for w01..w52.
+
+In CSV, lists (grids, participants, stale_fields) are joined by ";", a Ref (category, grid) is
+written as its slug (its numeric id when the link could not be resolved), objects (invalid,
+extra) as compact JSON, null as an empty cell. In JSON every record field keeps its stored form.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pkgharvest.errors import UsageError
+from pkgharvest.mirror import ref_slug, refs, weekly_commits
+from pkgharvest.records import PACKAGE_FIELDS, WEEKS, Record
+
+WEEK_FIELDS: tuple[str, ...] = tuple(f"w{week:02d}" for week in range(1, WEEKS + 1))
+WEEKS_ALIAS = "weeks"
+
+CSV_DEFAULT_FIELDS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "title",
+    "category",
+    "grids",
+    "stars",
+    "forks",
+    "commits_52w_total",
+    "last_commit",
+    "pypi_version",
+    "repo_url",
+    "repo_description",
+    "documentation_url",
+    "pypi_url",
+    "created",
+    "modified",
+    "last_fetched",
+    *WEEK_FIELDS,
+)
+"""The CSV columns without --fields, in this order."""
+
+JSON_DEFAULT_FIELDS: tuple[str, ...] = PACKAGE_FIELDS
+"""JSON and JSON Lines write the whole normalized record by default."""
+
+ALL_FIELDS: tuple[str, ...] = PACKAGE_FIELDS + WEEK_FIELDS
+
+_REF_LISTS = frozenset({"grids"})
+_TEXT_LISTS = frozenset({"participants", "stale_fields"})
+_OBJECTS = frozenset({"invalid", "extra"})
+
+
+def parse_fields(spec: str) -> tuple[str, ...]:
+    """`"slug,stars,weeks"` -> ("slug", "stars", "w01", ..., "w52"). Unknown names: UsageError."""
+    names: list[str] = []
+    for raw in spec.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        if name == WEEKS_ALIAS:
+            names.extend(WEEK_FIELDS)
+        elif name in ALL_FIELDS:
+            names.append(name)
+        else:
+            raise UsageError(_unknown_field_message(name))
+    if not names:
+        raise UsageError("--fields names no field")
+    return tuple(dict.fromkeys(names))  # drop repeats, keep the first position
+
+
+def _unknown_field_message(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, (*PACKAGE_FIELDS, WEEKS_ALIAS), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return (
+        f"unknown field {name!r} in --fields{hint} "
+        f"(fields: {', '.join(PACKAGE_FIELDS)}, w01..w52, weeks)"
+    )
+
+
+def json_value(record: Record, name: str) -> Any:
+    """The value of column `name` for JSON: the stored value; one weekly count for wNN."""
+    if name in WEEK_FIELDS:
+        counts = weekly_commits(record)
+        return None if counts is None else counts[WEEK_FIELDS.index(name)]
+    return record.get(name)
+
+
+def csv_value(record: Record, name: str) -> str | int:
+    """The cell of column `name`: an int stays an int; everything else becomes text."""
+    if name in WEEK_FIELDS:
+        counts = weekly_commits(record)
+        return "" if counts is None else counts[WEEK_FIELDS.index(name)]
+    value = record.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, int | str):
+        return value
+    if name == "category":
+        return ";".join(ref_slug(ref) for ref in refs(value))
+    if name in _REF_LISTS:
+        return ";".join(ref_slug(ref) for ref in refs(value))
+    if name == "commits_52w" and isinstance(value, list):
+        return ";".join(str(count) for count in value)
+    if name in _TEXT_LISTS and isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    if name in _OBJECTS and not value:
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def default_fields(csv: bool) -> Sequence[str]:
+    return CSV_DEFAULT_FIELDS if csv else JSON_DEFAULT_FIELDS

@@ -1,0 +1,130 @@
+"""The exporters: one small class per format, chosen by `exporter_for(ExportFormat)`.
+
+Each writes packages to a text stream opened with `newline=""` (CSV ends lines with CRLF as
+RFC 4180 says). Text is written as sent; only CSV changes it, by neutralizing formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, TextIO
+
+from pkgharvest.formats import ExportFormat
+from pkgharvest.formats.fields import csv_value, default_fields, json_value
+from pkgharvest.records import Record
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""OWASP's CSV-injection list: a cell starting with one of these may run as a formula."""
+
+UTF8_BOM = "\ufeff"
+
+# Characters JSON allows raw that could still act on a terminal showing the output: C1
+# controls, DEL, bidi controls, and the line and paragraph separators. Written as \uXXXX
+# escapes they decode to the same text.
+_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    """JSON text that is safe to print: non-ASCII stays readable, controls are escaped.
+
+    (json already escapes C0 controls, including ESC, as it must.)
+    """
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def neutralize(cell: str) -> str:
+    """Prefix a text cell that a spreadsheet would read as a formula with `'` (OWASP)."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
+class Exporter(ABC):
+    """Writes packages in one format.
+
+    Attributes:
+        fields: the columns (CSV) or keys (JSON), in order.
+    """
+
+    format: ClassVar[ExportFormat]
+
+    def __init__(self, fields: Sequence[str] | None = None) -> None:
+        self.fields: tuple[str, ...] = tuple(
+            fields or default_fields(self.format is ExportFormat.CSV)
+        )
+
+    @abstractmethod
+    def write(self, records: Iterable[Record], out: TextIO) -> None:
+        """Write every record to `out` (opened with newline="")."""
+
+    def _object(self, record: Record) -> dict[str, Any]:
+        return {name: json_value(record, name) for name in self.fields}
+
+
+class CsvExporter(Exporter):
+    """RFC 4180 CSV in UTF-8, a header row, formula cells neutralized; `bom` for Excel."""
+
+    format = ExportFormat.CSV
+
+    def __init__(self, fields: Sequence[str] | None = None, bom: bool = False) -> None:
+        super().__init__(fields)
+        self.bom = bom
+
+    def write(self, records: Iterable[Record], out: TextIO) -> None:
+        if self.bom:
+            out.write(UTF8_BOM)
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(self.fields)
+        for record in records:
+            writer.writerow(self.row(record))
+
+    def row(self, record: Record) -> list[str | int]:
+        cells: list[str | int] = []
+        for name in self.fields:
+            value = csv_value(record, name)
+            cells.append(neutralize(value) if isinstance(value, str) else value)
+        return cells
+
+
+class JsonLinesExporter(Exporter):
+    """One JSON object per line."""
+
+    format = ExportFormat.JSONL
+
+    def write(self, records: Iterable[Record], out: TextIO) -> None:
+        for record in records:
+            out.write(dumps(self._object(record)) + "\n")
+
+
+class JsonExporter(Exporter):
+    """One JSON array, one object per package, indented two spaces."""
+
+    format = ExportFormat.JSON
+
+    def write(self, records: Iterable[Record], out: TextIO) -> None:
+        out.write("[")
+        separator = "\n"
+        for record in records:
+            item = dumps(self._object(record), indent=2).replace("\n", "\n  ")
+            out.write(separator + "  " + item)
+            separator = ",\n"
+        out.write("\n]\n" if separator != "\n" else "]\n")
+
+
+_EXPORTERS: dict[ExportFormat, type[Exporter]] = {
+    ExportFormat.CSV: CsvExporter,
+    ExportFormat.JSONL: JsonLinesExporter,
+    ExportFormat.JSON: JsonExporter,
+}
+
+
+def exporter_for(
+    export_format: ExportFormat, fields: Sequence[str] | None = None, bom: bool = False
+) -> Exporter:
+    """The exporter of `export_format`; `bom` only applies to CSV."""
+    if export_format is ExportFormat.CSV:
+        return CsvExporter(fields, bom=bom)
+    return _EXPORTERS[export_format](fields)

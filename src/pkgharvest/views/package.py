@@ -1,0 +1,138 @@
+"""`pkgharvest show`: one package in a panel, every field, and a 52-week activity chart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pkgharvest.mirror import (
+    commits_total,
+    int_field,
+    parse_timestamp,
+    ref_slug,
+    refs,
+    weekly_commits,
+)
+from pkgharvest.records import Record
+from pkgharvest.views.charts import activity_chart, relative_date, thousands
+from pkgharvest.views.text import display, sanitize
+
+MISSING = "—"
+
+_LABELS: dict[str, str] = {
+    "id": "ID",
+    "slug": "Slug",
+    "title": "Title",
+    "category": "Category",
+    "grids": "Grids",
+    "stars": "Stars",
+    "forks": "Forks",
+    "commits_52w_total": "Commits, 52 weeks",
+    "last_commit": "Last commit",
+    "last_fetched": "Last fetched",
+    "created": "Created",
+    "modified": "Modified",
+    "pypi_version": "PyPI version",
+    "pypi_url": "PyPI",
+    "repo_url": "Repository",
+    "documentation_url": "Documentation",
+    "participants": "Participants",
+    "api_url": "API",
+    "stale_fields": "Stale fields",
+    "invalid": "Invalid values",
+    "extra": "Extra fields",
+}
+# Shown elsewhere in the panel: the description under the title, the counts as the chart.
+_SHOWN_APART = frozenset({"repo_description", "commits_52w"})
+
+
+def moment_text(value: object, now: datetime) -> str:
+    """ "2026-01-23 13:32 UTC (3 weeks ago)"; the raw text (sanitized) if it is no timestamp."""
+    when = parse_timestamp(value)
+    if when is None:
+        return display(value)
+    return f"{when:%Y-%m-%d %H:%M} UTC ({relative_date(when, now)})"
+
+
+def _ref_text(ref: dict[str, Any]) -> str:
+    title = ref.get("title")
+    if not isinstance(ref.get("slug"), str):
+        return f"#{ref['id']} (not fetched)"
+    return f"{display(title)} ({display(ref_slug(ref))})" if title else display(ref_slug(ref))
+
+
+def _json_text(value: Any) -> str:
+    if value in ({}, [], None):
+        return MISSING
+    return sanitize(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
+def _field_text(name: str, record: Record, now: datetime) -> str:
+    value = record.get(name)
+    renderers: dict[str, Callable[[], str]] = {
+        "category": lambda: ", ".join(map(_ref_text, refs(value))) or MISSING,
+        "grids": lambda: "\n".join(map(_ref_text, refs(value))) or MISSING,
+        "stars": lambda: thousands(int_field(record, name)),
+        "forks": lambda: thousands(int_field(record, name)),
+        "commits_52w_total": lambda: thousands(commits_total(record)),
+        "participants": lambda: (
+            f"{len(value)}: " + ", ".join(display(p) for p in value)
+            if isinstance(value, list) and value
+            else MISSING
+        ),
+        "stale_fields": lambda: (
+            ", ".join(display(v) for v in value) + " (kept from an earlier fetch)"
+            if isinstance(value, list) and value
+            else MISSING
+        ),
+    }
+    if name in renderers:
+        return renderers[name]()
+    if name in ("last_commit", "last_fetched", "created", "modified"):
+        return moment_text(value, now)
+    if isinstance(value, dict | list):
+        return _json_text(value)
+    return display(value)
+
+
+def package_panel(record: Record, *, now: datetime) -> Panel:
+    """Title and description, a label/value list of every field, then the activity chart."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="dim", no_wrap=True)
+    fields.add_column(overflow="fold")
+    for name in record:
+        if name not in _SHOWN_APART:
+            fields.add_row(Text(_LABELS.get(name, name)), Text(_field_text(name, record, now)))
+
+    parts: list[RenderableType] = [Text(display(record.get("title")), style="bold")]
+    description = display(record.get("repo_description"), missing="")
+    if description:
+        parts.append(Text(description))
+    parts += [Text(""), fields, Text(""), *activity_section(record)]
+    return Panel(
+        Group(*parts),
+        title=Text(display(record.get("slug")), style="bold"),
+        title_align="left",
+        expand=False,
+    )
+
+
+def activity_section(record: Record) -> list[Text]:
+    """A heading and the chart, or one line saying the activity is unknown."""
+    counts = weekly_commits(record)
+    if counts is None:
+        return [Text("Commits per week: unknown (the API sent no weekly counts)", style="dim")]
+    last_week = parse_timestamp(record.get("last_fetched"))
+    heading = Text(f"Commits per week, {len(counts)} weeks", style="bold")
+    if last_week is not None:
+        heading.append(f" to {last_week:%Y-%m-%d}")
+    heading.append(f" (total {sum(counts):,})")
+    chart = activity_chart(counts, last_week)
+    return [heading, *(Text(line, no_wrap=True, overflow="crop") for line in chart)]
