@@ -248,6 +248,8 @@ class _Run:
         self.refs: dict[Kind, dict[int, Ref]] = {kind: {} for kind in Kind}
         self.missing: dict[Kind, set[int]] = {kind: set() for kind in Kind}
         self.stored: dict[Kind, set[int]] = {kind: set() for kind in Kind}
+        self.via_link: dict[Kind, set[int]] = {kind: set() for kind in Kind}
+        self.package_grids: dict[int, tuple[int, ...]] = {}  # for the grid drift check
         self.pending_grids: dict[int, RawRecord] = {}  # normalized once package slugs are known
         self.outcomes: dict[Kind, ListOutcome] = {}
         self.targets_found = 0
@@ -302,8 +304,40 @@ class _Run:
         self.outcomes[Kind.CATEGORY] = crawler.crawl(Kind.CATEGORY, self._batch(self.add_category))
         self.outcomes[Kind.GRID] = crawler.crawl(Kind.GRID, self._batch(self.add_grid))
         self.outcomes[Kind.PACKAGE] = crawler.crawl(Kind.PACKAGE, self._batch(self.add_package))
+        self._reread_drifted_grids()
         self.finish_grids()
         self._remove_gone()
+
+    def _reread_drifted_grids(self) -> None:
+        """Grids were listed before the packages: a package added or deleted meanwhile makes a
+        grid's member list disagree with the packages' own grid links. Re-read just those."""
+        listed = self.outcomes[Kind.PACKAGE].ids
+        claimed: dict[int, set[int]] = {}
+        for package_id, grid_ids in self.package_grids.items():
+            if package_id in listed:
+                for grid_id in grid_ids:
+                    claimed.setdefault(grid_id, set()).add(package_id)
+        drifted = []
+        for grid_id, raw in self.pending_grids.items():
+            members = set(self._links(raw.get("packages"), Kind.PACKAGE, report=False)[0])
+            if (
+                members & listed != claimed.get(grid_id, set())
+                or (members - listed) & self.package_grids.keys()
+            ):
+                drifted.append(grid_id)
+        for grid_id, future in bounded_map(
+            self.pool, self._get_grid_or_none, drifted, window=self.window
+        ):
+            fresh = future.result()
+            if fresh is not None and _has_identity(fresh):
+                self.pending_grids[grid_id] = fresh
+        self.package_grids.clear()
+
+    def _get_grid_or_none(self, grid_id: int) -> RawRecord | None:
+        try:
+            return self.client.get_record(Kind.GRID, grid_id)
+        except ApiNotFound:
+            return None
 
     def _batch(self, add: Callable[[RawRecord], None]) -> Callable[[list[RawRecord]], None]:
         def consume(records: list[RawRecord]) -> None:
@@ -325,8 +359,10 @@ class _Run:
             self.notice(f"nothing removed from the mirror: {self.removal_withheld}")
             return
         for kind, outcome in self.outcomes.items():
-            present = outcome.ids | self.txn.put_ids(kind)
-            gone = self.txn.mirror_ids(kind) - present
+            # The consistent pass is the server's set; a record staged in an earlier pass but
+            # absent from it was deleted during the crawl. Records fetched through a link exist.
+            present = outcome.ids | self.via_link[kind]
+            gone = (self.txn.mirror_ids(kind) | self.txn.put_ids(kind)) - present
             self.counts[kind].removed = self.txn.schedule_removal(kind, gone)
         self.complete = True
 
@@ -431,16 +467,19 @@ class _Run:
             counts.unchanged += 1
         self.on_event(RecordsDone(kind, 1))
 
-    def _failed(self, kind: Kind, err: RecordError) -> None:
+    def _failed(self, kind: Kind, raw: RawRecord, err: RecordError) -> None:
         self.counts[kind].failed += 1
-        self.notice(f"skipped a broken {kind.value} record: {err}")
+        self.notice(f"skipped a broken {kind.singular} record: {err}")
+        record_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(record_id, int):
+            self.missing[kind].add(record_id)  # links to it resolve without another request
 
     def add_category(self, raw: RawRecord) -> None:
         try:
             record_id, _ = record_identity(raw)
             record = normalize_category(raw, api_url=self.base.detail_url(Kind.CATEGORY, record_id))
         except RecordError as err:
-            self._failed(Kind.CATEGORY, err)
+            self._failed(Kind.CATEGORY, raw, err)
             return
         self._store(Kind.CATEGORY, record)
         self.refs[Kind.CATEGORY][record_id] = ref_of(record)
@@ -449,7 +488,7 @@ class _Run:
         try:
             record_id, _ = record_identity(raw)
         except RecordError as err:
-            self._failed(Kind.GRID, err)
+            self._failed(Kind.GRID, raw, err)
             return
         self.pending_grids[record_id] = raw
         self.refs[Kind.GRID][record_id] = _raw_ref(raw)
@@ -475,7 +514,7 @@ class _Run:
         try:
             record_id, _ = record_identity(raw)
         except RecordError as err:
-            self._failed(Kind.PACKAGE, err)
+            self._failed(Kind.PACKAGE, raw, err)
             return
         if record_id in self.stored[Kind.PACKAGE]:
             return  # already stored this run (fetched through a link and listed, say)
@@ -488,6 +527,8 @@ class _Run:
             if category_ids:
                 category = self.ref(Kind.CATEGORY, category_ids[0])
         grid_ids, bad_grids = self._links(raw.get("grids"), Kind.GRID)
+        if self.options.scope == "catalogue":
+            self.package_grids[record_id] = tuple(grid_ids)
         problems.update({"grids": bad_grids["links"]} if bad_grids else {})
         grids = [self.ref(Kind.GRID, grid_id) for grid_id in grid_ids]
         weeks = raw.get("commits_over_52")
@@ -503,9 +544,11 @@ class _Run:
         self._store(Kind.PACKAGE, record)
         self.refs[Kind.PACKAGE][record_id] = ref_of(record)
 
-    def _links(self, links: object, kind: Kind) -> tuple[list[int], dict[str, Any]]:
+    def _links(
+        self, links: object, kind: Kind, *, report: bool = True
+    ) -> tuple[list[int], dict[str, Any]]:
         """Ids of the `kind` records that `links` name; unusable links come back as problems
-        (foreign ones are reported and never followed)."""
+        (foreign ones are reported, if `report`, and never followed)."""
         if links is None:
             return [], {}
         if not isinstance(links, list):
@@ -517,7 +560,8 @@ class _Run:
                 ids.append(self.base.record_link(link, kind))
             except ForeignLink as err:
                 bad.append(link)
-                self.notice(str(err))
+                if report:
+                    self.notice(str(err))
             except ValueError:
                 bad.append(link)
         return ids, ({"links": bad} if bad else {})
@@ -541,6 +585,7 @@ class _Run:
             self.counts[kind].failed += 1
             self.notice(str(err))
             return missing_ref(record_id)
+        self.via_link[kind].add(record_id)
         if kind is Kind.CATEGORY:
             self.add_category(raw)
         elif kind is Kind.GRID:

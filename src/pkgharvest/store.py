@@ -592,6 +592,11 @@ class Transaction:
             name = current
             change = Change.UNCHANGED
         else:
+            if current is not None:
+                # About to replace it: a file something else broke stops the run (the user
+                # decides what to do with it) rather than being silently overwritten.
+                path = self._store.kind_folder(kind) / current
+                _parse_record(path, self._read_mirror(kind, current))
             name = self._choose_name(kind, record.get("slug"), record_id)
             try:
                 _write_file(self._staging / kind.value / name, data, fsync=self._store.fsync)
