@@ -1,0 +1,195 @@
+"""`pkgharvest fetch` as a user meets it: output modes, one-line errors, every exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import pkgharvest.harvest
+from pkgharvest.api import RetryPolicy
+from pkgharvest.cli import run
+from pkgharvest.store import Store
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, generate_catalogue, seed_catalogue
+from tests.mirrorcheck import digest
+
+REAL_FETCH = pkgharvest.harvest.fetch
+MP = pytest.MonkeyPatch
+Cap = pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return tmp_path / "mirror"
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, handler: Any) -> None:
+    """Make the CLI's fetch talk to `handler` with instant retries (no real network, no sleeps)."""
+    monkeypatch.setattr(
+        pkgharvest.harvest,
+        "fetch",
+        functools.partial(
+            REAL_FETCH,
+            transport=httpx.MockTransport(handler),
+            retry=RetryPolicy(attempts=2),
+            sleep=lambda seconds: None,
+        ),
+    )
+
+
+def fetch_cli(data: Path, *args: str) -> int:
+    return run(["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(data), *args])
+
+
+def test_not_a_terminal_prints_one_summary_line(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(data) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1 and out.startswith("fetch complete: packages 5 seen, 5 new")
+    assert "\x1b[" not in out and err == ""
+
+
+def test_json_prints_the_run_report(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(data, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["exit_code"] == 0 and report["complete"] is True
+    assert report["counts"]["packages"] == {
+        "seen": 5, "new": 5, "changed": 0, "unchanged": 0, "removed": 0, "failed": 0, "missing": 0,
+    }  # fmt: skip
+    assert report["counts"]["categories"]["seen"] == 5 and report["requests"] == 4
+    assert {"retries", "bytes_received", "seconds", "started", "finished"} <= report.keys()
+
+
+def test_quiet_prints_nothing_when_all_is_well(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(data, "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_warnings_go_to_stderr_as_plain_lines(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, FakeApi(generate_catalogue(packages=60, grids=4, hostile=True)).handler)
+    assert fetch_cli(data) == 0
+    err = capsys.readouterr().err
+    assert "pkgharvest: warning: not following a link outside" in err
+    assert "\x1b" not in err  # API text never reaches the terminal raw
+
+
+@pytest.mark.parametrize(
+    "args", [("--concurrency", "0"), ("--page-size", "-1"), ("--base-url", "ftp://example/")]
+)
+def test_usage_errors_exit_2(
+    monkeypatch: MP, capsys: Cap, data: Path, args: tuple[str, str]
+) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    assert run(["fetch", "--data-dir", str(data), *args]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_partial_run_exits_3_and_keeps_what_it_fetched(
+    monkeypatch: MP, capsys: Cap, data: Path
+) -> None:
+    catalogue = seed_catalogue()
+    catalogue.update_package(3050, slug=None)
+    serve(monkeypatch, FakeApi(catalogue).handler)
+    assert fetch_cli(data, "--quiet") == 3
+    assert "fetch PARTIAL" in capsys.readouterr().err  # even --quiet says so
+    assert len(list((data / "packages").glob("*.json"))) == 4
+
+
+def test_lock_held_exits_4_naming_the_lock(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    with Store(data).lock():
+        assert fetch_cli(data) == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(data / ".lock") in err
+
+
+def test_unknown_target_exits_5(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(data, "no-such-package") == 5
+    assert "no package 'no-such-package'" in capsys.readouterr().err
+
+
+def test_corrupt_manifest_exits_65_and_touches_nothing(
+    monkeypatch: MP, capsys: Cap, data: Path
+) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(data) == 0
+    (data / "manifest.json").write_text("{ truncated", "utf-8")
+    before = digest(data)
+    capsys.readouterr()
+    assert fetch_cli(data) == 65
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "manifest.json" in err and "Traceback" not in err
+    assert digest(data) == before
+
+
+def test_unwritable_data_folder_exits_73(monkeypatch: MP, capsys: Cap, tmp_path: Path) -> None:
+    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert fetch_cli(blocker / "mirror") == 73
+    err = capsys.readouterr().err
+    assert err.startswith("pkgharvest: error: cannot") and err.count("\n") == 1
+
+
+def test_api_kept_failing_exits_75_and_the_mirror_is_unchanged(
+    monkeypatch: MP, capsys: Cap, data: Path
+) -> None:
+    api = FakeApi(seed_catalogue())
+    serve(monkeypatch, api.handler)
+    assert fetch_cli(data) == 0
+    before = digest(data)
+    api.faults = Faults(rate=1.0, kinds=("503",))
+    assert fetch_cli(data) == 75
+    err = capsys.readouterr().err
+    assert "the mirror is unchanged" in err and err.count("\n") == 1
+    assert digest(data) == before
+
+
+def test_unreachable_host_exits_75(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    serve(monkeypatch, refuse)
+    assert fetch_cli(data) == 75
+    assert "could not connect" in capsys.readouterr().err
+
+
+def test_a_base_url_that_is_not_the_api_exits_78(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    serve(monkeypatch, lambda request: httpx.Response(404, json={"detail": "Not found."}))
+    assert fetch_cli(data) == 78
+    assert "check --base-url" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    def interrupt(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    serve(monkeypatch, interrupt)
+    assert fetch_cli(data) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_bug_is_one_line_unless_debug(monkeypatch: MP, capsys: Cap, data: Path) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("boom")
+
+    serve(monkeypatch, broken)
+    assert fetch_cli(data) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: boom" in err and "--debug" in err
+    assert fetch_cli(data, "--debug") == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_help_documents_the_exit_codes(capsys: Cap) -> None:
+    assert run(["fetch", "--help"]) == 0
+    text = capsys.readouterr().out
+    for code in ("0 complete", "3 partial", "4 another run", "75 the API", "78 the base URL"):
+        assert code in " ".join(text.split())
