@@ -325,3 +325,60 @@ def write_mirror(root: Path, content: MirrorContent, manifest_data: Record | Non
     data = manifest(content) if manifest_data is None else manifest_data
     (root / "manifest.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     return root
+
+
+# --- running the CLI in-process -------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+"""The fixed "now" of every relative date in the tests."""
+
+# Environment variables rich or pkgharvest read; tests set them explicitly, never inherit them.
+_TERMINAL_ENV = (
+    "COLUMNS",
+    "LINES",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "TERM",
+    "COLORTERM",
+    "PKGHARVEST_DATA_DIR",
+)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a run printed and returned.
+
+    Attributes:
+        code: the exit code `pkgharvest.cli.run` returned.
+        out: everything written to stdout.
+        err: everything written to stderr.
+    """
+
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(
+    monkeypatch: Any,
+    capsys: Any,
+    *args: str,
+    columns: int = 200,
+    env: dict[str, str] | None = None,
+    now: datetime = NOW,
+) -> CliResult:
+    """Run `pkgharvest ARGS` in-process with a fixed clock and terminal width, piped output."""
+    from pkgharvest.cli import read, run
+
+    for name in _TERMINAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(read, "clock", lambda: now)
+    capsys.readouterr()  # drop anything printed before
+    code = run(list(args))
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)

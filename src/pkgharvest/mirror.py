@@ -27,8 +27,7 @@ from pkgharvest.paths import RECORD_SUFFIX, is_safe_slug, record_filename
 from pkgharvest.records import WEEKS, Kind, Record
 
 MANIFEST_NAME = "manifest.json"
-SUPPORTED_FORMAT_VERSION = 1
-"""The newest manifest `format_version` this reader understands."""
+_AGAIN = "move it away or delete it, then run `pkgharvest fetch` again"
 
 _KIND_WORDS = {Kind.PACKAGE: "package", Kind.GRID: "grid", Kind.CATEGORY: "category"}
 
@@ -128,15 +127,9 @@ def open_mirror(root: Path) -> Mirror:
         raise NoMirror(_no_mirror_message(root)) from None
     except OSError as err:
         raise StoreError(f"cannot read {manifest_path}: {err.strerror or err}") from err
-    manifest = _parse_json_object(manifest_path, data)
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CorruptStore(f"{manifest_path} has no integer format_version")
-    if version > SUPPORTED_FORMAT_VERSION:
-        raise CorruptStore(
-            f"{manifest_path} has format_version {version}, newer than this pkgharvest reads "
-            f"({SUPPORTED_FORMAT_VERSION}): upgrade pkgharvest"
-        )
+    from pkgharvest.store import parse_manifest  # the writer's rules: one format version
+
+    manifest = parse_manifest(manifest_path, data)
     mirror = Mirror(root=root, manifest=manifest)
     if not _has_record_file(mirror.folder(Kind.PACKAGE)):
         raise NoMirror(_no_mirror_message(root))
@@ -168,24 +161,23 @@ def _read_record(path: Path) -> Record | None:
         return None
     except OSError as err:
         raise StoreError(f"cannot read {path}: {err.strerror or err}") from err
-    record = _parse_json_object(path, data)
+    try:
+        record = json.loads(data)
+    except UnicodeDecodeError as err:
+        raise _corrupt(path, f"is not UTF-8 text (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise _corrupt(
+            path, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+        ) from None
+    if not isinstance(record, dict):
+        raise _corrupt(path, "is not a JSON object")
     if not _is_int(record.get("id")) or not isinstance(record.get("slug"), str):
-        raise CorruptStore(f"{path} is not a pkgharvest record (no integer id or text slug)")
+        raise _corrupt(path, 'has no integer "id" or text "slug"')
     return record
 
 
-def _parse_json_object(path: Path, data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except UnicodeDecodeError as err:
-        raise CorruptStore(f"{path} is not UTF-8 text (byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise CorruptStore(
-            f"{path} is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
-        ) from None
-    if not isinstance(value, dict):
-        raise CorruptStore(f"{path} does not hold a JSON object")
-    return value
+def _corrupt(path: Path, problem: str) -> CorruptStore:
+    return CorruptStore(f"the record file {path} {problem}; {_AGAIN}")
 
 
 def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:

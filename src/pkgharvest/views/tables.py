@@ -32,6 +32,8 @@ from pkgharvest.views.charts import SPARK_WIDTHS, bucket, relative_date, sparkli
 from pkgharvest.views.text import clip_lines, display, title_differs
 
 UNKNOWN_ACTIVITY = "unknown"
+SLUG_STYLE = "bold cyan"
+SPARK_STYLE = "green"
 MISSING = "—"
 _PACKAGE_MAX = 40
 _PACKAGE_MIN = 12
@@ -61,7 +63,7 @@ def category_text(record: Record) -> str:
 def package_cell(record: Record) -> Text:
     """The slug in bold; the title below it when it says something the slug does not."""
     slug = display(record.get("slug"))
-    cell = Text(slug, style="bold")
+    cell = Text(slug, style=SLUG_STYLE)
     title = display(record.get("title"), missing="")
     if title_differs(slug, title):
         cell.append("\n" + title, style="dim")
@@ -78,7 +80,10 @@ def activity_cells(records: Sequence[Record], width: int, scale: ActivityScale) 
     return [
         Text(UNKNOWN_ACTIVITY, style="dim italic")
         if counts is None
-        else Text(sparkline(counts, shared if scale is ActivityScale.SHARED else None))
+        else Text(
+            sparkline(counts, shared if scale is ActivityScale.SHARED else None),
+            style=SPARK_STYLE,
+        )
         for counts in bucketed
     ]
 
