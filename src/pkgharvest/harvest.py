@@ -250,6 +250,7 @@ class _Run:
         self.stored: dict[Kind, set[int]] = {kind: set() for kind in Kind}
         self.via_link: dict[Kind, set[int]] = {kind: set() for kind in Kind}
         self.package_grids: dict[int, tuple[int, ...]] = {}  # for the grid drift check
+        self.reported: dict[Kind, int] = dict.fromkeys(Kind, 0)
         self.pending_grids: dict[int, RawRecord] = {}  # normalized once package slugs are known
         self.outcomes: dict[Kind, ListOutcome] = {}
         self.targets_found = 0
@@ -343,8 +344,17 @@ class _Run:
         def consume(records: list[RawRecord]) -> None:
             for raw in records:
                 add(raw)
+            self._report_progress()
 
         return consume
+
+    def _report_progress(self) -> None:
+        """One RecordsDone event per kind per batch (per record would cost real CPU on a bar)."""
+        for kind, counts in self.counts.items():
+            done = counts.seen + counts.failed
+            if done > self.reported[kind]:
+                self.on_event(RecordsDone(kind, done - self.reported[kind]))
+                self.reported[kind] = done
 
     def _remove_gone(self) -> None:
         lists_complete = all(outcome.complete for outcome in self.outcomes.values())
@@ -465,7 +475,6 @@ class _Run:
             counts.changed += 1
         else:
             counts.unchanged += 1
-        self.on_event(RecordsDone(kind, 1))
 
     def _failed(self, kind: Kind, raw: RawRecord, err: RecordError) -> None:
         self.counts[kind].failed += 1
@@ -509,6 +518,7 @@ class _Run:
                 link_problems=problems,
             )
             self._store(Kind.GRID, record)
+        self._report_progress()
 
     def add_package(self, raw: RawRecord) -> None:
         try:

@@ -17,6 +17,7 @@ from pkgharvest.records import Kind
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _RECORD_PATH = re.compile(r"(packages|grids|categories)/(\d+)/?")
+_PLAIN_RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]{1,18})/", re.ASCII)
 
 
 def strip_format_param(url: str) -> str:
@@ -95,6 +96,13 @@ class ApiBase:
         ValueError for anything that is not such a link."""
         if not isinstance(link, str):
             raise ValueError(f"expected a link to {kind.value}, got {type(link).__name__}")
+        # Nearly every link is exactly `<base><kind>/<digits>/` (maybe `?format=api`): a cheap
+        # exact match settles those; anything else gets the full parse and checks below.
+        if link.startswith(self.url):
+            tail = link[len(self.url) :].removesuffix("?format=api")
+            match = _PLAIN_RECORD_PATH.fullmatch(tail)
+            if match is not None and match.group(1) == kind.value:
+                return int(match.group(2))
         path = urlsplit(self.checked(link)).path[len(self.path) :]
         match = _RECORD_PATH.fullmatch(path)
         if match is None or match.group(1) != kind.value:
