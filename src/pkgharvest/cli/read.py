@@ -151,13 +151,13 @@ def top(
     if json_output:
         _print_json(list(package_rows(shown)))
         return
+    from rich.text import Text
+
     from pkgharvest.views.tables import ranking_table
 
     now = clock()
     console = _console()
     if not shown:
-        from rich.text import Text
-
         console.print(Text("No package matches."))
         return
     total = len(mirror.packages())
@@ -165,7 +165,10 @@ def top(
     if len(selected) != total:
         scope += f" (of {total:,} in the mirror)"
     caption = f"{scope}, by {by.value}{' (reversed)' if reverse else ''}; {_freshness(mirror, now)}"
-    console.print(ranking_table(shown, now=now, width=console.width, scale=scale, caption=caption))
+    # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
+    # (three times faster for a whole mirror).
+    console.print(ranking_table(shown, now=now, width=console.width, scale=scale), soft_wrap=True)
+    console.print(Text(caption, style="dim"))
 
 
 @app.command(

@@ -84,19 +84,37 @@ def _unknown_field_message(name: str) -> str:
     )
 
 
-def json_value(record: Record, name: str) -> Any:
-    """The value of column `name` for JSON: the stored value; one weekly count for wNN."""
-    if name in WEEK_FIELDS:
-        counts = weekly_commits(record)
-        return None if counts is None else counts[WEEK_FIELDS.index(name)]
-    return record.get(name)
+_WEEK_INDEX = {name: index for index, name in enumerate(WEEK_FIELDS)}
+
+
+def json_object(record: Record, fields: Sequence[str]) -> dict[str, Any]:
+    """The JSON object of one package: stored values; one weekly count for each wNN."""
+    counts = weekly_commits(record) if any(f in _WEEK_INDEX for f in fields) else None
+    result: dict[str, Any] = {}
+    for name in fields:
+        week = _WEEK_INDEX.get(name)
+        if week is None:
+            result[name] = record.get(name)
+        else:
+            result[name] = None if counts is None else counts[week]
+    return result
+
+
+def csv_cells(record: Record, fields: Sequence[str]) -> list[str | int]:
+    """The CSV cells of one package: an int stays an int; everything else becomes text."""
+    counts = weekly_commits(record) if any(f in _WEEK_INDEX for f in fields) else None
+    cells: list[str | int] = []
+    for name in fields:
+        week = _WEEK_INDEX.get(name)
+        if week is None:
+            cells.append(csv_value(record, name))
+        else:
+            cells.append("" if counts is None else counts[week])
+    return cells
 
 
 def csv_value(record: Record, name: str) -> str | int:
-    """The cell of column `name`: an int stays an int; everything else becomes text."""
-    if name in WEEK_FIELDS:
-        counts = weekly_commits(record)
-        return "" if counts is None else counts[WEEK_FIELDS.index(name)]
+    """The cell of record field `name` (not wNN) as text, or an int."""
     value = record.get(name)
     if value is None:
         return ""

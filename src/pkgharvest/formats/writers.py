@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, TextIO
 
 from pkgharvest.formats import ExportFormat
-from pkgharvest.formats.fields import csv_value, default_fields, json_value
+from pkgharvest.formats.fields import csv_cells, default_fields, json_object
 from pkgharvest.records import Record
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -61,7 +61,7 @@ class Exporter(ABC):
         """Write every record to `out` (opened with newline="")."""
 
     def _object(self, record: Record) -> dict[str, Any]:
-        return {name: json_value(record, name) for name in self.fields}
+        return json_object(record, self.fields)
 
 
 class CsvExporter(Exporter):
@@ -82,11 +82,10 @@ class CsvExporter(Exporter):
             writer.writerow(self.row(record))
 
     def row(self, record: Record) -> list[str | int]:
-        cells: list[str | int] = []
-        for name in self.fields:
-            value = csv_value(record, name)
-            cells.append(neutralize(value) if isinstance(value, str) else value)
-        return cells
+        return [
+            neutralize(cell) if isinstance(cell, str) else cell
+            for cell in csv_cells(record, self.fields)
+        ]
 
 
 class JsonLinesExporter(Exporter):

@@ -32,6 +32,8 @@ def bucket(counts: Sequence[int], width: int) -> list[int]:
     if width <= 0 or len(counts) % width:
         raise ValueError(f"cannot split {len(counts)} weeks into {width} equal groups")
     size = len(counts) // width
+    if size == 1:
+        return list(counts)
     return [sum(counts[i : i + size]) for i in range(0, len(counts), size)]
 
 
@@ -42,14 +44,15 @@ def sparkline(counts: Sequence[int], scale_max: int | None = None) -> str:
     '▁▃▅█'
     """
     top = max(counts, default=0) if scale_max is None else scale_max
-    chars = []
+    steps = len(SPARK_LEVELS) - 1
+    chars: dict[int, str] = {}  # counts repeat (mostly zeros): work each one out once
     for count in counts:
-        if count <= 0 or top <= 0:
-            chars.append(SPARK_LEVELS[0])
-        else:
-            level = math.ceil(min(count, top) * (len(SPARK_LEVELS) - 1) / top)
-            chars.append(SPARK_LEVELS[max(level, 1)])
-    return "".join(chars)
+        if count not in chars:
+            if count <= 0 or top <= 0:
+                chars[count] = SPARK_LEVELS[0]
+            else:
+                chars[count] = SPARK_LEVELS[max(math.ceil(min(count, top) * steps / top), 1)]
+    return "".join([chars[count] for count in counts])
 
 
 def activity_chart(

@@ -67,8 +67,11 @@ def clip_lines(text: str, width: int, max_lines: int) -> str:
     return "\n".join(kept)
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def _squash(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return _NOT_ALNUM.sub("", text.casefold())
 
 
 def title_differs(slug: str, title: str) -> bool:
