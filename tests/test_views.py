@@ -296,6 +296,14 @@ def test_top_fits_the_terminal_width(monkeypatch, capsys, mirror, columns: int) 
     assert "12,345" in result.out and "618" in result.out
 
 
+@pytest.mark.parametrize("columns", [50, 80, 120])
+@pytest.mark.parametrize("command", [("grid", "postgresql"), ("grids",), ("show", "1083")])
+def test_other_views_fit_the_width(monkeypatch, capsys, mirror, columns: int, command) -> None:
+    result = run_cli(monkeypatch, capsys, *command, "--data-dir", str(mirror), columns=columns)
+    assert result.code == 0, result.err
+    assert max(cell_len(line) for line in lines_of(result.out)) <= columns
+
+
 def test_top_sparkline_narrows_before_columns_go(monkeypatch, capsys, mirror) -> None:
     wide = run_cli(monkeypatch, capsys, "top", "--data-dir", str(mirror), columns=200).out
     narrow = run_cli(monkeypatch, capsys, "top", "--data-dir", str(mirror), columns=90).out

@@ -284,7 +284,8 @@ def _package_lines(record: Record) -> list[tuple[str, str]]:
 
 # --- grid: packages side by side -------------------------------------------------------------
 
-_GRID_CELL = 20
+_GRID_CELL_MIN = 16  # the 13-character sparkline and a little air
+_GRID_CELL_MAX = 30
 _GRID_LABEL = 12
 _GRID_DESCRIPTION_LINES = 3
 
@@ -303,12 +304,15 @@ def grid_view(
     if not packages:
         parts.append(Text("None of this grid's packages are in the mirror.", style="dim"))
         return Group(*parts)
-    per_block = max(1, (width - _GRID_LABEL - 1) // (_GRID_CELL + 3))
+    # As wide as the longest "NN. slug" needs, within limits; then as many as fit side by side.
+    longest = max(cell_len(f"{len(packages)}. {display(p.get('slug'))}") for p in packages)
+    cell = min(max(longest, _GRID_CELL_MIN), _GRID_CELL_MAX, max(width - _GRID_LABEL - 7, 8))
+    per_block = max(1, (width - _GRID_LABEL - 4) // (cell + 3))
     spark_width = SPARK_WIDTHS[-1]
     sparks = activity_cells(packages, spark_width, scale)
     for start in range(0, len(packages), per_block):
         block = packages[start : start + per_block]
-        parts.append(_grid_block(block, sparks[start : start + per_block], start + 1, now))
+        parts.append(_grid_block(block, sparks[start : start + per_block], start + 1, now, cell))
     return Group(*parts)
 
 
@@ -324,14 +328,14 @@ def _grid_header(grid: Record, count: int) -> Text:
 
 
 def _grid_block(
-    block: Sequence[Record], sparks: Sequence[Text], first_rank: int, now: datetime
+    block: Sequence[Record], sparks: Sequence[Text], first_rank: int, now: datetime, cell: int
 ) -> Table:
     table = Table(box=box.SQUARE, show_lines=True, pad_edge=True, expand=False)
     table.add_column("", width=_GRID_LABEL, no_wrap=True, style="dim")
     for offset, record in enumerate(block):
-        header = Text(f"{first_rank + offset}. ", style="dim")
-        header.append(display(record.get("slug")), style="bold")
-        table.add_column(header, width=_GRID_CELL, overflow="ellipsis")
+        header = Text(f"{first_rank + offset}. ", style="dim", no_wrap=True, overflow="ellipsis")
+        header.append(display(record.get("slug")), style=SLUG_STYLE)
+        table.add_column(header, width=cell, overflow="ellipsis")
 
     def row(label: str, cells: Sequence[RenderableType]) -> None:
         table.add_row(Text(label), *cells)
@@ -343,7 +347,7 @@ def _grid_block(
             Text(
                 clip_lines(
                     display(r.get("repo_description"), missing=""),
-                    _GRID_CELL,
+                    cell,
                     _GRID_DESCRIPTION_LINES,
                 )
             )
