@@ -44,7 +44,9 @@ class Warnings:
                 self.hidden += 1
                 return
             self.shown += 1
-        line = f"pkgharvest: warning: {_plain(message)}"
+        self._write(f"pkgharvest: warning: {_plain(message)}")
+
+    def _write(self, line: str) -> None:
         if self.console is not None:
             self.console.print(Text(line, style="yellow"), soft_wrap=True)
         else:
@@ -52,7 +54,9 @@ class Warnings:
 
     def close(self) -> None:
         if self.hidden:
-            self(f"... and {self.hidden} more warnings (see --json for all)")
+            self._write(
+                f"pkgharvest: warning: ... and {self.hidden} more warnings (see --json for all)"
+            )
 
 
 class QuietSink:
