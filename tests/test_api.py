@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -38,7 +39,9 @@ class FakeTime:
             self.now += seconds
 
 
-def scripted(responses: list[httpx.Response | Exception]) -> tuple[Callable[..., Any], list[httpx.Request]]:
+def scripted(
+    responses: list[httpx.Response | Exception],
+) -> tuple[Callable[..., Any], list[httpx.Request]]:
     """A handler answering each request with the next scripted response."""
     seen: list[httpx.Request] = []
     answers: Iterator[httpx.Response | Exception] = iter(responses)
@@ -90,9 +93,7 @@ def test_server_errors_are_retried_with_growing_jittered_backoff(status: int) ->
     assert len(time.sleeps) == 3 and all(0 < s <= 30 for s in time.sleeps)
 
 
-@pytest.mark.parametrize(
-    ("header", "waited"), [("7", 7.0), ("0", 0.5), ("100000", 120.0)]
-)
+@pytest.mark.parametrize(("header", "waited"), [("7", 7.0), ("0", 0.5), ("100000", 120.0)])
 def test_retry_after_is_honoured_with_a_floor_and_a_cap(header: str, waited: float) -> None:
     time, events = FakeTime(), []
     handler, _ = scripted([httpx.Response(429, headers={"Retry-After": header}), ok()])
@@ -183,17 +184,17 @@ def test_never_more_than_concurrency_requests_in_flight() -> None:
         with lock:
             in_flight += 1
             peak = max(peak, in_flight)
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             rendezvous.wait()  # holds `limit` requests open together, without sleeping
-        except threading.BrokenBarrierError:
-            pass
         with lock:
             in_flight -= 1
         return ok()
 
     client = client_for(handler, FakeTime(), concurrency=limit)
     threads = [
-        threading.Thread(target=client.get_page, args=(Kind.PACKAGE,), kwargs={"offset": i, "limit": 1})
+        threading.Thread(
+            target=client.get_page, args=(Kind.PACKAGE,), kwargs={"offset": i, "limit": 1}
+        )
         for i in range(callers)
     ]
     for t in threads:

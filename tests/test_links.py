@@ -19,7 +19,9 @@ def test_base_url_gets_a_trailing_slash_and_explicit_port() -> None:
     assert local.url == "http://127.0.0.1:8123/api/v4/"
 
 
-@pytest.mark.parametrize("url", ["ftp://x/api/", "djangopackages.org/api/v4/", "http://", "http://h:99999/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://x/api/", "djangopackages.org/api/v4/", "http://", "http://h:99999/"]
+)
 def test_bad_base_urls_are_usage_errors(url: str) -> None:
     with pytest.raises(UsageError):
         ApiBase.parse(url)
@@ -35,7 +37,10 @@ def test_format_api_is_stripped_and_other_parameters_kept() -> None:
 def test_seed_links_resolve_to_ids() -> None:
     link = "https://djangopackages.org/api/v4/categories/1/?format=api"
     assert BASE.record_link(link, Kind.CATEGORY) == 1
-    assert BASE.record_link("https://djangopackages.org/api/v4/grids/145/?format=api", Kind.GRID) == 145
+    assert (
+        BASE.record_link("https://djangopackages.org/api/v4/grids/145/?format=api", Kind.GRID)
+        == 145
+    )
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,9 @@ def test_seed_package_fields(package_id: int) -> None:
     assert record["created"] == created
     assert record["modified"] == modified
     assert record["pypi_version"] == version
-    assert record["pypi_url"] == f"http://pypi.python.org/pypi/{title if package_id == 1686 else slug}"
+    assert (
+        record["pypi_url"] == f"http://pypi.python.org/pypi/{title if package_id == 1686 else slug}"
+    )
     assert record["repo_url"].startswith("https://github.com/")
     assert record["documentation_url"] == docs
     assert record["participants"][0] == first and record["participants"][-1] == last
@@ -143,7 +145,15 @@ def test_unknown_fields_are_kept_in_extra_and_wrong_types_in_invalid() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [[], {"slug": "x"}, {"id": "12", "slug": "x"}, {"id": True, "slug": "x"}, {"id": 3}, {"id": 3, "slug": ""}]
+    "raw",
+    [
+        [],
+        {"slug": "x"},
+        {"id": "12", "slug": "x"},
+        {"id": True, "slug": "x"},
+        {"id": 3},
+        {"id": 3, "slug": ""},
+    ],
 )
 def test_records_without_identity_fail(raw: Any) -> None:
     with pytest.raises(RecordError):
