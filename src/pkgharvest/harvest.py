@@ -9,7 +9,7 @@ A run that finished with some records failed commits what it fetched and removes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -326,19 +326,24 @@ class _Run:
                 or (members - listed) & self.package_grids.keys()
             ):
                 drifted.append(grid_id)
-        for grid_id, future in bounded_map(
-            self.pool, self._get_grid_or_none, drifted, window=self.window
-        ):
-            fresh = future.result()
+        for grid_id, fresh in self._get_all(Kind.GRID, drifted):
             if fresh is not None and _has_identity(fresh):
-                self.pending_grids[grid_id] = fresh
+                self.pending_grids[int(grid_id)] = fresh
         self.package_grids.clear()
 
-    def _get_grid_or_none(self, grid_id: int) -> RawRecord | None:
-        try:
-            return self.client.get_record(Kind.GRID, grid_id)
-        except ApiNotFound:
-            return None
+    def _get_all(
+        self, kind: Kind, keys: Iterable[str | int]
+    ) -> Iterator[tuple[str | int, RawRecord | None]]:
+        """Detail records of `kind` by id or slug, fetched concurrently; None for a 404."""
+
+        def get(key: str | int) -> RawRecord | None:
+            try:
+                return self.client.get_record(kind, key)
+            except ApiNotFound:
+                return None
+
+        for key, future in bounded_map(self.pool, get, keys, window=self.window):
+            yield key, future.result()
 
     def _batch(self, add: Callable[[RawRecord], None]) -> Callable[[list[RawRecord]], None]:
         def consume(records: list[RawRecord]) -> None:
@@ -412,15 +417,9 @@ class _Run:
 
     def _fetch_each(
         self, kind: Kind, keys: Iterable[str | int], *, targets: bool = True
-    ) -> Iterable[tuple[str | int, RawRecord | None]]:
-        def get(key: str | int) -> RawRecord | None:
-            try:
-                return self.client.get_record(kind, key)
-            except ApiNotFound:
-                return None
-
-        for key, future in bounded_map(self.pool, get, keys, window=self.window):
-            raw = future.result()
+    ) -> Iterator[tuple[str | int, RawRecord | None]]:
+        """Like _get_all, counting what is not there as failed targets or missing members."""
+        for key, raw in self._get_all(kind, keys):
             if raw is None:
                 if targets:
                     self.counts[kind].failed += 1
@@ -445,22 +444,13 @@ class _Run:
                     self.refs[Kind.PACKAGE][package_id] = ref_of(previous)
                 else:
                     wanted.append(package_id)
-        for package_id, future in bounded_map(
-            self.pool, self._get_or_none, dict.fromkeys(wanted), window=self.window
-        ):
-            member = future.result()
+        for package_id, member in self._get_all(Kind.PACKAGE, dict.fromkeys(wanted)):
             if member is not None and _has_identity(member):
-                self.refs[Kind.PACKAGE][package_id] = _raw_ref(member)
+                self.refs[Kind.PACKAGE][int(package_id)] = _raw_ref(member)
             else:
-                self.missing[Kind.PACKAGE].add(package_id)
+                self.missing[Kind.PACKAGE].add(int(package_id))
                 self.counts[Kind.PACKAGE].missing += 1
                 self.notice(f"a grid lists package {package_id}, which the API does not have")
-
-    def _get_or_none(self, package_id: int) -> RawRecord | None:
-        try:
-            return self.client.get_record(Kind.PACKAGE, package_id)
-        except ApiNotFound:
-            return None
 
     # -- records -----------------------------------------------------------------------------
 
