@@ -326,9 +326,9 @@ class _Run:
                 or (members - listed) & self.package_grids.keys()
             ):
                 drifted.append(grid_id)
-        for grid_id, fresh in self._get_all(Kind.GRID, drifted):
+        for key, fresh in self._get_all(Kind.GRID, drifted):
             if fresh is not None and _has_identity(fresh):
-                self.pending_grids[int(grid_id)] = fresh
+                self.pending_grids[int(key)] = fresh
         self.package_grids.clear()
 
     def _get_all(
@@ -444,13 +444,13 @@ class _Run:
                     self.refs[Kind.PACKAGE][package_id] = ref_of(previous)
                 else:
                     wanted.append(package_id)
-        for package_id, member in self._get_all(Kind.PACKAGE, dict.fromkeys(wanted)):
+        for key, member in self._get_all(Kind.PACKAGE, dict.fromkeys(wanted)):
             if member is not None and _has_identity(member):
-                self.refs[Kind.PACKAGE][int(package_id)] = _raw_ref(member)
+                self.refs[Kind.PACKAGE][int(key)] = _raw_ref(member)
             else:
-                self.missing[Kind.PACKAGE].add(int(package_id))
+                self.missing[Kind.PACKAGE].add(int(key))
                 self.counts[Kind.PACKAGE].missing += 1
-                self.notice(f"a grid lists package {package_id}, which the API does not have")
+                self.notice(f"a grid lists package {key}, which the API does not have")
 
     # -- records -----------------------------------------------------------------------------
 
