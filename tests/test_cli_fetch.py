@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,10 @@ import pytest
 import pkgharvest.harvest
 from pkgharvest.api import RetryPolicy
 from pkgharvest.cli import run
+from pkgharvest.errors import EXIT_CODE_MEANINGS
 from pkgharvest.store import Store
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, generate_catalogue, seed_catalogue
+from tests.mirrorbuilder import many_packages, seed_content, write_mirror
 from tests.mirrorcheck import digest
 
 REAL_FETCH = pkgharvest.harvest.fetch
@@ -189,7 +193,21 @@ def test_a_bug_is_one_line_unless_debug(monkeypatch: MP, capsys: Cap, data: Path
 
 
 def test_help_documents_the_exit_codes(capsys: Cap) -> None:
-    assert run(["fetch", "--help"]) == 0
-    text = capsys.readouterr().out
-    for code in ("0 complete", "3 partial", "4 another run", "75 the API", "78 the base URL"):
-        assert code in " ".join(text.split())
+    for argv in (["--help"], ["fetch", "--help"]):
+        assert run(argv) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        for code, meaning in EXIT_CODE_MEANINGS.items():
+            assert f"{int(code)} {' '.join(meaning.split()[:4])}" in text, code
+    assert "75 the API could not be reached or kept failing" in text
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path) -> None:
+    """`pkgharvest export | head -c 10`: a broken pipe exits 0, without a traceback."""
+    content = seed_content()
+    content.packages += many_packages(600, content.grids, content.categories)
+    root = write_mirror(tmp_path / "mirror", content)  # its CSV is far bigger than a pipe buffer
+    command = f"{sys.executable} -m pkgharvest export --data-dir {root}"
+    shell = f"{command} | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "0", done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

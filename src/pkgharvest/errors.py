@@ -12,32 +12,44 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes; documented in the README and in `pkgharvest --help`."""
+    """Process exit codes; their meanings are EXIT_CODE_MEANINGS (README, `--help`)."""
 
     OK = 0
-    """The run did everything it was asked to."""
     INTERNAL = 1
-    """A bug in pkgharvest (rerun with --debug for the traceback)."""
     USAGE = 2
-    """Bad command-line usage (unknown option, bad value)."""
     PARTIAL = 3
-    """fetch: some records failed or were missing; what was fetched is kept, nothing removed."""
     LOCKED = 4
-    """fetch: another run holds this data folder's lock."""
     NOT_FOUND = 5
-    """The package, grid or category asked for does not exist (in the API or the mirror)."""
     DATA_ERROR = 65
-    """A file in the data folder is corrupt or of a newer format; nothing was changed."""
     NO_MIRROR = 66
-    """A reading command found no mirror: run `pkgharvest fetch` first."""
     CANT_WRITE = 73
-    """The data folder (or --output) cannot be written: permissions, full disk."""
     TEMPFAIL = 75
-    """The API could not be reached or kept failing; the mirror is unchanged. Retry later."""
     CONFIG = 78
-    """The base URL does not serve the Django Packages API."""
     INTERRUPTED = 130
-    """Interrupted (Ctrl-C); the mirror is unchanged."""
+
+
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "complete: everything asked for was done",
+    ExitCode.INTERNAL: "a bug in pkgharvest (rerun with --debug for the traceback)",
+    ExitCode.USAGE: "usage error (unknown option, bad value)",
+    ExitCode.PARTIAL: "partial fetch: some records failed or a list was incomplete; "
+    "what was fetched is kept, nothing removed",
+    ExitCode.LOCKED: "another run holds the data folder's lock",
+    ExitCode.NOT_FOUND: "not found: no such package or grid (in the API or the mirror)",
+    ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
+    "nothing was changed",
+    ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",
+    ExitCode.CANT_WRITE: "the data folder or --output cannot be written (permissions, full disk)",
+    ExitCode.TEMPFAIL: "the API could not be reached or kept failing; the mirror is unchanged; "
+    "retry later",
+    ExitCode.CONFIG: "the base URL does not serve the Django Packages API",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the mirror is unchanged",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit codes as help text, one paragraph each (typer rewraps single newlines)."""
+    return "\n\n".join(f"{int(code)}  {text}" for code, text in EXIT_CODE_MEANINGS.items())
 
 
 class PkgHarvestError(Exception):

@@ -8,22 +8,23 @@ Command modules import the heavy core (httpx, rich tables) inside their function
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 import traceback
 
 import typer
 
 from pkgharvest import __version__
-from pkgharvest.errors import ExitCode, PkgHarvestError
-
-EXIT_CODES_HELP = "\n\n".join(f"{code.value}  {code.__doc__ or code.name}" for code in ExitCode)
+from pkgharvest.errors import ExitCode, PkgHarvestError, exit_codes_help
 
 app = typer.Typer(
     name="pkgharvest",
     help=(
         "Mirror the Django Packages catalogue into local JSON, and read it offline.\n\n"
         "Example: pkgharvest fetch && pkgharvest top --by stars --limit 20\n\n"
-        "Exit codes:\n\n" + EXIT_CODES_HELP
+        "Exit codes:\n\n" + exit_codes_help()
     ),
     no_args_is_help=True,
     add_completion=True,
@@ -61,6 +62,15 @@ from pkgharvest.cli import fetch as _fetch  # noqa: E402,F401
 from pkgharvest.cli import read as _read  # noqa: E402,F401
 
 
+def _reader_left() -> int:
+    """`pkgharvest export | head`: the reader left early; that is not an error. Point stdout at
+    devnull so that the interpreter's final flush does not complain either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return ExitCode.OK
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(f"pkgharvest: {message}\n")
     return code
@@ -89,9 +99,13 @@ def run(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        # `pkgharvest export | head`: the reader left; that is not an error.
-        sys.stderr.close()
-        return ExitCode.OK
+        return _reader_left()
+    except SystemExit as exit_:
+        # typer answers a broken pipe itself with sys.exit(1), raised inside its handler.
+        cause = exit_.__context__
+        if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+            return _reader_left()
+        raise
     except Exception as err:  # the last line of defence: a bug, never a raw traceback
         if STATE.debug:
             traceback.print_exc()

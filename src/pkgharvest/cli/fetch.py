@@ -11,6 +11,7 @@ import typer
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
+from pkgharvest.errors import exit_codes_help
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
 
@@ -28,15 +29,14 @@ Examples:
 
   pkgharvest fetch --quiet --data-dir /srv/mirror   (cron)
 
-Exit codes: 0 complete; 2 usage error; 3 partial (some records failed: what was fetched is kept,
-nothing removed); 4 another run holds the data folder's lock; 5 nothing asked for exists; 65 a
-corrupt file in the data folder; 73 the data folder cannot be written; 75 the API could not be
-reached or kept failing (retry later; the mirror is unchanged); 78 the base URL is not the API;
-130 interrupted. Default base URL: {DEFAULT_BASE_URL} (env {ENV_BASE_URL}).
+Default base URL: {DEFAULT_BASE_URL} (env {ENV_BASE_URL}).
+
+Exit codes:
+
 """
 
 
-@app.command(help=FETCH_HELP)
+@app.command(help=FETCH_HELP + exit_codes_help())
 def fetch(
     targets: Annotated[
         list[str] | None,
