@@ -1,0 +1,374 @@
+"""The fetch benchmark: `pkgharvest fetch` against a local stand-in of the API, and a naive crawler.
+
+    python -m bench.run [--sizes 1000,6000,30000] [--latency 0.05] [--concurrency 4]
+                        [--out bench/results/latest.json]
+
+Run it from the repository root (it starts `python -m tests.fakeapi`). For each size it:
+
+1. starts the fake API in its own process (N packages, grids in proportion: 400 per 6,000), so
+   that the harvester's CPU time and memory are measured alone;
+2. runs `pkgharvest fetch --json` into an empty data folder as a child process: wall time, and
+   the child's own CPU time (user + system) and peak RSS from `os.wait4`;
+3. runs it again with nothing changed, and counts the record files created, rewritten (mtime
+   changed) or deleted: a rerun must write none (the manifest is rewritten on purpose, it holds
+   the run's report, and is shown apart);
+4. runs the naive crawler (`bench/naive.py`: sequential, follows `next`, 20 a page) as a child
+   process against the same server, and reports harvester time / naive time.
+
+It prints a table and writes everything as JSON, with the targets of issue 4 checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SIZES = (1000, 6000, 30000)
+DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "latest.json"
+GRIDS_PER_6000 = 400
+# Targets from issue 4.
+TARGET_RATIO = 0.2
+TARGET_CPU_PER_6000 = 1.0
+TARGET_RSS_GROWTH = 1.5
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One child process, measured.
+
+    wall: seconds from spawn to exit. cpu: the child's user + system CPU seconds (cpu_user and
+    cpu_sys apart: system time is mostly the file system's, creating and renaming files).
+    peak_rss_mb: the child's peak resident set size (MiB). exit_code: its exit status.
+    stdout: what it printed (the `--json` report for pkgharvest).
+    """
+
+    wall: float
+    cpu: float
+    cpu_user: float
+    cpu_sys: float
+    peak_rss_mb: float
+    exit_code: int
+    stdout: str
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """Files of the data folder a run touched: record files created, rewritten (mtime changed)
+    or deleted; and whether the manifest was rewritten."""
+
+    created: int
+    rewritten: int
+    deleted: int
+    manifest_rewritten: bool
+
+    @property
+    def record_files_written(self) -> int:
+        return self.created + self.rewritten + self.deleted
+
+
+def run_child(argv: list[str], *, cwd: Path = REPO_ROOT) -> ChildRun:
+    """Run `argv` to its end; CPU and peak RSS are the child's own (os.wait4's rusage)."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        errors = proc.stderr.read()  # drained while the child runs, so it never blocks
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it was reaped
+        out.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+    exit_code = proc.returncode
+    if exit_code != 0:
+        sys.stderr.write(errors.decode("utf-8", "replace")[-2000:])
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    rss_bytes = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return ChildRun(
+        wall=round(wall, 3),
+        cpu=round(usage.ru_utime + usage.ru_stime, 3),
+        cpu_user=round(usage.ru_utime, 3),
+        cpu_sys=round(usage.ru_stime, 3),
+        peak_rss_mb=round(rss_bytes / 2**20, 1),
+        exit_code=exit_code,
+        stdout=stdout,
+    )
+
+
+@contextmanager
+def fake_api(packages: int, grids: int, latency: float) -> Iterator[str]:
+    """`python -m tests.fakeapi` in its own process; yields its base URL, stops it after."""
+    argv = [
+        sys.executable,
+        "-m",
+        "tests.fakeapi",
+        "--packages",
+        str(packages),
+        "--grids",
+        str(grids),
+        "--latency",
+        str(latency),
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()  # the base URL, once the catalogue is made
+        if not line.startswith("http"):
+            raise RuntimeError(f"the fake API did not start (printed {line!r})")
+        yield line
+    finally:
+        proc.send_signal(signal.SIGINT)  # its main() stops the server cleanly on Ctrl-C
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def mtimes(data_dir: Path) -> dict[str, int]:
+    """Relative path -> mtime (ns) of every record file and the manifest."""
+    found: dict[str, int] = {}
+    for kind in ("packages", "grids", "categories"):
+        folder = data_dir / kind
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                found[f"{kind}/{entry.name}"] = entry.stat().st_mtime_ns
+    manifest = data_dir / "manifest.json"
+    if manifest.exists():
+        found["manifest.json"] = manifest.stat().st_mtime_ns
+    return found
+
+
+def compare(before: dict[str, int], after: dict[str, int]) -> FileChanges:
+    records_before = {k: v for k, v in before.items() if k != "manifest.json"}
+    records_after = {k: v for k, v in after.items() if k != "manifest.json"}
+    return FileChanges(
+        created=len(records_after.keys() - records_before.keys()),
+        rewritten=sum(
+            1
+            for k in records_after.keys() & records_before.keys()
+            if records_after[k] != records_before[k]
+        ),
+        deleted=len(records_before.keys() - records_after.keys()),
+        manifest_rewritten=before.get("manifest.json") != after.get("manifest.json"),
+    )
+
+
+def fetch_argv(base_url: str, data_dir: Path, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pkgharvest",
+        "fetch",
+        "--base-url",
+        base_url,
+        "--data-dir",
+        str(data_dir),
+        "--concurrency",
+        str(concurrency),
+        "--json",
+    ]
+
+
+def harvest_summary(run: ChildRun) -> dict[str, Any]:
+    """The measurements of one `pkgharvest fetch --json` child run."""
+    report: dict[str, Any] = json.loads(run.stdout) if run.stdout.strip() else {}
+    counts = report.get("counts", {})
+    return {
+        "wall_s": run.wall,
+        "cpu_s": run.cpu,
+        "cpu_user_s": run.cpu_user,
+        "cpu_sys_s": run.cpu_sys,
+        "peak_rss_mb": run.peak_rss_mb,
+        "exit_code": run.exit_code,
+        "requests": report.get("requests"),
+        "retries": report.get("retries"),
+        "bytes_received": report.get("bytes_received"),
+        "records": {kind: c.get("seen") for kind, c in counts.items()},
+        "new": sum(c.get("new", 0) for c in counts.values()),
+        "changed": sum(c.get("changed", 0) for c in counts.values()),
+    }
+
+
+def bench_size(packages: int, latency: float, concurrency: int, work: Path) -> dict[str, Any]:
+    grids = max(10, packages * GRIDS_PER_6000 // 6000)
+    data_dir = work / f"mirror-{packages}"
+    naive_dir = work / f"naive-{packages}"
+    with fake_api(packages, grids, latency) as base_url:
+        first = run_child(fetch_argv(base_url, data_dir, concurrency))
+        before = mtimes(data_dir)
+        # mtime granularity: make sure a rewrite in the rerun would show as a new mtime.
+        time.sleep(0.05)
+        rerun = run_child(fetch_argv(base_url, data_dir, concurrency))
+        changes = compare(before, mtimes(data_dir))
+        naive = run_child([sys.executable, "-m", "bench.naive", base_url, str(naive_dir)])
+    naive_report = json.loads(naive.stdout) if naive.exit_code == 0 else {}
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.rmtree(naive_dir, ignore_errors=True)
+    return {
+        "packages": packages,
+        "grids": grids,
+        "full": harvest_summary(first),
+        "rerun": {
+            **harvest_summary(rerun),
+            **asdict(changes),
+            "record_files_written": changes.record_files_written,
+        },
+        "naive": {
+            "wall_s": naive.wall,
+            "cpu_s": naive.cpu,
+            "peak_rss_mb": naive.peak_rss_mb,
+            "exit_code": naive.exit_code,
+            "requests": naive_report.get("requests"),
+            "bytes_received": naive_report.get("bytes_received"),
+            "records": naive_report.get("records"),
+        },
+        "ratio_full_to_naive": round(first.wall / naive.wall, 3) if naive.wall else None,
+    }
+
+
+def startup_cost() -> ChildRun:
+    """`python -m pkgharvest --version`: the interpreter and CLI start-up every run pays."""
+    return run_child([sys.executable, "-m", "pkgharvest", "--version"])
+
+
+def check_targets(results: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """Issue 4's targets, each with the measured value and whether it is met (None: not run)."""
+    by_size = {r["packages"]: r for r in results}
+    at_6000, at_30000 = by_size.get(6000), by_size.get(30000)
+    targets: dict[str, Any] = {}
+    if at_6000:
+        ratio = at_6000["ratio_full_to_naive"]
+        targets["full_6000_vs_naive"] = {
+            "target": f"<= {TARGET_RATIO} with --concurrency {concurrency} (<= 4)",
+            "value": ratio,
+            "met": ratio is not None and ratio <= TARGET_RATIO and concurrency <= 4,
+        }
+        cpu = at_6000["full"]["cpu_s"]
+        targets["cpu_per_6000"] = {
+            "target": f"<= {TARGET_CPU_PER_6000} s",
+            "value": cpu,
+            "met": cpu <= TARGET_CPU_PER_6000,
+        }
+    if at_6000 and at_30000:
+        growth = at_30000["full"]["peak_rss_mb"] / at_6000["full"]["peak_rss_mb"]
+        targets["rss_30000_vs_6000"] = {
+            "target": f"< {TARGET_RSS_GROWTH}",
+            "value": round(growth, 3),
+            "met": growth < TARGET_RSS_GROWTH,
+        }
+    written = {r["packages"]: r["rerun"]["record_files_written"] for r in results}
+    targets["rerun_writes_nothing"] = {
+        "target": "0 record files",
+        "value": written,
+        "met": all(n == 0 for n in written.values()),
+    }
+    return targets
+
+
+def print_table(results: list[dict[str, Any]], startup: ChildRun, targets: dict[str, Any]) -> None:
+    header = (
+        f"{'packages':>8} {'grids':>5} | {'full s':>6} {'usr s':>5} {'sys s':>5} {'rss MB':>6} "
+        f"{'reqs':>4} {'MB in':>5} | {'rerun s':>7} {'usr s':>5} {'sys s':>5} {'written':>7} | "
+        f"{'naive s':>7} {'reqs':>5} | {'ratio':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        full, rerun, naive = r["full"], r["rerun"], r["naive"]
+        mb = (full["bytes_received"] or 0) / 1e6
+        print(
+            f"{r['packages']:>8} {r['grids']:>5} | {full['wall_s']:>6.2f} "
+            f"{full['cpu_user_s']:>5.2f} {full['cpu_sys_s']:>5.2f} {full['peak_rss_mb']:>6.1f} "
+            f"{full['requests'] or 0:>4} {mb:>5.1f} | {rerun['wall_s']:>7.2f} "
+            f"{rerun['cpu_user_s']:>5.2f} {rerun['cpu_sys_s']:>5.2f} "
+            f"{rerun['record_files_written']:>7} | {naive['wall_s']:>7.2f} "
+            f"{naive['requests'] or 0:>5} | {r['ratio_full_to_naive'] or 0:>5.3f}"
+        )
+        if full["exit_code"] or rerun["exit_code"] or naive["exit_code"]:
+            codes = (full["exit_code"], rerun["exit_code"], naive["exit_code"])
+            print(f"{'':>8}   exit codes (full, rerun, naive): {codes}")
+    print(
+        f"start-up alone (python -m pkgharvest --version): {startup.wall:.2f} s wall, "
+        f"{startup.cpu:.2f} s cpu, {startup.peak_rss_mb:.1f} MB"
+    )
+    for name, target in targets.items():
+        state = "met" if target["met"] else "MISSED"
+        print(f"target {name}: {target['value']} (target {target['target']}): {state}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(s) for s in DEFAULT_SIZES),
+        help="comma-separated package counts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.05, help="seconds added to every response"
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="pkgharvest --concurrency")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="where the mirrors are written (default: the temp dir; /dev/shm takes the disk's "
+        "cost out of the CPU figures)",
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="pkgharvest-bench-", dir=args.data_root) as work:
+        for size in sizes:
+            sys.stderr.write(f"benchmarking {size} packages...\n")
+            results.append(bench_size(size, args.latency, args.concurrency, Path(work)))
+    startup = startup_cost()
+    targets = check_targets(results, args.concurrency)
+    print_table(results, startup, targets)
+
+    from pkgharvest import __version__
+
+    document = {
+        "pkgharvest_version": __version__,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "settings": {
+            "sizes": sizes,
+            "latency_s": args.latency,
+            "concurrency": args.concurrency,
+            "naive_page_size": 20,
+            "data_root": str(args.data_root or tempfile.gettempdir()),
+        },
+        "startup": asdict(startup) | {"stdout": None},
+        "results": results,
+        "targets": targets,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"results written to {args.out}")
+    return 0 if all(t["met"] for t in targets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""Fault injection: whatever the API does, a run either completes with a mirror equal to the API's
+data, or ends with its documented exit code and leaves the previous mirror byte-for-byte as it
+was, every file parseable.
+
+Every case starts from a previous mirror of the fake catalogue, then changes the catalogue
+(packages updated, added and removed, a grid renamed), so that a run that completes has real
+work to do and a run that fails has something to spoil. The quick cases run in-process with
+injected clocks (no real sleeps); `-m slow` adds the long matrix (seeds, real sockets, repeated
+`kill -9`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import pkgharvest.api
+from pkgharvest import cli
+from pkgharvest.errors import ExitCode, PkgHarvestError
+from tests.fakeapi import ALL_FAULTS, Catalogue, FakeApi, Faults, generate_catalogue
+from tests.faultkit import (
+    FAST_RETRY,
+    MOCK_BASE_URL,
+    copy_mirror,
+    fake_api_process,
+    fetch_mock,
+    fetch_served,
+    harvester_argv,
+    mirror_differences,
+    mirror_files,
+    unparseable_files,
+)
+
+PACKAGES, GRIDS = 120, 10  # with 20 a page: 6 package pages, 1 grid page, 1 category page
+PAGE = r"/packages/\?limit=20&offset=60$"  # one package page in the middle of the list
+
+
+@dataclass
+class Scenario:
+    """A previous mirror in `root` (bytes in `before`) and the catalogue, changed since."""
+
+    catalogue: Catalogue
+    root: Path
+    before: dict[str, bytes]
+    added: list[int]
+    removed: list[int]
+    updated: list[int]
+
+
+def change_catalogue(catalogue: Catalogue) -> tuple[list[int], list[int], list[int]]:
+    """Update 5 packages, remove 3, add 4 (in a grid), rename a grid: (added, removed, updated)."""
+    ids = sorted(catalogue.packages)
+    updated = ids[10:15]
+    for package_id in updated:
+        stars = catalogue.packages[package_id]["repo_watchers"]
+        catalogue.update_package(package_id, repo_watchers=stars + 7, pypi_version="9.9.9")
+    removed = ids[40:43]
+    for package_id in removed:
+        catalogue.delete_package(package_id)
+    grid_id = min(catalogue.grids)
+    added = [catalogue.add_package(grids=[grid_id], title=f"New {n}") for n in range(4)]
+    catalogue.grids[grid_id] = {**catalogue.grids[grid_id], "title": "Renamed grid"}
+    catalogue.touched()
+    return added, removed, updated
+
+
+def scenario(root: Path, *, seed: int = 0) -> Scenario:
+    catalogue = generate_catalogue(PACKAGES, GRIDS, seed=seed)
+    report = fetch_mock(FakeApi(catalogue), root)
+    assert report.exit_code == ExitCode.OK
+    before = mirror_files(root)
+    added, removed, updated = change_catalogue(catalogue)
+    return Scenario(catalogue, root, before, added, removed, updated)
+
+
+def assert_mirror_is_the_apis(case: Scenario) -> None:
+    assert mirror_differences(case.root, case.catalogue, base_url=MOCK_BASE_URL) == []
+    assert unparseable_files(case.root) == []
+
+
+def assert_untouched(case: Scenario) -> None:
+    assert mirror_files(case.root) == case.before  # byte for byte, manifest included
+    assert unparseable_files(case.root) == []
+    leftovers = [p.name for p in case.root.iterdir() if p.name.startswith(".staging")]
+    assert leftovers == []
+
+
+# --- one fault kind at a time, now and then: the run completes ------------------------------
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_a_fault_now_and_then_is_retried_and_the_mirror_ends_equal(
+    tmp_path: Path, fault: str
+) -> None:
+    case = scenario(tmp_path)
+    api = FakeApi(case.catalogue, faults=Faults(rate=0.3, kinds=(fault,), seed=3, retry_after="2"))
+
+    report = fetch_mock(api, case.root)
+
+    assert api.stats.faults >= 2, "the fault was never injected"
+    assert report.exit_code == ExitCode.OK and report.complete
+    assert report.retries == api.stats.faults  # each fault cost exactly one retry
+    packages = report.counts["packages"]
+    assert (packages.new, packages.removed) == (len(case.added), len(case.removed))
+    assert packages.changed >= len(case.updated)
+    assert_mirror_is_the_apis(case)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_kind_of_fault_mixed_still_ends_equal(tmp_path: Path, seed: int) -> None:
+    case = scenario(tmp_path, seed=seed)
+    api = FakeApi(case.catalogue, faults=Faults(rate=0.35, seed=seed))
+
+    report = fetch_mock(api, case.root, concurrency=3)
+
+    assert len(api.stats.faults_by_kind) >= 4, api.stats.faults_by_kind
+    assert report.exit_code == ExitCode.OK and report.retries == api.stats.faults
+    assert_mirror_is_the_apis(case)
+
+
+# --- a fault that does not go away: the documented exit code, the mirror untouched -----------
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+def test_a_page_that_keeps_failing_ends_75_and_leaves_the_mirror_untouched(
+    tmp_path: Path, fault: str
+) -> None:
+    case = scenario(tmp_path)
+    api = FakeApi(case.catalogue, faults=Faults().script(PAGE, fault, times=None))
+
+    with pytest.raises(PkgHarvestError) as failure:
+        fetch_mock(api, case.root)
+
+    assert failure.value.exit_code == ExitCode.TEMPFAIL
+    assert "offset=60" in str(failure.value) and "unchanged" in str(failure.value)
+    attempts = sum(1 for path in api.stats.paths if "offset=60" in path)
+    assert attempts == FAST_RETRY.attempts  # it tried as often as it says, then stopped
+    assert_untouched(case)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("503", ExitCode.TEMPFAIL), ("reset", ExitCode.TEMPFAIL), ("html", ExitCode.CONFIG)],
+)
+def test_a_root_that_keeps_failing_ends_with_its_code(
+    tmp_path: Path, fault: str, code: ExitCode
+) -> None:
+    """A root that answers 200 with HTML is not the API (78); one that is down is 'later' (75)."""
+    case = scenario(tmp_path)
+    api = FakeApi(case.catalogue, faults=Faults().script(r"^/api/v4/$", fault, times=None))
+
+    with pytest.raises(PkgHarvestError) as failure:
+        fetch_mock(api, case.root)
+
+    assert failure.value.exit_code == code
+    assert set(api.stats.paths) == {"/api/v4/"}  # nothing else was asked for
+    assert_untouched(case)
+
+
+# --- the list changes while it is read ------------------------------------------------------
+
+
+def test_inserts_and_deletes_during_the_crawl_are_caught_by_another_pass(tmp_path: Path) -> None:
+    """Packages added (count grows) and removed (offsets shift, one would never be seen) while
+    the package list is read: another pass reads it whole, so every package present for the
+    whole crawl is mirrored as the API has it, the new ones are there, the deleted are gone."""
+    case = scenario(tmp_path)
+    catalogue = case.catalogue
+    oldest = sorted(catalogue.packages)[:2]  # the end of a newest-first list: not yet read
+    inserted: list[int] = []
+
+    def change_mid_crawl(number: int, target: str) -> None:
+        if "/packages/?limit=20&offset=40" in target and not inserted:
+            inserted.extend(catalogue.add_package() for _ in range(3))
+            for package_id in oldest:
+                catalogue.delete_package(package_id)
+
+    stable = set(catalogue.packages) - set(oldest)
+    api = FakeApi(catalogue, on_request=change_mid_crawl)
+    report = fetch_mock(api, case.root)
+
+    assert inserted, "the catalogue was never changed"
+    assert report.exit_code == ExitCode.OK and report.complete
+    first_pages = [p for p in api.stats.paths if p.endswith("/packages/?limit=20&offset=0")]
+    assert len(first_pages) == 2  # the package list was read again
+    assert mirror_differences(case.root, catalogue, only_packages=stable | set(inserted)) == []
+    on_disk = {json.loads(data)["id"] for name, data in mirror_files(case.root).items()
+               if name.startswith("packages/")}  # fmt: skip
+    assert not on_disk & set(oldest)
+    # Grids were read before the change; the next run (nothing changing) makes all equal.
+    fetch_mock(FakeApi(catalogue), case.root)
+    assert mirror_differences(case.root, catalogue) == []
+
+
+def test_a_list_that_never_stops_changing_ends_partial_and_removes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A package added before every page: no pass is ever consistent. Exit 3 (partial): what
+    was fetched is kept, nothing is removed, every file parses."""
+    case = scenario(tmp_path)
+    catalogue = case.catalogue
+
+    def add_one(number: int, target: str) -> None:
+        if "/packages/?" in target:
+            catalogue.add_package()
+
+    report = fetch_mock(FakeApi(catalogue, on_request=add_one), case.root)
+
+    assert report.exit_code == ExitCode.PARTIAL and not report.complete
+    assert report.removal_withheld is not None
+    assert report.counts["packages"].removed == 0
+    files = mirror_files(case.root)
+    previous_packages = {name for name in case.before if name.startswith("packages/")}
+    assert previous_packages <= set(files)  # removed packages are still there
+    assert unparseable_files(case.root) == []
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["last_run"]["exit_code"] == ExitCode.PARTIAL
+
+
+# --- real sockets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["reset", "timeout", "truncated"])
+def test_broken_connections_on_real_sockets_are_retried(tmp_path: Path, fault: str) -> None:
+    """Resets (RST), a server that never answers (read timeout) and a body cut short (fewer
+    bytes than Content-Length), on a real keep-alive connection."""
+    catalogue = generate_catalogue(PACKAGES, GRIDS)
+    api = FakeApi(catalogue)
+    root = tmp_path / "mirror"
+    with api.serve() as base_url:
+        assert fetch_served(base_url, root).exit_code == ExitCode.OK
+        change_catalogue(catalogue)
+        api.faults = Faults(timeout_hold=2.0)
+        for offset in (0, 60):
+            api.faults.script(rf"/packages/\?limit=20&offset={offset}$", fault, times=1)
+        report = fetch_served(base_url, root, read_timeout=0.2)
+
+    assert api.stats.faults_by_kind == {fault: 2}
+    assert report.exit_code == ExitCode.OK and report.retries == 2
+    assert mirror_differences(root, catalogue, base_url=base_url) == []
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_cli_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI has no knob for retry waits: make its default policy instant for these tests."""
+    monkeypatch.setattr(pkgharvest.api, "RetryPolicy", lambda: FAST_RETRY)
+
+
+def run_cli(base_url: str, root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    argv = ["fetch", "--base-url", base_url, "--data-dir", str(root), "--page-size", "20"]
+    code = cli.run([*argv, "--json"])
+    captured = capsys.readouterr()
+    return code, captured.out if code in (0, 3) else captured.err
+
+
+@pytest.mark.usefixtures("fast_cli_retries")
+@pytest.mark.parametrize(
+    ("script", "code"),
+    [
+        ((PAGE, "503", 2), ExitCode.OK),
+        pytest.param((PAGE, "truncated", 3), ExitCode.OK, marks=pytest.mark.slow),
+        pytest.param((PAGE, "503", None), ExitCode.TEMPFAIL, marks=pytest.mark.slow),
+        ((PAGE, "reset", None), ExitCode.TEMPFAIL),
+        ((r"^/api/v4/$", "html", None), ExitCode.CONFIG),
+    ],
+)
+def test_the_command_exits_with_the_documented_code(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    script: tuple[str, str, int | None],
+    code: ExitCode,
+) -> None:
+    catalogue = generate_catalogue(PACKAGES, GRIDS)
+    api = FakeApi(catalogue)
+    root = tmp_path / "mirror"
+    with api.serve() as base_url:
+        first, _ = run_cli(base_url, root, capsys)
+        assert first == ExitCode.OK
+        before = mirror_files(root)
+        change_catalogue(catalogue)
+        api.faults = Faults().script(*script)
+        exit_code, output = run_cli(base_url, root, capsys)
+
+    assert exit_code == code, output
+    if code == ExitCode.OK:
+        report = json.loads(output)
+        assert api.stats.faults > 0
+        assert report["exit_code"] == 0 and report["retries"] == api.stats.faults
+        assert mirror_differences(root, catalogue, base_url=base_url) == []
+    else:
+        assert output.startswith("pkgharvest: error: ") and output.count("\n") == 1
+        assert mirror_files(root) == before
+        assert unparseable_files(root) == []
+
+
+# --- kill -9 ------------------------------------------------------------------------------
+
+
+KILL_PACKAGES, KILL_GRIDS = 300, 20
+
+
+RecordKey = tuple[str, int]
+
+
+def records_by_id(files: dict[str, bytes]) -> dict[RecordKey, bytes]:
+    """Record files by (kind, id). By id, not by name: when a slug changes hands between two
+    ids, which of them gets the plain name and which the `_id-N` fallback depends on the order
+    pages arrive in, and readers find records by id."""
+    found: dict[RecordKey, bytes] = {}
+    for name, data in files.items():
+        if name != "manifest.json":
+            found[(name.split("/")[0], json.loads(data)["id"])] = data
+    return found
+
+
+@dataclass
+class KillSetup:
+    """Mirror `old` made from catalogue seed 0; `new` is what a whole run against catalogue
+    seed 1 (every record different) makes of it, by record; `seconds`: how long that run took."""
+
+    base_url: str
+    catalogue: Catalogue
+    old: Path
+    new: dict[RecordKey, bytes]
+    seconds: float
+
+
+def prepare_kill(tmp_path: Path, base_url: str) -> KillSetup:
+    """The old mirror (from an in-process server of catalogue seed 0), and the reference run
+    from it to catalogue seed 1 (served at `base_url`, in a child process)."""
+    old = tmp_path / "old"
+    with FakeApi(generate_catalogue(KILL_PACKAGES, KILL_GRIDS, seed=0)).serve() as old_url:
+        assert fetch_served(old_url, old, page_size=100).exit_code == ExitCode.OK
+    reference = copy_mirror(old, tmp_path / "reference")
+    started = time.monotonic()
+    finished = subprocess.run(harvester_argv(base_url, reference), capture_output=True)
+    seconds = time.monotonic() - started
+    assert finished.returncode == 0, finished.stderr
+    catalogue = generate_catalogue(KILL_PACKAGES, KILL_GRIDS, seed=1)
+    assert mirror_differences(reference, catalogue, base_url=base_url) == []
+    return KillSetup(base_url, catalogue, old, records_by_id(mirror_files(reference)), seconds)
+
+
+def _staging_progress(root: Path) -> tuple[bool, int]:
+    """(commit started, record files still staged) of the run writing into `root`."""
+    for entry in os.scandir(root):
+        if entry.name.startswith(".staging") and os.path.exists(
+            os.path.join(entry.path, "manifest.json")
+        ):
+            try:
+                return True, len(os.listdir(os.path.join(entry.path, "packages")))
+            except FileNotFoundError:
+                return True, 0
+    return False, -1
+
+
+def kill_during_commit(proc: subprocess.Popen[bytes], root: Path, share: float) -> bool:
+    """Kill -9 once `share` of the staged package files have been moved into place (polling,
+    no sleeps); True if the kill landed inside the commit."""
+    staged_at_start = None
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        started, staged = _staging_progress(root)
+        if not started:
+            continue
+        if staged_at_start is None:
+            staged_at_start = staged
+        if staged <= staged_at_start * (1 - share):
+            proc.kill()
+            proc.wait()
+            return True
+    proc.kill()
+    proc.wait()
+    return False
+
+
+def check_after_kill(setup: KillSetup, root: Path, old_files: dict[str, bytes]) -> str:
+    """The state a kill -9 may leave: every file parses, each record file holds its record's
+    old or new bytes, and once the manifest is new every record is new and nothing else is
+    left. Returns "untouched", "mid-commit" or "committed"."""
+    files = mirror_files(root)
+    assert unparseable_files(root) == []
+    old = records_by_id(old_files)
+    for name, data in files.items():
+        if name != "manifest.json":
+            key = (name.split("/")[0], json.loads(data)["id"])
+            assert data in (old.get(key), setup.new.get(key)), f"{name} is neither old nor new"
+    if files == old_files:
+        return "untouched"
+    if files["manifest.json"] == old_files["manifest.json"]:
+        return "mid-commit"
+    assert records_by_id(files) == setup.new  # the manifest is moved in last
+    assert len(files) == len(setup.new) + 1  # and no old file is left beside a new one
+    return "committed"
+
+
+def rerun_completes(setup: KillSetup, root: Path) -> None:
+    assert fetch_served(setup.base_url, root, page_size=100).exit_code == ExitCode.OK
+    assert mirror_differences(root, setup.catalogue, base_url=setup.base_url) == []
+    assert records_by_id(mirror_files(root)) == setup.new
+    assert not [p for p in root.iterdir() if p.name.startswith(".staging")]
+
+
+def kill_trial(
+    setup: KillSetup, root: Path, kill: Callable[[subprocess.Popen[bytes]], object]
+) -> str:
+    copy_mirror(setup.old, root)
+    old_files = mirror_files(root)
+    proc = subprocess.Popen(
+        harvester_argv(setup.base_url, root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    kill(proc)
+    state = check_after_kill(setup, root, old_files)
+    rerun_completes(setup, root)
+    return state
+
+
+def test_kill_9_during_the_commit_leaves_each_file_old_or_new(tmp_path: Path) -> None:
+    with fake_api_process(packages=KILL_PACKAGES, grids=KILL_GRIDS, seed=1) as base_url:
+        setup = prepare_kill(tmp_path, base_url)
+        root = tmp_path / "killed"
+        state = kill_trial(setup, root, lambda proc: kill_during_commit(proc, root, 0.5))
+    assert state in ("mid-commit", "committed", "untouched")
+
+
+def kill_after(proc: subprocess.Popen[bytes], delay: float) -> None:
+    """Kill -9 `delay` seconds after the start, unless the run has ended by then."""
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_corrupts_the_mirror(tmp_path: Path) -> None:
+    """Twelve runs killed: eight at a random moment of the run, four at a random point of the
+    commit. Each leaves a valid state and a rerun completes."""
+    rng = random.Random(4)
+    states: list[str] = []
+    with fake_api_process(
+        packages=KILL_PACKAGES, grids=KILL_GRIDS, seed=1, latency=0.005
+    ) as base_url:
+        setup = prepare_kill(tmp_path, base_url)
+        for trial in range(12):
+            root = tmp_path / f"killed-{trial}"
+            kill: Callable[[subprocess.Popen[bytes]], object]
+            if trial % 3 == 0:
+                share = rng.random()
+                kill = functools.partial(kill_during_commit, root=root, share=share)
+            else:
+                kill = functools.partial(kill_after, delay=rng.uniform(0.05, setup.seconds))
+            states.append(kill_trial(setup, root, kill))
+    assert "untouched" in states and "mid-commit" in states, states
+
+
+# --- the long matrix --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3, 13))
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_mixed_faults_matrix(tmp_path: Path, seed: int, rate: float) -> None:
+    case = scenario(tmp_path, seed=seed)
+    api = FakeApi(case.catalogue, faults=Faults(rate=rate, seed=seed, retry_after="3"))
+    retry = FAST_RETRY if rate < 0.5 else pkgharvest.api.RetryPolicy(
+        attempts=12, backoff_initial=0.001, backoff_max=0.004
+    )  # fmt: skip
+    try:
+        report = fetch_mock(api, case.root, concurrency=1 + seed % 4, page_size=10, retry=retry)
+    except PkgHarvestError as err:  # a request unlucky `attempts` times in a row
+        assert err.exit_code == ExitCode.TEMPFAIL
+        assert_untouched(case)
+        return
+    assert report.exit_code == ExitCode.OK and report.retries == api.stats.faults
+    assert_mirror_is_the_apis(case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["reset", "timeout", "truncated", "503", "html", "invalid-json"])
+def test_real_socket_faults_at_random(tmp_path: Path, fault: str) -> None:
+    catalogue = generate_catalogue(600, 40, seed=5)
+    api = FakeApi(catalogue, faults=Faults(rate=0.2, kinds=(fault,), seed=5, timeout_hold=1.0))
+    with api.serve() as base_url:
+        report = fetch_served(base_url, tmp_path / "m", read_timeout=0.25, concurrency=4)
+    assert api.stats.faults > 3
+    assert report.exit_code == ExitCode.OK and report.retries == api.stats.faults
+    assert mirror_differences(tmp_path / "m", catalogue, base_url=base_url) == []
