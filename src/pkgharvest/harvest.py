@@ -9,6 +9,7 @@ A run that finished with some records failed commits what it fetched and removes
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -245,13 +246,15 @@ class _Run:
         self.on_event = on_event
         self.counts = {kind: KindCounts() for kind in Kind}
         self.notices: list[str] = []
-        self.refs: dict[Kind, dict[int, Ref]] = {kind: {} for kind in Kind}
+        # Memory per package matters (30,000 of them): packages keep only their slug, grid
+        # membership is kept as arrays of ids, and grids wait with ids instead of URLs.
+        self.refs: dict[Kind, dict[int, Ref]] = {Kind.CATEGORY: {}, Kind.GRID: {}}
+        self.package_slugs: dict[int, str] = {}
         self.missing: dict[Kind, set[int]] = {kind: set() for kind in Kind}
-        self.stored: dict[Kind, set[int]] = {kind: set() for kind in Kind}
         self.via_link: dict[Kind, set[int]] = {kind: set() for kind in Kind}
-        self.package_grids: dict[int, tuple[int, ...]] = {}  # for the grid drift check
+        self.grid_claims: dict[int, array[int]] = {}  # grid id -> packages that name it
         self.reported: dict[Kind, int] = dict.fromkeys(Kind, 0)
-        self.pending_grids: dict[int, RawRecord] = {}  # normalized once package slugs are known
+        self.pending_grids: dict[int, _PendingGrid] = {}  # stored once member slugs are known
         self.outcomes: dict[Kind, ListOutcome] = {}
         self.targets_found = 0
         self.complete = False
@@ -313,23 +316,18 @@ class _Run:
         """Grids were listed before the packages: a package added or deleted meanwhile makes a
         grid's member list disagree with the packages' own grid links. Re-read just those."""
         listed = self.outcomes[Kind.PACKAGE].ids
-        claimed: dict[int, set[int]] = {}
-        for package_id, grid_ids in self.package_grids.items():
-            if package_id in listed:
-                for grid_id in grid_ids:
-                    claimed.setdefault(grid_id, set()).add(package_id)
+        consumed = self.package_slugs.keys()
         drifted = []
-        for grid_id, raw in self.pending_grids.items():
-            members = set(self._links(raw.get("packages"), Kind.PACKAGE, report=False)[0])
-            if (
-                members & listed != claimed.get(grid_id, set())
-                or (members - listed) & self.package_grids.keys()
-            ):
+        for grid_id, pending in self.pending_grids.items():
+            members = set(pending.member_ids)
+            claimed = set(self.grid_claims.get(grid_id, ())) & listed
+            # A member deleted meanwhile was consumed (listed once) but is not in the final list.
+            if members & listed != claimed or (members - listed) & consumed:
                 drifted.append(grid_id)
-        for key, fresh in self._get_all(Kind.GRID, drifted):
-            if fresh is not None and _has_identity(fresh):
-                self.pending_grids[int(key)] = fresh
-        self.package_grids.clear()
+        for _, fresh in self._get_all(Kind.GRID, drifted):
+            if fresh is not None:
+                self.add_grid(fresh)
+        self.grid_claims.clear()
 
     def _get_all(
         self, kind: Kind, keys: Iterable[str | int]
@@ -345,7 +343,7 @@ class _Run:
         for key, future in bounded_map(self.pool, get, keys, window=self.window):
             yield key, future.result()
 
-    def _batch(self, add: Callable[[RawRecord], None]) -> Callable[[list[RawRecord]], None]:
+    def _batch(self, add: Callable[[RawRecord], object]) -> Callable[[list[RawRecord]], None]:
         def consume(records: list[RawRecord]) -> None:
             for raw in records:
                 add(raw)
@@ -400,10 +398,8 @@ class _Run:
                 packages.append(raw)
         member_ids: list[int] = []
         for _, raw in self._fetch_each(Kind.GRID, self.options.grids):
-            if raw is None:
-                continue
-            self.add_grid(raw)
-            member_ids.extend(self._links(raw.get("packages"), Kind.PACKAGE)[0])
+            if raw is not None and (grid_id := self.add_grid(raw)) is not None:
+                member_ids.extend(self.pending_grids[grid_id].member_ids)
         known = {record_identity(raw)[0] for raw in packages if _has_identity(raw)}
         members = [i for i in dict.fromkeys(member_ids) if i not in known]
         for _, member in self._fetch_each(Kind.PACKAGE, members, targets=False):
@@ -435,18 +431,18 @@ class _Run:
         """Grid records list their packages' slugs. For members this run did not fetch, take the
         slug from the mirror, or else fetch the package (concurrently) just for its slug."""
         wanted: list[int] = []
-        for raw in self.pending_grids.values():
-            for package_id in self._links(raw.get("packages"), Kind.PACKAGE)[0]:
-                if package_id in self.refs[Kind.PACKAGE]:
+        for pending in self.pending_grids.values():
+            for package_id in pending.member_ids:
+                if package_id in self.package_slugs:
                     continue
                 previous = self.txn.previous(Kind.PACKAGE, package_id)
                 if previous is not None:
-                    self.refs[Kind.PACKAGE][package_id] = ref_of(previous)
+                    self.package_slugs[package_id] = previous["slug"]
                 else:
                     wanted.append(package_id)
         for key, member in self._get_all(Kind.PACKAGE, dict.fromkeys(wanted)):
             if member is not None and _has_identity(member):
-                self.refs[Kind.PACKAGE][int(key)] = _raw_ref(member)
+                self.package_slugs[int(key)] = member["slug"]
             else:
                 self.missing[Kind.PACKAGE].add(int(key))
                 self.counts[Kind.PACKAGE].missing += 1
@@ -456,7 +452,6 @@ class _Run:
 
     def _store(self, kind: Kind, record: Record) -> None:
         change = self.txn.put(kind, record)
-        self.stored[kind].add(record["id"])
         counts = self.counts[kind]
         counts.seen += 1
         if change is Change.NEW:
@@ -483,29 +478,33 @@ class _Run:
         self._store(Kind.CATEGORY, record)
         self.refs[Kind.CATEGORY][record_id] = ref_of(record)
 
-    def add_grid(self, raw: RawRecord) -> None:
+    def add_grid(self, raw: RawRecord) -> int | None:
+        """Keep a grid until its members' slugs are known; returns its id (None if broken)."""
         try:
             record_id, _ = record_identity(raw)
         except RecordError as err:
             self._failed(Kind.GRID, raw, err)
-            return
-        self.pending_grids[record_id] = raw
+            return None
+        member_ids, bad = self._links(raw.get("packages"), Kind.PACKAGE)
+        fields = {key: value for key, value in raw.items() if key != "packages"}
+        problems = {"packages": bad} if bad else {}
+        self.pending_grids[record_id] = _PendingGrid(fields, array("q", member_ids), problems)
         self.refs[Kind.GRID][record_id] = _raw_ref(raw)
+        return record_id
 
     def finish_grids(self) -> None:
         # Resolving a member may fetch a package, which may add a grid: drain, don't iterate.
         while self.pending_grids:
-            record_id, raw = self.pending_grids.popitem()
-            member_ids, problems = self._links(raw.get("packages"), Kind.PACKAGE)
-            members: list[PackageRef] = []
-            for package_id in member_ids:
-                ref = self.ref(Kind.PACKAGE, package_id)
-                members.append({"id": ref["id"], "slug": ref["slug"]})
+            record_id, pending = self.pending_grids.popitem()
+            members: list[PackageRef] = [
+                {"id": package_id, "slug": self.member_slug(package_id)}
+                for package_id in pending.member_ids
+            ]
             record = normalize_grid(
-                raw,
+                pending.fields,
                 api_url=self.base.detail_url(Kind.GRID, record_id),
                 packages=members,
-                link_problems=problems,
+                link_problems=pending.problems,
             )
             self._store(Kind.GRID, record)
         self._report_progress()
@@ -516,7 +515,7 @@ class _Run:
         except RecordError as err:
             self._failed(Kind.PACKAGE, raw, err)
             return
-        if record_id in self.stored[Kind.PACKAGE]:
+        if self.txn.has_put(Kind.PACKAGE, record_id):
             return  # already stored this run (fetched through a link and listed, say)
         problems: dict[str, Any] = {}
         category: Ref | None = None
@@ -527,9 +526,11 @@ class _Run:
             if category_ids:
                 category = self.ref(Kind.CATEGORY, category_ids[0])
         grid_ids, bad_grids = self._links(raw.get("grids"), Kind.GRID)
+        if bad_grids:
+            problems["grids"] = bad_grids
         if self.options.scope == "catalogue":
-            self.package_grids[record_id] = tuple(grid_ids)
-        problems.update({"grids": bad_grids["links"]} if bad_grids else {})
+            for grid_id in grid_ids:
+                self.grid_claims.setdefault(grid_id, array("q")).append(record_id)
         grids = [self.ref(Kind.GRID, grid_id) for grid_id in grid_ids]
         weeks = raw.get("commits_over_52")
         previous = self.txn.previous(Kind.PACKAGE, record_id) if not weeks else None
@@ -542,17 +543,15 @@ class _Run:
             previous=previous,
         )
         self._store(Kind.PACKAGE, record)
-        self.refs[Kind.PACKAGE][record_id] = ref_of(record)
+        self.package_slugs[record_id] = record["slug"]
 
-    def _links(
-        self, links: object, kind: Kind, *, report: bool = True
-    ) -> tuple[list[int], dict[str, Any]]:
-        """Ids of the `kind` records that `links` name; unusable links come back as problems
-        (foreign ones are reported, if `report`, and never followed)."""
+    def _links(self, links: object, kind: Kind) -> tuple[list[int], Any]:
+        """Ids of the `kind` records that `links` name, and what could not be used (None when
+        all was well): foreign links are reported, and never followed."""
         if links is None:
-            return [], {}
+            return [], None
         if not isinstance(links, list):
-            return [], {"links": links}
+            return [], links
         ids: list[int] = []
         bad: list[Any] = []
         for link in links:
@@ -560,31 +559,41 @@ class _Run:
                 ids.append(self.base.record_link(link, kind))
             except ForeignLink as err:
                 bad.append(link)
-                if report:
-                    self.notice(str(err))
+                self.notice(str(err))
             except ValueError:
                 bad.append(link)
-        return ids, ({"links": bad} if bad else {})
+        return ids, (bad or None)
 
     def ref(self, kind: Kind, record_id: int) -> Ref:
-        """The reference to a linked record, fetching it (once per run) when no list had it."""
+        """The reference to a linked category or grid, fetched (once) when no list had it."""
         known = self.refs[kind].get(record_id)
-        if known is not None:
-            return known
+        if known is None and self._follow(kind, record_id):
+            known = self.refs[kind].get(record_id)
+        return known or missing_ref(record_id)
+
+    def member_slug(self, package_id: int) -> str | None:
+        """The slug of a package a grid lists, fetched (once) when no list had it."""
+        slug = self.package_slugs.get(package_id)
+        if slug is None and self._follow(Kind.PACKAGE, package_id):
+            slug = self.package_slugs.get(package_id)
+        return slug
+
+    def _follow(self, kind: Kind, record_id: int) -> bool:
+        """Fetch and add a linked record no list covered; False if it is missing or broken."""
         if record_id in self.missing[kind]:
-            return missing_ref(record_id)
+            return False
         try:
             raw = self.client.get_record(kind, record_id)
         except (ApiNotFound, ForeignLink) as err:
             self.missing[kind].add(record_id)
             self.counts[kind].missing += 1
             self.notice(f"a link names a missing record: {err}")
-            return missing_ref(record_id)
+            return False
         except UnexpectedStatus as err:
             self.missing[kind].add(record_id)
             self.counts[kind].failed += 1
             self.notice(str(err))
-            return missing_ref(record_id)
+            return False
         self.via_link[kind].add(record_id)
         if kind is Kind.CATEGORY:
             self.add_category(raw)
@@ -592,7 +601,20 @@ class _Run:
             self.add_grid(raw)
         else:
             self.add_package(raw)
-        return self.refs[kind].get(record_id) or missing_ref(record_id)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingGrid:
+    """A grid waiting for its members' slugs.
+
+    fields: the raw record without `packages`. member_ids: the ids its package links name.
+    problems: links that could not be used, for the record's `invalid`.
+    """
+
+    fields: RawRecord
+    member_ids: array[int]
+    problems: dict[str, Any]
 
 
 def _has_identity(raw: object) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pkgharvest.errors import ForeignLink, UsageError
@@ -55,7 +56,7 @@ class ApiBase:
         path = parts.path if parts.path.endswith("/") else parts.path + "/"
         return cls(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], path)
 
-    @property
+    @cached_property
     def url(self) -> str:
         default = _DEFAULT_PORTS[self.scheme] == self.port
         netloc = self.host if default else f"{self.host}:{self.port}"

@@ -75,8 +75,25 @@ _encode_text: Any = getattr(json.encoder, "c_encode_basestring", None) or (
 )
 
 
+def _c_container_encoder() -> Any:
+    """The C encoder JSONEncoder.encode would build on every call, built once (or None)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+
+    def unsupported(value: object) -> None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    # Arguments: markers (None: no cycle check, records are trees), default, string encoder,
+    # indent, key separator, item separator, sort_keys, skipkeys, allow_nan.
+    return make(None, unsupported, _encode_text, None, ": ", ", ", False, False, True)
+
+
+_encode_container = _c_container_encoder()
+
+
 def _fast_value(value: Any) -> str:
-    """JSON for one field value; scalars skip the encoder's per-call overhead."""
+    """JSON for one field value, skipping the encoder's per-call set-up where it can."""
     kind = type(value)
     if kind is str:
         return _encode_text(value)  # type: ignore[no-any-return]
@@ -84,6 +101,10 @@ def _fast_value(value: Any) -> str:
         return "null"
     if kind is int:
         return int.__repr__(value)
+    if not value and (kind is list or kind is dict):
+        return "[]" if kind is list else "{}"
+    if _encode_container is not None:
+        return "".join(_encode_container(value, 0))
     return _FIELD_ENCODER.encode(value)
 
 
@@ -112,7 +133,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _write_file(path: Path, data: bytes, *, fsync: bool) -> None:
+def _read_small_file(path: str) -> bytes:
+    """A whole file, without the buffered-reader machinery of open() (record files are small)."""
+    fd = os.open(path, os.O_RDONLY | _BINARY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: str | Path, data: bytes, *, fsync: bool) -> None:
     """Create or truncate `path` and write `data` (not atomic: used inside staging only)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o666)
     try:
@@ -525,8 +558,9 @@ class Transaction:
         return index
 
     def _read_mirror(self, kind: Kind, name: str) -> bytes:
+        # Plain os calls on string paths: this runs once per record per run.
         try:
-            return (self._store.kind_folder(kind) / name).read_bytes()
+            return _read_small_file(os.path.join(self._store.root, kind.value, name))
         except OSError as err:
             raise self._store.write_error(err, doing="read") from None
 
@@ -543,6 +577,10 @@ class Transaction:
         """The ids the mirror held before this run."""
         self._check_open()
         return frozenset(self._index(Kind(kind)).name_by_id)
+
+    def has_put(self, kind: Kind, record_id: int) -> bool:
+        """Whether this run already put the record with this id (without copying put_ids)."""
+        return record_id in self._final_name[Kind(kind)]
 
     def put_ids(self, kind: Kind) -> frozenset[int]:
         """The ids put so far in this run (written to staging or found unchanged)."""
@@ -614,7 +652,8 @@ class Transaction:
                 _parse_record(path, self._read_mirror(kind, current))
             name = self._choose_name(kind, record.get("slug"), record_id)
             try:
-                _write_file(self._staging / kind.value / name, data, fsync=self._store.fsync)
+                staged = os.path.join(self._staging, kind.value, name)
+                _write_file(staged, data, fsync=self._store.fsync)
             except OSError as err:
                 raise self._store.write_error(err) from None
             self._staged[kind][record_id] = name
