@@ -334,7 +334,8 @@ def mirror_differences(
 class Gate:
     """Holds matching requests inside the fake server, unanswered, so that a harvester's
     concurrency shows: `held_at_arrival` records, for each matching request, how many matching
-    requests were held (itself included) when it arrived. A held request has not been answered,
+    requests were held (itself included) when it arrived, and `batch_at_arrival` which batch
+    it was held in (batches are numbered from 0). A held request has not been answered,
     so that count is exactly how many the harvester had in flight, never an artefact of
     response timing.
 
@@ -346,12 +347,13 @@ class Gate:
     """
 
     def __init__(
-        self, *, release_at: int, matches: Callable[[str], bool], patience: float = 0.05
+        self, *, release_at: int, matches: Callable[[str], bool], patience: float = 0.1
     ) -> None:
         self.release_at = release_at
         self.matches = matches
         self.patience = patience
         self.held_at_arrival: list[int] = []
+        self.batch_at_arrival: list[int] = []
         self.targets: list[str] = []
         self._cond = threading.Condition()
         self._held = 0
@@ -363,6 +365,7 @@ class Gate:
         with self._cond:
             self._held += 1
             self.held_at_arrival.append(self._held)
+            self.batch_at_arrival.append(self._generation)
             self.targets.append(target)
             generation = self._generation
             if self._held >= self.release_at:
