@@ -12,6 +12,7 @@ Memory stays flat: pages are handed to `consume` as they arrive and then dropped
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ class ListOutcome:
 
     kind: Kind
     count: int
-    ids: frozenset[int]
+    ids: AbstractSet[int]
     complete: bool
     passes: int
 
@@ -106,7 +107,7 @@ class ListCrawler:
             pass_ids, counts, broken = self._one_pass(kind, consume, consumed, pass_number)
             count = counts[-1]
             if len(set(counts)) == 1 and len(pass_ids) + broken == count:
-                return ListOutcome(kind, count, frozenset(pass_ids), True, pass_number)
+                return ListOutcome(kind, count, pass_ids, True, pass_number)
             if pass_number < self.max_passes:
                 self.on_event(
                     Notice(
@@ -114,7 +115,7 @@ class ListCrawler:
                         f"({len(pass_ids)} unique of {count}); reading it again"
                     )
                 )
-        return ListOutcome(kind, count, frozenset(consumed | pass_ids), False, self.max_passes)
+        return ListOutcome(kind, count, consumed, False, self.max_passes)
 
     def _one_pass(
         self,
@@ -123,7 +124,8 @@ class ListCrawler:
         consumed: set[int],
         pass_number: int,
     ) -> tuple[set[int], list[int], int]:
-        seen: set[int] = set()
+        # In the first pass every id seen is also consumed: one set serves both (memory).
+        seen: set[int] = consumed if pass_number == 1 else set()
         counts: list[int] = []
         broken = 0
 
@@ -138,10 +140,10 @@ class ListCrawler:
                     if pass_number == 1:
                         fresh.append(raw)
                     continue
-                seen.add(record_id)
                 if record_id not in consumed:
                     consumed.add(record_id)
                     fresh.append(raw)
+                seen.add(record_id)
             if fresh:
                 consume(fresh)
 

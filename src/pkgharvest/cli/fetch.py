@@ -78,8 +78,10 @@ def fetch(
     from pkgharvest.cli.progress import BarSink, LineSink, QuietSink
     from pkgharvest.harvest import FetchOptions
     from pkgharvest.harvest import fetch as run_fetch
+    from pkgharvest.memory import pin_mmap_threshold
 
     STATE.debug = debug
+    pin_mmap_threshold()  # this process is ours: keep a long crawl's RSS flat (see memory.py)
     options = FetchOptions(
         base_url=base_url or DEFAULT_BASE_URL,
         data_dir=data_dir or default_data_dir(),
