@@ -213,3 +213,12 @@ def test_throttle_gives_slots_back_after_successes() -> None:
     for _ in range(4):
         throttle.succeeded()
     assert throttle.allowed == 4
+
+
+def test_a_pause_is_waited_out_once_even_with_a_clock_that_never_moves() -> None:
+    waits: list[float] = []
+    throttle = Throttle(2, clock=lambda: 100.0, sleep=waits.append)
+    throttle.throttled(5.0)
+    throttle.acquire()  # would spin or hang if it polled the clock
+    throttle.release()
+    assert waits == [5.0]

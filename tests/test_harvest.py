@@ -204,6 +204,7 @@ def test_drift_inserts_during_the_crawl_are_caught(data: Path) -> None:
     assert len(added) == 3
     assert report.exit_code is ExitCode.OK
     assert_mirror_matches(data, catalogue)  # the grid read before the insert was read again
+    assert any("changed during the crawl" in notice for notice in report.notices)
     assert f"/api/v4/grids/{min(catalogue.grids)}/" in api.stats.snapshot().paths
 
 

@@ -122,6 +122,7 @@ class Throttle:
         self._clock = clock
         self._sleep = sleep
         self._paused_until = 0.0
+        self._pauses = 0  # how many pauses were set: tells a waiter whether one was extended
         self._successes = 0
         self._recover_after = recover_after
         self._cond = threading.Condition()
@@ -132,11 +133,15 @@ class Throttle:
                 self._cond.wait()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        # Wait out the pause once; again only if another 429 extended it meanwhile. (Looping
+        # on the clock alone would spin with an injected no-op sleep, or hang on a fake clock.)
+        waited_for = None
         while True:
             with self._cond:
-                wait = self._paused_until - self._clock()
-            if wait <= 0:
+                generation, wait = self._pauses, self._paused_until - self._clock()
+            if wait <= 0 or generation == waited_for:
                 return
+            waited_for = generation
             self._sleep(wait)
 
     def release(self) -> None:
@@ -148,6 +153,7 @@ class Throttle:
         with self._cond:
             self.allowed = max(1, self.allowed // 2)
             self._paused_until = max(self._paused_until, self._clock() + pause)
+            self._pauses += 1
             self._successes = 0
 
     def succeeded(self) -> None:

@@ -30,7 +30,7 @@ from pkgharvest.errors import (
     NotTheApi,
     UsageError,
 )
-from pkgharvest.events import EventSink, Notice, RecordsDone, ignore
+from pkgharvest.events import Event, EventSink, Notice, RecordsDone, ignore
 from pkgharvest.links import ApiBase
 from pkgharvest.normalize import (
     RecordError,
@@ -267,6 +267,13 @@ class _Run:
         self.notices.append(message)
         self.on_event(Notice(message))
 
+    def _relay(self, event: Event) -> None:
+        """Events from the crawler: its notices belong in the report too."""
+        if isinstance(event, Notice):
+            self.notice(event.message)
+        else:
+            self.on_event(event)
+
     def exit_code(self) -> ExitCode:
         failed = sum(c.failed for c in self.counts.values())
         if self.options.scope == "targeted":
@@ -301,7 +308,7 @@ class _Run:
             self.pool,
             page_size=self.options.page_size,
             concurrency=self.options.concurrency,
-            on_event=self.on_event,
+            on_event=self._relay,
         )
         # Categories and grids first: packages link to them by id, and their slugs and titles
         # are only known from them. Grids wait for the packages, whose slugs they list.
