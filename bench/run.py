@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.fakeproc import serve_in_subprocess
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (1000, 6000, 30000)
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "latest.json"
@@ -114,35 +116,10 @@ def run_child(argv: list[str], *, cwd: Path = REPO_ROOT) -> ChildRun:
 
 @contextmanager
 def fake_api(packages: int, grids: int, latency: float) -> Iterator[str]:
-    """`python -m tests.fakeapi` in its own process; yields its base URL, stops it after."""
-    argv = [
-        sys.executable,
-        "-m",
-        "tests.fakeapi",
-        "--packages",
-        str(packages),
-        "--grids",
-        str(grids),
-        "--latency",
-        str(latency),
-    ]
-    proc = subprocess.Popen(
-        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()  # the base URL, once the catalogue is made
-        if not line.startswith("http"):
-            raise RuntimeError(f"the fake API did not start (printed {line!r})")
-        warm_up(line)
-        yield line
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """The fake API in its own process, warmed up; yields its base URL, stops it after."""
+    with serve_in_subprocess(packages=packages, grids=grids, latency=latency) as base_url:
+        warm_up(base_url)
+        yield base_url
 
 
 def warm_up(base_url: str) -> None:

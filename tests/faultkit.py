@@ -7,14 +7,12 @@ not through pkgharvest's normalizer), so that a normalizer bug shows up here too
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import httpx
 from pkgharvest.api import RetryPolicy
 from pkgharvest.harvest import FetchOptions, FetchReport, fetch
 from tests.fakeapi import Catalogue, FakeApi
+from tests.fakeproc import serve_in_subprocess
 
 MOCK_BASE_URL = "http://api.test/api/v4/"
 KINDS = ("packages", "grids", "categories")
@@ -385,34 +384,7 @@ class Gate:
 
 # --- a fake API in its own process ------------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextlib.contextmanager
-def fake_api_process(
-    *, packages: int, grids: int, seed: int = 0, latency: float = 0.0
-) -> Iterator[str]:
-    """`python -m tests.fakeapi` in a child process (so that polling from the test never slows
-    it down); yields its base URL. Its catalogue is `generate_catalogue(packages, grids,
-    seed=seed)`, which the test can rebuild in-process to compare with."""
-    argv = [sys.executable, "-m", "tests.fakeapi", "--packages", str(packages)]
-    argv += ["--grids", str(grids), "--seed", str(seed), "--latency", str(latency)]
-    proc = subprocess.Popen(
-        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the fake API did not start: {line!r}")
-        yield line
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+fake_api_process = serve_in_subprocess
 
 
 def harvester_argv(base_url: str, root: Path, *extra: str) -> list[str]:
