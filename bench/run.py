@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fakeproc import serve_in_subprocess
+from tests.fakeproc import harvester_argv, serve_in_subprocess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (1000, 6000, 30000)
@@ -165,19 +165,7 @@ def compare(before: dict[str, int], after: dict[str, int]) -> FileChanges:
 
 
 def fetch_argv(base_url: str, data_dir: Path, concurrency: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pkgharvest",
-        "fetch",
-        "--base-url",
-        base_url,
-        "--data-dir",
-        str(data_dir),
-        "--concurrency",
-        str(concurrency),
-        "--json",
-    ]
+    return harvester_argv(base_url, data_dir, "--concurrency", str(concurrency), "--json")
 
 
 def harvest_summary(run: ChildRun) -> dict[str, Any]:

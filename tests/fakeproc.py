@@ -37,3 +37,9 @@ def serve_in_subprocess(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def harvester_argv(base_url: str, root: Path, *extra: str) -> list[str]:
+    """`pkgharvest fetch` against `base_url` into `root`, as a child of this interpreter."""
+    argv = [sys.executable, "-m", "pkgharvest", "fetch", "--base-url", base_url]
+    return [*argv, "--data-dir", str(root), *extra]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import httpx
 
 from pkgharvest.api import RetryPolicy
 from pkgharvest.harvest import FetchOptions, FetchReport, fetch
+from tests import fakeproc
 from tests.fakeapi import Catalogue, FakeApi
 from tests.fakeproc import serve_in_subprocess
 
@@ -388,16 +388,5 @@ fake_api_process = serve_in_subprocess
 
 
 def harvester_argv(base_url: str, root: Path, *extra: str) -> list[str]:
-    """`pkgharvest fetch` as a child process of this interpreter."""
-    return [
-        sys.executable,
-        "-m",
-        "pkgharvest",
-        "fetch",
-        "--base-url",
-        base_url,
-        "--data-dir",
-        str(root),
-        "--quiet",
-        *extra,
-    ]
+    """`pkgharvest fetch --quiet` as a child process of this interpreter."""
+    return fakeproc.harvester_argv(base_url, root, "--quiet", *extra)
