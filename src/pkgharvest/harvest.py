@@ -19,10 +19,9 @@ from typing import Any
 
 import httpx
 
-from pkgharvest.api import ApiClient, Cancelled, GaveUp, RetryPolicy, UnexpectedStatus
+from pkgharvest.api import ApiClient, GaveUp, RetryPolicy, UnexpectedStatus
 from pkgharvest.crawl import ListCrawler, ListOutcome, RawRecord, bounded_map
 from pkgharvest.errors import (
-    ApiError,
     ApiNotFound,
     ApiUnavailable,
     ExitCode,
@@ -644,8 +643,6 @@ def _raw_ref(raw: RawRecord) -> Ref:
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_PAGE_SIZE",
-    "ApiError",
-    "Cancelled",
     "FetchOptions",
     "FetchReport",
     "KindCounts",
