@@ -11,10 +11,6 @@ ENV_DATA_DIR = "PKGHARVEST_DATA_DIR"
 APP_NAME = "pkgharvest"
 
 
-def default_base_url() -> str:
-    return os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-
-
 def default_data_dir() -> Path:
     """`$PKGHARVEST_DATA_DIR`, else platformdirs' user data dir (~/.local/share/pkgharvest)."""
     configured = os.environ.get(ENV_DATA_DIR)
