@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pkgharvest import __version__
+from pkgharvest import store as store_module
 from pkgharvest.errors import CorruptStore, ExitCode, LockHeld, StoreWriteError
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
 from pkgharvest.store import FORMAT_VERSION, Change, Store, Transaction, atomic_write_bytes
@@ -696,10 +697,22 @@ def test_atomic_write_failure_keeps_the_old_file(
     target = tmp_path / "export.csv"
     target.write_text("old")
 
-    def disk_full(fd: int, data: Any) -> int:
-        raise fail_with(errno.ENOSPC)
+    class FullDisk:
+        """The temp file as atomic_replace opens it, on a disk that is full."""
 
-    monkeypatch.setattr(os, "write", disk_full)
+        def __init__(self, fd: int, mode: str) -> None:
+            self.file = open(fd, mode)  # noqa: SIM115 - closed by __exit__
+
+        def write(self, data: bytes) -> int:
+            raise fail_with(errno.ENOSPC)
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.file.close()
+
+    monkeypatch.setattr(store_module, "open", FullDisk, raising=False)
     with pytest.raises(OSError, match="No space left"):
         atomic_write_bytes(target, b"new")
     monkeypatch.undo()

@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from pkgharvest import __version__, paths
 from pkgharvest.errors import CorruptStore, LockHeld, StoreError, StoreWriteError
@@ -179,21 +180,28 @@ def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
         return fd, temp
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never a part.
+@contextlib.contextmanager
+def atomic_replace(
+    path: Path, *, fsync: bool = False, keep_mode: bool = False
+) -> Iterator[BinaryIO]:
+    """Write `path` through the yielded binary file; readers see the old file or the new one,
+    never a part.
 
-    Writes a temp file `.<name>.<random>.tmp` in the same folder and `os.replace`s it; the temp
-    file is removed on any error. `fsync=True` also makes the result durable (file and folder).
-    OSError propagates unchanged: callers turn it into their own message.
+    The file is a temp `.<name>.<random>.tmp` in the same folder, renamed over `path` when the
+    block ends, and removed if it raises. New files get the umask's usual permissions;
+    `keep_mode` keeps an existing file's. `fsync=True` also makes the result durable (file and
+    folder). OSError propagates unchanged: callers turn it into their own message.
     """
     fd, temp = _create_temp(path.parent, path.name)
     try:
-        try:
-            _write_all(fd, data)
+        with open(fd, "wb") as out:
+            yield out
             if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+                out.flush()
+                os.fsync(out.fileno())
+        if keep_mode:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -201,6 +209,12 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
         raise
     if fsync:
         fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Replace `path` with `data` atomically (see `atomic_replace`)."""
+    with atomic_replace(path, fsync=fsync) as out:
+        out.write(data)
 
 
 def _is_leftover_temp(name: str) -> bool:
