@@ -22,15 +22,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import CorruptStore, NoMirror, RecordNotFound, StoreError
+from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
 from pkgharvest.paths import RECORD_SUFFIX, is_safe_slug, record_filename
 from pkgharvest.records import WEEKS, Kind, Record
-
-MANIFEST_NAME = "manifest.json"
-_AGAIN = "move it away or delete it, then run `pkgharvest fetch` again"
-
-_KIND_WORDS = {Kind.PACKAGE: "package", Kind.GRID: "grid", Kind.CATEGORY: "category"}
-
+from pkgharvest.store import MANIFEST_NAME, corrupt_record, parse_manifest
 
 # --- opening and reading ------------------------------------------------------------------
 
@@ -130,8 +125,6 @@ def open_mirror(root: Path) -> Mirror:
         raise NoMirror(_no_mirror_message(root)) from None
     except OSError as err:
         raise StoreError(f"cannot read {manifest_path}: {err.strerror or err}") from err
-    from pkgharvest.store import parse_manifest  # the writer's rules: one format version
-
     manifest = parse_manifest(manifest_path, data)
     mirror = Mirror(root=root, manifest=manifest)
     if not _has_record_file(mirror.folder(Kind.PACKAGE)):
@@ -168,20 +161,16 @@ def _read_record(path: str) -> Record | None:
     try:
         record = json.loads(data)
     except UnicodeDecodeError as err:
-        raise _corrupt(path, f"is not UTF-8 text (byte {err.start})") from None
+        raise corrupt_record(path, f"is not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
-        raise _corrupt(
+        raise corrupt_record(
             path, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
         ) from None
     if not isinstance(record, dict):
-        raise _corrupt(path, "is not a JSON object")
+        raise corrupt_record(path, "is not a JSON object")
     if not _is_int(record.get("id")) or not isinstance(record.get("slug"), str):
-        raise _corrupt(path, 'has no integer "id" or text "slug"')
+        raise corrupt_record(path, 'has no integer "id" or text "slug"')
     return record
-
-
-def _corrupt(path: str, problem: str) -> CorruptStore:
-    return CorruptStore(f"the record file {path} {problem}; {_AGAIN}")
 
 
 def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:
@@ -192,7 +181,7 @@ def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:
     close = difflib.get_close_matches(key.casefold(), list(by_fold), n=3, cutoff=0.6)
     # repr() quotes the text and escapes control characters, so that neither the user's input
     # nor a slug from the API can act on the terminal through this message.
-    message = f"no {_KIND_WORDS[kind]} {key!r} in the mirror"
+    message = f"no {kind.singular} {key!r} in the mirror"
     if close:
         message += "; did you mean " + ", ".join(repr(by_fold[c]) for c in close) + "?"
     return RecordNotFound(message)

@@ -307,7 +307,8 @@ def _now_iso() -> str:
 # --- the index of one kind's folder ---------------------------------------------------------
 
 
-def _corrupt_record(path: Path, problem: str) -> CorruptStore:
+def corrupt_record(path: str | Path, problem: str) -> CorruptStore:
+    """The one-line error for a record file that something else broke (readers use it too)."""
     return CorruptStore(f"the record file {path} {problem}; {_AGAIN}")
 
 
@@ -332,12 +333,12 @@ def _parse_record(path: Path, data: bytes) -> Record:
     try:
         record = json.loads(data)
     except ValueError as err:
-        raise _corrupt_record(path, f"is not valid JSON ({err})") from None
+        raise corrupt_record(path, f"is not valid JSON ({err})") from None
     if not isinstance(record, dict):
-        raise _corrupt_record(path, "is not a JSON object")
+        raise corrupt_record(path, "is not a JSON object")
     record_id = record.get("id")
     if not isinstance(record_id, int) or isinstance(record_id, bool):
-        raise _corrupt_record(path, 'has no integer "id"')
+        raise corrupt_record(path, 'has no integer "id"')
     return record
 
 
@@ -622,7 +623,7 @@ class Transaction:
             return fallback
         # Only a hand-made file can hold another id under this id's reserved name.
         holder = self._index(kind).id_by_name[fallback]
-        raise _corrupt_record(
+        raise corrupt_record(
             self._store.kind_folder(kind) / fallback,
             f"holds id {holder}, but that name is reserved for id {record_id}",
         )
