@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from pkgharvest import __version__
-from pkgharvest import store as store_module
+from pkgharvest import __version__, fileio
 from pkgharvest.errors import CorruptStore, ExitCode, LockHeld, StoreWriteError
+from pkgharvest.fileio import atomic_write_bytes
+from pkgharvest.manifest import FORMAT_VERSION
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
-from pkgharvest.store import FORMAT_VERSION, Change, Store, Transaction, atomic_write_bytes
+from pkgharvest.store import Change, Store, Transaction
 
 BASE = "https://djangopackages.example/api/v4/"
 FIELDS = {Kind.PACKAGE: PACKAGE_FIELDS, Kind.GRID: GRID_FIELDS, Kind.CATEGORY: CATEGORY_FIELDS}
@@ -712,7 +713,7 @@ def test_atomic_write_failure_keeps_the_old_file(
         def __exit__(self, *exc: object) -> None:
             self.file.close()
 
-    monkeypatch.setattr(store_module, "open", FullDisk, raising=False)
+    monkeypatch.setattr(fileio, "open", FullDisk, raising=False)
     with pytest.raises(OSError, match="No space left"):
         atomic_write_bytes(target, b"new")
     monkeypatch.undo()

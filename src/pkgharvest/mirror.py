@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
+from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
 from pkgharvest.paths import RECORD_SUFFIX, is_safe_slug, record_filename
+from pkgharvest.recordfile import corrupt_record
 from pkgharvest.records import WEEKS, Kind, Record
-from pkgharvest.store import MANIFEST_NAME, corrupt_record, parse_manifest
 
 # --- opening and reading ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pkgharvest.errors import StoreWriteError
-from pkgharvest.store import atomic_replace
+from pkgharvest.fileio import atomic_replace
 
 
 def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:

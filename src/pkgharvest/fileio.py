@@ -1,0 +1,123 @@
+"""Plain file I/O for the data folder and for exports: whole-file reads and writes with `os`
+calls (no buffered-reader machinery: record files are small and there are tens of thousands),
+and `atomic_replace`, the one mechanism that replaces a file so that readers see the old file or
+the new one, never a part. Errors are OSError, unchanged: callers turn them into their message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+TEMP_SUFFIX = ".tmp"
+"""Temporary files are `.<name>.<random>.tmp`: hidden, and never taken for a record."""
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def read_small_file(path: str | Path) -> bytes:
+    """A whole file, without the buffered-reader machinery of open() (record files are small)."""
+    fd = os.open(path, os.O_RDONLY | BINARY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_file(path: str | Path, data: bytes, *, fsync: bool) -> None:
+    """Create or truncate `path` and write `data` (not atomic: used inside staging only)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | BINARY, 0o666)
+    try:
+        write_all(fd, data)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make renames and removals inside `folder` durable (a no-op where folders can't be opened)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_temp(folder: Path, name: str) -> tuple[int, Path]:
+    """A new, empty `.<name>.<random>.tmp` in `folder`, open for writing."""
+    # Not tempfile.mkstemp: that creates files with mode 0600, and the result must get the
+    # umask's usual permissions. The name is capped so a long target name stays under 255 bytes.
+    while True:
+        temp = folder / f".{name[:100]}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY, 0o666)
+        except FileExistsError:
+            continue
+        return fd, temp
+
+
+@contextlib.contextmanager
+def atomic_replace(
+    path: Path, *, fsync: bool = False, keep_mode: bool = False
+) -> Iterator[BinaryIO]:
+    """Write `path` through the yielded binary file; readers see the old file or the new one,
+    never a part.
+
+    The file is a temp `.<name>.<random>.tmp` in the same folder, renamed over `path` when the
+    block ends, and removed if it raises. New files get the umask's usual permissions;
+    `keep_mode` keeps an existing file's. `fsync=True` also makes the result durable (file and
+    folder). OSError propagates unchanged: callers turn it into their own message.
+    """
+    fd, temp = create_temp(path.parent, path.name)
+    try:
+        with open(fd, "wb") as out:
+            yield out
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        if keep_mode:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Replace `path` with `data` atomically (see `atomic_replace`)."""
+    with atomic_replace(path, fsync=fsync) as out:
+        out.write(data)
+
+
+def is_leftover_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def remove_leftover_temps(folder: Path) -> None:
+    """Remove the temporary files a killed writer left in `folder`."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if is_leftover_temp(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

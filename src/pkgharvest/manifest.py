@@ -1,0 +1,57 @@
+"""The data folder's manifest (`manifest.json`): format version, source, last runs, counts.
+
+The read side (`mirror.py`) and the writer (`store.py`) both use this module; it writes nothing.
+A manifest with a format version newer than this pkgharvest reads is refused, never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pkgharvest import __version__
+from pkgharvest.errors import CorruptStore, StoreError
+from pkgharvest.recordfile import REPAIR_HINT
+
+FORMAT_VERSION = 1
+"""Version of the data folder's layout; a folder with a newer one is refused, never rewritten."""
+
+MANIFEST_NAME = "manifest.json"
+
+
+def parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
+    """The manifest's content, or CorruptStore (one line) if this version must not use it."""
+    try:
+        manifest = json.loads(data)
+    except ValueError as err:
+        raise CorruptStore(
+            f"the manifest {path} is not valid JSON ({err}); {REPAIR_HINT}"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise CorruptStore(f"the manifest {path} is not a JSON object; {REPAIR_HINT}")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CorruptStore(f"the manifest {path} has no valid format_version; {REPAIR_HINT}")
+    if version > FORMAT_VERSION:
+        raise CorruptStore(
+            f"the manifest {path} has format_version {version}, newer than this pkgharvest "
+            f"{__version__} reads ({FORMAT_VERSION}): upgrade pkgharvest, or {REPAIR_HINT}"
+        )
+    return manifest
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest at `path`, None if there is none yet; CorruptStore if it is broken or newer,
+    StoreError if it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
+    return parse_manifest(path, data)
+
+
+def dump_manifest(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
