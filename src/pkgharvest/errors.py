@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     PARTIAL = 3
     LOCKED = 4
     NOT_FOUND = 5
+    STALE = 6
     DATA_ERROR = 65
     NO_MIRROR = 66
     CANT_WRITE = 73
@@ -36,8 +37,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     "what was fetched is kept, nothing removed",
     ExitCode.LOCKED: "another run holds the data folder's lock",
     ExitCode.NOT_FOUND: "not found: no such package or grid (in the API or the mirror)",
+    ExitCode.STALE: "status --max-age: the last complete fetch is older than that, or there "
+    "was none",
     ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
-    "nothing was changed",
+    "nothing was changed (verify: problems found)",
     ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",
     ExitCode.CANT_WRITE: "the data folder or --output cannot be written (permissions, full disk)",
     ExitCode.TEMPFAIL: "the API could not be reached or kept failing; the mirror is unchanged; "
@@ -120,6 +123,16 @@ class CorruptStore(StoreError):
     """A manifest or record file that cannot be parsed, or a format newer than this version."""
 
     exit_code = ExitCode.DATA_ERROR
+
+
+class VerifyFailed(CorruptStore):
+    """`pkgharvest verify` found problems (each already printed on its own line)."""
+
+
+class MirrorStale(PkgHarvestError):
+    """`pkgharvest status --max-age`: the last complete fetch is too old, or there was none."""
+
+    exit_code = ExitCode.STALE
 
 
 class StoreWriteError(StoreError):

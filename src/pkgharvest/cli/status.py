@@ -1,0 +1,185 @@
+"""Commands for the operator: `status` (freshness, monitoring) and `verify` (integrity).
+
+Both are offline and read-only. The facts come from pkgharvest.status and pkgharvest.verify
+(pure core); this module only prints them. Plain text rather than rich: the output is read by
+people and by scripts alike, and must look the same in a cron mail as on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from pkgharvest.cli import app
+from pkgharvest.cli.options import DataDirOption, JsonOption
+
+if TYPE_CHECKING:
+    from pkgharvest.status import MirrorStatus, RunFacts
+
+
+def _now() -> datetime:
+    # The reading commands' clock, so that tests fix one "now" for every command.
+    from pkgharvest.cli import read
+
+    return read.clock()
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def _counts_text(counts: dict[str, dict[str, int]]) -> str:
+    parts = []
+    for kind, values in counts.items():
+        shown = ", ".join(f"{n:,} {name}" for name, n in values.items() if n or name == "seen")
+        parts.append(f"{kind} {shown}")
+    return "; ".join(parts)
+
+
+def _run_lines(label: str, run: RunFacts | None, now: datetime) -> list[str]:
+    from pkgharvest.views.charts import relative_date
+
+    if run is None or run.finished is None:
+        return [f"{label:<14}never"]
+    facts = [f"{run.finished:%Y-%m-%d %H:%M:%S} UTC ({relative_date(run.finished, now)})"]
+    if run.exit_code is not None:
+        facts.append(f"exit {run.exit_code}")
+    if run.complete is not None:
+        facts.append("complete" if run.complete else "partial")
+    if run.scope:
+        facts.append(run.scope)
+    if run.seconds is not None:
+        facts.append(f"{run.seconds:.1f} s")
+    if run.requests is not None:
+        facts.append(f"{run.requests:,} requests")
+    lines = [f"{label:<14}" + ", ".join(facts)]
+    if run.counts:
+        lines.append(" " * 14 + _counts_text(run.counts))
+    return lines
+
+
+def status_text(status: MirrorStatus) -> str:
+    """The status as aligned `label  value` lines (API text sanitized for the terminal)."""
+    from pkgharvest.views.text import display
+
+    records = ", ".join(f"{n:,} {kind}" for kind, n in status.records.items())
+    differs = status.manifest_records and status.manifest_records != status.records
+    if differs:
+        records += " (the manifest says " + ", ".join(
+            f"{n:,} {kind}" for kind, n in status.manifest_records.items()
+        )
+        records += ": run `pkgharvest verify`)"
+    lock = (
+        f"held by pid {status.lock.pid if status.lock.pid is not None else 'unknown'} "
+        "(a fetch is running)"
+        if status.lock.held
+        else "free (no fetch running)"
+    )
+    lines = [
+        f"{'data folder':<14}{display(str(status.data_dir))}",
+        f"{'source':<14}{display(status.source)}",
+        *_run_lines("last run", status.last_run, status.now),
+        *_run_lines("last complete", status.last_complete_run, status.now)[:1],
+        f"{'records':<14}{records}",
+        f"{'size on disk':<14}{_size_text(status.size_bytes)} ({status.files:,} files)",
+        f"{'lock':<14}{lock}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@app.command(
+    epilog=(
+        "Examples: pkgharvest status --max-age 36h (a monitoring check: exit 6 when stale);  "
+        "pkgharvest status --prometheus > /var/lib/node_exporter/pkgharvest.prom"
+    ),
+)
+def status(
+    max_age: Annotated[
+        str | None,
+        typer.Option(
+            "--max-age",
+            metavar="AGE",
+            help=(
+                "Exit 6 when the last complete fetch finished longer ago than AGE "
+                "(36h, 2d, 90m), or never did."
+            ),
+        ),
+    ] = None,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus",
+            help="Print Prometheus text format (for node_exporter's textfile collector).",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """The mirror's data folder, source, last runs, record counts, size, and whether a fetch
+    is running."""
+    from pkgharvest.config import default_data_dir
+    from pkgharvest.errors import MirrorStale, UsageError
+    from pkgharvest.status import collect_status, duration_text, parse_duration, prometheus_text
+
+    if prometheus and json_output:
+        raise UsageError("--prometheus and --json cannot be used together")
+    limit = parse_duration(max_age) if max_age is not None else None
+    facts = collect_status(data_dir or default_data_dir(), now=_now())
+    if prometheus:
+        sys.stdout.write(prometheus_text(facts))
+    elif json_output:
+        data = facts.as_dict()
+        if limit is not None:
+            data["max_age_seconds"] = limit
+            data["stale"] = facts.is_stale(limit)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(status_text(facts))
+    if limit is not None and facts.is_stale(limit):
+        complete = facts.last_complete_run
+        if complete is None or complete.finished is None:
+            raise MirrorStale(f"no complete fetch has finished in {facts.data_dir}")
+        raise MirrorStale(
+            f"the last complete fetch finished {complete.finished:%Y-%m-%d %H:%M:%S} UTC, "
+            f"more than --max-age {duration_text(limit)} ago"
+        )
+
+
+@app.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
+def verify(
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Check the data folder: every record parses and is in its right file, the manifest's
+    counts match, no reference dangles, no leftovers of a dead run. Exit 65 on problems."""
+    from pkgharvest.config import default_data_dir
+    from pkgharvest.errors import VerifyFailed
+    from pkgharvest.verify import SHOWN_PROBLEMS
+    from pkgharvest.verify import verify as run_verify
+    from pkgharvest.views.text import sanitize
+
+    report = run_verify(data_dir or default_data_dir())
+    if json_output:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        # Paths and slugs come from the disk and the API: sanitized before the terminal.
+        for problem in report.problems[:SHOWN_PROBLEMS]:
+            sys.stdout.write(sanitize(problem.line()) + "\n")
+        hidden = len(report.problems) - SHOWN_PROBLEMS
+        if hidden > 0:
+            sys.stdout.write(f"... and {hidden:,} more problems (see --json for all)\n")
+        for note in report.notes:
+            sys.stdout.write(f"note: {note}\n")
+        if report.ok:
+            held = ", ".join(f"{n:,} {kind}" for kind, n in report.records.items())
+            sys.stdout.write(f"verify: ok: {held}; checked {', '.join(report.checks)}\n")
+    if not report.ok:
+        noun = "problem" if len(report.problems) == 1 else "problems"
+        raise VerifyFailed(f"verify found {len(report.problems):,} {noun} in {report.root}")

@@ -1,0 +1,441 @@
+"""`pkgharvest status`: what a data folder holds and how fresh it is, for people and monitors.
+
+Pure core: reads the manifest, counts record files, sums their size and looks at the lock,
+without writing anything, taking the lock, or importing typer or rich. The CLI prints a
+`MirrorStatus` as text, JSON or the Prometheus text exposition format (`prometheus_text`).
+
+Whether a fetch holds the lock is read without trying to take it (taking it, even for an
+instant, could make a fetch starting at that moment fail with "locked"): on Linux from
+/proc/locks (the kernel's own list of flock holders); elsewhere from the note the holder
+writes into the lock file (its pid), trusted only while that process is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pkgharvest.errors import NoMirror, StoreError, UsageError
+from pkgharvest.mirror import parse_timestamp
+from pkgharvest.paths import RECORD_SUFFIX
+from pkgharvest.records import Kind
+from pkgharvest.store import LOCK_NAME, MANIFEST_NAME, parse_manifest
+
+# --- durations (--max-age) -------------------------------------------------------------------
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """`36h` -> 129600.0 seconds. Units s, m, h, d, w (none: seconds); UsageError otherwise."""
+    match = _DURATION.fullmatch(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise UsageError(
+            f"--max-age {text!r} is not a duration: use a number and a unit s, m, h, d or w "
+            "(36h, 2d, 90m)"
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+def duration_text(seconds: float) -> str:
+    """129600 -> "36h"; 5400 -> "90m"; 3 days -> "3d" (the largest unit that divides evenly)."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+# --- the facts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """One run as the manifest records it (every field may be missing in an old manifest).
+
+    Attributes:
+        started, finished: when it began and ended (aware UTC), or None.
+        age_seconds: how long before "now" it finished, or None.
+        exit_code: the run's exit code (0 complete, 3 partial), or None.
+        complete: whether it was a complete catalogue run.
+        scope: "catalogue" or "targeted".
+        seconds: how long it took.
+        requests, retries: HTTP requests made, and retried.
+        counts: per kind, seen / new / changed / unchanged / removed / failed / missing.
+    """
+
+    started: datetime | None
+    finished: datetime | None
+    age_seconds: float | None
+    exit_code: int | None
+    complete: bool | None
+    scope: str | None
+    seconds: float | None
+    requests: int | None
+    retries: int | None
+    counts: dict[str, dict[str, int]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+            "exit_code": self.exit_code,
+            "complete": self.complete,
+            "scope": self.scope,
+            "seconds": self.seconds,
+            "requests": self.requests,
+            "retries": self.retries,
+            "counts": self.counts,
+        }
+
+
+@dataclass(frozen=True)
+class LockFacts:
+    """Whether a fetch holds the data folder's lock, and its pid when known."""
+
+    held: bool
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class MirrorStatus:
+    """Everything `pkgharvest status` reports.
+
+    Attributes:
+        data_dir: the data folder (absolute).
+        source: the API the mirror was fetched from (from the manifest: untrusted text).
+        format_version, pkgharvest_version: of the manifest and of the run that wrote it.
+        last_run, last_complete_run: None when there was none.
+        records: record files on disk, per kind (what readers see now).
+        manifest_records: the counts the last run wrote into the manifest.
+        size_bytes: disk space the folder uses (allocated blocks, like `du`).
+        files: files in the folder.
+        lock: whether a fetch is running.
+        now: the moment ages are measured from.
+    """
+
+    data_dir: Path
+    source: str | None
+    format_version: int
+    pkgharvest_version: str | None
+    last_run: RunFacts | None
+    last_complete_run: RunFacts | None
+    records: dict[str, int]
+    manifest_records: dict[str, int]
+    size_bytes: int
+    files: int
+    lock: LockFacts
+    now: datetime = field(compare=False)
+
+    def is_stale(self, max_age_seconds: float) -> bool:
+        """True when there is no complete run, or the last one finished longer ago."""
+        complete = self.last_complete_run
+        if complete is None or complete.age_seconds is None:
+            return True
+        return complete.age_seconds > max_age_seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": str(self.data_dir),
+            "source": self.source,
+            "format_version": self.format_version,
+            "pkgharvest_version": self.pkgharvest_version,
+            "now": _iso(self.now),
+            "last_run": None if self.last_run is None else self.last_run.as_dict(),
+            "last_complete_run": (
+                None if self.last_complete_run is None else self.last_complete_run.as_dict()
+            ),
+            "records": self.records,
+            "manifest_records": self.manifest_records,
+            "size_bytes": self.size_bytes,
+            "files": self.files,
+            "lock": {"held": self.lock.held, "pid": self.lock.pid},
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _run_facts(entry: object, now: datetime) -> RunFacts | None:
+    if not isinstance(entry, dict):
+        return None
+    started = parse_timestamp(entry.get("started"))
+    finished = parse_timestamp(entry.get("finished"))
+    seconds = entry.get("seconds")
+    complete = entry.get("complete")
+    scope = entry.get("scope")
+    counts: dict[str, dict[str, int]] = {}
+    raw_counts = entry.get("counts")
+    if isinstance(raw_counts, dict):
+        for kind, values in raw_counts.items():
+            if isinstance(values, dict):
+                counts[str(kind)] = {
+                    str(name): number
+                    for name, value in values.items()
+                    if (number := _int(value)) is not None
+                }
+    return RunFacts(
+        started=started,
+        finished=finished,
+        age_seconds=None if finished is None else (now - finished).total_seconds(),
+        exit_code=_int(entry.get("exit_code")),
+        complete=complete if isinstance(complete, bool) else None,
+        scope=scope if isinstance(scope, str) else None,
+        seconds=float(seconds) if isinstance(seconds, int | float) else None,
+        requests=_int(entry.get("requests")),
+        retries=_int(entry.get("retries")),
+        counts=counts,
+    )
+
+
+def _walk(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Every file under `root`, symlinks not followed."""
+    folders = [str(root)]
+    while folders:
+        with contextlib.suppress(OSError), os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    yield entry
+
+
+def _count_records(root: Path) -> dict[str, int]:
+    counts = {}
+    for kind in Kind:
+        try:
+            with os.scandir(root / kind.value) as entries:
+                counts[kind.value] = sum(
+                    1
+                    for entry in entries
+                    if entry.name.endswith(RECORD_SUFFIX) and not entry.name.startswith(".")
+                )
+        except OSError:
+            counts[kind.value] = 0
+    return counts
+
+
+def _disk_usage(root: Path) -> tuple[int, int]:
+    """(bytes allocated, files) under `root`; st_size where the OS has no block counts."""
+    size = files = 0
+    for entry in _walk(root):
+        with contextlib.suppress(OSError):
+            info = entry.stat(follow_symlinks=False)
+            blocks = getattr(info, "st_blocks", None)
+            size += blocks * 512 if blocks is not None else info.st_size
+            files += 1
+    return size, files
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+PROC_LOCKS = Path("/proc/locks")
+
+
+def _flock_holder(lock_path: Path, proc_locks: Path) -> LockFacts | None:
+    """The kernel's answer from /proc/locks (Linux), or None where it cannot be read.
+
+    A line reads `1: FLOCK  ADVISORY  WRITE 12345 08:01:1048602 0 EOF`: pid, then
+    major:minor:inode of the locked file.
+    """
+    try:
+        info = lock_path.stat()
+        table = proc_locks.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        if "FLOCK" not in fields or len(fields) < 6:
+            continue
+        index = fields.index("FLOCK")
+        try:
+            pid = int(fields[index + 3])
+            inode = int(fields[index + 4].rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if inode == info.st_ino:
+            return LockFacts(held=True, pid=pid)
+    return LockFacts(held=False)
+
+
+def _note_holder(lock_path: Path) -> LockFacts:
+    """From the note `{"pid": N, ...}` the holder writes (and clears before it unlocks)."""
+    try:
+        note = json.loads(lock_path.read_bytes() or b"null")
+    except (OSError, ValueError):
+        return LockFacts(held=False)
+    pid = _int(note.get("pid")) if isinstance(note, dict) else None
+    if pid is None or pid <= 0:
+        return LockFacts(held=False)
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except PermissionError:
+        return LockFacts(held=True, pid=pid)  # alive, someone else's
+    except OSError:
+        return LockFacts(held=False)  # died without clearing the note (kill -9)
+    return LockFacts(held=True, pid=pid)
+
+
+def lock_facts(root: Path, proc_locks: Path = PROC_LOCKS) -> LockFacts:
+    """Whether a fetch holds `root`'s lock now (never takes the lock itself)."""
+    lock_path = root / LOCK_NAME
+    if not lock_path.exists():
+        return LockFacts(held=False)
+    found = _flock_holder(lock_path, proc_locks)
+    return found if found is not None else _note_holder(lock_path)
+
+
+# --- collecting ----------------------------------------------------------------------------
+
+
+def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) -> MirrorStatus:
+    """The status of the data folder `root`. NoMirror when it has no manifest yet,
+    CorruptStore when the manifest is broken (the reading commands' rules)."""
+    root = root.absolute()
+    manifest_path = root / MANIFEST_NAME
+    try:
+        data = manifest_path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise NoMirror(f"no mirror in {root} yet: run `pkgharvest fetch` first") from None
+    except OSError as err:
+        raise StoreError(f"cannot read {manifest_path}: {err.strerror or err}") from None
+    manifest = parse_manifest(manifest_path, data)
+    size, files = _disk_usage(root)
+    source = manifest.get("source")
+    version = manifest.get("pkgharvest_version")
+    raw_records = manifest.get("records")
+    manifest_records: dict[str, int] = {}
+    if isinstance(raw_records, Mapping):
+        manifest_records = {str(k): n for k, v in raw_records.items() if (n := _int(v)) is not None}
+    return MirrorStatus(
+        data_dir=root,
+        source=source if isinstance(source, str) else None,
+        format_version=int(manifest["format_version"]),
+        pkgharvest_version=version if isinstance(version, str) else None,
+        last_run=_run_facts(manifest.get("last_run"), now),
+        last_complete_run=_run_facts(manifest.get("last_complete_run"), now),
+        records=_count_records(root),
+        manifest_records=manifest_records,
+        size_bytes=size,
+        files=files,
+        lock=lock_facts(root, proc_locks),
+        now=now,
+    )
+
+
+# --- Prometheus text exposition format -------------------------------------------------------
+
+
+def _label_value(text: str) -> str:
+    """A label value escaped as the text format requires: backslash, double quote, newline."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def prometheus_text(status: MirrorStatus) -> str:
+    """The status as Prometheus text exposition format 0.0.4, for node_exporter's textfile
+    collector. Ages are not exported (they go stale in the file): alert on
+    `time() - pkgharvest_last_complete_run_timestamp_seconds`."""
+    lines: list[str] = []
+
+    def metric(
+        name: str, help_text: str, samples: list[tuple[dict[str, str], float | int]]
+    ) -> None:
+        if not samples:
+            return
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} gauge")
+        for labels, value in samples:
+            label_text = ",".join(f'{k}="{_label_value(v)}"' for k, v in labels.items())
+            lines.append(
+                f"{name}{{{label_text}}} {_number(value)}" if labels else f"{name} {_number(value)}"
+            )
+
+    dir_label = {"data_dir": str(status.data_dir)}
+    metric(
+        "pkgharvest_info",
+        "The mirror's data folder, source API and format version (value always 1).",
+        [
+            (
+                {
+                    **dir_label,
+                    "source": status.source or "",
+                    "format_version": str(status.format_version),
+                    "version": status.pkgharvest_version or "",
+                },
+                1,
+            )
+        ],
+    )
+    for prefix, run, what in (
+        ("pkgharvest_last_run", status.last_run, "the last fetch run"),
+        ("pkgharvest_last_complete_run", status.last_complete_run, "the last complete fetch"),
+    ):
+        if run is None:
+            continue
+        if run.finished is not None:
+            metric(
+                f"{prefix}_timestamp_seconds",
+                f"When {what} finished, in seconds since the Unix epoch.",
+                [(dir_label, run.finished.timestamp())],
+            )
+        if run.exit_code is not None:
+            metric(
+                f"{prefix}_exit_code",
+                f"The exit code of {what} (0 complete, 3 partial).",
+                [(dir_label, run.exit_code)],
+            )
+        if run.seconds is not None:
+            metric(
+                f"{prefix}_duration_seconds",
+                f"How long {what} took.",
+                [(dir_label, run.seconds)],
+            )
+        if run.requests is not None:
+            metric(f"{prefix}_requests", f"HTTP requests {what} made.", [(dir_label, run.requests)])
+        if run.retries is not None:
+            metric(f"{prefix}_retries", f"Requests {what} retried.", [(dir_label, run.retries)])
+        metric(
+            f"{prefix}_records",
+            f"Records of {what}, by kind and outcome (seen, new, changed, ...).",
+            [
+                ({**dir_label, "kind": kind, "outcome": outcome}, count)
+                for kind, outcomes in sorted(run.counts.items())
+                for outcome, count in outcomes.items()
+            ],
+        )
+    metric(
+        "pkgharvest_records",
+        "Record files in the mirror, by kind.",
+        [({**dir_label, "kind": kind}, count) for kind, count in status.records.items()],
+    )
+    metric(
+        "pkgharvest_data_size_bytes",
+        "Disk space the data folder uses.",
+        [(dir_label, status.size_bytes)],
+    )
+    metric(
+        "pkgharvest_lock_held",
+        "1 while a fetch holds the data folder's lock, else 0.",
+        [(dir_label, int(status.lock.held))],
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,340 @@
+"""`pkgharvest verify`: check a data folder against its own contract, without changing it.
+
+Checks, each a function `(VerifyContext) -> Iterable[Problem]` listed in CHECKS (the extension
+point: a new store file, such as the catalogue database, adds its check there):
+
+- records: every `*.json` record file parses (UTF-8, a JSON object, an integer `id`, a text
+  `slug`), holds every field of its kind, and has the name `paths.record_filename(slug, id)`
+  or the fallback `_id-<id>.json`; no id is held by two files;
+- manifest: the manifest parses and its `records` counts match the files;
+- references: no grid member, package category or package grid with a known slug points at a
+  record the mirror does not hold (checked after a complete catalogue run only: a targeted
+  fetch legitimately names records it did not fetch; a ref whose slug is null is a link the
+  API itself could not resolve, recorded as such, not a dangling one);
+- leftovers: no staging folder, temporary file or unfinished (`.part`) file left by a run
+  that died (skipped while a fetch holds the lock: those are then its work in progress).
+
+Pure core: no typer, no rich, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from pkgharvest.errors import CorruptStore, StoreError
+from pkgharvest.paths import RECORD_SUFFIX, fallback_stem, record_filename
+from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
+from pkgharvest.status import lock_facts
+from pkgharvest.store import LOCK_NAME, MANIFEST_NAME, parse_manifest
+
+SHOWN_PROBLEMS = 20
+"""Problems printed one per line; the rest are counted."""
+
+_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.PACKAGE: PACKAGE_FIELDS,
+    Kind.GRID: GRID_FIELDS,
+    Kind.CATEGORY: CATEGORY_FIELDS,
+}
+# Names a run uses for its unfinished work (store.py): a staging folder in the root, and
+# temporary or unfinished files anywhere.
+_STAGING_PREFIX = ".staging-"
+_UNFINISHED_SUFFIXES = (".tmp", ".part")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong: the file (or folder) it is about, and what is wrong, in words.
+
+    Attributes:
+        check: which check found it ("records", "manifest", "references", "leftovers", ...).
+        path: the file or folder concerned.
+        message: one line.
+    """
+
+    check: str
+    path: Path
+    message: str
+
+    def line(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"check": self.check, "path": str(self.path), "problem": self.message}
+
+
+@dataclass
+class VerifyContext:
+    """What the checks share: the folder, its manifest, and the records read once.
+
+    Attributes:
+        root: the data folder.
+        manifest: the parsed manifest, or None when missing or broken.
+        records: per kind, id -> (file, record) for every record file that parsed.
+        unreadable: per kind, record files that did not (already reported; still counted
+            as files when the manifest's counts are compared, so one problem is one line).
+        lock_held: a fetch is running (its staging files are not leftovers).
+        notes: things not checked, and why (for the summary).
+    """
+
+    root: Path
+    manifest: dict[str, Any] | None = None
+    records: dict[Kind, dict[int, tuple[Path, Record]]] = field(default_factory=dict)
+    unreadable: dict[Kind, int] = field(default_factory=dict)
+    lock_held: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of `verify`.
+
+    Attributes:
+        root: the data folder.
+        problems: everything found, in check order.
+        records: record files that parsed, per kind.
+        checks: the checks that ran, in order.
+        notes: what was not checked, and why.
+    """
+
+    root: Path
+    problems: tuple[Problem, ...]
+    records: dict[str, int]
+    checks: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": str(self.root),
+            "ok": self.ok,
+            "problems": [p.as_dict() for p in self.problems],
+            "records": self.records,
+            "checks": list(self.checks),
+            "notes": list(self.notes),
+        }
+
+
+# --- the checks --------------------------------------------------------------------------
+
+
+def check_manifest(ctx: VerifyContext) -> Iterator[Problem]:
+    path = ctx.root / MANIFEST_NAME
+    try:
+        ctx.manifest = parse_manifest(path, path.read_bytes())
+    except FileNotFoundError:
+        yield Problem("manifest", path, "missing: no run has committed to this folder")
+    except OSError as err:
+        yield Problem("manifest", path, f"cannot be read: {err.strerror or err}")
+    except CorruptStore as err:
+        yield Problem("manifest", path, _first_clause(str(err)))
+
+
+def _first_clause(message: str) -> str:
+    """'the manifest X is not valid JSON (...); move it away...' -> 'is not valid JSON (...)'."""
+    text = message.split("; move it away", 1)[0]
+    for prefix in ("the manifest ", "the record file "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :].split(" ", 1)[-1]
+    return text
+
+
+def _parse(path: Path, kind: Kind) -> tuple[Record | None, str | None]:
+    """The record in `path`, or None and what is wrong with it."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return None, f"cannot be read: {err.strerror or err}"
+    try:
+        record = json.loads(data)
+    except UnicodeDecodeError as err:
+        return None, f"is not UTF-8 text (byte {err.start})"
+    except json.JSONDecodeError as err:
+        return None, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+    if not isinstance(record, dict):
+        return None, "is not a JSON object"
+    record_id = record.get("id")
+    if not isinstance(record_id, int) or isinstance(record_id, bool):
+        return None, 'has no integer "id"'
+    if not isinstance(record.get("slug"), str):
+        return None, 'has no text "slug"'
+    missing = [name for name in _FIELDS[kind] if name not in record]
+    if missing:
+        return record, f"lacks the {kind.singular} fields {', '.join(missing)}"
+    return record, None
+
+
+def check_records(ctx: VerifyContext) -> Iterator[Problem]:
+    for kind in Kind:
+        folder = ctx.root / kind.value
+        found: dict[int, tuple[Path, Record]] = {}
+        ctx.records[kind] = found
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            yield Problem("records", folder, f"cannot be listed: {err.strerror or err}")
+            continue
+        for name in names:
+            if name.startswith(".") or not name.endswith(RECORD_SUFFIX):
+                continue  # leftovers are the leftovers check's business
+            path = folder / name
+            record, problem = _parse(path, kind)
+            if problem is not None:
+                yield Problem("records", path, problem)
+            if record is None:
+                ctx.unreadable[kind] = ctx.unreadable.get(kind, 0) + 1
+                continue
+            record_id: int = record["id"]
+            expected = record_filename(record["slug"], record_id)
+            if name not in (expected, fallback_stem(record_id) + RECORD_SUFFIX):
+                yield Problem(
+                    "records",
+                    path,
+                    f"holds {kind.singular} {record['slug']!r} (id {record_id}): its file name "
+                    f"should be {expected}",
+                )
+            if record_id in found:
+                yield Problem(
+                    "records",
+                    path,
+                    f"holds id {record_id}, which {found[record_id][0].name} holds too",
+                )
+                continue
+            found[record_id] = (path, record)
+
+
+def check_manifest_counts(ctx: VerifyContext) -> Iterator[Problem]:
+    if ctx.manifest is None:
+        return
+    counts = ctx.manifest.get("records")
+    path = ctx.root / MANIFEST_NAME
+    if not isinstance(counts, dict):
+        yield Problem("manifest", path, 'has no "records" counts')
+        return
+    for kind in Kind:
+        held = len(ctx.records.get(kind, {})) + ctx.unreadable.get(kind, 0)
+        said = counts.get(kind.value)
+        if said != held:
+            yield Problem(
+                "manifest",
+                path,
+                f"says {said} {kind.value}, the folder holds {held}",
+            )
+
+
+def _last_run_was_complete_catalogue(manifest: dict[str, Any] | None) -> bool:
+    run = (manifest or {}).get("last_run")
+    return isinstance(run, dict) and run.get("complete") is True
+
+
+def check_references(ctx: VerifyContext) -> Iterator[Problem]:
+    if not _last_run_was_complete_catalogue(ctx.manifest):
+        ctx.notes.append(
+            "references not checked: the last run was not a complete catalogue fetch "
+            "(a targeted or partial fetch may name records it did not fetch)"
+        )
+        return
+    packages = ctx.records.get(Kind.PACKAGE, {})
+    grids = ctx.records.get(Kind.GRID, {})
+    categories = ctx.records.get(Kind.CATEGORY, {})
+    for path, grid in grids.values():
+        members = grid.get("packages")
+        for member in members if isinstance(members, list) else []:
+            if _dangles(member, packages):
+                yield Problem(
+                    "references",
+                    path,
+                    f"lists package {member.get('slug')!r} (id {member['id']}), "
+                    "which the mirror does not hold",
+                )
+    for path, package in packages.values():
+        category = package.get("category")
+        if _dangles(category, categories):
+            yield Problem(
+                "references",
+                path,
+                f"names category {category.get('slug')!r} (id {category['id']}), "
+                "which the mirror does not hold",
+            )
+        package_grids = package.get("grids")
+        for ref in package_grids if isinstance(package_grids, list) else []:
+            if _dangles(ref, grids):
+                yield Problem(
+                    "references",
+                    path,
+                    f"names grid {ref.get('slug')!r} (id {ref['id']}), "
+                    "which the mirror does not hold",
+                )
+
+
+def _dangles(ref: object, held: dict[int, tuple[Path, Record]]) -> TypeGuard[dict[str, Any]]:
+    """A ref with a known slug to an id the mirror does not hold (null slug: known missing)."""
+    if not isinstance(ref, dict) or not isinstance(ref.get("slug"), str):
+        return False
+    ref_id = ref.get("id")
+    return isinstance(ref_id, int) and ref_id not in held
+
+
+def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
+    if ctx.lock_held:
+        ctx.notes.append("leftovers not checked: a fetch is running (its staging is in use)")
+        return
+    for folder in (ctx.root, *(ctx.root / kind.value for kind in Kind)):
+        try:
+            with os.scandir(folder) as entries:
+                listed = sorted(entries, key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in listed:
+            name = entry.name
+            if name == LOCK_NAME and folder == ctx.root:
+                continue
+            if folder == ctx.root and name.startswith(_STAGING_PREFIX):
+                yield Problem(
+                    "leftovers", Path(entry.path), "a staging folder left by a run that died"
+                )
+            elif name.endswith(_UNFINISHED_SUFFIXES):
+                yield Problem(
+                    "leftovers", Path(entry.path), "an unfinished file left by a run that died"
+                )
+
+
+Check = Callable[[VerifyContext], Iterable[Problem]]
+
+CHECKS: list[tuple[str, Check]] = [
+    ("manifest", check_manifest),
+    ("records", check_records),
+    ("manifest counts", check_manifest_counts),
+    ("references", check_references),
+    ("leftovers", check_leftovers),
+]
+"""Every check, in order (later ones use what earlier ones read). A store file added later
+(the catalogue database) appends its own check here."""
+
+
+def verify(root: Path) -> VerifyReport:
+    """Run every check on the data folder `root`; StoreError if it is not a folder at all."""
+    root = root.absolute()
+    if not root.is_dir():
+        raise StoreError(f"{root} is not a folder: nothing to verify")
+    ctx = VerifyContext(root=root, lock_held=lock_facts(root).held)
+    problems: list[Problem] = []
+    for _, check in CHECKS:
+        problems.extend(check(ctx))
+    return VerifyReport(
+        root=root,
+        problems=tuple(problems),
+        records={kind.value: len(ctx.records.get(kind, {})) for kind in Kind},
+        checks=tuple(name for name, _ in CHECKS),
+        notes=tuple(ctx.notes),
+    )
