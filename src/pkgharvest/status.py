@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import NoMirror, StoreError, UsageError
+from pkgharvest.lock import LOCK_NAME
+from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
 from pkgharvest.mirror import parse_timestamp
 from pkgharvest.paths import RECORD_SUFFIX
 from pkgharvest.records import Kind
-from pkgharvest.store import LOCK_NAME, MANIFEST_NAME, parse_manifest
 
 # --- durations (--max-age) -------------------------------------------------------------------
 

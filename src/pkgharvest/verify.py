@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from pkgharvest.errors import CorruptStore, StoreError
+from pkgharvest.lock import LOCK_NAME
+from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
 from pkgharvest.paths import RECORD_SUFFIX, fallback_stem, record_filename
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
 from pkgharvest.status import lock_facts
-from pkgharvest.store import LOCK_NAME, MANIFEST_NAME, parse_manifest
 
 SHOWN_PROBLEMS = 20
 """Problems printed one per line; the rest are counted."""
