@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 import httpx
 
 API_PREFIX = "/api/v4/"
+V3_PREFIX = "/api/v3/"
 PUBLIC_BASE_URL = "https://djangopackages.org/api/v4/"
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -1111,12 +1112,32 @@ class FakeApi:
             fault_headers["Retry-After"] = self.faults.retry_after
         return _Reply(status, fault_headers, page.encode())
 
+    def _answer_v3(self, path: str, params: Mapping[str, str]) -> _Reply:
+        """The old API v3 the same service still serves: another index (it has `users`),
+        relative links, a `meta`/`objects` envelope. Enough of it to be recognised."""
+        if path == V3_PREFIX:
+            index = {kind: f"{V3_PREFIX}{kind}/" for kind in ("packages", "grids", "categories")}
+            return self._json(200, {**index, "users": f"{V3_PREFIX}users/"})
+        kind = path[len(V3_PREFIX) :].strip("/")
+        records = {"packages": self.catalogue.packages, "grids": self.catalogue.grids,
+                   "categories": self.catalogue.categories}.get(kind)  # fmt: skip
+        if records is None:
+            return self._json(404, _NOT_FOUND)
+        limit = int(params.get("limit", "20") or 20)
+        offset = int(params.get("offset", "0") or 0)
+        ids = sorted(records, reverse=True)[offset : offset + limit]
+        meta = {"limit": limit, "offset": offset, "total_count": len(records), "next": None}
+        objects = [{"id": i, "slug": records[i].get("slug")} for i in ids]
+        return self._json(200, {"meta": meta, "objects": objects})
+
     def _answer(
         self, method: str, target: str, headers: Mapping[str, str], scheme: str, host: str
     ) -> _Reply:
         split = urlsplit(target)
         path = unquote(split.path)
         params = {key: values[-1] for key, values in parse_qs(split.query, True).items()}
+        if path.startswith(V3_PREFIX):
+            return self._answer_v3(path, params)
         route = _ROUTE.fullmatch(path)
         if route is None:
             if not path.endswith("/") and _ROUTE.fullmatch(path + "/"):

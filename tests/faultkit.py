@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from pkgharvest.api import RetryPolicy
+from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.harvest import FetchOptions, FetchReport, fetch
 from tests import fakeproc
 from tests.fakeapi import Catalogue, FakeApi
@@ -81,13 +81,10 @@ def fetch_mock(
     options = FetchOptions(
         base_url=MOCK_BASE_URL, data_dir=root, concurrency=concurrency, page_size=page_size
     )
-    return fetch(
-        options,
-        transport=httpx.MockTransport(api.handler),
-        retry=retry,
-        sleep=time.sleep,
-        clock=time.clock,
+    deps = Dependencies(
+        transport=httpx.MockTransport(api.handler), retry=retry, sleep=time.sleep, clock=time.clock
     )
+    return fetch(options, deps)
 
 
 def fetch_served(
@@ -104,13 +101,13 @@ def fetch_served(
     options = FetchOptions(
         base_url=base_url, data_dir=root, concurrency=concurrency, page_size=page_size
     )
-    return fetch(
-        options,
+    deps = Dependencies(
         retry=retry,
         timeout=httpx.Timeout(read_timeout, connect=5.0),
         sleep=time.sleep,
         clock=time.clock,
     )
+    return fetch(options, deps)
 
 
 # --- the data folder --------------------------------------------------------------------------

@@ -370,15 +370,15 @@ def run_cli(
     now: datetime = NOW,
 ) -> CliResult:
     """Run `pkgharvest ARGS` in-process with a fixed clock and terminal width, piped output."""
-    from pkgharvest.cli import read, run
+    from pkgharvest.cli import run
+    from pkgharvest.deps import Dependencies
 
     for name in _TERMINAL_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", str(columns))
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(read, "clock", lambda: now)
     capsys.readouterr()  # drop anything printed before
-    code = run(list(args))
+    code = run(list(args), Dependencies(now=lambda: now))
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from pkgharvest import USER_AGENT
-from pkgharvest.api import ApiClient, GaveUp, RetryPolicy, Throttle
-from pkgharvest.errors import ApiNotFound, ForeignLink
+from pkgharvest.api import ApiClient, Throttle
+from pkgharvest.deps import Dependencies, RetryPolicy
+from pkgharvest.errors import ApiNotFound, ForeignLink, GaveUp, TooManyRedirects
 from pkgharvest.events import Event, Notice, Retrying
 from pkgharvest.links import ApiBase
 from pkgharvest.records import Kind
@@ -63,14 +64,15 @@ def ok(body: Any = PAGE) -> httpx.Response:
 def client_for(handler: Callable[..., Any], time: FakeTime, events: list[Event] | None = None,
                **kwargs: Any) -> ApiClient:  # fmt: skip
     sink = events.append if events is not None else (lambda e: None)
-    return ApiClient(
-        BASE,
+    concurrency = kwargs.pop("concurrency", 4)
+    deps = Dependencies(
         transport=httpx.MockTransport(handler),
         sleep=time.sleep,
         clock=time.clock,
         on_event=sink,
         **kwargs,
     )
+    return ApiClient(BASE, deps, concurrency=concurrency)
 
 
 def test_every_request_identifies_itself_and_asks_for_json() -> None:
@@ -222,3 +224,14 @@ def test_a_pause_is_waited_out_once_even_with_a_clock_that_never_moves() -> None
     throttle.acquire()  # would spin or hang if it polled the clock
     throttle.release()
     assert waits == [5.0]
+
+
+def test_a_redirect_loop_is_an_error_of_its_own_not_a_status() -> None:
+    def loop(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(301, headers={"Location": str(request.url)})
+
+    client = client_for(loop, FakeTime())
+    with pytest.raises(TooManyRedirects) as failure:
+        client.get_record(Kind.PACKAGE, 1)
+    assert "more than 5 redirects" in str(failure.value)
+    assert client.requests == 6

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -12,16 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-import pkgharvest.harvest
-from pkgharvest.api import RetryPolicy
 from pkgharvest.cli import run
+from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import EXIT_CODE_MEANINGS
 from pkgharvest.store import Store
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, generate_catalogue, seed_catalogue
 from tests.mirrorbuilder import many_packages, seed_content, write_mirror
 from tests.mirrorcheck import digest
 
-REAL_FETCH = pkgharvest.harvest.fetch
 MP = pytest.MonkeyPatch
 Cap = pytest.CaptureFixture[str]
 
@@ -31,35 +28,30 @@ def data(tmp_path: Path) -> Path:
     return tmp_path / "mirror"
 
 
-def serve(monkeypatch: pytest.MonkeyPatch, handler: Any) -> None:
-    """Make the CLI's fetch talk to `handler` with instant retries (no real network, no sleeps)."""
-    monkeypatch.setattr(
-        pkgharvest.harvest,
-        "fetch",
-        functools.partial(
-            REAL_FETCH,
-            transport=httpx.MockTransport(handler),
-            retry=RetryPolicy(attempts=2),
-            sleep=lambda seconds: None,
-        ),
+def serve(handler: Any) -> Dependencies:
+    """The CLI's outside world: `handler` as the API, instant retries (no network, no sleeps)."""
+    return Dependencies(
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=2),
+        sleep=lambda seconds: None,
     )
 
 
-def fetch_cli(data: Path, *args: str) -> int:
-    return run(["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(data), *args])
+def fetch_cli(deps: Dependencies, data: Path, *args: str) -> int:
+    return run(["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(data), *args], deps)
 
 
 def test_not_a_terminal_prints_one_summary_line(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
-    assert fetch_cli(data) == 0
+    deps = serve(FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(deps, data) == 0
     out, err = capsys.readouterr()
     assert out.count("\n") == 1 and out.startswith("fetch complete: packages 5 seen, 5 new")
     assert "\x1b[" not in out and err == ""
 
 
 def test_json_prints_the_run_report(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
-    assert fetch_cli(data, "--json") == 0
+    deps = serve(FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(deps, data, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["exit_code"] == 0 and report["complete"] is True
     assert report["counts"]["packages"] == {
@@ -70,14 +62,14 @@ def test_json_prints_the_run_report(monkeypatch: MP, capsys: Cap, data: Path) ->
 
 
 def test_quiet_prints_nothing_when_all_is_well(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
-    assert fetch_cli(data, "--quiet") == 0
+    deps = serve(FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(deps, data, "--quiet") == 0
     assert capsys.readouterr() == ("", "")
 
 
 def test_warnings_go_to_stderr_as_plain_lines(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, FakeApi(generate_catalogue(packages=60, grids=4, hostile=True)).handler)
-    assert fetch_cli(data) == 0
+    deps = serve(FakeApi(generate_catalogue(packages=60, grids=4, hostile=True)).handler)
+    assert fetch_cli(deps, data) == 0
     err = capsys.readouterr().err
     assert "pkgharvest: warning: not following a link outside" in err
     assert "\x1b" not in err  # API text never reaches the terminal raw
@@ -89,8 +81,8 @@ def test_warnings_go_to_stderr_as_plain_lines(monkeypatch: MP, capsys: Cap, data
 def test_usage_errors_exit_2(
     monkeypatch: MP, capsys: Cap, data: Path, args: tuple[str, str]
 ) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
-    assert run(["fetch", "--data-dir", str(data), *args]) == 2
+    deps = serve(FakeApi(seed_catalogue()).handler)
+    assert run(["fetch", "--data-dir", str(data), *args], deps) == 2
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -99,45 +91,45 @@ def test_partial_run_exits_3_and_keeps_what_it_fetched(
 ) -> None:
     catalogue = seed_catalogue()
     catalogue.update_package(3050, slug=None)
-    serve(monkeypatch, FakeApi(catalogue).handler)
-    assert fetch_cli(data, "--quiet") == 3
+    deps = serve(FakeApi(catalogue).handler)
+    assert fetch_cli(deps, data, "--quiet") == 3
     assert "fetch PARTIAL" in capsys.readouterr().err  # even --quiet says so
     assert len(list((data / "packages").glob("*.json"))) == 4
 
 
 def test_lock_held_exits_4_naming_the_lock(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    deps = serve(FakeApi(seed_catalogue()).handler)
     with Store(data).lock():
-        assert fetch_cli(data) == 4
+        assert fetch_cli(deps, data) == 4
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(data / ".lock") in err
 
 
 def test_unknown_target_exits_5(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
-    assert fetch_cli(data, "no-such-package") == 5
+    deps = serve(FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(deps, data, "no-such-package") == 5
     assert "no package 'no-such-package'" in capsys.readouterr().err
 
 
 def test_corrupt_manifest_exits_65_and_touches_nothing(
     monkeypatch: MP, capsys: Cap, data: Path
 ) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
-    assert fetch_cli(data) == 0
+    deps = serve(FakeApi(seed_catalogue()).handler)
+    assert fetch_cli(deps, data) == 0
     (data / "manifest.json").write_text("{ truncated", "utf-8")
     before = digest(data)
     capsys.readouterr()
-    assert fetch_cli(data) == 65
+    assert fetch_cli(deps, data) == 65
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "manifest.json" in err and "Traceback" not in err
     assert digest(data) == before
 
 
 def test_unwritable_data_folder_exits_73(monkeypatch: MP, capsys: Cap, tmp_path: Path) -> None:
-    serve(monkeypatch, FakeApi(seed_catalogue()).handler)
+    deps = serve(FakeApi(seed_catalogue()).handler)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert fetch_cli(blocker / "mirror") == 73
+    assert fetch_cli(deps, blocker / "mirror") == 73
     err = capsys.readouterr().err
     assert err.startswith("pkgharvest: error: cannot") and err.count("\n") == 1
 
@@ -146,11 +138,11 @@ def test_api_kept_failing_exits_75_and_the_mirror_is_unchanged(
     monkeypatch: MP, capsys: Cap, data: Path
 ) -> None:
     api = FakeApi(seed_catalogue())
-    serve(monkeypatch, api.handler)
-    assert fetch_cli(data) == 0
+    deps = serve(api.handler)
+    assert fetch_cli(deps, data) == 0
     before = digest(data)
     api.faults = Faults(rate=1.0, kinds=("503",))
-    assert fetch_cli(data) == 75
+    assert fetch_cli(deps, data) == 75
     err = capsys.readouterr().err
     assert "the mirror is unchanged" in err and err.count("\n") == 1
     assert digest(data) == before
@@ -160,14 +152,14 @@ def test_unreachable_host_exits_75(monkeypatch: MP, capsys: Cap, data: Path) -> 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    serve(monkeypatch, refuse)
-    assert fetch_cli(data) == 75
+    deps = serve(refuse)
+    assert fetch_cli(deps, data) == 75
     assert "could not connect" in capsys.readouterr().err
 
 
 def test_a_base_url_that_is_not_the_api_exits_78(monkeypatch: MP, capsys: Cap, data: Path) -> None:
-    serve(monkeypatch, lambda request: httpx.Response(404, json={"detail": "Not found."}))
-    assert fetch_cli(data) == 78
+    deps = serve(lambda request: httpx.Response(404, json={"detail": "Not found."}))
+    assert fetch_cli(deps, data) == 78
     assert "check --base-url" in capsys.readouterr().err
 
 
@@ -175,8 +167,8 @@ def test_ctrl_c_exits_130(monkeypatch: MP, capsys: Cap, data: Path) -> None:
     def interrupt(request: httpx.Request) -> httpx.Response:
         raise KeyboardInterrupt
 
-    serve(monkeypatch, interrupt)
-    assert fetch_cli(data) == 130
+    deps = serve(interrupt)
+    assert fetch_cli(deps, data) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
@@ -184,11 +176,11 @@ def test_a_bug_is_one_line_unless_debug(monkeypatch: MP, capsys: Cap, data: Path
     def broken(request: httpx.Request) -> httpx.Response:
         raise RuntimeError("boom")
 
-    serve(monkeypatch, broken)
-    assert fetch_cli(data) == 1
+    deps = serve(broken)
+    assert fetch_cli(deps, data) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "RuntimeError: boom" in err and "--debug" in err
-    assert fetch_cli(data, "--debug") == 1
+    assert fetch_cli(deps, data, "--debug") == 1
     assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
@@ -211,3 +203,46 @@ def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "0", done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+
+
+@pytest.mark.parametrize("target", ["..", ".", "a/b", "../grids"])
+def test_a_target_that_is_no_slug_is_a_usage_error(capsys: Cap, data: Path, target: str) -> None:
+    """`fetch ..` once asked for the API root (78 after retries), `fetch .` for the list (75)."""
+    api = FakeApi(seed_catalogue())
+    assert fetch_cli(serve(api.handler), data, target) == 2
+    assert fetch_cli(serve(api.handler), data, "--grid", target) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "is not a package or grid slug or id" in err
+    assert api.stats.requests == 0
+
+
+def test_the_old_api_v3_is_recognised_at_the_root_without_retries(capsys: Cap, data: Path) -> None:
+    api = FakeApi(seed_catalogue())
+    base_url = PUBLIC_BASE_URL.replace("/api/v4/", "/api/v3/")
+    argv = ["fetch", "--base-url", base_url, "--data-dir", str(data)]
+    assert run(argv, serve(api.handler)) == 78
+    err = capsys.readouterr().err
+    assert "old API v3" in err and err.count("\n") == 1
+    assert api.stats.requests == 1  # the root, once
+    assert not (data / "manifest.json").exists()
+
+
+def test_one_item_that_is_not_an_object_fails_that_item_not_the_run(
+    capsys: Cap, data: Path
+) -> None:
+    api = FakeApi(seed_catalogue())
+
+    def one_bad_item(request: httpx.Request) -> httpx.Response:
+        response = api.handler(request)
+        if "/packages/?" in str(request.url) and "offset=0" in str(request.url):
+            body = json.loads(response.content)
+            body["results"].insert(1, "not a record")
+            body["count"] += 1
+            return httpx.Response(200, json=body)
+        return response
+
+    assert fetch_cli(serve(one_bad_item), data, "--json") == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["packages"]["failed"] == 1
+    assert report["counts"]["packages"]["new"] == 5  # every real package is stored
+    assert report["removal_withheld"] == "1 records failed"

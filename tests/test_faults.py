@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-import pkgharvest.api
 from pkgharvest import cli
+from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode, PkgHarvestError
 from tests.fakeapi import ALL_FAULTS, Catalogue, FakeApi, Faults, generate_catalogue
 from tests.faultkit import (
@@ -252,20 +252,13 @@ def test_broken_connections_on_real_sockets_are_retried(tmp_path: Path, fault: s
 # --- the command line ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def fast_cli_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI has no knob for retry waits: make its default policy instant for these tests."""
-    monkeypatch.setattr(pkgharvest.api, "RetryPolicy", lambda: FAST_RETRY)
-
-
 def run_cli(base_url: str, root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     argv = ["fetch", "--base-url", base_url, "--data-dir", str(root), "--page-size", "20"]
-    code = cli.run([*argv, "--json"])
+    code = cli.run([*argv, "--json"], Dependencies(retry=FAST_RETRY))
     captured = capsys.readouterr()
     return code, captured.out if code in (0, 3) else captured.err
 
 
-@pytest.mark.usefixtures("fast_cli_retries")
 @pytest.mark.parametrize(
     ("script", "code"),
     [
@@ -475,7 +468,7 @@ def test_kill_9_at_random_moments_never_corrupts_the_mirror(tmp_path: Path) -> N
 def test_mixed_faults_matrix(tmp_path: Path, seed: int, rate: float) -> None:
     case = scenario(tmp_path, seed=seed)
     api = FakeApi(case.catalogue, faults=Faults(rate=rate, seed=seed, retry_after="3"))
-    retry = FAST_RETRY if rate < 0.5 else pkgharvest.api.RetryPolicy(
+    retry = FAST_RETRY if rate < 0.5 else RetryPolicy(
         attempts=12, backoff_initial=0.001, backoff_max=0.004
     )  # fmt: skip
     try:

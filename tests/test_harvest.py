@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pkgharvest.api import RetryPolicy
+from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ApiUnavailable, CorruptStore, ExitCode, LockHeld, NotTheApi
 from pkgharvest.harvest import FetchOptions, FetchReport, fetch
 from pkgharvest.store import Store
@@ -30,9 +30,9 @@ def run(api: FakeApi, data: Path, **options: Any) -> FetchReport:
     retry = options.pop("retry", FAST_RETRY)
     return fetch(
         FetchOptions(base_url=PUBLIC_BASE_URL, data_dir=data, **options),
-        transport=httpx.MockTransport(api.handler),
-        retry=retry,
-        sleep=lambda seconds: None,
+        Dependencies(
+            transport=httpx.MockTransport(api.handler), retry=retry, sleep=lambda seconds: None
+        ),
     )
 
 
@@ -261,9 +261,9 @@ def test_the_root_must_be_the_api(data: Path) -> None:
         with pytest.raises(NotTheApi):
             fetch(
                 FetchOptions(base_url=PUBLIC_BASE_URL, data_dir=data),
-                transport=httpx.MockTransport(handler),
-                retry=FAST_RETRY,
-                sleep=lambda s: None,
+                Dependencies(
+                    transport=httpx.MockTransport(handler), retry=FAST_RETRY, sleep=lambda s: None
+                ),
             )
     assert not (data / "manifest.json").exists()  # no mirror was made
 

@@ -14,7 +14,7 @@ import pytest
 
 import pkgharvest
 from pkgharvest import cli
-from pkgharvest.api import RetryPolicy
+from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode
 from tests.fakeapi import FakeApi, Faults, generate_catalogue
 from tests.faultkit import FakeTime, Gate, fetch_mock, fetch_served, mirror_differences
@@ -115,16 +115,14 @@ def test_every_request_carries_the_user_agent_and_asks_for_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the real command: list pages, record lookups (a targeted fetch) and retries."""
-    monkeypatch.setattr(
-        "pkgharvest.api.RetryPolicy", lambda: RetryPolicy(backoff_initial=0.001, backoff_max=0.002)
-    )
+    deps = Dependencies(retry=RetryPolicy(backoff_initial=0.001, backoff_max=0.002))
     catalogue = generate_catalogue(PACKAGES, GRIDS)
     api = FakeApi(catalogue, faults=Faults(rate=0.2, kinds=("503", "reset"), seed=1))
     slug = catalogue.packages[max(catalogue.packages)]["slug"]
     root = str(tmp_path)
     with api.serve() as base_url:
-        assert cli.run(["fetch", "--base-url", base_url, "--data-dir", root, "--quiet"]) == 0
-        assert cli.run(["fetch", slug, "--base-url", base_url, "--data-dir", root, "-q"]) == 0
+        assert cli.run(["fetch", "--base-url", base_url, "--data-dir", root, "-q"], deps) == 0
+        assert cli.run(["fetch", slug, "--base-url", base_url, "--data-dir", root, "-q"], deps) == 0
     capsys.readouterr()
 
     assert api.stats.faults > 0

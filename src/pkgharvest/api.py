@@ -20,76 +20,38 @@ import httpx
 import tenacity
 
 from pkgharvest import USER_AGENT
-from pkgharvest.errors import ApiError, ApiNotFound, ApiUnavailable, ForeignLink
-from pkgharvest.events import EventSink, Notice, RequestDone, Retrying, ignore
+from pkgharvest.deps import Clock, Dependencies, Sleep
+from pkgharvest.errors import (
+    ApiNotFound,
+    Cancelled,
+    ForeignLink,
+    GaveUp,
+    NotTheApi,
+    TooManyRedirects,
+    TransientFailure,
+    UnexpectedStatus,
+)
+from pkgharvest.events import Notice, RequestDone, Retrying
 from pkgharvest.links import ApiBase
 from pkgharvest.records import Kind
-
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try before giving up on one request.
-
-    attempts: tries in all, first included.
-    backoff_initial / backoff_max: exponential backoff with full jitter, in seconds.
-    retry_after_floor: the least wait after a Retry-After (even `Retry-After: 0`).
-    retry_after_cap: the most we wait for one Retry-After; a larger value is capped and reported.
-    throttle_pause: how long everyone pauses after a 429 that names no Retry-After.
-    """
-
-    attempts: int = 6
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_floor: float = 0.5
-    retry_after_cap: float = 120.0
-    throttle_pause: float = 1.0
-
-
-@dataclass(frozen=True)
 class Page:
-    """One page of a list endpoint: the envelope's `count` and its `results`."""
+    """One page of a list endpoint: the envelope's `count` and its `results`.
+
+    results: the items as sent; an item that is not a JSON object is kept, so that the crawl
+    fails that one record rather than the page.
+    """
 
     kind: Kind
     offset: int
     limit: int
     count: int
-    results: list[dict[str, Any]]
-
-
-class _Retryable(Exception):
-    """A failed attempt worth another try (network error, 429, 5xx, a body that is not data)."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, not_api: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.not_api = not_api  # the server answered 200, but not with the API's JSON
-
-
-class UnexpectedStatus(ApiError):
-    """A status that is neither success, retryable nor 404 (e.g. 400, 403, 405)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Cancelled(ApiError):
-    """The run is ending (another request failed for good, or Ctrl-C); nothing more is sent."""
-
-
-class GaveUp(ApiUnavailable):
-    """Every attempt failed. `not_api`: the last answers were 200s that were not the API's JSON."""
-
-    def __init__(self, message: str, *, not_api: bool) -> None:
-        super().__init__(message)
-        self.not_api = not_api
+    results: list[Any]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -178,29 +140,18 @@ class _Counters:
 class ApiClient:
     """Fetches JSON from one API base URL, politely. Thread-safe; share one per run."""
 
-    def __init__(
-        self,
-        base: ApiBase,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        concurrency: int = 4,
-        retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
-        sleep: Sleep | None = None,
-        clock: Clock = time.monotonic,
-        on_event: EventSink = ignore,
-    ) -> None:
+    def __init__(self, base: ApiBase, deps: Dependencies, *, concurrency: int = 4) -> None:
         self.base = base
-        self.retry = retry or RetryPolicy()
+        self.retry = deps.retry
         self._cancelled = threading.Event()
-        self._sleep: Sleep = sleep or self._cancellable_sleep
-        self._on_event = on_event
-        self.throttle = Throttle(concurrency, clock=clock, sleep=self._sleep)
+        self._sleep: Sleep = deps.sleep or self._cancellable_sleep
+        self._on_event = deps.on_event
+        self.throttle = Throttle(concurrency, clock=deps.clock, sleep=self._sleep)
         self._counters = _Counters()
         self._http = httpx.Client(
-            transport=transport,
+            transport=deps.transport,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            timeout=deps.timeout,
             follow_redirects=False,  # redirects are checked against the base URL by hand
             limits=httpx.Limits(max_connections=max(1, concurrency)),
         )
@@ -239,14 +190,28 @@ class ApiClient:
     # -- the API's endpoints -----------------------------------------------------------------
 
     def get_index(self) -> dict[str, Any]:
-        """The API root. Checks that the base URL serves the Django Packages API."""
+        """The API root; NotTheApi unless the base URL serves the Django Packages API v4.
 
-        def is_index(body: Any) -> str | None:
-            if isinstance(body, dict) and all(kind.value in body for kind in Kind):
-                return None
-            return "the root does not list packages, grids and categories"
-
-        data = self.get_json(self.base.url, expect=is_index)
+        A JSON answer of another shape (the old API v3 at the same site, another service) is
+        final at once: retrying cannot change it. An HTML page or a broken body may be a
+        passing maintenance page, so those are retried first.
+        """
+        url = self.base.url
+        try:
+            data = self.get_json(url, expect=_any_json)
+        except (ApiNotFound, UnexpectedStatus, TooManyRedirects, ForeignLink) as err:
+            raise NotTheApi(
+                f"{url} is not the Django Packages API ({err}); check --base-url"
+            ) from err
+        except GaveUp as err:
+            if err.not_api:
+                raise NotTheApi(
+                    f"{url} does not answer like the Django Packages API ({err}); check --base-url"
+                ) from err
+            raise
+        problem = _index_problem(data)
+        if problem is not None:
+            raise NotTheApi(f"{url} is not the Django Packages API v4: {problem}; check --base-url")
         assert isinstance(data, dict)
         return data
 
@@ -256,8 +221,13 @@ class ApiClient:
         return Page(kind, offset, limit, data["count"], data["results"])
 
     def get_record(self, kind: Kind, key: int | str) -> dict[str, Any]:
-        """One record by id (or slug, for packages and grids). ApiNotFound on 404."""
-        return self.get_link(self.base.detail_url(kind, key))
+        """One record by id (or slug, for packages and grids). ApiNotFound on 404 (carrying
+        the kind and the key asked for)."""
+        try:
+            return self.get_link(self.base.detail_url(kind, key))
+        except ApiNotFound as err:
+            err.kind, err.key = kind.value, str(key)
+            raise
 
     def get_link(self, url: str) -> dict[str, Any]:
         """The record a hyperlink points to; ForeignLink if it leaves the API."""
@@ -276,16 +246,17 @@ class ApiClient:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts),
             wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Retryable),
+            retry=tenacity.retry_if_exception_type(TransientFailure),
             sleep=self._sleep,
             before_sleep=lambda state: self._note_retry(url, state),
             reraise=True,
         )
         try:
             return retrying(self._attempt, url, expect)
-        except _Retryable as last:
+        except TransientFailure as last:
             raise GaveUp(
-                f"{url}: {last.reason} (gave up after {self.retry.attempts} attempts)",
+                f"the API kept failing: {url}: {last.reason} "
+                f"(gave up after {self.retry.attempts} attempts); the mirror is unchanged",
                 not_api=last.not_api,
             ) from last
 
@@ -298,7 +269,7 @@ class ApiClient:
             body = _json_body(response)
             problem = expect(body)
             if problem is not None:
-                raise _Retryable(f"unexpected JSON: {problem}", not_api=True)
+                raise TransientFailure(f"unexpected JSON: {problem}", not_api=True)
             self.throttle.succeeded()
             return body
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -307,15 +278,15 @@ class ApiClient:
         if status == 429:
             pause = self.retry.throttle_pause if retry_after is None else retry_after
             self.throttle.throttled(pause)
-            raise _Retryable("429 Too Many Requests", retry_after=retry_after)
+            raise TransientFailure("429 Too Many Requests", retry_after=retry_after)
         if status >= 500:
-            raise _Retryable(f"server error {status}", retry_after=retry_after)
+            raise TransientFailure(f"server error {status}", retry_after=retry_after)
         if status == 404:
             raise ApiNotFound(f"{url}: not found (404)", url)
         raise UnexpectedStatus(f"{url}: unexpected HTTP status {status}", status)
 
     def _send(self, url: str) -> httpx.Response:
-        """GET with same-API redirects followed by hand; network errors become _Retryable."""
+        """GET with same-API redirects followed by hand; network errors become TransientFailure."""
         for _ in range(_MAX_REDIRECTS + 1):
             self.throttle.acquire()
             received, status = 0, None
@@ -323,7 +294,7 @@ class ApiClient:
                 response = self._http.get(url)
                 received, status = len(response.content), response.status_code
             except httpx.TransportError as err:
-                raise _Retryable(_describe_transport_error(err)) from err
+                raise TransientFailure(_describe_transport_error(err)) from err
             finally:
                 self.throttle.release()
                 with self._counters.lock:
@@ -338,7 +309,7 @@ class ApiClient:
                 url = self.base.checked(target)
             except ForeignLink as err:
                 raise ForeignLink(f"{url} redirects outside the API to {target}", target) from err
-        raise UnexpectedStatus(f"{url}: too many redirects", 310)
+        raise TooManyRedirects(f"{url}: more than {_MAX_REDIRECTS} redirects", url)
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -355,7 +326,7 @@ class ApiClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, _Retryable) and error.retry_after is not None:
+        if isinstance(error, TransientFailure) and error.retry_after is not None:
             return error.retry_after  # already floored and capped by _capped
         jitter = tenacity.wait_random_exponential(
             multiplier=self.retry.backoff_initial, max=self.retry.backoff_max
@@ -366,7 +337,7 @@ class ApiClient:
         with self._counters.lock:
             self._counters.retries += 1
         error = state.outcome.exception() if state.outcome else None
-        reason = error.reason if isinstance(error, _Retryable) else repr(error)
+        reason = error.reason if isinstance(error, TransientFailure) else repr(error)
         wait = state.next_action.sleep if state.next_action else 0.0
         self._on_event(Retrying(url, reason, wait, state.attempt_number))
 
@@ -382,20 +353,40 @@ def _describe_transport_error(err: httpx.TransportError) -> str:
 def _json_body(response: httpx.Response) -> Any:
     content_type = response.headers.get("Content-Type", "")
     if "html" in content_type.lower():
-        raise _Retryable("an HTML page instead of JSON", not_api=True)
+        raise TransientFailure("an HTML page instead of JSON", not_api=True)
     try:
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError) as err:
-        raise _Retryable(f"a body that is not valid JSON ({err})", not_api=True) from None
+        raise TransientFailure(f"a body that is not valid JSON ({err})", not_api=True) from None
+
+
+def _any_json(body: Any) -> str | None:
+    return None
+
+
+def _index_problem(body: Any) -> str | None:
+    """Why `body` is not the v4 root, or None. The v4 root maps each list to an absolute URL;
+    the old v3 root has other keys (`users`) and relative links."""
+    if not isinstance(body, Mapping):
+        return "the root is not a JSON object"
+    links = [body.get(kind.value) for kind in Kind]
+    if all(isinstance(link, str) and link.startswith(("http://", "https://")) for link in links):
+        return None
+    if "users" in body or any(isinstance(link, str) and link.startswith("/") for link in links):
+        return "it looks like the old API v3 (use the /api/v4/ root)"
+    return "the root does not link packages, grids and categories"
 
 
 def _envelope_problem(body: Any) -> str | None:
     if not isinstance(body, Mapping):
         return "a list page is not a JSON object"
+    if "objects" in body and "meta" in body:
+        # The old API v3's envelope: no retry makes this the v4 API.
+        raise NotTheApi("a list page in the old API v3's format (meta/objects); check --base-url")
     count, results = body.get("count"), body.get("results")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         return "a list page without a valid count"
-    if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
+    if not isinstance(results, list):
         return "a list page without a list of records"
     return None
 

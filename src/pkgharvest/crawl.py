@@ -46,7 +46,9 @@ class ListOutcome:
     passes: int
 
 
-def _record_id(raw: RawRecord) -> int | None:
+def _record_id(raw: object) -> int | None:
+    if not isinstance(raw, dict):
+        return None  # not a record at all: consumed once, and reported failed
     value = raw.get("id")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 

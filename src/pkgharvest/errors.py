@@ -80,20 +80,70 @@ class ApiUnavailable(ApiError):
     exit_code = ExitCode.TEMPFAIL
 
 
+class GaveUp(ApiUnavailable):
+    """Every attempt at one request failed. `not_api`: the last answers were 200s that were not
+    the API's JSON (an HTML page, invalid JSON, the wrong shape)."""
+
+    def __init__(self, message: str, *, not_api: bool) -> None:
+        super().__init__(message)
+        self.not_api = not_api
+
+
+class TransientFailure(ApiError):
+    """One failed attempt worth another try (network error, 429, 5xx, a body that is not the
+    data asked for). Raised and caught inside the client's retry loop only; when the attempts
+    run out it becomes GaveUp."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, not_api: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.not_api = not_api
+
+
+class Cancelled(ApiError):
+    """The run is ending (another request failed for good, or Ctrl-C); nothing more is sent."""
+
+
 class NotTheApi(ApiError):
-    """The base URL answers, but not as the Django Packages API does (404 root, wrong shape)."""
+    """The base URL answers, but not as the Django Packages API v4 does (404 root, an HTML
+    site, the old API v3, a list page of another shape)."""
 
     exit_code = ExitCode.CONFIG
 
 
-class ApiNotFound(ApiError):
-    """A 404 for a record or followed link. Never retried."""
+class UnexpectedStatus(ApiError):
+    """A status that is neither success, retryable nor 404 (e.g. 400, 403, 405)."""
 
-    exit_code = ExitCode.NOT_FOUND
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TooManyRedirects(ApiError):
+    """A chain of redirects inside the API longer than the client follows."""
 
     def __init__(self, message: str, url: str) -> None:
         super().__init__(message)
         self.url = url
+
+
+class ApiNotFound(ApiError):
+    """A 404 for a record or followed link. Never retried.
+
+    url: what was asked for. kind, key: the record asked for by kind ("packages", ...) and the
+    id or slug the user or a link gave, when known (a "did you mean" can start from `key`).
+    """
+
+    exit_code = ExitCode.NOT_FOUND
+
+    def __init__(
+        self, message: str, url: str, *, kind: str | None = None, key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.kind = kind
+        self.key = key
 
 
 class ForeignLink(ApiError):
@@ -104,6 +154,11 @@ class ForeignLink(ApiError):
     def __init__(self, message: str, url: str) -> None:
         super().__init__(message)
         self.url = url
+
+
+class RecordError(ValueError):
+    """A record the API sent that cannot be stored (not an object, no usable id or slug).
+    It fails that record only: the run goes on and ends partial (exit 3)."""
 
 
 # --- the store side -----------------------------------------------------------------------

@@ -8,7 +8,6 @@ A run that finished with some records failed commits what it fetched and removes
 
 from __future__ import annotations
 
-import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,22 +16,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from pkgharvest.api import ApiClient, GaveUp, RetryPolicy, UnexpectedStatus
+from pkgharvest.api import ApiClient
 from pkgharvest.crawl import ListCrawler, ListOutcome, RawRecord, bounded_map
+from pkgharvest.deps import Dependencies
 from pkgharvest.errors import (
     ApiNotFound,
-    ApiUnavailable,
     ExitCode,
     ForeignLink,
-    NotTheApi,
+    RecordError,
+    UnexpectedStatus,
     UsageError,
 )
-from pkgharvest.events import Event, EventSink, Notice, RecordsDone, ignore
+from pkgharvest.events import Event, EventSink, Notice, RecordsDone
 from pkgharvest.links import ApiBase
 from pkgharvest.normalize import (
-    RecordError,
     missing_ref,
     normalize_category,
     normalize_grid,
@@ -137,60 +134,40 @@ class FetchReport:
         )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def fetch(
-    options: FetchOptions,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    retry: RetryPolicy | None = None,
-    timeout: httpx.Timeout | None = None,
-    sleep: Callable[[float], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    now: Callable[[], datetime] = _utc_now,
-    on_event: EventSink = ignore,
-) -> FetchReport:
+def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchReport:
     """Bring the mirror in `options.data_dir` up to date with the API; see the module docs.
 
     Raises a PkgHarvestError (LockHeld, CorruptStore, StoreWriteError, ApiUnavailable,
     NotTheApi, ...) when the run cannot finish; the mirror is then unchanged.
     """
+    deps = deps or Dependencies()
     if not 1 <= options.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
     if options.page_size < 1:
         raise UsageError("--page-size must be at least 1")
+    for key in (*options.targets, *options.grids):
+        _check_target(key)
     base = ApiBase.parse(options.base_url)
     store = Store(options.data_dir, fsync=options.fsync)
-    started, started_clock = now(), clock()
+    started, started_clock = deps.now(), deps.clock()
     with store.lock():
         store.open_for_update()
-        client = ApiClient(
-            base,
-            transport=transport,
-            concurrency=options.concurrency,
-            retry=retry,
-            timeout=timeout,
-            sleep=sleep,
-            clock=clock,
-            on_event=on_event,
-        )
+        client = ApiClient(base, deps, concurrency=options.concurrency)
         pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
         txn = store.begin()
         try:
-            run = _Run(options, base, client, pool, txn, on_event)
-            run.check_api()
+            run = _Run(options, base, client, pool, txn, deps.on_event)
+            client.get_index()
             if options.scope == "catalogue":
                 run.crawl_catalogue()
             else:
                 run.fetch_targets()
             exit_code = run.exit_code()
-            finished = now()
+            finished = deps.now()
             report = FetchReport(
                 scope=options.scope,
                 source=base.url,
@@ -202,7 +179,7 @@ def fetch(
                 bytes_received=client.received,
                 started=_iso(started),
                 finished=_iso(finished),
-                seconds=round(clock() - started_clock, 3),
+                seconds=round(deps.clock() - started_clock, 3),
                 notices=tuple(run.notices),
                 removal_withheld=run.removal_withheld,
             )
@@ -210,12 +187,6 @@ def fetch(
             del manifest_run["notices"], manifest_run["source"]
             txn.commit(source=base.url, run=manifest_run)
             return report
-        except ForeignLink as err:
-            txn.discard()
-            raise NotTheApi(f"{err}; the mirror is unchanged") from err
-        except GaveUp as err:
-            txn.discard()
-            raise ApiUnavailable(f"the API kept failing: {err}; the mirror is unchanged") from err
         except BaseException:
             txn.discard()
             raise
@@ -280,24 +251,6 @@ class _Run:
                 return ExitCode.NOT_FOUND
             return ExitCode.PARTIAL if failed else ExitCode.OK
         return ExitCode.OK if self.complete else ExitCode.PARTIAL
-
-    # -- the API root --------------------------------------------------------------------------
-
-    def check_api(self) -> None:
-        url = self.base.url
-        try:
-            self.client.get_index()
-        except (ApiNotFound, UnexpectedStatus) as err:
-            raise NotTheApi(
-                f"{url} is not the Django Packages API ({err}); check --base-url"
-            ) from err
-        except GaveUp as err:
-            if err.not_api:
-                raise NotTheApi(
-                    f"{url} does not answer like the Django Packages API ({err.__cause__}); "
-                    "check --base-url"
-                ) from err
-            raise ApiUnavailable(f"cannot reach the API: {err}; the mirror is unchanged") from err
 
     # -- whole catalogue -------------------------------------------------------------------------
 
@@ -621,6 +574,13 @@ class _PendingGrid:
     fields: RawRecord
     member_ids: array[int]
     problems: dict[str, Any]
+
+
+def _check_target(key: str) -> None:
+    """A target is a slug or an id. `.`, `..` or a path would name another endpoint (the
+    list, the root) once the URL is normalized: a usage error, never a request."""
+    if key.strip() in ("", ".", "..") or any(c in key for c in "/\\?#") or not key.isprintable():
+        raise UsageError(f"{key!r} is not a package or grid slug or id")
 
 
 def _has_identity(raw: object) -> bool:

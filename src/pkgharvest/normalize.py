@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pkgharvest.errors import RecordError
 from pkgharvest.records import (
     CATEGORY_FIELDS,
     GRID_FIELDS,
@@ -25,10 +26,6 @@ from pkgharvest.records import (
 )
 
 STALE_COMMITS = "commits_52w"
-
-
-class RecordError(ValueError):
-    """A raw record too broken to store (no usable id or slug)."""
 
 
 def _service_zone() -> Any:

@@ -2,8 +2,9 @@
 
 `main()` is the single error funnel (the twine / fastapi-cli habit): every `PkgHarvestError`
 becomes one line on stderr and its documented exit code; a traceback appears only with --debug.
-Command modules import the heavy core (httpx, rich tables) inside their functions, so that
-`pkgharvest --help` starts fast.
+`run(argv, deps)` takes the outside world (transport, clocks, sleep, retry policy) as one
+`Dependencies` object; commands read it from `STATE.deps`, so tests hand one in instead of
+patching modules.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import traceback
 import typer
 
 from pkgharvest import __version__
+from pkgharvest.deps import Dependencies
 from pkgharvest.errors import ExitCode, PkgHarvestError, exit_codes_help
 
 app = typer.Typer(
@@ -34,9 +36,13 @@ app = typer.Typer(
 
 
 class _RunState:
-    """What the funnel needs to know about the command that ran."""
+    """What the funnel and the commands share for one invocation.
+
+    debug: show tracebacks. deps: the outside world the command uses (see pkgharvest.deps).
+    """
 
     debug = False
+    deps = Dependencies()
 
 
 STATE = _RunState()
@@ -77,10 +83,14 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code; every exception ends here."""
+def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
+    """Run the CLI and return its exit code; every exception ends here.
+
+    deps: the transport, clocks, sleep and retry policy to use (default: the real world).
+    """
     args = sys.argv[1:] if argv is None else argv
     STATE.debug = "--debug" in args
+    STATE.deps = deps or Dependencies()
     command = typer.main.get_command(app)
     try:
         # Not standalone: typer returns Exit codes (and 130 for Ctrl-C) instead of exiting,

@@ -12,6 +12,9 @@ from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
 from pkgharvest.errors import exit_codes_help
+from pkgharvest.harvest import FetchOptions
+from pkgharvest.harvest import fetch as run_fetch
+from pkgharvest.memory import pin_mmap_threshold
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
 
@@ -75,10 +78,7 @@ def fetch(
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    from pkgharvest.cli.progress import BarSink, LineSink, QuietSink
-    from pkgharvest.harvest import FetchOptions
-    from pkgharvest.harvest import fetch as run_fetch
-    from pkgharvest.memory import pin_mmap_threshold
+    from pkgharvest.cli.progress import BarSink, LineSink, QuietSink  # rich: not for --help
 
     STATE.debug = debug
     pin_mmap_threshold()  # this process is ours: keep a long crawl's RSS flat (see memory.py)
@@ -101,7 +101,7 @@ def fetch(
     else:
         sink = LineSink()
     with sink:
-        report = run_fetch(options, on_event=sink)
+        report = run_fetch(options, STATE.deps.with_events(sink))
     if json_output:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
     elif not quiet:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pkgharvest.cli import app
+from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.formats import ExportFormat
 from pkgharvest.mirror import GroupOrder, SortKey
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from pkgharvest.mirror import GroupSummary, Mirror
-
-clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
-"""The "now" of relative dates ("3 months ago"); tests replace it with a fixed moment."""
 
 
 def _complete_slugs(kind: Kind) -> Callable[[typer.Context, str], list[str]]:
@@ -155,7 +152,7 @@ def top(
 
     from pkgharvest.views.tables import ranking_table
 
-    now = clock()
+    now = STATE.deps.now()
     console = _console()
     if not shown:
         console.print(Text("No package matches."))
@@ -197,7 +194,9 @@ def grid(
     from pkgharvest.views.tables import grid_view
 
     console = _console()
-    console.print(grid_view(grid_record, members, now=clock(), width=console.width, scale=scale))
+    console.print(
+        grid_view(grid_record, members, now=STATE.deps.now(), width=console.width, scale=scale)
+    )
 
 
 @app.command(
@@ -225,7 +224,7 @@ def show(
         return
     from pkgharvest.views.package import package_panel
 
-    _console().print(package_panel(record, now=clock()))
+    _console().print(package_panel(record, now=STATE.deps.now()))
 
 
 def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
@@ -240,7 +239,7 @@ def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | N
 
     noun = "Grid" if kind is Kind.GRID else "Category"
     plural = "grids" if kind is Kind.GRID else "categories"
-    caption = f"{len(summaries):,} {plural}; {_freshness(mirror, clock())}"
+    caption = f"{len(summaries):,} {plural}; {_freshness(mirror, STATE.deps.now())}"
     console = _console()
     console.print(groups_table(summaries, noun, width=console.width, caption=caption))
 
