@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pkgharvest.deps import Dependencies
 from pkgharvest.errors import ExitCode
 from pkgharvest.harvest import FetchOptions, fetch
 from pkgharvest.verify import SHOWN_PROBLEMS
@@ -22,7 +23,7 @@ def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("verify") / "pristine"
     api = FakeApi(generate_catalogue(packages=60, grids=4, seed=5))
     options = FetchOptions(base_url=PUBLIC_BASE_URL, data_dir=root)
-    report = fetch(options, transport=httpx.MockTransport(api.handler))
+    report = fetch(options, Dependencies(transport=httpx.MockTransport(api.handler)))
     assert report.exit_code == 0
     return root
 

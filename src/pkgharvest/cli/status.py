@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pkgharvest.cli import app
+from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, JsonOption
 
 if TYPE_CHECKING:
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 
 def _now() -> datetime:
-    # The reading commands' clock, so that tests fix one "now" for every command.
-    from pkgharvest.cli import read
-
-    return read.clock()
+    # The invocation's clock (pkgharvest.deps), so that tests fix one "now" for every command.
+    return STATE.deps.now()
 
 
 def _size_text(size: int) -> str:
