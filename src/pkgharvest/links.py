@@ -14,11 +14,11 @@ from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pkgharvest.errors import ForeignLink, UsageError
-from pkgharvest.records import Kind
+from pkgharvest.records import MAX_INTEGER, Kind
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_RECORD_PATH = re.compile(r"(packages|grids|categories)/(\d+)/?")
-_PLAIN_RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]{1,18})/", re.ASCII)
+_RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]+)/?", re.ASCII)
+_PLAIN_RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]{1,15})/", re.ASCII)
 
 
 def strip_format_param(url: str) -> str:
@@ -108,4 +108,7 @@ class ApiBase:
         match = _RECORD_PATH.fullmatch(path)
         if match is None or match.group(1) != kind.value:
             raise ValueError(f"not a link to one of the {kind.value}: {link}")
-        return int(match.group(2))
+        digits = match.group(2)
+        if len(digits) > 16 or int(digits) > MAX_INTEGER:
+            raise ValueError(f"a link to an id too large to be real: {link[:120]}")
+        return int(digits)

@@ -90,7 +90,9 @@ class Mirror:
         for record in records:
             if record.get("slug") == key:
                 return record
-        if key.isascii() and key.isdigit():
+        # Ids are below 2**53 (16 digits); int() of a longer key could even raise (Python
+        # refuses to convert more than 4,300 digits).
+        if key.isascii() and key.isdigit() and len(key) <= 16:
             for record in records:
                 if record.get("id") == int(key):
                     return record
@@ -182,7 +184,8 @@ def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:
     close = difflib.get_close_matches(key.casefold(), list(by_fold), n=3, cutoff=0.6)
     # repr() quotes the text and escapes control characters, so that neither the user's input
     # nor a slug from the API can act on the terminal through this message.
-    message = f"no {kind.singular} {key!r} in the mirror"
+    shown = key if len(key) <= 80 else key[:60] + "..."  # one line, even for 5,000 characters
+    message = f"no {kind.singular} {shown!r} in the mirror"
     if close:
         message += "; did you mean " + ", ".join(repr(by_fold[c]) for c in close) + "?"
     return RecordNotFound(message)
@@ -246,9 +249,9 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 0 or 10000 once in UTC
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 # --- queries ------------------------------------------------------------------------------

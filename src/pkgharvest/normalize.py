@@ -5,11 +5,18 @@ Rules (the record contract is in records.py):
 - Datetimes become ISO 8601 in UTC with a `Z`; the API sends America/New_York offsets.
 - A value of the wrong type becomes null, and the raw value is kept under `invalid`.
 - Fields this version does not know are kept under `extra`, never dropped.
-- `commits_over_52: []` means "unknown": null, or the previous run's counts marked stale.
+- `commits_over_52: []` means "unknown": null, or the previous run's counts marked stale;
+  anything but exactly 52 non-negative integer counts is invalid.
+- Every number stored is finite (record files are standard JSON that any reader parses):
+  NaN and Infinity, wherever they appear, are kept as the text "NaN", "Infinity", "-Infinity".
+- Ids and counts are integers from 0 (ids from 1) to MAX_INTEGER. A wrong-typed or unknown
+  value nested deeper than MAX_DEPTH or holding more than MAX_KEPT_ITEMS items is kept as a
+  note saying so.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +26,25 @@ from pkgharvest.errors import RecordError
 from pkgharvest.records import (
     CATEGORY_FIELDS,
     GRID_FIELDS,
+    MAX_INTEGER,
     PACKAGE_FIELDS,
+    WEEKS,
     PackageRef,
     Record,
     Ref,
 )
 
 STALE_COMMITS = "commits_52w"
+
+MAX_DEPTH = 100
+"""The deepest nesting kept in `extra` or `invalid`; real records nest three levels at most.
+Deeper values would make writers and readers recurse towards Python's limit."""
+
+MAX_KEPT_ITEMS = 10_000
+"""A wrong-typed or unknown value with more items than this is kept as a note saying so, not
+as sent: one hostile field must not turn a record of a few kilobytes into megabytes."""
+
+_NON_FINITE_TEXT = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def _service_zone() -> Any:
@@ -46,7 +65,12 @@ def to_utc_iso(value: str) -> str:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_service_zone())
-    text = parsed.astimezone(UTC).isoformat()
+    try:
+        # `0001-01-01T00:00:00+05:00` or `9999-12-31T23:00:00` (New York) fall outside the
+        # years 1-9999 once in UTC: the conversion overflows.
+        text = parsed.astimezone(UTC).isoformat()
+    except OverflowError:
+        raise ValueError(f"not a datetime in the years 1-9999 in UTC: {value!r}") from None
     return text.removesuffix("+00:00") + "Z"
 
 
@@ -59,7 +83,7 @@ def _text(value: object) -> bool:
 
 
 def _count(value: object) -> bool:
-    return value is None or (_is_int(value) and value >= 0)  # type: ignore[operator]
+    return value is None or (_is_int(value) and 0 <= value <= MAX_INTEGER)  # type: ignore[operator]
 
 
 def _flag(value: object) -> bool:
@@ -87,7 +111,7 @@ class _Fields:
         value = self.raw.get(name)
         if check(value):
             return value
-        self.invalid[name] = value
+        self.invalid[name] = storable(value)
         return None
 
     def datetime(self, name: str) -> str | None:
@@ -98,24 +122,94 @@ class _Fields:
         try:
             return to_utc_iso(value)
         except (TypeError, ValueError):
-            self.invalid[name] = value
+            self.invalid[name] = storable(value)
             return None
 
     def extra(self) -> dict[str, Any]:
-        return {k: self.raw[k] for k in sorted(self.raw) if k not in self.used}
+        return {k: storable(self.raw[k]) for k in sorted(self.raw) if k not in self.used}
+
+
+def storable(value: Any) -> Any:
+    """`value` as it can be stored: itself when it already is (nearly always, at no cost for
+    text, integers and flat lists), else a copy with every non-finite number as its JSON token
+    in text ("NaN", "Infinity", "-Infinity"). A value with more than MAX_KEPT_ITEMS items, or
+    nested deeper than MAX_DEPTH, is replaced by a note saying so.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else _NON_FINITE_TEXT.get(value, "NaN")
+    items, too_deep = _measure(value)
+    if too_deep:
+        return f"<a {_json_type(value)} nested deeper than {MAX_DEPTH} levels, not kept>"
+    if items > MAX_KEPT_ITEMS:
+        return f"<a {_json_type(value)} of more than {MAX_KEPT_ITEMS:,} items, not kept>"
+    return _copy_finite(value)
+
+
+def _storable_items(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {key: storable(value) for key, value in (values or {}).items()}
+
+
+def _json_type(value: object) -> str:
+    return "list" if isinstance(value, list) else "object"
+
+
+def _measure(value: Any) -> tuple[int, bool]:
+    """(how many values `value` holds at any depth, whether it nests deeper than MAX_DEPTH).
+    Stops counting past MAX_KEPT_ITEMS, so a hostile list of millions costs little; iterative,
+    so a deep value cannot exhaust the stack here either."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack and total <= MAX_KEPT_ITEMS:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            return total, True
+        total += len(children)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, list | dict))
+    return total, False
+
+
+def _copy_finite(value: Any) -> Any:
+    # Recursion is safe here: _measure has bounded the depth to MAX_DEPTH.
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE_TEXT.get(value, "NaN")
+    if isinstance(value, list):
+        return [_copy_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy_finite(item) for key, item in value.items()}
+    return value
 
 
 def _identity(raw: object) -> tuple[_Fields, int, str]:
     if not isinstance(raw, Mapping):
         raise RecordError(f"expected a JSON object, got {type(raw).__name__}")
     record_id, slug = raw.get("id"), raw.get("slug")
-    if not isinstance(record_id, int) or isinstance(record_id, bool) or record_id <= 0:
-        raise RecordError(f"record without a usable id: {record_id!r}")
+    if not isinstance(record_id, int) or isinstance(record_id, bool):
+        raise RecordError(f"record without a usable id: {_short(record_id)}")
+    if not 0 < record_id <= MAX_INTEGER:
+        raise RecordError(f"record without a usable id: {_short(record_id)}")
     if not isinstance(slug, str) or not slug:
-        raise RecordError(f"record {record_id} without a usable slug: {slug!r}")
+        raise RecordError(f"record {record_id} without a usable slug: {_short(slug)}")
     fields = _Fields(raw)
     fields.used.update({"id", "slug"})
     return fields, record_id, slug
+
+
+def _short(value: object) -> str:
+    """A value in an error message: repr, cut to 80 characters. (repr of an int of 5,000 digits
+    raises ValueError: Python limits int-to-text conversion to 4,300 digits.)"""
+    if isinstance(value, int) and abs(value) >= 10**80:
+        return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def record_identity(raw: object) -> tuple[int, str]:
@@ -132,8 +226,15 @@ def _commits(fields: _Fields, previous: Mapping[str, Any] | None) -> tuple[Any, 
     """(commits_52w, commits_52w_total, stale_fields) from `commits_over_52`."""
     fields.used.add("commits_over_52")
     weeks = fields.raw.get("commits_over_52")
-    # `type(w) is int` excludes bools; the set and min run in C (52 checks x 6,000 packages).
-    if isinstance(weeks, list) and weeks and set(map(type, weeks)) == {int} and min(weeks) >= 0:
+    # `type(w) is int` excludes bools; the set, min and max run in C (52 checks x 6,000
+    # packages). Exactly 52 weeks: 3 or 2,000,000 "weeks" are not this API's weekly counts.
+    if (
+        isinstance(weeks, list)
+        and len(weeks) == WEEKS
+        and set(map(type, weeks)) == {int}
+        and min(weeks) >= 0
+        and max(weeks) <= MAX_INTEGER // WEEKS  # so that the total is stored exactly too
+    ):
         return weeks, sum(weeks), []
     if weeks == [] or weeks is None:
         # Unknown this time. Never replace real counts with "unknown": keep the last ones.
@@ -141,7 +242,7 @@ def _commits(fields: _Fields, previous: Mapping[str, Any] | None) -> tuple[Any, 
         if isinstance(kept, list):
             return kept, previous.get("commits_52w_total") if previous else None, [STALE_COMMITS]
         return None, None, []
-    fields.invalid["commits_over_52"] = weeks
+    fields.invalid["commits_over_52"] = storable(weeks)
     return None, None, []
 
 
@@ -186,7 +287,7 @@ def normalize_package(
         "api_url": api_url,
         "stale_fields": stale,
     }
-    values["invalid"] = {**dict(link_problems or {}), **fields.invalid}
+    values["invalid"] = {**_storable_items(link_problems), **fields.invalid}
     values["extra"] = fields.extra()
     return _ordered(values, PACKAGE_FIELDS)
 
@@ -213,7 +314,7 @@ def normalize_grid(
         "packages": list(packages),
         "api_url": api_url,
     }
-    values["invalid"] = {**dict(link_problems or {}), **fields.invalid}
+    values["invalid"] = {**_storable_items(link_problems), **fields.invalid}
     values["extra"] = fields.extra()
     return _ordered(values, GRID_FIELDS)
 

@@ -136,3 +136,8 @@ FIELDS_BY_KIND: dict[Kind, tuple[str, ...]] = {
 }
 
 WEEKS = 52
+
+MAX_INTEGER = 2**53 - 1
+"""The largest id or count a record holds: the largest integer every JSON reader keeps exactly
+(JavaScript's Number.MAX_SAFE_INTEGER), well inside SQLite's and C's 64-bit integers. A record
+with a larger id is not stored; a larger count is invalid."""

@@ -92,7 +92,10 @@ def month_labels(weeks: int, last_week: datetime) -> str:
     row: list[str] = []
     previous_month = None
     for index in range(weeks):
-        week = last_week - timedelta(weeks=weeks - 1 - index)
+        try:
+            week = last_week - timedelta(weeks=weeks - 1 - index)
+        except OverflowError:  # a stored date in year 1: weeks before it do not exist
+            continue
         month = (week.year, week.month)
         starts_month = month != previous_month if previous_month else week.day <= 7
         if starts_month:
