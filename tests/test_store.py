@@ -63,11 +63,12 @@ def mirror_files(root: Path) -> dict[str, bytes]:
 
 
 def leftovers(root: Path) -> list[str]:
-    """Hidden files or folders other than the lock file: staging and temp files."""
+    """Hidden files or folders other than the lock file and the digest index: staging and
+    temp files."""
     return sorted(
         path.relative_to(root).as_posix()
         for path in root.rglob(".*")
-        if path.relative_to(root).as_posix() != ".lock"
+        if path.relative_to(root).as_posix() not in (".lock", ".index.json")
     )
 
 
@@ -720,3 +721,101 @@ def test_atomic_write_failure_keeps_the_old_file(
 
     assert target.read_text() == "old"
     assert [path.name for path in tmp_path.iterdir()] == ["export.csv"]
+
+
+# --- staging flags and the digest index (issue 10) -------------------------------------------
+
+
+def test_a_staged_file_that_already_exists_is_an_error_not_truncated(
+    txn: Transaction, root: Path
+) -> None:
+    (staging,) = root.glob(".staging-*")
+    planted = staging / "packages" / "gamma.json.part"
+    planted.write_bytes(b"someone else's bytes")
+
+    with pytest.raises(StoreWriteError, match=r"gamma\.json\.part already exists"):
+        txn.put(Kind.PACKAGE, package(3, "gamma"))
+
+    assert planted.read_bytes() == b"someone else's bytes"
+
+
+def test_staged_files_are_never_taken_for_records(txn: Transaction, root: Path) -> None:
+    txn.put(Kind.PACKAGE, package(3, "gamma"))
+    (staging,) = root.glob(".staging-*")
+    assert [p.name for p in (staging / "packages").iterdir()] == ["gamma.json.part"]
+    for path in root.rglob("*.json"):  # what a reader globbing the folder would open
+        json.loads(path.read_bytes())
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record files the store opens for reading (the syscall, not a Python helper)."""
+    opened: list[str] = []
+    real_open = os.open
+
+    def tracking_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith(".json") and not flags & (os.O_WRONLY | os.O_RDWR):
+            opened.append(os.path.basename(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", tracking_open)
+    return opened
+
+
+def test_a_rerun_learns_from_the_index_without_reading_records(
+    root: Path, seeded: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = count_reads(monkeypatch)
+    changes, _ = run_once(
+        root,
+        [
+            (Kind.PACKAGE, package(1, "alpha")),
+            (Kind.PACKAGE, package(2, "beta", stars=99)),
+            (Kind.GRID, make_record(Kind.GRID, 10, "forms", packages=[{"id": 1, "slug": "alpha"}])),
+        ],
+    )
+    assert changes[Kind.PACKAGE, 1] is Change.UNCHANGED
+    assert changes[Kind.PACKAGE, 2] is Change.CHANGED
+    assert changes[Kind.GRID, 10] is Change.UNCHANGED
+    # Only the manifest and the index itself are read, no record file.
+    assert [name for name in opened if name not in ("manifest.json", ".index.json")] == []
+    assert json.loads((root / "packages" / "beta.json").read_bytes())["stars"] == 99
+
+
+def test_a_file_edited_by_hand_is_read_and_rewritten_despite_the_index(
+    root: Path, seeded: dict[str, bytes]
+) -> None:
+    edited = root / "packages" / "alpha.json"
+    # Same size, other content: only the index's mtime/inode check can tell.
+    text = edited.read_bytes().replace(b'"stars": 10', b'"stars": 77')
+    assert len(text) == len(seeded["packages/alpha.json"])
+    edited.write_bytes(text)
+
+    changes, _ = run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
+
+    assert changes[Kind.PACKAGE, 1] is Change.CHANGED
+    assert edited.read_bytes() == seeded["packages/alpha.json"]
+
+
+def test_a_broken_or_planted_index_only_costs_reads(
+    root: Path, seeded: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = root / ".index.json"
+    for planted in (b"{not json", b'{"format": 1, "packages": {"alpha.json": [2, 0, 0, 0, 5]}}'):
+        index.write_bytes(planted)
+        changes, _ = run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
+        assert changes[Kind.PACKAGE, 1] is Change.UNCHANGED
+        assert mirror_files(root) == seeded
+    index.unlink()
+    index.symlink_to("/dev/zero")  # never read through a link, never an endless read
+    changes, _ = run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
+    assert changes[Kind.PACKAGE, 1] is Change.UNCHANGED
+    assert not index.is_symlink()
+    assert mirror_files(root) == seeded
+
+
+def test_a_rerun_with_nothing_new_leaves_the_index_alone(
+    root: Path, seeded: dict[str, bytes]
+) -> None:
+    before = (root / ".index.json").stat().st_mtime_ns
+    run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
+    assert (root / ".index.json").stat().st_mtime_ns == before

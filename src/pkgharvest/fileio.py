@@ -17,6 +17,9 @@ from typing import BinaryIO
 BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
 TEMP_SUFFIX = ".tmp"
 """Temporary files are `.<name>.<random>.tmp`: hidden, and never taken for a record."""
+PART_SUFFIX = ".part"
+"""Staged files are `<name>.json.part` until the commit renames them: every `*.json` under the
+data folder is a complete file."""
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -26,25 +29,32 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def read_small_file(path: str | Path) -> bytes:
-    """A whole file, without the buffered-reader machinery of open() (record files are small)."""
+def read_small_file_and_stat(path: str | Path) -> tuple[bytes, os.stat_result]:
+    """A whole file and its stat (of the file read, not of whatever is at the path after),
+    without the buffered-reader machinery of open(): record files are small."""
     fd = os.open(path, os.O_RDONLY | BINARY)
     try:
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
-        return b"".join(chunks)
+        return b"".join(chunks), os.fstat(fd)
     finally:
         os.close(fd)
 
 
-def write_file(path: str | Path, data: bytes, *, fsync: bool) -> None:
-    """Create or truncate `path` and write `data` (not atomic: used inside staging only)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | BINARY, 0o666)
+def write_new_file(path: str | Path, data: bytes, *, fsync: bool) -> os.stat_result:
+    """Create `path`, which must not exist (FileExistsError, and nothing is touched, if it
+    does), write `data`, and return the file's stat.
+
+    Used for staged files: a fresh staging folder never holds the file, and O_EXCL both says so
+    and costs less than O_TRUNC, which made some file systems do truncation work per file.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY, 0o666)
     try:
         write_all(fd, data)
         if fsync:
             os.fsync(fd)
+        return os.fstat(fd)
     finally:
         os.close(fd)
 

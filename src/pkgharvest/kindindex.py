@@ -1,44 +1,155 @@
 """Which file holds which id in one kind's folder (`packages/`, `grids/`, `categories/`), as the
-mirror was before a run. Only names are kept, never records, so memory stays small for tens of
-thousands of files.
+mirror was before a run, and what each file holds (a digest), so that a rerun learns that a
+record did not change without reading its file back.
+
+The digests persist in `<root>/.index.json`, written by each commit::
+
+    {"format": 1, "packages": {"django.json": [id, size, mtime_ns, inode, "blake2b-hex"], ...},
+     "grids": {...}, "categories": {...}}
+
+It is a cache: an entry is used only when the file's size, mtime and inode are still the ones
+recorded (a file edited or replaced by hand has another), otherwise the file is read as if there
+were no index. A missing, unreadable or broken index costs one read per record, nothing more.
+Only names, ids and digests are kept in memory, never records.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import stat
 from pathlib import Path
+from typing import Any
 
 from pkgharvest import paths
+from pkgharvest.fileio import BINARY
 from pkgharvest.recordfile import read_record_id
+
+INDEX_NAME = ".index.json"
+_INDEX_FORMAT = 1
+_INDEX_MAX_BYTES = 1 << 30  # far above any real catalogue; a planted endless file is ignored
+
+FileEntry = tuple[int, int, int, int, str]
+"""What the index records of one file: (id, size, mtime_ns, inode, digest)."""
+
+
+def digest(data: bytes) -> str:
+    """The digest of a record file's bytes (BLAKE2b, 128 bits, hex)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def entry_for(record_id: int, info: os.stat_result, data_digest: str) -> FileEntry:
+    return (record_id, info.st_size, info.st_mtime_ns, info.st_ino, data_digest)
+
+
+def _same_file(entry: FileEntry, info: os.stat_result) -> bool:
+    return entry[1:4] == (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def _valid_entry(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 5
+        and all(type(part) is int for part in value[:4])
+        and isinstance(value[4], str)
+    )
+
+
+class SavedIndex:
+    """`<root>/.index.json` as read at the start of a run: its entries by kind folder name, and
+    the digest of its bytes (a commit that would write the same bytes leaves the file alone)."""
+
+    def __init__(self, entries: dict[str, dict[str, FileEntry]], data_digest: str) -> None:
+        self.entries = entries
+        self.digest = data_digest
+
+
+def load_saved_index(root: Path) -> SavedIndex:
+    """The saved index; empty if there is none or it cannot be used."""
+    data = _read_index_file(root / INDEX_NAME)
+    try:
+        saved = json.loads(data) if data else None
+    except (ValueError, RecursionError):
+        saved = None
+    if not isinstance(saved, dict) or saved.get("format") != _INDEX_FORMAT:
+        return SavedIndex({}, "")
+    loaded: dict[str, dict[str, FileEntry]] = {}
+    for kind, entries in saved.items():
+        if kind == "format" or not isinstance(entries, dict):
+            continue
+        loaded[kind] = {
+            name: (value[0], value[1], value[2], value[3], value[4])
+            for name, value in entries.items()
+            if _valid_entry(value)
+        }
+    return SavedIndex(loaded, digest(data))
+
+
+def _read_index_file(path: Path) -> bytes:
+    """The bytes of a regular file at `path` (never through a symlink), b"" if unusable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | BINARY)
+    except OSError:
+        return b""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _INDEX_MAX_BYTES:
+            return b""
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def dump_index(entries_by_kind: dict[str, dict[str, FileEntry]]) -> bytes:
+    """The index file's bytes; keys sorted, so the same entries always give the same bytes."""
+    document: dict[str, Any] = {"format": _INDEX_FORMAT}
+    document.update(entries_by_kind)
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("ascii")
 
 
 class KindIndex:
-    """The record files of one kind's folder, by id and by name."""
+    """The record files of one kind's folder: by id, by name, and what each holds."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.name_by_id: dict[int, str] = {}
         self.id_by_name: dict[str, int] = {}
+        # Files whose content the saved index vouches for (size, mtime and inode unchanged).
+        self.entries: dict[str, FileEntry] = {}
         # Further files holding an id that already has one (left by a crash between moving a
         # renamed record into place and removing its old name). They are removed when the id
         # is next put or removed.
         self.extra_names: dict[int, list[str]] = {}
 
     @classmethod
-    def load(cls, folder: Path) -> KindIndex:
-        """Read the folder: every `*.json` not starting with "." is a record. OSError and
+    def load(cls, folder: Path, saved: dict[str, FileEntry] | None = None) -> KindIndex:
+        """Read the folder: every `*.json` not starting with "." is a record. A file that
+        `saved` vouches for is not opened; others are read up to their id. OSError and
         CorruptStore propagate."""
         index = cls(folder)
+        saved = saved or {}
+        found: list[tuple[str, os.DirEntry[str]]] = []
         with os.scandir(folder) as entries:
-            names = sorted(
-                entry.name
-                for entry in entries
-                if entry.name.endswith(paths.RECORD_SUFFIX)
-                and not entry.name.startswith(".")
-                and entry.is_file()
-            )
-        for name in names:
-            index._add(name, read_record_id(folder / name))
+            for entry in entries:
+                name = entry.name
+                if name.endswith(paths.RECORD_SUFFIX) and not name.startswith("."):
+                    found.append((name, entry))
+        found.sort()
+        for name, entry in found:
+            if not entry.is_file():
+                continue
+            known = saved.get(name)
+            if known is not None and _same_file(known, entry.stat()):
+                index.entries[name] = known
+                index._add(name, known[0])
+            else:
+                index._add(name, read_record_id(entry.path))
         return index
 
     def _add(self, name: str, record_id: int) -> None:

@@ -40,13 +40,23 @@ from typing import Any
 from pkgharvest import __version__, paths
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.fileio import (
+    PART_SUFFIX,
     create_temp,
     fsync_dir,
-    read_small_file,
+    read_small_file_and_stat,
     remove_leftover_temps,
-    write_file,
+    write_new_file,
 )
-from pkgharvest.kindindex import KindIndex
+from pkgharvest.kindindex import (
+    INDEX_NAME,
+    FileEntry,
+    KindIndex,
+    SavedIndex,
+    digest,
+    dump_index,
+    entry_for,
+    load_saved_index,
+)
 from pkgharvest.lock import LOCK_NAME, FolderLock
 from pkgharvest.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
 from pkgharvest.recordfile import corrupt_record, parse_record, serialize_record
@@ -186,6 +196,9 @@ class Transaction:
         # Ids whose new bytes are in staging (in put order: see commit).
         self._staged: dict[Kind, dict[int, str]] = {kind: {} for kind in Kind}
         self._removals: dict[Kind, set[int]] = {kind: set() for kind in Kind}
+        # What the index will say of each file this run leaves, by name (see kindindex.py).
+        self._entries: dict[Kind, dict[str, FileEntry]] = {kind: {} for kind in Kind}
+        self._saved_index: SavedIndex | None = None
 
     def __enter__(self) -> Transaction:
         return self
@@ -209,17 +222,22 @@ class Transaction:
     def _index(self, kind: Kind) -> KindIndex:
         index = self._indexes.get(kind)
         if index is None:
+            if self._saved_index is None:
+                self._saved_index = load_saved_index(self._store.root)
             try:
-                index = KindIndex.load(self._store.kind_folder(kind))
+                index = KindIndex.load(
+                    self._store.kind_folder(kind), self._saved_index.entries.pop(kind.value, None)
+                )
             except OSError as err:
                 raise self._store.write_error(err, doing="read") from None
             self._indexes[kind] = index
+            self._entries[kind] = dict(index.entries)
         return index
 
-    def _read_mirror(self, kind: Kind, name: str) -> bytes:
-        # Plain os calls on string paths: this runs once per record per run.
+    def _read_mirror(self, kind: Kind, name: str) -> tuple[bytes, os.stat_result]:
+        # Plain os calls on string paths: this runs once per record the index cannot vouch for.
         try:
-            return read_small_file(os.path.join(self._store.root, kind.value, name))
+            return read_small_file_and_stat(os.path.join(self._store.root, kind.value, name))
         except OSError as err:
             raise self._store.write_error(err, doing="read") from None
 
@@ -230,7 +248,8 @@ class Transaction:
         name = self._index(kind).name_by_id.get(_record_id(record_id))
         if name is None:
             return None
-        return parse_record(self._store.kind_folder(kind) / name, self._read_mirror(kind, name))
+        data, _ = self._read_mirror(kind, name)
+        return parse_record(self._store.kind_folder(kind) / name, data)
 
     def mirror_ids(self, kind: Kind) -> frozenset[int]:
         """The ids the mirror held before this run."""
@@ -278,8 +297,27 @@ class Transaction:
             return
         del self._claimed[kind][name]
         if self._staged[kind].pop(record_id, None) is not None:
+            self._entries[kind].pop(name, None)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._staging / kind.value / name)
+                os.unlink(os.path.join(self._staging, kind.value, name + PART_SUFFIX))
+
+    def _unchanged(self, kind: Kind, name: str, data: bytes, data_digest: str) -> bool | None:
+        """Whether the mirror's file `name` holds exactly `data`: from the index when it vouches
+        for the file, else by reading it (and then the index learns it). None when the file
+        differs and is not a record file (something else broke it)."""
+        entry = self._entries[kind].get(name)
+        if entry is not None:
+            return entry[4] == data_digest
+        old, info = self._read_mirror(kind, name)
+        if old == data:
+            self._entries[kind][name] = entry_for(
+                self._index(kind).id_by_name[name], info, data_digest
+            )
+            return True
+        # About to replace it: a file something else broke stops the run (the user decides
+        # what to do with it) rather than being silently overwritten.
+        parse_record(self._store.kind_folder(kind) / name, old)
+        return False
 
     def put(self, kind: Kind, record: Record) -> Change:
         """Stage `record`, unless the mirror already holds exactly these bytes for its id.
@@ -290,6 +328,7 @@ class Transaction:
         kind = Kind(kind)
         record_id = _record_id(record.get("id"))
         data = serialize_record(record)
+        data_digest = digest(data)
         index = self._index(kind)
         self._forget_put(kind, record_id)
         self._removals[kind].discard(record_id)
@@ -297,25 +336,27 @@ class Transaction:
         if (
             current is not None
             and self._name_is_free(kind, current, record_id)
-            and self._read_mirror(kind, current) == data
+            and self._unchanged(kind, current, data, data_digest)
         ):
             # Same bytes: the file stays as it is, even under a fallback name whose slug name
             # has become free since (no rename churn for records that did not change).
             name = current
             change = Change.UNCHANGED
         else:
-            if current is not None:
-                # About to replace it: a file something else broke stops the run (the user
-                # decides what to do with it) rather than being silently overwritten.
-                path = self._store.kind_folder(kind) / current
-                parse_record(path, self._read_mirror(kind, current))
             name = self._choose_name(kind, record.get("slug"), record_id)
+            staged = os.path.join(self._staging, kind.value, name + PART_SUFFIX)
             try:
-                staged = os.path.join(self._staging, kind.value, name)
-                write_file(staged, data, fsync=self._store.fsync)
+                info = write_new_file(staged, data, fsync=self._store.fsync)
+            except FileExistsError:
+                raise StoreWriteError(
+                    f"cannot write the data folder {self._store.root}: the staged file "
+                    f"{staged} already exists (another process is writing into the staging "
+                    "folder); the mirror is unchanged"
+                ) from None
             except OSError as err:
                 raise self._store.write_error(err) from None
             self._staged[kind][record_id] = name
+            self._entries[kind][name] = entry_for(record_id, info, data_digest)
             change = Change.NEW if current is None else Change.CHANGED
         self._final_name[kind][record_id] = name
         self._claimed[kind][name] = record_id
@@ -358,10 +399,17 @@ class Transaction:
                 "records": {kind.value: len(self._final_ids(kind)) for kind in Kind},
             }
             # Everything that needs disk space is written before the mirror is touched.
-            staged_manifest = self._staging / MANIFEST_NAME
-            write_file(staged_manifest, dump_manifest(manifest), fsync=True)
+            staged_manifest = self._staging / (MANIFEST_NAME + PART_SUFFIX)
+            write_new_file(staged_manifest, dump_manifest(manifest), fsync=True)
+            index_data = self._index_bytes()
+            staged_index = None
+            if self._saved_index is None or digest(index_data) != self._saved_index.digest:
+                staged_index = self._staging / (INDEX_NAME + PART_SUFFIX)
+                write_new_file(staged_index, index_data, fsync=store.fsync)
             for kind in Kind:
                 self._apply(kind)
+            if staged_index is not None:
+                os.replace(staged_index, store.root / INDEX_NAME)
             os.replace(staged_manifest, store.manifest_path)
             fsync_dir(store.root)
         except OSError as err:
@@ -370,13 +418,27 @@ class Transaction:
             self.discard()
         return manifest
 
+    def _index_bytes(self) -> bytes:
+        """The index after this run: every file it leaves that it knows the digest of."""
+        kept: dict[str, dict[str, FileEntry]] = {}
+        for kind in Kind:
+            index = self._index(kind)
+            entries = self._entries[kind]
+            final = dict.fromkeys(self._claimed[kind])
+            gone = self._removals[kind] | self._final_name[kind].keys()
+            for record_id, name in index.name_by_id.items():
+                if record_id not in gone:
+                    final[name] = None  # a record this run did not touch
+            kept[kind.value] = {name: entries[name] for name in final if name in entries}
+        return dump_index(kept)
+
     def _apply(self, kind: Kind) -> None:
         folder = self._store.kind_folder(kind)
         staging = self._staging / kind.value
         # Put order is safe: a file is overwritten by another id only when that id was put
         # earlier under a new name, so its new file is already in place.
         for name in self._staged[kind].values():
-            os.replace(staging / name, folder / name)
+            os.replace(staging / (name + PART_SUFFIX), folder / name)
         index = self._index(kind)
         for record_id in self._final_name[kind].keys() | self._removals[kind]:
             for name in index.names_of(record_id):
