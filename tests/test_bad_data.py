@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pkgharvest.api import RetryPolicy
+from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode
 from pkgharvest.harvest import FetchOptions, FetchReport, fetch
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
@@ -43,12 +43,12 @@ def body_rewriter(handler: Handler, replacements: dict[bytes, bytes]) -> Handler
 
 
 def run_fetch(handler: Handler, data: Path, **options: Any) -> FetchReport:
-    return fetch(
-        FetchOptions(base_url=PUBLIC_BASE_URL, data_dir=data, **options),
+    deps = Dependencies(
         transport=httpx.MockTransport(handler),
         retry=RetryPolicy(attempts=2),
         sleep=lambda seconds: None,
     )
+    return fetch(FetchOptions(base_url=PUBLIC_BASE_URL, data_dir=data, **options), deps)
 
 
 def strict_json(path: Path) -> Any:
