@@ -263,6 +263,7 @@ class SortKey(StrEnum):
     STARS = "stars"
     FORKS = "forks"
     COMMITS = "commits"
+    ACTIVITY = "activity"
     LAST_COMMIT = "last-commit"
 
 
@@ -282,8 +283,14 @@ def rank(records: Iterable[Record], key: SortKey, reverse: bool = False) -> list
     ties are broken by slug so the order is stable across runs."""
     known: list[tuple[float, str, Record]] = []
     unknown: list[Record] = []
-    for record in records:
-        value = _sort_value(record, key)
+    records = list(records)
+    if key is SortKey.ACTIVITY:
+        from pkgharvest.activity import activity_scores  # it reads records through this module
+
+        values = activity_scores(records)
+    else:
+        values = [_sort_value(record, key) for record in records]
+    for record, value in zip(records, values, strict=True):
         if value is None:
             unknown.append(record)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,7 +21,7 @@ from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.formats import ExportFormat
 from pkgharvest.mirror import GroupOrder, SortKey
-from pkgharvest.records import Kind
+from pkgharvest.records import Kind, Record
 from pkgharvest.views import ActivityScale
 
 if TYPE_CHECKING:
@@ -103,9 +104,9 @@ def _console() -> Console:
 
 
 def _print_json(value: Any) -> None:
-    from pkgharvest.formats.writers import dumps
+    from pkgharvest.formats.writers import compact_dumps
 
-    sys.stdout.write(dumps(value, indent=2) + "\n")
+    sys.stdout.write(compact_dumps(value) + "\n")
 
 
 def _freshness(mirror: Mirror, now: datetime) -> str:
@@ -118,12 +119,53 @@ def _freshness(mirror: Mirror, now: datetime) -> str:
     return text
 
 
+ActiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--active",
+        help="Hide dormant packages (no commits in 52 weeks, last commit over a year ago).",
+    ),
+]
+
+
+class GridLayout(StrEnum):
+    """How `grid` lays its packages out."""
+
+    ROWS = "rows"
+    COLUMNS = "columns"
+
+
+def _rows_json(records: list[Record], now: datetime) -> list[dict[str, Any]]:
+    """`top` / `grid` rows for --json, with `dormant` beside the record fields."""
+    from pkgharvest.activity import is_dormant
+    from pkgharvest.mirror import package_rows
+
+    rows = list(package_rows(records))
+    for row, record in zip(rows, records, strict=True):
+        row["dormant"] = is_dormant(record, now)
+    return rows
+
+
+def _without_dormant(records: list[Record], now: datetime) -> tuple[list[Record], int]:
+    from pkgharvest.activity import is_dormant
+
+    kept = [r for r in records if not is_dormant(r, now)]
+    return kept, len(records) - len(kept)
+
+
 @app.command(
-    epilog="Example: pkgharvest top --by commits --grid rest-frameworks --limit 10",
+    epilog="Example: pkgharvest top --by activity --grid rest-frameworks --active --limit 10",
 )
 def top(
     by: Annotated[
-        SortKey, typer.Option("--by", help="Rank by this; largest or newest first.")
+        SortKey,
+        typer.Option(
+            "--by",
+            help=(
+                "Rank by this; largest or newest first. activity: commits in the last 13 "
+                "weeks (then the 52-week total)."
+            ),
+        ),
     ] = SortKey.STARS,
     grid: GridOption = None,
     category: CategoryOption = None,
@@ -134,42 +176,52 @@ def top(
     reverse: Annotated[
         bool, typer.Option("--reverse", help="Smallest or oldest first (unknown still last).")
     ] = False,
+    active: ActiveOption = False,
     scale: ScaleOption = ActivityScale.ROW,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Rank packages by stars, forks, 52-week commits or last commit, as a table."""
-    from pkgharvest.mirror import package_rows, rank, select_packages
+    """Rank packages by stars, forks, commits, recent activity or last commit, one per line."""
+    from pkgharvest.mirror import rank, select_packages
 
+    now = STATE.deps.now()
     mirror = _open(data_dir)
     selected = select_packages(mirror, grid=grid, category=category, match=match)
+    hidden = 0
+    if active:
+        selected, hidden = _without_dormant(selected, now)
     ranked = rank(selected, by, reverse=reverse)
     shown = ranked[:limit] if limit else ranked
     if json_output:
-        _print_json(list(package_rows(shown)))
+        _print_json(_rows_json(shown, now))
         return
     from rich.text import Text
 
-    from pkgharvest.views.tables import ranking_table
+    from pkgharvest.views.tables import TOP_COLUMNS, package_table
 
-    now = STATE.deps.now()
     console = _console()
     if not shown:
         console.print(Text("No package matches."))
         return
     total = len(mirror.packages())
     scope = f"{len(shown):,} of {len(selected):,} packages"
-    if len(selected) != total:
+    if hidden:
+        scope += f" ({hidden:,} dormant hidden)"
+    if len(selected) + hidden != total:
         scope += f" (of {total:,} in the mirror)"
     caption = f"{scope}, by {by.value}{' (reversed)' if reverse else ''}; {_freshness(mirror, now)}"
+    table = package_table(shown, now=now, width=console.width, columns=TOP_COLUMNS, scale=scale)
     # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
     # (three times faster for a whole mirror).
-    console.print(ranking_table(shown, now=now, width=console.width, scale=scale), soft_wrap=True)
+    console.print(table.table, soft_wrap=True)
+    for line in table.legend:
+        console.print(Text(line, style="dim"))
     console.print(Text(caption, style="dim"))
 
 
 @app.command(
-    epilog="Example: pkgharvest grid rest-frameworks",
+    epilog="Examples: pkgharvest grid rest-frameworks;  pkgharvest grid rest-frameworks "
+    "--layout columns --active",
 )
 def grid(
     slug: Annotated[
@@ -178,25 +230,64 @@ def grid(
             metavar="SLUG", help="The grid's slug or id.", autocompletion=_complete_slugs(Kind.GRID)
         ),
     ],
-    scale: ScaleOption = ActivityScale.ROW,
+    layout: Annotated[
+        GridLayout,
+        typer.Option(
+            "--layout",
+            help="rows: one line per package (default); columns: side by side, as the website.",
+            case_sensitive=False,
+        ),
+    ] = GridLayout.ROWS,
+    active: ActiveOption = False,
+    scale: Annotated[
+        ActivityScale,
+        typer.Option(
+            "--scale",
+            help="Sparkline scale: 'shared' (default) one scale for the grid, so rows compare; "
+            "'row' each package to its own busiest week.",
+            case_sensitive=False,
+        ),
+    ] = ActivityScale.SHARED,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """One grid as the website shows it: its packages side by side, by stars."""
-    from pkgharvest.mirror import grid_members, package_rows, rank
+    """One grid: its packages by stars, one line each (or side by side with --layout columns)."""
+    from pkgharvest.mirror import grid_members, rank
 
+    now = STATE.deps.now()
     mirror = _open(data_dir)
     grid_record = mirror.find(Kind.GRID, slug)
     members = rank(grid_members(mirror, grid_record), SortKey.STARS)
+    hidden = 0
+    if active:
+        members, hidden = _without_dormant(members, now)
     if json_output:
-        _print_json(list(package_rows(members)))
+        _print_json(_rows_json(members, now))
         return
-    from pkgharvest.views.tables import grid_view
+    from rich.text import Text
+
+    from pkgharvest.views.tables import (
+        GRID_COLUMNS,
+        grid_columns_view,
+        grid_header,
+        package_table,
+    )
 
     console = _console()
-    console.print(
-        grid_view(grid_record, members, now=STATE.deps.now(), width=console.width, scale=scale)
-    )
+    if layout is GridLayout.COLUMNS:
+        view = grid_columns_view(
+            grid_record, members, now=now, width=console.width, scale=scale, hidden=hidden
+        )
+        console.print(view)
+        return
+    console.print(grid_header(grid_record, len(members), hidden))
+    if not members:
+        console.print(Text("None of this grid's packages are in the mirror.", style="dim"))
+        return
+    table = package_table(members, now=now, width=console.width, columns=GRID_COLUMNS, scale=scale)
+    console.print(table.table, soft_wrap=True)
+    for line in table.legend:
+        console.print(Text(line, style="dim"))
 
 
 @app.command(

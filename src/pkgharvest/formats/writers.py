@@ -37,6 +37,27 @@ def dumps(value: Any, indent: int | None = None) -> str:
     return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def compact_dumps(value: Any, indent: int = 2) -> str:
+    """Like `dumps(value, indent)`, but a list of plain values (numbers, text, null) stays on
+    one line: 52 weekly counts are one line of `--json` output, not 52."""
+
+    def encode(item: Any, depth: int) -> str:
+        pad = " " * (indent * (depth + 1))
+        end = " " * (indent * depth)
+        if isinstance(item, dict) and item:
+            inner = ",\n".join(
+                f"{pad}{json.dumps(str(key), ensure_ascii=False)}: {encode(child, depth + 1)}"
+                for key, child in item.items()
+            )
+            return "{\n" + inner + "\n" + end + "}"
+        if isinstance(item, list) and any(isinstance(c, dict | list) and c for c in item):
+            inner = ",\n".join(pad + encode(child, depth + 1) for child in item)
+            return "[\n" + inner + "\n" + end + "]"
+        return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encode(value, 0))
+
+
 def neutralize(cell: str) -> str:
     """Prefix a text cell that a spreadsheet would read as a formula with `'` (OWASP)."""
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell

@@ -24,29 +24,40 @@ SPARK_WIDTHS = (52, 26, 13)
 """Sparkline widths a table may use: one column per 1, 2 or 4 weeks (52 divides evenly)."""
 
 
-def bucket(counts: Sequence[int], width: int) -> list[int]:
+def bucket(counts: Sequence[int | None], width: int) -> list[int | None]:
     """`counts` summed into `width` equal, consecutive groups (oldest first).
 
-    52 weekly counts at width 13 give 13 four-week sums. `width` must divide len(counts).
+    52 weekly counts at width 13 give 13 four-week sums. `width` must divide len(counts). A
+    None count (no data for that week) adds nothing; a group of only None is None.
     """
     if width <= 0 or len(counts) % width:
         raise ValueError(f"cannot split {len(counts)} weeks into {width} equal groups")
     size = len(counts) // width
     if size == 1:
         return list(counts)
-    return [sum(counts[i : i + size]) for i in range(0, len(counts), size)]
+    groups: list[int | None] = []
+    for i in range(0, len(counts), size):
+        known = [c for c in counts[i : i + size] if c is not None]
+        groups.append(sum(known) if known else None)
+    return groups
 
 
-def sparkline(counts: Sequence[int], scale_max: int | None = None) -> str:
-    """One character per count: `▁` for zero, `▂`-`█` for 1..scale_max (default: max(counts)).
+NO_DATA = " "
+"""A sparkline cell for a week with no data (before or after the weeks the API counted)."""
 
-    >>> sparkline([0, 1, 2, 4])
-    '▁▃▅█'
+
+def sparkline(counts: Sequence[int | None], scale_max: int | None = None) -> str:
+    """One character per count: `▁` for zero, `▂`-`█` for 1..scale_max (default: max(counts)),
+    a blank for None (no data for that week).
+
+    >>> sparkline([0, 1, 2, 4, None])
+    '▁▃▅█ '
     """
-    top = max(counts, default=0) if scale_max is None else scale_max
+    known = [c for c in counts if c is not None]
+    top = max(known, default=0) if scale_max is None else scale_max
     steps = len(SPARK_LEVELS) - 1
-    chars: dict[int, str] = {}  # counts repeat (mostly zeros): work each one out once
-    for count in counts:
+    chars: dict[int | None, str] = {None: NO_DATA}  # counts repeat: work each one out once
+    for count in known:
         if count not in chars:
             if count <= 0 or top <= 0:
                 chars[count] = SPARK_LEVELS[0]

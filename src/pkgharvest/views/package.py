@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from pkgharvest.activity import DORMANT_AFTER_DAYS, is_dormant
 from pkgharvest.mirror import (
     commits_total,
     int_field,
@@ -115,6 +116,13 @@ def package_panel(record: Record, *, now: datetime) -> Panel:
     description = display(record.get("repo_description"), missing="")
     if description:
         parts.append(Text(description))
+    if is_dormant(record, now):
+        parts.append(
+            Text(
+                f"Dormant: no commits in 52 weeks, last commit over {DORMANT_AFTER_DAYS} days ago",
+                style="yellow",
+            )
+        )
     parts += [Text(""), fields, Text(""), *activity_section(record)]
     return Panel(
         Group(*parts),

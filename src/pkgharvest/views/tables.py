@@ -1,17 +1,17 @@
 """Tables for `top`, `grid`, `grids` and `categories`.
 
 Every piece of API text goes through `text.sanitize` and into a `rich.text.Text`, so it is shown
-literally: "[bold]x[/bold]" stays those characters. The `top` ranking fits `width`: sparklines
-shrink from one column per week to one per two or four weeks, then columns go (category,
-version, sparkline, forks, last commit), then package names are cut with an ellipsis; numbers
-are never cut.
+literally: "[bold]x[/bold]" stays those characters. `top` and `grid` draw one line per package
+that fits `width`: the description gives way first, then sparklines shrink from one column per
+week to one per two or four weeks, then columns go (category, version, sparkline, forks, last
+commit). Slugs (what a user types next) and numbers are never cut.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from rich import box
 from rich.cells import cell_len, set_cell_size
@@ -19,6 +19,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Span, Text
 
+from pkgharvest.activity import DORMANT_AFTER_DAYS, aligned_weeks, end_week, is_dormant
 from pkgharvest.mirror import (
     GroupSummary,
     category_ref,
@@ -26,7 +27,6 @@ from pkgharvest.mirror import (
     int_field,
     parse_timestamp,
     text_field,
-    weekly_commits,
 )
 from pkgharvest.records import Record
 from pkgharvest.views import ActivityScale
@@ -34,12 +34,11 @@ from pkgharvest.views.charts import SPARK_WIDTHS, bucket, relative_date, sparkli
 from pkgharvest.views.text import ELLIPSIS, clip_lines, display, title_differs
 
 UNKNOWN_ACTIVITY = "unknown"
+DORMANT = "dormant"
+DORMANT_STYLE = "yellow"
 SLUG_STYLE = "bold cyan"
 SPARK_STYLE = "green"
 MISSING = "—"
-_PACKAGE_MAX = 40
-_PACKAGE_MIN = 12
-_PACKAGE_FIT = 20
 _VERSION_MAX = 14
 _CATEGORY_MAX = 18
 _GROUP_TEXT_MAX = 36
@@ -62,93 +61,160 @@ def category_text(record: Record) -> str:
     return display(ref.get("title") or ref.get("slug") or f"#{ref['id']}")
 
 
-def activity_cells(records: Sequence[Record], width: int, scale: ActivityScale) -> list[Text]:
-    """Each record's sparkline, `width` characters wide; "unknown" when the API sent none."""
-    bucketed = [
-        bucket(counts, width) if (counts := weekly_commits(r)) is not None else None
-        for r in records
-    ]
-    shared = max((max(b) for b in bucketed if b), default=0)
-    return [
-        Text(UNKNOWN_ACTIVITY, style="dim italic")
-        if counts is None
-        else Text(
-            sparkline(counts, shared if scale is ActivityScale.SHARED else None),
-            style=SPARK_STYLE,
+def description_text(record: Record) -> str:
+    """The repository description; the title when there is none and it says more than the
+    slug; else nothing."""
+    description = display(text_field(record, "repo_description"), missing="")
+    if description:
+        return description
+    title = display(record.get("title"), missing="")
+    return title if title_differs(display(record.get("slug")), title) else ""
+
+
+@dataclass(frozen=True)
+class ActivityRows:
+    """The activity of a table's rows, calendar-aligned (see pkgharvest.activity).
+
+    Attributes:
+        weeks: per row, 52 aligned weekly counts (None items: no data for that week), or
+            None when the API sent no counts.
+        dormant: per row, whether the package is dormant.
+        last_week: the Monday of the table's last week (None when no row has a date).
+    """
+
+    weeks: list[list[int | None] | None]
+    dormant: list[bool]
+    last_week: date | None
+
+    @classmethod
+    def of(cls, records: Sequence[Record], now: datetime) -> ActivityRows:
+        last = end_week(records)
+        return cls(
+            weeks=[aligned_weeks(r, last) for r in records],
+            dormant=[is_dormant(r, now) for r in records],
+            last_week=last,
         )
-        for counts in bucketed
-    ]
+
+
+def activity_cells(
+    rows: ActivityRows, width: int, scale: ActivityScale
+) -> tuple[list[tuple[str, str]], int]:
+    """Each row's sparkline `width` characters wide ("dormant" or "unknown" instead where that
+    is the news), and the scale's top (commits in the busiest bar; 0 for per-row scales)."""
+    bucketed = [bucket(weeks, width) if weeks is not None else None for weeks in rows.weeks]
+    shared = max((c for b in bucketed if b for c in b if c is not None), default=0)
+    cells: list[tuple[str, str]] = []
+    for counts, dormant in zip(bucketed, rows.dormant, strict=True):
+        if dormant:
+            cells.append((DORMANT, DORMANT_STYLE))
+        elif counts is None:
+            cells.append((UNKNOWN_ACTIVITY, "dim italic"))
+        else:
+            top = shared if scale is ActivityScale.SHARED else None
+            cells.append((sparkline(counts, top), SPARK_STYLE))
+    return cells, shared if scale is ActivityScale.SHARED else 0
+
+
+def activity_legend(rows: ActivityRows, spark_width: int, scale: ActivityScale, top: int) -> str:
+    """What one bar is, the weeks shown, and the scale: printed under a table."""
+    per = {52: "one week", 26: "two weeks", 13: "four weeks"}[spark_width]
+    text = f"Activity: one bar = commits in {per}, 52 weeks"
+    if rows.last_week is not None:
+        text += f" to the week of {rows.last_week:%Y-%m-%d}"
+    if scale is ActivityScale.SHARED:
+        return text + f"; one scale for the table (full bar = {top:,} commits)"
+    return text + "; each row scaled to its own busiest bar"
+
+
+DORMANT_LEGEND = f"Dormant: no commits in 52 weeks, last commit over {DORMANT_AFTER_DAYS} days ago"
 
 
 def _number(value: int | None) -> Text:
     return Text(thousands(value, MISSING), justify="right")
 
 
-# --- top ------------------------------------------------------------------------------------
+# --- top and grid: one row per package ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """What a ranking table shows at a given terminal width.
+    """What a package table shows at a given terminal width.
 
     Attributes:
         spark_width: sparkline characters per row (52, 26 or 13; 0 hides the column).
         hidden: optional columns left out, by header.
-        package_width: the most the package column may take (cut with an ellipsis beyond).
+        description_width: the description column's width (0: not shown).
     """
 
     spark_width: int
     hidden: frozenset[str]
-    package_width: int
+    description_width: int
 
 
 _GAP = 2
 """Between two columns: one space of padding (collapsed) and the blank divider."""
 
-# Narrowing steps, widest first: sparkline width, then the columns given up, least useful first.
-_STEPS: tuple[tuple[int, frozenset[str]], ...] = (
-    (52, frozenset()),
-    (26, frozenset()),
-    (13, frozenset()),
-    (13, frozenset({"Category"})),
-    (13, frozenset({"Category", "Version"})),
-    (0, frozenset({"Category", "Version"})),
-    (0, frozenset({"Category", "Version", "Forks"})),
-    (0, frozenset({"Category", "Version", "Forks", "Last commit"})),
+_DESCRIPTION_MIN = 16
+"""A description column narrower than this says too little to be worth its room."""
+
+# Narrowing steps, widest first: (sparkline width, columns given up, whether the step wants a
+# description of at least _DESCRIPTION_MIN). The slug is never cut: every other column gives
+# way first (description, then sparkline width, category, version, ...). A step that does not
+# want a description still shows one when there is room.
+_STEPS: tuple[tuple[int, frozenset[str], bool], ...] = (
+    (52, frozenset(), True),
+    (26, frozenset(), True),
+    (26, frozenset(), False),
+    (13, frozenset(), False),
+    (13, frozenset({"Category"}), False),
+    (13, frozenset({"Category", "Version"}), False),
+    (0, frozenset({"Category", "Version"}), False),
+    (0, frozenset({"Category", "Version", "Forks"}), False),
+    (0, frozenset({"Category", "Version", "Forks", "Last commit"}), False),
+    (0, frozenset({"Category", "Version", "Forks", "Last commit", "52 w"}), False),
 )
 
 
-def _choose_layout(fixed: dict[str, int], package: int, width: int) -> _Layout:
-    """The first step of _STEPS whose columns fit in `width` with a package column of
-    _PACKAGE_FIT characters (or the longest name, if shorter); longer names are cut.
+def _choose_layout(
+    fixed: dict[str, int], description: int, width: int, sparkless: dict[str, int]
+) -> _Layout:
+    """The first step of _STEPS whose columns fit in `width`.
 
-    `fixed` maps every column but the package and sparkline columns to its width.
+    `fixed` maps every column but the sparkline and description to its width (the package
+    column at its full width: slugs are never cut); `sparkless` overrides some of those widths
+    when the sparkline is hidden. `description` is the longest description.
     """
-    room = 0
-    for spark, hidden in _STEPS:
-        shown = [w for header, w in fixed.items() if header not in hidden]
+    for spark, hidden, wants_description in _STEPS:
+        widths = fixed if spark else {**fixed, **sparkless}
+        shown = [w for header, w in widths.items() if header not in hidden]
         if spark:
             shown.append(spark)
-        room = width - sum(shown) - _GAP * len(shown)
-        if room >= min(package, _PACKAGE_FIT):
-            return _Layout(spark, hidden, min(room, package))
-    # Too narrow even for the bare ranking: cut the names, never the numbers.
-    return _Layout(0, _STEPS[-1][1], max(room, _PACKAGE_MIN))
+        room = width - sum(shown) - _GAP * (len(shown) - 1) - _GAP
+        need = min(description, _DESCRIPTION_MIN)  # 0: no description to show
+        if room < 0 or (wants_description and need and room < need):
+            continue
+        # Once the sparkline has gone, the room left is not the description's: it is lower
+        # priority than every column given up so far.
+        room = min(room, description) if spark and need else 0
+        return _Layout(spark, hidden, room if room >= need else 0)
+    # Too narrow even for the bare ranking: the line is longer than the terminal rather than
+    # a slug being cut.
+    return _Layout(0, _STEPS[-1][1], 0)
 
 
 @dataclass(frozen=True)
 class _Column:
-    """One column of a ranking, its cells already sanitized and measured.
+    """One column of a table, its cells already sanitized and measured.
 
     Attributes:
         header: the column's title.
-        cells: per row, the cell's lines as (text, style) pairs (the package cell may have two).
+        cells: per row, the cell's (text, style).
         width: the column's width in terminal cells; longer text is cut with an ellipsis.
         right: right-aligned (numbers) rather than left.
     """
 
     header: str
-    cells: list[list[tuple[str, str]]]
+    cells: list[tuple[str, str]]
     width: int
     right: bool = False
 
@@ -164,7 +230,8 @@ def _fit(text: str, width: int, right: bool) -> str:
 
 
 def _render_columns(columns: Sequence[_Column]) -> Text:
-    """Header, rule and rows as one Text, columns _GAP apart, no trailing spaces.
+    """Header, rule and rows as one Text, one line per row, columns _GAP apart, no trailing
+    spaces.
 
     Drawn by hand rather than with rich.table.Table: with the widths known already, this is
     about ten times faster for thousands of rows (`top --limit 0` on a whole mirror).
@@ -195,35 +262,74 @@ def _render_columns(columns: Sequence[_Column]) -> Text:
     line([("─" * (sum(c.width for c in columns) + _GAP * (len(columns) - 1)), "dim")])
     rows = len(columns[0].cells) if columns else 0
     for row in range(rows):
-        height = max(len(c.cells[row]) for c in columns)
-        for depth in range(height):
-            pieces = []
-            for column in columns:
-                cell = column.cells[row]
-                text, style = cell[depth] if depth < len(cell) else ("", "")
-                pieces.append((_fit(text, column.width, column.right), style))
-            line(pieces)
+        line([(_fit(c.cells[row][0], c.width, c.right), c.cells[row][1]) for c in columns])
     # One Text built at once: Text.append per piece costs more than the rest put together.
     return Text("".join(parts).rstrip("\n"), spans=spans, no_wrap=True, overflow="ellipsis")
 
 
-def ranking_table(
+TOP_COLUMNS: tuple[str, ...] = (
+    "#",
+    "Package",
+    "Stars",
+    "Forks",
+    "Activity",
+    "52 w",
+    "Last commit",
+    "Version",
+    "Category",
+    "Description",
+)
+"""`top`'s columns, in order."""
+
+GRID_COLUMNS: tuple[str, ...] = (
+    "#",
+    "Package",
+    "Stars",
+    "Forks",
+    "Activity",
+    "Last commit",
+    "Version",
+    "Description",
+)
+"""`grid`'s columns (rows layout), in order."""
+
+_SPARK_HEADERS = {52: "Commits per week", 26: "Commits per 2 weeks", 13: "Per 4 weeks"}
+
+
+@dataclass(frozen=True)
+class PackageTable:
+    """A rendered table and the lines of its legend (what one bar is, the weeks, the scale;
+    what dormant means, when a row is)."""
+
+    table: Text
+    legend: tuple[str, ...]
+
+
+def package_table(
     records: Sequence[Record],
     *,
     now: datetime,
     width: int,
+    columns: Sequence[str] = TOP_COLUMNS,
     scale: ActivityScale = ActivityScale.ROW,
     first_rank: int = 1,
-) -> Text:
-    """`top`: rank, package, stars, forks, activity, 52-week total, last commit, version,
-    category; narrowed to `width` as _STEPS says. Every line fits `width` (print it with
-    soft_wrap=True: there is nothing left to wrap)."""
+) -> PackageTable:
+    """One line per package: `columns` (from TOP_COLUMNS), narrowed to `width` as _STEPS says.
 
-    def plain(values: Sequence[str], style: str = "") -> list[list[tuple[str, str]]]:
-        return [[(value, style)] for value in values]
+    Every line fits `width` unless a slug alone does not (slugs are never cut); print it with
+    soft_wrap=True: there is nothing left to wrap.
+    """
+    rows = ActivityRows.of(records, now)
+
+    def plain(values: Sequence[str], style: str = "") -> list[tuple[str, str]]:
+        return [(value, style) for value in values]
 
     cells = {
-        "#": plain([str(first_rank + i) for i in range(len(records))]),
+        "#": plain([str(first_rank + i) for i in range(len(records))], "dim"),
+        "Package": [
+            (display(r.get("slug")), "dim" if dormant else SLUG_STYLE)
+            for r, dormant in zip(records, rows.dormant, strict=True)
+        ],
         "Stars": plain([thousands(int_field(r, "stars"), MISSING) for r in records]),
         "Forks": plain([thousands(int_field(r, "forks"), MISSING) for r in records]),
         "52 w": plain([thousands(commits_total(r), MISSING) for r in records]),
@@ -234,97 +340,100 @@ def ranking_table(
     caps = {"Version": _VERSION_MAX, "Category": _CATEGORY_MAX}
     widths = {
         header: min(
-            max([len(header), *(cell_len(c[0][0]) for c in column)]), caps.get(header, 1000)
+            max([len(header), *(cell_len(c[0]) for c in cells[header])]), caps.get(header, 1000)
         )
-        for header, column in cells.items()
+        for header in columns
+        if header in cells
     }
-    packages = [_package_lines(r) for r in records]
-    package_natural = max([len("Package"), *(cell_len(t) for c in packages for t, _ in c)])
-    layout = _choose_layout(widths, max(min(package_natural, _PACKAGE_MAX), _PACKAGE_MIN), width)
+    descriptions = plain([description_text(r) for r in records], "")
+    longest = max([0, *(cell_len(text) for text, _ in descriptions)])
+    if longest:
+        longest = max(longest, len("Description"))
+    wanted = "Description" in columns
+    # Without an activity column to say "dormant", the last commit cell says it.
+    marked = [
+        (f"{text} (dormant)" if dormant else text, style)
+        for (text, style), dormant in zip(cells["Last commit"], rows.dormant, strict=True)
+    ]
+    sparkless = {"Last commit": max([widths["Last commit"], *(cell_len(t) for t, _ in marked)])}
+    layout = _choose_layout(widths, longest if wanted else 0, width, sparkless)
+    if layout.spark_width == 0:
+        cells["Last commit"] = marked
+        widths.update(sparkless)
 
-    columns: list[_Column] = []
-    for header in (
-        "#",
-        "Package",
-        "Stars",
-        "Forks",
-        "Activity",
-        "52 w",
-        "Last commit",
-        "Version",
-        "Category",
-    ):
-        if header == "Package":
-            columns.append(_Column(header, packages, layout.package_width))
-        elif header == "Activity":
-            if layout.spark_width:
-                spark_header = {52: "Commits per week", 26: "Per 2 weeks", 13: "Per 4 weeks"}
-                sparks = [
-                    [(cell.plain, str(cell.style))]
-                    for cell in activity_cells(records, layout.spark_width, scale)
-                ]
-                columns.append(
-                    _Column(spark_header[layout.spark_width], sparks, layout.spark_width)
+    shown: list[_Column] = []
+    legend: list[str] = []
+    for header in columns:
+        if header == "Activity":
+            if layout.spark_width and "Activity" in columns:
+                sparks, top = activity_cells(rows, layout.spark_width, scale)
+                shown.append(
+                    _Column(_SPARK_HEADERS[layout.spark_width], sparks, layout.spark_width)
                 )
+                legend.append(activity_legend(rows, layout.spark_width, scale, top))
+        elif header == "Description":
+            if layout.description_width:
+                shown.append(_Column(header, descriptions, layout.description_width))
         elif header not in layout.hidden:
             right = header in ("#", "Stars", "Forks", "52 w")
-            columns.append(_Column(header, cells[header], widths[header], right))
-    return _render_columns(columns)
+            shown.append(_Column(header, cells[header], widths[header], right))
+    if any(rows.dormant):
+        legend.append(DORMANT_LEGEND)
+    return PackageTable(_render_columns(shown), tuple(legend))
 
 
-def _package_lines(record: Record) -> list[tuple[str, str]]:
-    """The slug; under it the title, when it says something the slug does not."""
-    slug = display(record.get("slug"))
-    title = display(record.get("title"), missing="")
-    lines = [(slug, SLUG_STYLE)]
-    if title_differs(slug, title):
-        lines.append((title, "dim"))
-    return lines
-
-
-# --- grid: packages side by side -------------------------------------------------------------
+# --- grid: packages side by side (--layout columns) ----------------------------------------------
 
 _GRID_CELL_MIN = 16  # the 13-character sparkline and a little air
-_GRID_CELL_MAX = 30
 _GRID_LABEL = 12
 _GRID_DESCRIPTION_LINES = 3
 
 
-def grid_view(
-    grid: Record,
-    packages: Sequence[Record],
-    *,
-    now: datetime,
-    width: int,
-    scale: ActivityScale = ActivityScale.ROW,
-) -> Group:
-    """One grid as the website shows it: a header, then its packages as columns (in as many
-    blocks as the width needs), one row per feature."""
-    parts: list[RenderableType] = [_grid_header(grid, len(packages))]
-    if not packages:
-        parts.append(Text("None of this grid's packages are in the mirror.", style="dim"))
-        return Group(*parts)
-    # As wide as the longest "NN. slug" needs, within limits; then as many as fit side by side.
-    longest = max(cell_len(f"{len(packages)}. {display(p.get('slug'))}") for p in packages)
-    cell = min(max(longest, _GRID_CELL_MIN), _GRID_CELL_MAX, max(width - _GRID_LABEL - 7, 8))
-    per_block = max(1, (width - _GRID_LABEL - 4) // (cell + 3))
-    spark_width = SPARK_WIDTHS[-1]
-    sparks = activity_cells(packages, spark_width, scale)
-    for start in range(0, len(packages), per_block):
-        block = packages[start : start + per_block]
-        parts.append(_grid_block(block, sparks[start : start + per_block], start + 1, now, cell))
-    return Group(*parts)
-
-
-def _grid_header(grid: Record, count: int) -> Text:
+def grid_header(grid: Record, count: int, hidden: int = 0) -> Text:
+    """The grid's title, slug and description, and how many packages follow."""
     header = Text(display(grid.get("title")), style="bold")
     header.append(f"  ({display(grid.get('slug'))})", style="dim")
     description = display(grid.get("description"), missing="")
     if description:
         header.append("\n" + description)
     noun = "package" if count == 1 else "packages"
-    header.append(f"\n{count:,} {noun}, by stars", style="dim")
+    line = f"\n{count:,} {noun}, by stars"
+    if hidden:
+        line += f" ({hidden:,} dormant hidden)"
+    header.append(line, style="dim")
     return header
+
+
+def grid_columns_view(
+    grid: Record,
+    packages: Sequence[Record],
+    *,
+    now: datetime,
+    width: int,
+    scale: ActivityScale = ActivityScale.SHARED,
+    hidden: int = 0,
+) -> Group:
+    """One grid as the website shows it: a header, then its packages as columns (in as many
+    blocks as the width needs), one row per feature."""
+    parts: list[RenderableType] = [grid_header(grid, len(packages), hidden)]
+    if not packages:
+        parts.append(Text("None of this grid's packages are in the mirror.", style="dim"))
+        return Group(*parts)
+    # As wide as the longest "NN. slug" needs, within limits; then as many as fit side by side.
+    longest = max(cell_len(f"{len(packages)}. {display(p.get('slug'))}") for p in packages)
+    # Slugs are not cut while one column of the longest fits the width.
+    cell = min(max(longest, _GRID_CELL_MIN), max(width - _GRID_LABEL - 7, 8))
+    per_block = max(1, (width - _GRID_LABEL - 4) // (cell + 3))
+    rows = ActivityRows.of(packages, now)
+    spark_cells, top = activity_cells(rows, SPARK_WIDTHS[-1], scale)
+    sparks = [Text(text, style=style) for text, style in spark_cells]
+    for start in range(0, len(packages), per_block):
+        block = packages[start : start + per_block]
+        parts.append(_grid_block(block, sparks[start : start + per_block], start + 1, now, cell))
+    parts.append(Text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top), style="dim"))
+    if any(rows.dormant):
+        parts.append(Text(DORMANT_LEGEND, style="dim"))
+    return Group(*parts)
 
 
 def _grid_block(

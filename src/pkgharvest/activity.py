@@ -1,0 +1,96 @@
+"""Activity facts from package records: dormancy, calendar-aligned weeks, recent commits.
+
+Pure functions (no rich, no typer), shared by the views, `--json` rows and `top --by activity`.
+
+Dormant (README "Reading the mirror"): the API's 52 weekly counts hold no commit (or are
+unknown) AND the last commit is more than DORMANT_AFTER_DAYS before now. Both, because either
+alone misleads: the weekly counts are as old as the service's last refresh of the package, and
+a package without a known last commit is not known to be abandoned.
+
+Calendar alignment: each record's 52 counts end with the week of its own `last_fetched` (the
+service refreshes packages on different days). A table lines them up on one end week, the
+newest `last_fetched` week among its rows, so that one column is one calendar week for every
+row; weeks a record has no count for are None (drawn blank). Weeks start on Monday (ISO).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+from pkgharvest.mirror import parse_timestamp, weekly_commits
+from pkgharvest.records import WEEKS, Record
+
+DORMANT_AFTER_DAYS = 365
+"""A package whose last commit is older than this (and with no commit in its 52 weeks) is
+dormant."""
+
+RECENT_WEEKS = 13
+"""`top --by activity` ranks by commits in this many most recent weeks (a quarter)."""
+
+
+def is_dormant(record: Record, now: datetime) -> bool:
+    """No commit in the 52 weekly counts (or none known), and the last commit over a year ago."""
+    last = parse_timestamp(record.get("last_commit"))
+    if last is None or now - last <= timedelta(days=DORMANT_AFTER_DAYS):
+        return False
+    counts = weekly_commits(record)
+    return counts is None or not any(counts)
+
+
+def week_of(moment: datetime) -> date:
+    """The Monday that starts `moment`'s week (UTC)."""
+    day = moment.date()
+    return day - timedelta(days=day.weekday())
+
+
+def end_week(records: Iterable[Record]) -> date | None:
+    """The newest `last_fetched` week among `records` (None if none has one)."""
+    weeks = [
+        week_of(when)
+        for record in records
+        if (when := parse_timestamp(record.get("last_fetched"))) is not None
+    ]
+    return max(weeks, default=None)
+
+
+def aligned_weeks(record: Record, last_week: date | None) -> list[int | None] | None:
+    """The record's 52 counts placed so that the last item is `last_week`: None when the
+    counts are unknown; items before the record's own first week or after its last are None.
+
+    Without `last_week` or a `last_fetched`, the counts are returned as they are.
+    """
+    counts = weekly_commits(record)
+    if counts is None:
+        return None
+    fetched = parse_timestamp(record.get("last_fetched"))
+    if last_week is None or fetched is None:
+        return list(counts)
+    # Positive: the record's data ends that many weeks before `last_week`; negative: after.
+    shift = max(-WEEKS, min((last_week - week_of(fetched)).days // 7, WEEKS))
+    if shift >= 0:
+        return [*counts[shift:], *([None] * shift)]
+    return [*([None] * -shift), *counts[: WEEKS + shift]]
+
+
+def recent_commits(weeks: Sequence[int | None] | None, recent: int = RECENT_WEEKS) -> int | None:
+    """Commits in the last `recent` aligned weeks (unknown weeks count as none); None when the
+    counts are unknown."""
+    if weeks is None:
+        return None
+    return sum(count for count in weeks[-recent:] if count)
+
+
+def activity_scores(records: Sequence[Record]) -> list[float | None]:
+    """`top --by activity`: commits in the last RECENT_WEEKS calendar-aligned weeks, ties
+    broken by the 52-week total; None when the counts are unknown."""
+    last = end_week(records)
+    scores: list[float | None] = []
+    for record in records:
+        weeks = aligned_weeks(record, last)
+        recent = recent_commits(weeks)
+        if weeks is None or recent is None:
+            scores.append(None)
+        else:
+            scores.append(recent * 1_000_000 + sum(c for c in weeks if c))
+    return scores
