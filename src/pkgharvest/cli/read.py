@@ -402,8 +402,9 @@ def export(
     """Export packages as CSV (default), JSON Lines or JSON, sorted by slug.
 
     CSV: RFC 4180, UTF-8, one row per package; weekly commits in columns w01 (oldest) to w52;
-    lists joined by ';'; cells starting with = + - @ tab or CR get a leading ' so no
-    spreadsheet runs them as formulas.
+    lists joined by ';'; a formula trigger (= + - @ tab CR) at the start of a cell, or after a
+    , ; TAB quote or line break inside it, gets a ' so that no spreadsheet runs it as a formula,
+    whatever separator it picks.
     """
     from pkgharvest.errors import UsageError
     from pkgharvest.formats.fields import parse_fields

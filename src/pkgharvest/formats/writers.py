@@ -20,6 +20,13 @@ from pkgharvest.records import Record
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """OWASP's CSV-injection list: a cell starting with one of these may run as a formula."""
 
+# Where a spreadsheet may start a cell inside our text: a spreadsheet opening the file with `;`
+# or TAB as the separator (the default in many locales) splits `x;=1+1` into `x` and `=1+1`, and
+# a quote or line break can start a cell too. A trigger there, after any spaces or quotes, gets
+# the same `'` a leading one gets, so no separator choice can turn the text into a formula.
+_CELL_BREAKS = (",", ";", "\t", "\r", "\n", '"')
+_EMBEDDED_TRIGGER = re.compile(r"""([,;\t\r\n"][ \t\r\n"]*)([=+\-@])""")
+
 UTF8_BOM = "\ufeff"
 
 # Characters JSON allows raw that could still act on a terminal showing the output: C1
@@ -59,8 +66,18 @@ def compact_dumps(value: Any, indent: int = 2) -> str:
 
 
 def neutralize(cell: str) -> str:
-    """Prefix a text cell that a spreadsheet would read as a formula with `'` (OWASP)."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+    """`cell` made safe to open in a spreadsheet with any separator (`,`, `;`, TAB).
+
+    A cell starting with a formula trigger gets a leading `'` (OWASP), and so does a trigger that
+    follows a separator, a quote or a line break inside the text (`x;=1` -> `x;'=1`): that is
+    where a spreadsheet splitting on another separator would start a cell.
+    """
+    if any(mark in cell for mark in _CELL_BREAKS):
+        cell = _EMBEDDED_TRIGGER.sub(r"\1'\2", cell)
+    # Leading spaces too: a spreadsheet told to trim spaces would see " =1" as "=1".
+    if cell.startswith(FORMULA_TRIGGERS) or cell.lstrip(" ").startswith(FORMULA_TRIGGERS):
+        return "'" + cell
+    return cell
 
 
 class Exporter(ABC):
