@@ -12,10 +12,15 @@ Run it from the repository root (it starts `python -m tests.fakeapi`). For each 
 3. runs it again with nothing changed, and counts the record files created, rewritten (mtime
    changed) or deleted: a rerun must write none (the manifest is rewritten on purpose, it holds
    the run's report, and is shown apart);
-4. runs the naive crawler (`bench/naive.py`: sequential, follows `next`, 20 a page) as a child
+4. runs the raw crawler (`bench/raw.py`: the same list pages at the same concurrency, bodies
+   read and dropped) at page sizes 100, 500 and 1,000, and reports the harvester's first run and
+   rerun as ratios to the best of them (issue 10);
+5. runs the naive crawler (`bench/naive.py`: sequential, follows `next`, 20 a page) as a child
    process against the same server, and reports harvester time / naive time.
 
-It prints a table and writes everything as JSON, with the targets of issue 4 checked.
+`--data-root` may be given more than once (for example the ext4 temp folder and /dev/shm): every
+size is measured on each. It prints a table and writes everything as JSON, with the targets of
+issues 4 and 10 checked.
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ GRIDS_PER_6000 = 400
 TARGET_RATIO = 0.2
 TARGET_CPU_PER_6000 = 1.0
 TARGET_RSS_GROWTH = 1.5
+# Targets from issue 10 (at 6,000 packages).
+TARGET_RATIO_TO_RAW = 1.25
+TARGET_USER_CPU_6000 = 0.8
+TARGET_EXT4_SYS_CPU_6000 = 0.5
+DEFAULT_RAW_PAGE_SIZES = (100, 500, 1000)
 
 
 @dataclass(frozen=True)
@@ -164,8 +174,64 @@ def compare(before: dict[str, int], after: dict[str, int]) -> FileChanges:
     )
 
 
-def fetch_argv(base_url: str, data_dir: Path, concurrency: int) -> list[str]:
-    return harvester_argv(base_url, data_dir, "--concurrency", str(concurrency), "--json")
+def fetch_argv(
+    base_url: str, data_dir: Path, concurrency: int, page_size: int | None = None
+) -> list[str]:
+    extra = ["--page-size", str(page_size)] if page_size else []
+    return harvester_argv(base_url, data_dir, "--concurrency", str(concurrency), *extra, "--json")
+
+
+def file_system_type(path: Path) -> str:
+    """The type of the file system holding `path` (ext4, tmpfs...), from /proc/mounts."""
+    best, kind = "", "?"
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    target = str(path.resolve())
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1]
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) > len(best):
+            best, kind = mount_point, fields[2]
+    return kind
+
+
+def raw_runs(base_url: str, page_sizes: list[int], concurrency: int) -> dict[str, Any]:
+    """The raw crawler at each page size (child processes), and the best of them."""
+    runs: dict[str, Any] = {}
+    for page_size in page_sizes:
+        child = run_child(
+            [
+                sys.executable,
+                "-m",
+                "bench.raw",
+                base_url,
+                "--page-size",
+                str(page_size),
+                "--concurrency",
+                str(concurrency),
+            ]
+        )
+        report = json.loads(child.stdout) if child.exit_code == 0 else {}
+        runs[str(page_size)] = {
+            "wall_s": child.wall,
+            "cpu_user_s": child.cpu_user,
+            "cpu_sys_s": child.cpu_sys,
+            "peak_rss_mb": child.peak_rss_mb,
+            "exit_code": child.exit_code,
+            "requests": report.get("requests"),
+        }
+    ok = {size: run for size, run in runs.items() if run["exit_code"] == 0}
+    best = min(ok, key=lambda size: ok[size]["wall_s"]) if ok else None
+    return {
+        "runs": runs,
+        "best_page_size": best,
+        "best_wall_s": ok[best]["wall_s"] if best else None,
+    }
 
 
 def harvest_summary(run: ChildRun) -> dict[str, Any]:
@@ -189,33 +255,47 @@ def harvest_summary(run: ChildRun) -> dict[str, Any]:
 
 
 def bench_size(
-    packages: int, latency: float, concurrency: int, work: Path, *, naive: bool = True
+    packages: int,
+    latency: float,
+    concurrency: int,
+    work: Path,
+    *,
+    naive: bool = True,
+    raw_page_sizes: list[int] | None = None,
+    page_size: int | None = None,
 ) -> dict[str, Any]:
     grids = max(10, packages * GRIDS_PER_6000 // 6000)
     data_dir = work / f"mirror-{packages}"
     naive_dir = work / f"naive-{packages}"
     with fake_api(packages, grids, latency) as base_url:
-        first = run_child(fetch_argv(base_url, data_dir, concurrency))
+        first = run_child(fetch_argv(base_url, data_dir, concurrency, page_size))
         before = mtimes(data_dir)
         # mtime granularity: make sure a rewrite in the rerun would show as a new mtime.
         time.sleep(0.05)
-        rerun = run_child(fetch_argv(base_url, data_dir, concurrency))
+        rerun = run_child(fetch_argv(base_url, data_dir, concurrency, page_size))
         changes = compare(before, mtimes(data_dir))
+        raw = raw_runs(base_url, raw_page_sizes or [], concurrency)
         naive_run = None
         if naive:
             naive_run = run_child([sys.executable, "-m", "bench.naive", base_url, str(naive_dir)])
     naive_report = json.loads(naive_run.stdout) if naive_run and naive_run.exit_code == 0 else {}
     shutil.rmtree(data_dir, ignore_errors=True)
     shutil.rmtree(naive_dir, ignore_errors=True)
+    raw_best = raw["best_wall_s"]
     return {
         "packages": packages,
         "grids": grids,
+        "data_root": str(work),
+        "file_system": file_system_type(work),
         "full": harvest_summary(first),
         "rerun": {
             **harvest_summary(rerun),
             **asdict(changes),
             "record_files_written": changes.record_files_written,
         },
+        "raw": raw,
+        "ratio_full_to_raw": round(first.wall / raw_best, 3) if raw_best else None,
+        "ratio_rerun_to_raw": round(rerun.wall / raw_best, 3) if raw_best else None,
         "naive": {
             "wall_s": naive_run.wall if naive_run else None,
             "cpu_s": naive_run.cpu if naive_run else None,
@@ -235,38 +315,63 @@ def startup_cost() -> ChildRun:
 
 
 def check_targets(results: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
-    """Issue 4's targets, each with its measured value and whether it is met; a target whose
-    sizes were not run is left out."""
-    by_size = {r["packages"]: r for r in results}
-    at_6000, at_30000 = by_size.get(6000), by_size.get(30000)
+    """The targets of issues 4 and 10, each with its measured value and whether it is met, per
+    file system; a target whose sizes were not run is left out."""
     targets: dict[str, Any] = {}
-    if at_6000 and at_6000["ratio_full_to_naive"] is not None:
-        ratio = at_6000["ratio_full_to_naive"]
-        targets["full_6000_vs_naive"] = {
-            "target": f"<= {TARGET_RATIO} with --concurrency {concurrency} (<= 4)",
-            "value": ratio,
-            "met": ratio <= TARGET_RATIO and concurrency <= 4,
+    by_fs: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        by_fs.setdefault(result["file_system"], []).append(result)
+    for fs, runs in by_fs.items():
+        by_size = {r["packages"]: r for r in runs}
+        at_6000, at_30000 = by_size.get(6000), by_size.get(30000)
+        if at_6000 and at_6000["ratio_full_to_naive"] is not None:
+            ratio = at_6000["ratio_full_to_naive"]
+            targets[f"{fs}: full_6000_vs_naive"] = {
+                "target": f"<= {TARGET_RATIO} with --concurrency {concurrency} (<= 4)",
+                "value": ratio,
+                "met": ratio <= TARGET_RATIO and concurrency <= 4,
+            }
+        if at_6000:
+            cpu = at_6000["full"]["cpu_s"]
+            targets[f"{fs}: cpu_per_6000"] = {
+                "target": f"<= {TARGET_CPU_PER_6000} s",
+                "value": cpu,
+                "met": cpu <= TARGET_CPU_PER_6000,
+            }
+            user = at_6000["full"]["cpu_user_s"]
+            targets[f"{fs}: user_cpu_6000"] = {
+                "target": f"< {TARGET_USER_CPU_6000} s",
+                "value": user,
+                "met": user < TARGET_USER_CPU_6000,
+            }
+            if fs == "ext4":
+                system = at_6000["full"]["cpu_sys_s"]
+                targets[f"{fs}: sys_cpu_6000"] = {
+                    "target": f"< {TARGET_EXT4_SYS_CPU_6000} s",
+                    "value": system,
+                    "met": system < TARGET_EXT4_SYS_CPU_6000,
+                }
+            for run in ("full", "rerun"):
+                ratio = at_6000[f"ratio_{run}_to_raw"]
+                if ratio is not None:
+                    targets[f"{fs}: {run}_6000_vs_raw"] = {
+                        "target": f"<= {TARGET_RATIO_TO_RAW}",
+                        "value": ratio,
+                        "met": ratio <= TARGET_RATIO_TO_RAW,
+                    }
+        if at_6000 and at_30000:
+            growth = at_30000["full"]["peak_rss_mb"] / at_6000["full"]["peak_rss_mb"]
+            targets[f"{fs}: rss_30000_vs_6000"] = {
+                "target": f"< {TARGET_RSS_GROWTH}",
+                "value": round(growth, 3),
+                "met": growth < TARGET_RSS_GROWTH,
+            }
+        written = {r["packages"]: r["rerun"]["record_files_written"] for r in runs}
+        targets[f"{fs}: rerun_writes_nothing"] = {
+            "target": "0 record files",
+            "value": written,
+            "met": all(n == 0 for n in written.values()),
         }
-    if at_6000:
-        cpu = at_6000["full"]["cpu_s"]
-        targets["cpu_per_6000"] = {
-            "target": f"<= {TARGET_CPU_PER_6000} s",
-            "value": cpu,
-            "met": cpu <= TARGET_CPU_PER_6000,
-        }
-    if at_6000 and at_30000:
-        growth = at_30000["full"]["peak_rss_mb"] / at_6000["full"]["peak_rss_mb"]
-        targets["rss_30000_vs_6000"] = {
-            "target": f"< {TARGET_RSS_GROWTH}",
-            "value": round(growth, 3),
-            "met": growth < TARGET_RSS_GROWTH,
-        }
-    written = {r["packages"]: r["rerun"]["record_files_written"] for r in results}
-    targets["rerun_writes_nothing"] = {
-        "target": "0 record files",
-        "value": written,
-        "met": all(n == 0 for n in written.values()),
-    }
     return targets
 
 
@@ -278,31 +383,41 @@ def print_table(
     results: list[dict[str, Any]], startup: ChildRun, parent_rss_mb: float, targets: dict[str, Any]
 ) -> None:
     header = (
-        f"{'packages':>8} {'grids':>5} | {'full s':>6} {'usr s':>5} {'sys s':>5} {'rss MB':>6} "
-        f"{'reqs':>4} {'MB in':>5} | {'rerun s':>7} {'usr s':>5} {'sys s':>5} {'written':>7} | "
-        f"{'naive s':>7} {'reqs':>5} | {'ratio':>5}"
+        f"{'fs':>5} {'packages':>8} | {'full s':>6} {'usr s':>5} {'sys s':>5} {'rss MB':>6} "
+        f"{'reqs':>4} {'/raw':>5} | {'rerun s':>7} {'usr s':>5} {'sys s':>5} {'rss MB':>6} "
+        f"{'/raw':>5} {'written':>7} | {'raw s':>5} {'page':>4} {'usr s':>5} {'sys s':>5} | "
+        f"{'naive s':>7} {'/naive':>6}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
-        full, rerun, naive = r["full"], r["rerun"], r["naive"]
-        mb = (full["bytes_received"] or 0) / 1e6
+        full, rerun, naive, raw = r["full"], r["rerun"], r["naive"], r["raw"]
+        best = raw["runs"].get(raw["best_page_size"] or "", {})
         print(
-            f"{r['packages']:>8} {r['grids']:>5} | {full['wall_s']:>6.2f} "
+            f"{r['file_system']:>5} {r['packages']:>8} | {full['wall_s']:>6.2f} "
             f"{full['cpu_user_s']:>5.2f} {full['cpu_sys_s']:>5.2f} {full['peak_rss_mb']:>6.1f} "
-            f"{full['requests'] or 0:>4} {mb:>5.1f} | {rerun['wall_s']:>7.2f} "
-            f"{rerun['cpu_user_s']:>5.2f} {rerun['cpu_sys_s']:>5.2f} "
-            f"{rerun['record_files_written']:>7} | {_num(naive['wall_s'], 7, 2)} "
-            f"{_num(naive['requests'], 5, 0)} | {_num(r['ratio_full_to_naive'], 5, 3)}"
+            f"{full['requests'] or 0:>4} {_num(r['ratio_full_to_raw'], 5, 2)} | "
+            f"{rerun['wall_s']:>7.2f} {rerun['cpu_user_s']:>5.2f} {rerun['cpu_sys_s']:>5.2f} "
+            f"{rerun['peak_rss_mb']:>6.1f} {_num(r['ratio_rerun_to_raw'], 5, 2)} "
+            f"{rerun['record_files_written']:>7} | {_num(raw['best_wall_s'], 5, 2)} "
+            f"{raw['best_page_size'] or '-':>4} {_num(best.get('cpu_user_s'), 5, 2)} "
+            f"{_num(best.get('cpu_sys_s'), 5, 2)} | {_num(naive['wall_s'], 7, 2)} "
+            f"{_num(r['ratio_full_to_naive'], 6, 3)}"
         )
         if full["exit_code"] or rerun["exit_code"] or naive["exit_code"] not in (0, None):
             codes = (full["exit_code"], rerun["exit_code"], naive["exit_code"])
-            print(f"{'':>8}   exit codes (full, rerun, naive): {codes}")
+            print(f"{'':>14}   exit codes (full, rerun, naive): {codes}")
+        walls = ", ".join(f"{size}: {run['wall_s']:.2f} s" for size, run in raw["runs"].items())
+        if walls:
+            print(f"{'':>14}   raw crawler by page size: {walls}")
     print(
         f"start-up alone (python -m pkgharvest --version): {startup.wall:.2f} s wall, "
-        f"{startup.cpu:.2f} s cpu, {startup.peak_rss_mb:.1f} MB"
+        f"{startup.cpu_user:.2f} s user, {startup.cpu_sys:.2f} s sys, {startup.peak_rss_mb:.1f} MB"
     )
     print(f"this benchmark process: {parent_rss_mb:.1f} MB peak (children's RSS include it)")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load:
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for name, target in targets.items():
         state = "met" if target["met"] else "MISSED"
         print(f"target {name}: {target['value']} (target {target['target']}): {state}")
@@ -319,6 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         "--latency", type=float, default=0.05, help="seconds added to every response"
     )
     parser.add_argument("--concurrency", type=int, default=4, help="pkgharvest --concurrency")
+    parser.add_argument(
+        "--page-size", type=int, default=None, help="pkgharvest --page-size (default: its own)"
+    )
+    parser.add_argument(
+        "--raw-page-sizes",
+        default=",".join(str(s) for s in DEFAULT_RAW_PAGE_SIZES),
+        help="page sizes of the raw crawler, comma-separated; empty for none "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument(
         "--skip-naive", action="store_true", help="do not run the naive crawler (no ratio)"
@@ -326,21 +450,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-root",
         type=Path,
+        action="append",
         default=None,
-        help="where the mirrors are written (default: the temp dir; /dev/shm takes the disk's "
-        "cost out of the CPU figures)",
+        help="where the mirrors are written; repeat to measure several file systems (default: "
+        "the temp dir; /dev/shm takes the disk's cost out of the CPU figures)",
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    raw_page_sizes = [int(s) for s in args.raw_page_sizes.split(",") if s.strip()]
+    data_roots: list[Path | None] = list(args.data_root or [None])
 
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="pkgharvest-bench-", dir=args.data_root) as work:
-        for size in sizes:
-            sys.stderr.write(f"benchmarking {size} packages...\n")
-            result = bench_size(
-                size, args.latency, args.concurrency, Path(work), naive=not args.skip_naive
-            )
-            results.append(result)
+    for data_root in data_roots:
+        with tempfile.TemporaryDirectory(prefix="pkgharvest-bench-", dir=data_root) as work:
+            for size in sizes:
+                sys.stderr.write(f"benchmarking {size} packages in {work}...\n")
+                result = bench_size(
+                    size,
+                    args.latency,
+                    args.concurrency,
+                    Path(work),
+                    naive=not args.skip_naive,
+                    raw_page_sizes=raw_page_sizes,
+                    page_size=args.page_size,
+                )
+                results.append(result)
     startup = startup_cost()
     parent_rss_mb = _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     targets = check_targets(results, args.concurrency)
@@ -355,13 +489,16 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
         "settings": {
             "sizes": sizes,
             "latency_s": args.latency,
             "concurrency": args.concurrency,
+            "page_size": args.page_size,
+            "raw_page_sizes": raw_page_sizes,
             "naive_page_size": 20,
-            "data_root": str(args.data_root or tempfile.gettempdir()),
+            "data_roots": [str(root or tempfile.gettempdir()) for root in data_roots],
         },
         "startup": asdict(startup) | {"stdout": None},
         "bench_process_peak_rss_mb": parent_rss_mb,
