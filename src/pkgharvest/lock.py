@@ -3,20 +3,30 @@
 The lock is an OS lock (flock, or a byte-range lock on Windows) on `<root>/.lock`. The OS drops
 it when the holding process dies, even by kill -9, so a lock is never stale. The file itself
 stays (removing it would let two runs lock different files). Its content is a note for a run
-that finds the lock held: `{"pid": ..., "started": ...}`.
+that finds the lock held: `{"pid": ..., "started": ...}`, padded with spaces to a fixed width so
+that it is rewritten in place, never truncated.
+
+The lock file is opened without following links and must be a regular file with one link: a
+planted symlink or hard link to a file elsewhere is refused, never written through. Deleting
+`.lock` while a run holds it cannot let a second run in: besides the file, the holder locks the
+data folder itself (which cannot be swapped while it holds the mirror), and a run checks after
+locking that the file it locked is still the one at the path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pkgharvest.errors import LockHeld
-from pkgharvest.fileio import BINARY, write_all
+from pkgharvest.errors import CorruptStore, LockHeld
+from pkgharvest.fileio import BINARY
+from pkgharvest.recordfile import REPAIR_HINT
 
 LOCK_NAME = ".lock"
 
@@ -38,6 +48,9 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         os.lseek(fd, _WIN_LOCK_OFFSET, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
+    def _lock_folder(folder: Path) -> int | None:
+        return None  # folders cannot be opened here; Windows cannot delete an open .lock
+
 else:
     import fcntl
 
@@ -51,14 +64,34 @@ else:
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _lock_folder(folder: Path) -> int | None:
+        """flock the data folder itself: it stays the same folder while it holds the mirror,
+        so a run that got the lock of a new `.lock` file still finds the folder locked."""
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeld(
+                f"another pkgharvest run holds the data folder {folder} (its lock file "
+                f"{folder / LOCK_NAME} was removed or replaced while that run held it)"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
+_NOTE_WIDTH = 200
+_ATTEMPTS = 5  # times the lock file may be swapped under a run that is taking it
+
 
 def _holder_note(fd: int) -> str:
     """'pid N, started ISO' from the lock file, as its holder wrote it."""
-    os.lseek(fd, 0, os.SEEK_SET)
     try:
-        note = json.loads(os.read(fd, 4096))
+        note = json.loads(os.pread(fd, _NOTE_WIDTH, 0))
         return f"pid {int(note['pid'])}, started {note['started']}"
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, OSError):
         # The holder has opened the file but not written its note yet.
         return "pid unknown"
 
@@ -67,36 +100,89 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class FolderLock:
-    """A held lock on one lock file; `acquire` takes it, `release` gives it back."""
+def _write_note(fd: int, note: str) -> None:
+    """Overwrite the note in place: padded to a fixed width, so no truncation is needed."""
+    data = note.encode()[: _NOTE_WIDTH - 1].ljust(_NOTE_WIDTH - 1) + b"\n"
+    view = memoryview(data)
+    offset = 0
+    while offset < len(data):
+        offset += os.pwrite(fd, view[offset:], offset)
 
-    def __init__(self, path: Path, fd: int) -> None:
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file, opened without following a link; CorruptStore if it is not a plain file
+    of its own (a symlink, a folder, a device, a hard link to a file elsewhere)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | BINARY, 0o666)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO) or os.path.islink(path):
+            raise CorruptStore(
+                f"the lock file {path} is a symlink or not a regular file; {REPAIR_HINT}"
+            ) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(info.st_mode) else "a hard link"
+        raise CorruptStore(f"the lock file {path} is {what}; {REPAIR_HINT}")
+    return fd
+
+
+def _is_the_file_at(fd: int, path: Path) -> bool:
+    try:
+        here = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    there = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+class FolderLock:
+    """A held lock on a data folder; `acquire` takes it, `release` gives it back."""
+
+    def __init__(self, path: Path, fd: int, folder_fd: int | None) -> None:
         self.path = path
         self._fd = fd
+        self._folder_fd = folder_fd
 
     @classmethod
     def acquire(cls, path: Path) -> FolderLock:
-        """Lock `path` (created if missing), or raise LockHeld at once if another process
-        holds it. OSError propagates unchanged."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | BINARY, 0o666)
-        try:
-            if not _try_lock(fd):
-                raise LockHeld(f"another pkgharvest run holds the lock {path} ({_holder_note(fd)})")
-            note = json.dumps({"pid": os.getpid(), "started": _now_iso()}) + "\n"
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            write_all(fd, note.encode())
-        except BaseException:
-            os.close(fd)
-            raise
-        return cls(path, fd)
+        """Lock `path` (created if missing) and the folder holding it, or raise LockHeld at once
+        if another process holds either. CorruptStore if the lock file is not a plain file;
+        other OSErrors propagate unchanged."""
+        for _ in range(_ATTEMPTS):
+            fd = _open_lock_file(path)
+            try:
+                if not _try_lock(fd):
+                    raise LockHeld(
+                        f"another pkgharvest run holds the lock {path} ({_holder_note(fd)})"
+                    )
+                if not _is_the_file_at(fd, path):
+                    # Removed or replaced between open and lock: lock the file now there.
+                    os.close(fd)
+                    continue
+                folder_fd = _lock_folder(path.parent)
+                try:
+                    note = json.dumps({"pid": os.getpid(), "started": _now_iso()})
+                    _write_note(fd, note)
+                except BaseException:
+                    if folder_fd is not None:
+                        os.close(folder_fd)
+                    raise
+            except BaseException:
+                os.close(fd)
+                raise
+            return cls(path, fd, folder_fd)
+        raise LockHeld(f"the lock file {path} keeps being replaced; is another program at work?")
 
     def release(self) -> None:
         """Unlock and close; safe to call once the lock is held."""
         try:
             # Clear the note before unlocking: after, it may already be the next holder's.
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+                _write_note(self._fd, "{}")
             _unlock(self._fd)
         finally:
             os.close(self._fd)
+            if self._folder_fd is not None:
+                os.close(self._folder_fd)  # closing drops its flock

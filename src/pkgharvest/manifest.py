@@ -6,12 +6,16 @@ A manifest with a format version newer than this pkgharvest reads is refused, ne
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from pkgharvest import __version__
 from pkgharvest.errors import CorruptStore, StoreError
+from pkgharvest.fileio import BINARY
 from pkgharvest.recordfile import REPAIR_HINT
 
 FORMAT_VERSION = 1
@@ -42,15 +46,29 @@ def parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
-    """The manifest at `path`, None if there is none yet; CorruptStore if it is broken or newer,
-    StoreError if it cannot be read."""
+    """The manifest at `path`, None if there is none yet; CorruptStore if it is broken, newer,
+    or not a regular file (a symlink is never followed), StoreError if it cannot be read."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
     except FileNotFoundError:
         return None
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise CorruptStore(f"the manifest {path} is a symlink; {REPAIR_HINT}") from None
         raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
-    return parse_manifest(path, data)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise CorruptStore(f"the manifest {path} is {what}; {REPAIR_HINT}")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    except OSError as err:
+        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    return parse_manifest(path, b"".join(chunks))
 
 
 def dump_manifest(manifest: dict[str, Any]) -> bytes:

@@ -30,6 +30,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -38,7 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from pkgharvest import __version__, paths
-from pkgharvest.errors import StoreWriteError
+from pkgharvest.errors import CorruptStore, StoreWriteError
 from pkgharvest.fileio import (
     PART_SUFFIX,
     create_temp,
@@ -59,7 +60,7 @@ from pkgharvest.kindindex import (
 )
 from pkgharvest.lock import LOCK_NAME, FolderLock
 from pkgharvest.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
-from pkgharvest.recordfile import corrupt_record, parse_record, serialize_record
+from pkgharvest.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
 from pkgharvest.records import Kind, Record
 
 _STAGING_PREFIX = ".staging-"
@@ -144,7 +145,8 @@ class Store:
         self.read_manifest()
         try:
             for kind in Kind:
-                self.kind_folder(kind).mkdir(exist_ok=True)
+                if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):
+                    self.kind_folder(kind).mkdir()
             for folder in (self.root, *(self.kind_folder(kind) for kind in Kind)):
                 # A real create+remove: permissions, read-only mounts and ACLs all show here.
                 fd, probe = create_temp(folder, "probe")
@@ -152,17 +154,30 @@ class Store:
                 os.unlink(probe)
             with os.scandir(self.root) as entries:
                 stagings = [
-                    entry.path
-                    for entry in entries
-                    if entry.name.startswith(_STAGING_PREFIX) and entry.is_dir()
+                    Path(entry.path) for entry in entries if entry.name.startswith(_STAGING_PREFIX)
                 ]
             for staging in stagings:
-                shutil.rmtree(staging)
+                if self._check_folder(staging, "staging folder"):
+                    shutil.rmtree(staging)
             for folder in (self.root, *(self.kind_folder(kind) for kind in Kind)):
                 remove_leftover_temps(folder)
         except OSError as err:
             raise self.write_error(err) from None
         self._opened = True
+
+    @staticmethod
+    def _check_folder(path: Path, what: str) -> bool:
+        """Whether `path` exists; CorruptStore (one line naming it) if it is a symlink or not a
+        folder: the run would otherwise write, or delete, wherever it leads."""
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISLNK(info.st_mode):
+            raise CorruptStore(f"the {what} {path} is a symlink; {REPAIR_HINT}")
+        if not stat.S_ISDIR(info.st_mode):
+            raise CorruptStore(f"the {what} {path} is not a folder; {REPAIR_HINT}")
+        return True
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest, None if there is none yet; CorruptStore if it is broken or newer."""

@@ -1,0 +1,192 @@
+"""Issue 7, items 1-7: what a planted symlink, a swapped lock, a full disk, a signal or another
+catalogue can do to the data folder. Each case does the real thing (real links, devices, FIFOs,
+processes, signals, a small tmpfs as root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pkgharvest.errors import CorruptStore, ExitCode, LockHeld
+from pkgharvest.records import Kind
+from pkgharvest.store import Store
+from tests.test_store import LOCK_HOLDER, leftovers, mirror_files, package, run_once
+
+# --- item 2: the lock file --------------------------------------------------------------------
+
+
+def test_a_planted_lock_symlink_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    root.mkdir()
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    (root / ".lock").symlink_to(outside)
+
+    with pytest.raises(CorruptStore) as refused, Store(root).lock():
+        pytest.fail("locked through a symlink")
+
+    assert str(root / ".lock") in str(refused.value)
+    assert refused.value.exit_code == ExitCode.DATA_ERROR
+    assert outside.read_text() == "keep me\n"
+
+
+def test_a_dangling_lock_symlink_creates_nothing_outside(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    root.mkdir()
+    (root / ".lock").symlink_to(tmp_path / "created-outside")
+
+    with pytest.raises(CorruptStore), Store(root).lock():
+        pytest.fail("locked through a symlink")
+
+    assert not (tmp_path / "created-outside").exists()
+
+
+def test_a_lock_hard_linked_to_an_outside_file_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    root.mkdir()
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me, I am longer than any lock note would ever be\n" * 10)
+    os.link(outside, root / ".lock")
+    before = outside.read_bytes()
+
+    with pytest.raises(CorruptStore, match="hard link"), Store(root).lock():
+        pytest.fail("wrote a note into a hard-linked file")
+
+    assert outside.read_bytes() == before
+
+
+def test_the_lock_file_is_never_truncated(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    root.mkdir()
+    lock = root / ".lock"
+    lock.write_bytes(b"x" * 5000)  # an odd but regular lock file of our own folder
+
+    with Store(root).lock():
+        assert lock.stat().st_size == 5000
+        note = json.loads(lock.read_bytes()[:200])
+        assert note["pid"] == os.getpid()
+    assert lock.stat().st_size == 5000
+
+
+# --- item 4: deleting the lock file mid-run ---------------------------------------------------
+
+
+def test_deleting_the_lock_file_mid_run_does_not_let_a_second_run_in(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        (root / ".lock").unlink()  # a user cleaning up "stale" files
+
+        with pytest.raises(LockHeld) as refused, Store(root).lock():
+            pytest.fail("a second run got in beside the first")
+        assert str(root) in str(refused.value)
+        assert refused.value.exit_code == ExitCode.LOCKED
+
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+
+    with Store(root).lock():  # the holder's death frees the folder
+        pass
+
+
+# --- item 3: kind folders, staging folders, the manifest ----------------------------------------
+
+
+@pytest.fixture
+def seeded_root(tmp_path: Path) -> Path:
+    root = tmp_path / "mirror"
+    run_once(root, [(Kind.PACKAGE, package(1, "alpha")), (Kind.PACKAGE, package(2, "beta"))])
+    return root
+
+
+def open_for_update(root: Path) -> None:
+    store = Store(root)
+    with store.lock():
+        store.open_for_update()
+
+
+@pytest.mark.parametrize("kind", ["packages", "grids", "categories"])
+def test_a_kind_folder_that_is_a_symlink_is_refused_and_nothing_outside_changes(
+    seeded_root: Path, tmp_path: Path, kind: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.json").write_text('{"id": 1}\n')
+    folder = seeded_root / kind
+    if folder.exists():
+        os.rename(folder, tmp_path / "moved-away")
+    folder.symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(CorruptStore) as refused:
+        run_once(seeded_root, [(Kind.PACKAGE, package(3, "gamma"))])
+
+    message = str(refused.value)
+    assert str(folder) in message and "symlink" in message and "\n" not in message
+    assert refused.value.exit_code == ExitCode.DATA_ERROR
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.json"]
+    assert (outside / "victim.json").read_text() == '{"id": 1}\n'
+
+
+def test_a_kind_folder_that_is_a_file_is_refused(seeded_root: Path) -> None:
+    (seeded_root / "grids").rmdir()
+    (seeded_root / "grids").write_text("not a folder")
+    with pytest.raises(CorruptStore, match=r"grids is not a folder"):
+        open_for_update(seeded_root)
+
+
+def test_a_staging_symlink_is_refused_naming_it_and_its_target_survives(
+    seeded_root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    planted = seeded_root / ".staging-x"
+    planted.symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(CorruptStore) as refused:
+        open_for_update(seeded_root)
+
+    assert str(planted) in str(refused.value)
+    assert refused.value.exit_code == ExitCode.DATA_ERROR
+    assert (outside / "keep.txt").read_text() == "keep"
+
+
+def test_a_manifest_that_is_a_folder_is_a_data_error(seeded_root: Path) -> None:
+    manifest = seeded_root / "manifest.json"
+    manifest.unlink()
+    manifest.mkdir()
+    with pytest.raises(CorruptStore, match="is a folder") as refused:
+        open_for_update(seeded_root)
+    assert refused.value.exit_code == ExitCode.DATA_ERROR
+
+
+def test_a_manifest_symlink_is_refused(seeded_root: Path, tmp_path: Path) -> None:
+    manifest = seeded_root / "manifest.json"
+    real = tmp_path / "real-manifest.json"
+    os.rename(manifest, real)
+    manifest.symlink_to(real)
+    before = real.read_bytes()
+    with pytest.raises(CorruptStore, match="symlink"):
+        run_once(seeded_root, [(Kind.PACKAGE, package(3, "gamma"))])
+    assert real.read_bytes() == before
+    assert manifest.is_symlink()
+
+
+def test_a_complete_run_leaves_no_temporary_file(seeded_root: Path) -> None:
+    run_once(seeded_root, [(Kind.PACKAGE, package(3, "gamma"))])
+    assert leftovers(seeded_root) == []
+    assert not list(seeded_root.rglob("*.part"))
+    assert not list(seeded_root.rglob("*.tmp"))
+    assert "packages/gamma.json" in mirror_files(seeded_root)
