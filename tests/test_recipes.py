@@ -1,0 +1,199 @@
+"""The README's recipes for running pkgharvest every night, run as cron and systemd would.
+
+The cron lines are taken from the README and contrib/cron/pkgharvest as written, and run under
+`env -i PATH=/usr/bin:/bin sh -c ...` (cron's environment) against the fake API on 127.0.0.1;
+only the paths, and the random delay's range (to 0), are swapped for the test's. The systemd
+units are checked with `systemd-analyze verify` where it is installed.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakeproc import serve_in_subprocess
+
+REPO = Path(__file__).resolve().parent.parent
+UNITS = REPO / "contrib" / "systemd"
+CRON_D = REPO / "contrib" / "cron" / "pkgharvest"
+CRON_ENV = {"PATH": "/usr/bin:/bin"}
+"""What cron gives a job (it adds HOME, SHELL and LOGNAME; nothing here needs them)."""
+
+INSTALLED = Path(sys.executable).parent / "pkgharvest"
+"""The console script this test run's environment installed (a venv's bin/, like pipx's)."""
+
+README_CRON_PATH = "/home/me/.local/bin/pkgharvest"
+README_CRON_DATA = "/home/me/djp-mirror"
+CRON_D_PATH = "/opt/pkgharvest/bin/pkgharvest"
+CRON_D_DATA = "/var/lib/pkgharvest"
+RANDOM_DELAY = "shuf -i 0-3599 -n 1"
+
+
+def _readme_crontab_line() -> str:
+    lines = [
+        line.strip()
+        for line in (REPO / "README.md").read_text("utf-8").splitlines()
+        if line.startswith("    17 3 * * *  ")
+    ]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _cron_d_line() -> str:
+    lines = [
+        line
+        for line in CRON_D.read_text("utf-8").splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert len(lines) == 1, lines
+    assert f"    {lines[0]}" in (REPO / "README.md").read_text("utf-8")  # README shows it too
+    return lines[0]
+
+
+def _command(line: str, fields: int) -> str:
+    """The command of a cron line: what follows `fields` whitespace-separated fields."""
+    return line.split(None, fields)[fields]
+
+
+@pytest.fixture(scope="module")
+def fake_api() -> str:
+    if not INSTALLED.is_file():
+        pytest.skip(f"no installed pkgharvest command at {INSTALLED}")
+    with serve_in_subprocess(packages=40, grids=3, seed=4) as url:
+        yield url
+
+
+def _run_as_cron(command: str, base_url: str) -> subprocess.CompletedProcess[str]:
+    # The base URL is the one thing the recipe leaves to its default: the environment sets it,
+    # so the command runs exactly as written.
+    env = {**CRON_ENV, "PKGHARVEST_BASE_URL": base_url}
+    return subprocess.run(
+        ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), "/bin/sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_bare_command_is_not_found_under_cron() -> None:
+    """Why the recipes give an absolute path: cron's PATH does not hold a pipx or venv command."""
+    if shutil.which("pkgharvest", path=CRON_ENV["PATH"]):
+        pytest.skip("pkgharvest is installed in /usr/bin or /bin here")
+    result = _run_as_cron("pkgharvest fetch --quiet --data-dir /nonexistent", "http://127.0.0.1:9/")
+    assert result.returncode == 127 and "not found" in result.stderr
+
+
+def test_readme_crontab_line_runs_under_cron(fake_api: str, tmp_path: Path) -> None:
+    line = _readme_crontab_line()
+    assert line.split()[:5] == ["17", "3", "*", "*", "*"]
+    command = _command(line, 5)
+    assert README_CRON_PATH in command and RANDOM_DELAY in command and "%" not in command
+    command = (
+        command.replace(README_CRON_PATH, str(INSTALLED))
+        .replace(README_CRON_DATA, str(tmp_path / "mirror"))
+        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
+    )
+    result = _run_as_cron(command, fake_api)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""  # --quiet: nothing to mail
+    assert len(list((tmp_path / "mirror" / "packages").glob("*.json"))) == 40
+
+
+def test_cron_d_line_names_a_user_and_runs(fake_api: str, tmp_path: Path) -> None:
+    line = _cron_d_line()
+    fields = line.split()
+    assert fields[:5] == ["17", "3", "*", "*", "*"] and fields[5] == "pkgharvest"  # the user
+    command = _command(line, 6)
+    assert CRON_D_PATH in command and RANDOM_DELAY in command
+    command = (
+        command.replace(CRON_D_PATH, str(INSTALLED))
+        .replace(CRON_D_DATA, str(tmp_path / "mirror"))
+        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
+    )
+    result = _run_as_cron(command, fake_api)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "mirror" / "packages").glob("*.json"))) == 40
+
+
+@pytest.mark.slow  # the child waits out its real retry backoff (about 8 s)
+def test_cron_d_line_with_the_api_down_mails_one_line(tmp_path: Path) -> None:
+    if not INSTALLED.is_file():
+        pytest.skip(f"no installed pkgharvest command at {INSTALLED}")
+    command = (
+        _command(_cron_d_line(), 6)
+        .replace(CRON_D_PATH, str(INSTALLED))
+        .replace(CRON_D_DATA, str(tmp_path / "mirror"))
+        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
+    )
+    # Nothing listens on port 9 (discard): exit 75, "try again later", one line to mail.
+    down = _run_as_cron(command, "http://127.0.0.1:9/api/v4/")
+    assert down.returncode == 75
+    assert down.stdout == "" and down.stderr.count("\n") == 1
+    assert down.stderr.startswith("pkgharvest: error: ")
+
+
+# --- systemd ------------------------------------------------------------------------------
+
+
+def _unit(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(UNITS / name, encoding="utf-8")
+    return parser
+
+
+def test_units_say_what_the_readme_promises() -> None:
+    service = _unit("pkgharvest-fetch.service")["Service"]
+    assert service["User"] == "pkgharvest" and service["StateDirectory"] == "pkgharvest"
+    assert service["ExecStart"].startswith(f"{CRON_D_PATH} fetch --quiet ")
+    assert "--data-dir ${STATE_DIRECTORY}" in service["ExecStart"]
+    assert service["RestartForceExitStatus"] == "75"
+    timer = _unit("pkgharvest-fetch.timer")["Timer"]
+    assert timer["Persistent"] == "true" and timer["RandomizedDelaySec"] == "2h"
+    assert re.fullmatch(r"\*-\*-\* \d\d:\d\d:\d\d", timer["OnCalendar"])
+
+
+def _verify_units(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", "pkgharvest-fetch.service", "pkgharvest-fetch.timer"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def units(tmp_path: Path) -> Path:
+    """The unit files, with ExecStart pointing at this environment's installed command
+    (verify checks that the command exists)."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    if not INSTALLED.is_file():
+        pytest.skip(f"no installed pkgharvest command at {INSTALLED}")
+    for unit in UNITS.glob("pkgharvest-fetch.*"):
+        text = unit.read_text("utf-8").replace(CRON_D_PATH, str(INSTALLED))
+        (tmp_path / unit.name).write_text(text, "utf-8")
+    return tmp_path
+
+
+def test_systemd_analyze_verify_accepts_the_units(units: Path) -> None:
+    result = _verify_units(units)
+    assert result.returncode == 0, result.stderr
+    assert "pkgharvest-fetch" not in result.stderr  # no warning about our units
+
+
+def test_systemd_analyze_verify_would_catch_a_bad_unit(units: Path) -> None:
+    """The check can fail: a oneshot service may not force restarts (systemd refuses it)."""
+    service = units / "pkgharvest-fetch.service"
+    service.write_text(service.read_text("utf-8").replace("Type=exec", "Type=oneshot"), "utf-8")
+    result = _verify_units(units)
+    assert result.returncode != 0 and "RestartForceExitStatus" in result.stderr
