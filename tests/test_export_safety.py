@@ -3,16 +3,29 @@ whatever the separator, API text on a real terminal, and a full disk or stdout."
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import random
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pkgharvest.formats.writers import neutralize
-from tests.mirrorbuilder import MirrorContent, ref, run_cli, synthetic_package, write_mirror
+from tests.mirrorbuilder import (
+    MirrorContent,
+    ref,
+    run_cli,
+    seed_content,
+    synthetic_package,
+    write_mirror,
+)
 
 MP = pytest.MonkeyPatch
 Cap = pytest.CaptureFixture[str]
@@ -131,3 +144,91 @@ def test_read_with_commas_the_text_is_kept_but_for_the_apostrophes(
         assert row["stars"] == str(-index)
     assert by_slug["pkg-0"]["title"] == "x;'=1000+8"
     assert by_slug["pkg-14"]["title"] == ATTACKS[14]  # ordinary text is left alone
+
+
+# --- item 18: a full stdout or disk is exit 73 and one line, never "internal error" ---------
+
+READING_COMMANDS = [
+    ("top",),
+    ("top", "--json", "--limit", "0"),
+    ("show", "django-hstore"),
+    ("export", "--format", "jsonl"),
+]
+
+
+@pytest.fixture(scope="module")
+def seed_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_mirror(tmp_path_factory.mktemp("seeds") / "mirror", seed_content())
+
+
+def run_child(args: list[str], stdout: Any, stderr: Any = subprocess.PIPE) -> tuple[int, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkgharvest", *args],
+        stdout=stdout,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    return proc.returncode, (proc.stderr or b"").decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("command", READING_COMMANDS, ids=" ".join)
+def test_output_to_dev_full_is_exit_73_in_one_line(seed_mirror: Path, command: tuple[str]) -> None:
+    with open("/dev/full", "w") as full:
+        code, err = run_child([*command, "--data-dir", str(seed_mirror)], stdout=full)
+    assert code == 73, err
+    assert err == "pkgharvest: error: cannot write standard output: No space left on device\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_stdout_and_stderr_both_full_still_exit_73(seed_mirror: Path) -> None:
+    with open("/dev/full", "w") as full:
+        code, _ = run_child(["export", "--data-dir", str(seed_mirror)], stdout=full, stderr=full)
+    assert code == 73
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real file system that is full: a 256 KiB tmpfs filled to the last block (root only)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        # Unbuffered, so that closing the file has nothing left to flush into the full disk.
+        with (
+            open(mount_point / "filler", "wb", buffering=0) as filler,
+            contextlib.suppress(OSError),
+        ):
+            while filler.write(b"\0" * 4096):  # until ENOSPC
+                pass
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+@pytest.mark.parametrize("command", [("top",), ("export",)], ids=" ".join)
+def test_output_redirected_to_a_full_disk_is_exit_73(
+    seed_mirror: Path, full_disk: Path, command: tuple[str]
+) -> None:
+    with open(full_disk / "out.txt", "w") as out:
+        code, err = run_child([*command, "--data-dir", str(seed_mirror)], stdout=out)
+    assert code == 73, err
+    assert err.startswith("pkgharvest: error: cannot write") and err.count("\n") == 1
+
+
+def test_export_to_a_file_on_a_full_disk_is_exit_73(seed_mirror: Path, full_disk: Path) -> None:
+    target = full_disk / "out.csv"
+    code, err = run_child(
+        ["export", "-o", str(target), "--data-dir", str(seed_mirror)], stdout=subprocess.PIPE
+    )
+    assert code == 73, err
+    assert err.startswith("pkgharvest: error: cannot write") and err.count("\n") == 1
+    assert not target.exists()

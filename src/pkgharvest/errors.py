@@ -42,7 +42,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
     "nothing was changed (verify: problems found)",
     ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",
-    ExitCode.CANT_WRITE: "the data folder or --output cannot be written (permissions, full disk)",
+    ExitCode.CANT_WRITE: "the data folder, --output or the output cannot be written "
+    "(permissions, full disk)",
     ExitCode.TEMPFAIL: "the API could not be reached or kept failing; the mirror is unchanged; "
     "retry later",
     ExitCode.CONFIG: "the base URL does not serve the Django Packages API",

@@ -14,6 +14,7 @@ import errno
 import os
 import sys
 import traceback
+from typing import TextIO
 
 import typer
 
@@ -68,19 +69,49 @@ from pkgharvest.cli import fetch as _fetch  # noqa: E402,F401
 from pkgharvest.cli import read as _read  # noqa: E402,F401
 from pkgharvest.cli import status as _status  # noqa: E402,F401
 
+_OUTPUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""Why writing the output can fail: a full disk or quota (`top > /dev/full`), a file size
+limit, a terminal gone. Files in the data folder and `-o` report their own errors (named);
+an OSError with one of these reaching the funnel was a write to standard output."""
 
-def _reader_left() -> int:
-    """`pkgharvest export | head`: the reader left early; that is not an error. Point stdout at
-    devnull so that the interpreter's final flush does not complain either."""
+
+def _drop_stdout(stream: TextIO | None = None) -> None:
+    """Point stdout (or `stream`) at devnull, so that the interpreter's final flush of what is
+    still buffered neither fails again nor prints "Exception ignored"."""
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, (stream or sys.stdout).fileno())
+
+
+def _reader_left() -> int:
+    """`pkgharvest export | head`: the reader left early; that is not an error."""
+    _drop_stdout()
     return ExitCode.OK
 
 
+def _output_failed(err: OSError) -> int:
+    """`pkgharvest top > /dev/full`: the output could not be written (exit 73, one line)."""
+    _drop_stdout()
+    where = err.filename if err.filename is not None else "standard output"
+    return _fail(f"error: cannot write {where}: {err.strerror or err}", ExitCode.CANT_WRITE)
+
+
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"pkgharvest: {message}\n")
+    try:
+        sys.stderr.write(f"pkgharvest: {message}\n")
+        sys.stderr.flush()
+    except OSError:  # stderr is full too (`2>/dev/full`): the exit code has to say it all
+        _drop_stdout(sys.stderr)
     return code
+
+
+def _bug(err: Exception) -> int:
+    if STATE.debug:
+        traceback.print_exc()
+    return _fail(
+        f"internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+        ExitCode.INTERNAL,
+    )
 
 
 def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
@@ -96,6 +127,9 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
         # Not standalone: typer returns Exit codes (and 130 for Ctrl-C) instead of exiting,
         # and raises usage errors for us to show.
         code = command.main(args=args, prog_name="pkgharvest", standalone_mode=False)
+        # Output is block-buffered when redirected: write it out now, while a failure (a full
+        # disk) can still be reported, rather than in the interpreter's final flush.
+        sys.stdout.flush()
     except PkgHarvestError as err:
         if STATE.debug:
             traceback.print_exc()
@@ -117,13 +151,14 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
         if isinstance(cause, OSError) and cause.errno == errno.EPIPE:
             return _reader_left()
         raise
-    except Exception as err:  # the last line of defence: a bug, never a raw traceback
+    except OSError as err:
+        if err.errno not in _OUTPUT_FULL:
+            return _bug(err)
         if STATE.debug:
             traceback.print_exc()
-        return _fail(
-            f"internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
-            ExitCode.INTERNAL,
-        )
+        return _output_failed(err)
+    except Exception as err:  # the last line of defence: a bug, never a raw traceback
+        return _bug(err)
     if code == ExitCode.INTERRUPTED:
         return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
     return code if isinstance(code, int) else ExitCode.OK
