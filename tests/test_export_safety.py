@@ -19,6 +19,7 @@ import pytest
 
 from pkgharvest.formats.writers import neutralize
 from tests.mirrorbuilder import (
+    HOSTILE_DESCRIPTION,
     MirrorContent,
     ref,
     run_cli,
@@ -232,3 +233,67 @@ def test_export_to_a_file_on_a_full_disk_is_exit_73(seed_mirror: Path, full_disk
     assert code == 73, err
     assert err.startswith("pkgharvest: error: cannot write") and err.count("\n") == 1
     assert not target.exists()
+
+
+# --- item 16: API text reaches a terminal only sanitized, as in the tables --------------------
+
+_DRIVES_A_TERMINAL = ["\x1b", "\x07", "\x9b", "\u202e", "\u2066", "\x00", "\x85"]
+
+
+def run_on_a_terminal(args: list[str]) -> bytes:
+    """`pkgharvest ARGS` with its stdout on a real pseudo-terminal; returns what it showed."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pkgharvest", *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "200", "TERM": "xterm"},
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        os.close(leader)
+    return b"".join(chunks)
+
+
+@pytest.fixture(scope="module")
+def hostile_text_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    package = synthetic_package(
+        1, "pkg", title="Title\x1b]0;pwned\x07", repo_description=HOSTILE_DESCRIPTION
+    )
+    return write_mirror(tmp_path_factory.mktemp("terminal") / "mirror", MirrorContent([package]))
+
+
+@pytest.mark.parametrize("export_format", ["csv", "jsonl", "json"])
+def test_export_to_a_terminal_cannot_drive_it(
+    hostile_text_mirror: Path, export_format: str
+) -> None:
+    shown = run_on_a_terminal(
+        ["export", "--format", export_format, "--data-dir", str(hostile_text_mirror)]
+    ).decode("utf-8")
+    for char in _DRIVES_A_TERMINAL:
+        assert char not in shown, repr(char)
+    assert "red" in shown and "next line" in shown  # the words are still there
+
+
+def test_export_to_a_pipe_keeps_the_exact_text(
+    monkeypatch: MP, capsys: Cap, hostile_text_mirror: Path
+) -> None:
+    result = run_cli(monkeypatch, capsys, "export", "--data-dir", str(hostile_text_mirror))
+    (row,) = csv.DictReader(io.StringIO(result.out, newline=""))
+    assert row["repo_description"] == neutralize(HOSTILE_DESCRIPTION)
+    assert "\x1b[31m" in row["repo_description"]

@@ -419,8 +419,16 @@ def export(
         select_packages(mirror, grid=grid, category=category, match=match),
         key=lambda r: (str(r.get("slug")), r.get("id")),
     )
-    exporter = exporter_for(export_format, chosen, bom=bom)
-    if output is not None and str(output) != "-":
+    to_file = output is not None and str(output) != "-"
+    clean = None
+    if not to_file and sys.stdout.isatty():
+        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
+        # get the exact text.
+        from pkgharvest.views.text import sanitize
+
+        clean = sanitize
+    exporter = exporter_for(export_format, chosen, bom=bom, clean=clean)
+    if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
 
         write_atomically(output, lambda out: exporter.write(records, out))

@@ -10,7 +10,7 @@ import csv
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TextIO
 
 from pkgharvest.formats import ExportFormat
@@ -107,9 +107,16 @@ class CsvExporter(Exporter):
 
     format = ExportFormat.CSV
 
-    def __init__(self, fields: Sequence[str] | None = None, bom: bool = False) -> None:
+    def __init__(
+        self,
+        fields: Sequence[str] | None = None,
+        bom: bool = False,
+        clean: Callable[[str], str] | None = None,
+    ) -> None:
         super().__init__(fields)
         self.bom = bom
+        self.clean = clean
+        """Applied to every text cell first: the terminal's sanitizer when stdout is one."""
 
     def write(self, records: Iterable[Record], out: TextIO) -> None:
         if self.bom:
@@ -120,10 +127,11 @@ class CsvExporter(Exporter):
             writer.writerow(self.row(record))
 
     def row(self, record: Record) -> list[str | int]:
-        return [
-            neutralize(cell) if isinstance(cell, str) else cell
-            for cell in csv_cells(record, self.fields)
-        ]
+        cells = csv_cells(record, self.fields)
+        if self.clean is not None:
+            clean = self.clean
+            cells = [clean(cell) if isinstance(cell, str) else cell for cell in cells]
+        return [neutralize(cell) if isinstance(cell, str) else cell for cell in cells]
 
 
 class JsonLinesExporter(Exporter):
@@ -159,9 +167,16 @@ _EXPORTERS: dict[ExportFormat, type[Exporter]] = {
 
 
 def exporter_for(
-    export_format: ExportFormat, fields: Sequence[str] | None = None, bom: bool = False
+    export_format: ExportFormat,
+    fields: Sequence[str] | None = None,
+    bom: bool = False,
+    clean: Callable[[str], str] | None = None,
 ) -> Exporter:
-    """The exporter of `export_format`; `bom` only applies to CSV."""
+    """The exporter of `export_format`; `bom` only applies to CSV.
+
+    clean: what CSV text cells go through first, for a terminal (JSON escapes every character
+    that could act on a terminal, and stays exact).
+    """
     if export_format is ExportFormat.CSV:
-        return CsvExporter(fields, bom=bom)
+        return CsvExporter(fields, bom=bom, clean=clean)
     return _EXPORTERS[export_format](fields)
