@@ -114,12 +114,13 @@ def fetch_served(
 
 
 def mirror_files(root: Path) -> dict[str, bytes]:
-    """Every file a reader sees, by relative path (the lock, staging and temp files left out)."""
+    """Every JSON file a reader sees, by relative path (the lock, staging and temp files left
+    out, and the catalogue database, which follows the JSON files: see test_catalogue.py)."""
     found: dict[str, bytes] = {}
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
-            if not name.startswith("."):
+            if not name.startswith((".", "catalogue.db")):
                 path = Path(folder, name)
                 found[path.relative_to(root).as_posix()] = path.read_bytes()
     return found

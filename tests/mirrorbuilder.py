@@ -316,14 +316,26 @@ def write_records(folder: Path, records: Iterable[Record]) -> None:
         path.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", "utf-8")
 
 
-def write_mirror(root: Path, content: MirrorContent, manifest_data: Record | None = None) -> Path:
-    """Write `content` in the mirror layout under `root`; returns `root`."""
+def write_mirror(
+    root: Path,
+    content: MirrorContent,
+    manifest_data: Record | None = None,
+    *,
+    catalogue: bool = True,
+) -> Path:
+    """Write `content` in the mirror layout under `root`; returns `root`. `catalogue`: also
+    build its catalogue database, as the fetch that commits a mirror does."""
     root.mkdir(parents=True, exist_ok=True)
     write_records(root / "packages", content.packages)
     write_records(root / "grids", content.grids)
     write_records(root / "categories", content.categories)
     data = manifest(content) if manifest_data is None else manifest_data
     (root / "manifest.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    if catalogue:
+        from pkgharvest.catalogue import after_commit
+
+        problem = after_commit(root)
+        assert problem is None, problem
     return root
 
 

@@ -503,6 +503,7 @@ def test_unknown_slug_suggests_close_matches(monkeypatch, capsys, mirror: Path) 
 def test_corrupt_record_names_the_file(monkeypatch, capsys, mirror: Path) -> None:
     broken = mirror / "packages" / "django-hstore.json"
     broken.write_text('{"id": 1327, "slug": ', "utf-8")
+    (mirror / "catalogue.db").unlink()  # so that the database is rebuilt from the files
     result = run_cli(monkeypatch, capsys, "top", "--data-dir", str(mirror))
     assert result.code == 65
     assert str(broken) in result.err and len(result.err.strip().splitlines()) == 1

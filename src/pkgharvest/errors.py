@@ -191,6 +191,12 @@ class MirrorStale(PkgHarvestError):
     exit_code = ExitCode.STALE
 
 
+class CatalogueError(CorruptStore):
+    """The catalogue database (catalogue.db) is of a newer schema than this version reads."""
+
+    exit_code = ExitCode.DATA_ERROR
+
+
 class StoreWriteError(StoreError):
     exit_code = ExitCode.CANT_WRITE
 

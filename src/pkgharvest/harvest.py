@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pkgharvest import catalogue
 from pkgharvest.api import ApiClient
 from pkgharvest.crawl import ListCrawler, ListOutcome, RawRecord, bounded_map
 from pkgharvest.deps import Dependencies
@@ -186,6 +187,7 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
             manifest_run = report.as_dict()
             del manifest_run["notices"], manifest_run["source"]
             txn.commit(source=base.url, run=manifest_run)
+            catalogue.after_commit(store.root)  # the database follows the JSON files
             return report
         except BaseException:
             txn.discard()

@@ -176,6 +176,10 @@ def _read_record(path: str) -> Record | None:
     return record
 
 
+read_record_file = _read_record
+"""One record file, or None if it vanished (CorruptStore when it does not parse)."""
+
+
 def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:
     import difflib  # only on this error path
 

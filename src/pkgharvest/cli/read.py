@@ -9,7 +9,7 @@ funnel in cli/__init__.py prints them as one line with their exit code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +27,7 @@ from pkgharvest.views import ActivityScale
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from pkgharvest.catalogue.reader import Reader
     from pkgharvest.mirror import GroupSummary, Mirror
 
 
@@ -90,11 +91,16 @@ GroupOrderOption = Annotated[
 ]
 
 
-def _open(data_dir: Path | None) -> Mirror:
+def _open(data_dir: Path | None) -> Reader:
+    """The mirror, read through its catalogue database (built or caught up if need be; that
+    is said in one line on stderr)."""
+    from pkgharvest.catalogue.reader import open_reader
     from pkgharvest.config import default_data_dir
-    from pkgharvest.mirror import open_mirror
 
-    return open_mirror(data_dir or default_data_dir())
+    reader = open_reader(data_dir or default_data_dir())
+    for notice in reader.notices:
+        sys.stderr.write(f"pkgharvest: {notice}\n")
+    return reader
 
 
 def _console() -> Console:
@@ -107,6 +113,19 @@ def _print_json(value: Any) -> None:
     from pkgharvest.formats.writers import compact_dumps
 
     sys.stdout.write(compact_dumps(value) + "\n")
+
+
+def _print_json_array(items: Iterable[Any]) -> None:
+    """`_print_json(list(items))`, byte for byte, without holding the list."""
+    from pkgharvest.formats.writers import compact_dumps
+
+    write = sys.stdout.write
+    separator = "[\n  "
+    for item in items:
+        # An item one level down is the same text with every line after its first indented.
+        write(separator + compact_dumps(item).replace("\n", "\n  "))
+        separator = ",\n  "
+    write("[]\n" if separator == "[\n  " else "\n]\n")
 
 
 def _freshness(mirror: Mirror, now: datetime) -> str:
@@ -135,15 +154,14 @@ class GridLayout(StrEnum):
     COLUMNS = "columns"
 
 
-def _rows_json(records: list[Record], now: datetime) -> list[dict[str, Any]]:
-    """`top` / `grid` rows for --json, with `dormant` beside the record fields."""
+def _rows_json(records: Iterable[Record], now: datetime) -> Iterator[dict[str, Any]]:
+    """`top` / `grid` rows for --json, with `dormant` beside the record fields (streamed)."""
     from pkgharvest.activity import is_dormant
     from pkgharvest.mirror import package_rows
 
-    rows = list(package_rows(records))
-    for row, record in zip(rows, records, strict=True):
-        row["dormant"] = is_dormant(record, now)
-    return rows
+    for row in package_rows(records):
+        row["dormant"] = is_dormant(row, now)
+        yield row
 
 
 def _without_dormant(records: list[Record], now: datetime) -> tuple[list[Record], int]:
@@ -182,19 +200,36 @@ def top(
     data_dir: DataDirOption = None,
 ) -> None:
     """Rank packages by stars, forks, commits, recent activity or last commit, one per line."""
-    from pkgharvest.mirror import rank, select_packages
-
     now = STATE.deps.now()
-    mirror = _open(data_dir)
-    selected = select_packages(mirror, grid=grid, category=category, match=match)
+    reader = _open(data_dir)
+    scope: dict[str, Any] = {
+        "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
+        "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
+        "match": match,
+    }
     hidden = 0
-    if active:
-        selected, hidden = _without_dormant(selected, now)
-    ranked = rank(selected, by, reverse=reverse)
-    shown = ranked[:limit] if limit else ranked
+    selected: int | None = None
+    shown: Iterable[Record]
+    if active or by is SortKey.ACTIVITY:
+        # Both judge records against each other or the date: every selected record is needed.
+        from pkgharvest.mirror import rank
+
+        candidates = list(reader.ranked(SortKey.STARS, **scope))
+        if active:
+            candidates, hidden = _without_dormant(candidates, now)
+        selected = len(candidates)
+        ranked = rank(candidates, by, reverse=reverse)
+        shown = ranked[:limit] if limit else ranked
+    else:
+        from pkgharvest.mirror import PACKAGE_ROW_FIELDS
+
+        fields = PACKAGE_ROW_FIELDS if json_output else None
+        shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
-        _print_json(_rows_json(shown, now))
+        _print_json_array(_rows_json(shown, now))
         return
+    shown = list(shown)
+    mirror = reader.mirror
     from rich.text import Text
 
     from pkgharvest.views.tables import TOP_COLUMNS, package_table
@@ -203,13 +238,16 @@ def top(
     if not shown:
         console.print(Text("No package matches."))
         return
-    total = len(mirror.packages())
-    scope = f"{len(shown):,} of {len(selected):,} packages"
+    total = reader.package_count()
+    if selected is None:
+        selected = reader.count_selected(**scope) if any(scope.values()) else total
+    counts = f"{len(shown):,} of {selected:,} packages"
     if hidden:
-        scope += f" ({hidden:,} dormant hidden)"
-    if len(selected) + hidden != total:
-        scope += f" (of {total:,} in the mirror)"
-    caption = f"{scope}, by {by.value}{' (reversed)' if reverse else ''}; {_freshness(mirror, now)}"
+        counts += f" ({hidden:,} dormant hidden)"
+    if selected + hidden != total:
+        counts += f" (of {total:,} in the mirror)"
+    order = f"by {by.value}{' (reversed)' if reverse else ''}"
+    caption = f"{counts}, {order}; {_freshness(mirror, now)}"
     table = package_table(shown, now=now, width=console.width, columns=TOP_COLUMNS, scale=scale)
     # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
     # (three times faster for a whole mirror).
@@ -252,17 +290,15 @@ def grid(
     data_dir: DataDirOption = None,
 ) -> None:
     """One grid: its packages by stars, one line each (or side by side with --layout columns)."""
-    from pkgharvest.mirror import grid_members, rank
-
     now = STATE.deps.now()
-    mirror = _open(data_dir)
-    grid_record = mirror.find(Kind.GRID, slug)
-    members = rank(grid_members(mirror, grid_record), SortKey.STARS)
+    reader = _open(data_dir)
+    grid_record = reader.find(Kind.GRID, slug)
+    members = list(reader.ranked(SortKey.STARS, grid=grid_record))
     hidden = 0
     if active:
         members, hidden = _without_dormant(members, now)
     if json_output:
-        _print_json(_rows_json(members, now))
+        _print_json_array(_rows_json(members, now))
         return
     from rich.text import Text
 
@@ -308,8 +344,7 @@ def show(
     data_dir: DataDirOption = None,
 ) -> None:
     """One package: every field, its category and grids, and 52 weeks of activity."""
-    mirror = _open(data_dir)
-    record = mirror.find(Kind.PACKAGE, slug_or_id)
+    record = _open(data_dir).find(Kind.PACKAGE, slug_or_id)
     if json_output:
         _print_json(record)
         return
@@ -319,10 +354,10 @@ def show(
 
 
 def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
-    from pkgharvest.mirror import group_rows, summarize_groups
+    from pkgharvest.mirror import group_rows
 
-    mirror = _open(data_dir)
-    summaries: list[GroupSummary] = summarize_groups(mirror, kind, order)
+    reader = _open(data_dir)
+    summaries: list[GroupSummary] = reader.group_summaries(kind, order)
     if json_output:
         _print_json(list(group_rows(summaries)))
         return
@@ -330,7 +365,7 @@ def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | N
 
     noun = "Grid" if kind is Kind.GRID else "Category"
     plural = "grids" if kind is Kind.GRID else "categories"
-    caption = f"{len(summaries):,} {plural}; {_freshness(mirror, STATE.deps.now())}"
+    caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, STATE.deps.now())}"
     console = _console()
     console.print(groups_table(summaries, noun, width=console.width, caption=caption))
 
@@ -409,15 +444,15 @@ def export(
     from pkgharvest.errors import UsageError
     from pkgharvest.formats.fields import parse_fields
     from pkgharvest.formats.writers import exporter_for
-    from pkgharvest.mirror import select_packages
 
     if bom and export_format is not ExportFormat.CSV:
         raise UsageError("--bom applies to CSV only")
     chosen = parse_fields(fields) if fields is not None else None
-    mirror = _open(data_dir)
-    records = sorted(
-        select_packages(mirror, grid=grid, category=category, match=match),
-        key=lambda r: (str(r.get("slug")), r.get("id")),
+    reader = _open(data_dir)
+    records = reader.export_records(
+        grid=reader.find(Kind.GRID, grid) if grid is not None else None,
+        category=reader.find(Kind.CATEGORY, category) if category is not None else None,
+        match=match,
     )
     to_file = output is not None and str(output) != "-"
     clean = None

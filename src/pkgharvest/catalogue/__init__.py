@@ -1,0 +1,171 @@
+"""The catalogue database, `<data-dir>/catalogue.db`: the mirror's read index and its history.
+
+SQLite through the standard library (WAL journal). The JSON files stay the mirror and the truth;
+the database follows them (catalogue/write.py) and remembers what they forget: observations of
+stars and forks, weekly commits beyond 52 weeks, runs and their changes.
+
+- `open_catalogue(root)`: the database, up to date with the mirror. It is created when missing,
+  moved aside and rebuilt when corrupt, and caught up when behind the manifest (a crash between
+  the JSON commit and the database commit, a mirror copied by hand); `Catalogue.notice` then
+  says so in one line. A database of a newer schema raises CatalogueError (exit 65) untouched.
+- `after_commit(root)`: the one call a fetch makes right after its JSON commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pkgharvest.catalogue import schema, write
+from pkgharvest.errors import StoreError, StoreWriteError
+
+CATALOGUE_NAME = "catalogue.db"
+CORRUPT_SUFFIX = ".corrupt"
+_BUSY_TIMEOUT_MS = 30_000  # a reader may wait for a fetch's sync to finish
+
+
+@dataclass
+class Catalogue:
+    """An open catalogue database that agrees with the mirror's manifest.
+
+    Attributes:
+        root: the data folder.
+        path: the database file.
+        conn: the connection (autocommit mode; writes use explicit transactions).
+        manifest: the manifest the database agrees with.
+        notice: one line when this open had to build, rebuild or catch up the database.
+    """
+
+    root: Path
+    path: Path
+    conn: sqlite3.Connection
+    manifest: dict[str, Any]
+    notice: str | None = None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def catalogue_path(root: Path) -> Path:
+    return Path(root) / CATALOGUE_NAME
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _open_schema(path: Path) -> sqlite3.Connection:
+    """Connect and migrate. sqlite3.DatabaseError when the file is not a usable database."""
+    conn = _connect(path)
+    try:
+        schema.migrate(conn, str(path))
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+        conn.execute("SELECT count(*) FROM catalogue_meta").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _move_aside(path: Path) -> Path:
+    aside = path.with_name(path.name + CORRUPT_SUFFIX)
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.with_name(path.name + suffix))
+    return aside
+
+
+def _manifest(root: Path) -> tuple[dict[str, Any], str]:
+    """The manifest and its digest (the stamp a synced database stores)."""
+    from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
+
+    path = Path(root) / MANIFEST_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}, "no-manifest"
+    except OSError as err:
+        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
+    return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
+
+
+def open_catalogue(root: Path) -> Catalogue:
+    """The catalogue of the mirror in `root`, brought up to date with its JSON files."""
+    from pkgharvest.mirror import read_record_file
+
+    root = Path(root)
+    path = catalogue_path(root)
+    manifest, stamp = _manifest(root)
+    existed = path.exists()
+    reason = None if existed else "missing"
+    try:
+        try:
+            conn = _open_schema(path)
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.OperationalError) and not _looks_corrupt(err):
+                raise
+            aside = _move_aside(path)
+            reason = f"corrupt ({err}; kept as {aside.name})"
+            conn = _open_schema(path)
+        catalogue = Catalogue(root, path, conn, manifest)
+        try:
+            had_stamp = write.stored_stamp(conn) is not None
+            counts = write.sync(
+                conn,
+                root,
+                manifest,
+                stamp,
+                baseline=reason is not None or not had_stamp,
+                read_record=read_record_file,
+            )
+        except BaseException:
+            conn.close()
+            raise
+    except (sqlite3.OperationalError, OSError) as err:
+        raise StoreWriteError(f"cannot use the catalogue database {path}: {err}") from None
+    if counts is not None and stamp != "no-manifest":
+        if reason is not None:
+            catalogue.notice = (
+                f"catalogue database {path.name} was {reason}: built from the JSON files "
+                f"({counts.read.get('packages', 0):,} packages)"
+            )
+        elif had_stamp:
+            catalogue.notice = (
+                f"catalogue database {path.name} was behind the mirror: caught up from the JSON "
+                f"files ({counts.read.get('packages', 0):,} packages read)"
+            )
+    return catalogue
+
+
+def _looks_corrupt(err: sqlite3.OperationalError) -> bool:
+    text = str(err)
+    return "malformed" in text or "not a database" in text
+
+
+def after_commit(root: Path) -> str | None:
+    """Record a run that has just committed its JSON files; never raises for the database.
+
+    The mirror is already committed: a database problem must not turn the run into a failure.
+    It is returned as a one-line message instead, and the next command catches up.
+    """
+    try:
+        open_catalogue(root).close()
+    except Exception as err:  # even a bug here must not fail a run whose mirror is committed
+        return f"the catalogue database was not updated ({err}); the next command catches up"
+    return None

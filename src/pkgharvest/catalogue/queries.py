@@ -1,0 +1,201 @@
+"""The reading commands' queries, answered by SQL on the catalogue database.
+
+Each returns what the JSON-file reader (pkgharvest.mirror) returns for the same question, in the
+same order (tests/test_catalogue_read.py compares them on one mirror): records rebuilt from their
+columns, ranked with unknown values last and ties broken by slug. Only the rows a view shows are
+turned back into records; `top --json --limit 0` streams them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS, SYNC_ORDER
+from pkgharvest.mirror import GroupOrder, GroupSummary, SortKey, _not_found
+from pkgharvest.records import Kind, Record
+
+_ORDER_VALUE = {
+    SortKey.STARS: "p.stars",
+    SortKey.FORKS: "p.forks",
+    SortKey.COMMITS: "p.commits_52w_total",
+    SortKey.LAST_COMMIT: "julianday(p.last_commit)",
+}
+
+_ = SYNC_ORDER
+
+
+def _columns(kind: Kind, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + name for name in COLUMNS[kind])
+
+
+def record_from_row(kind: Kind, row: tuple[Any, ...]) -> Record:
+    """A record rebuilt from its table row (the columns of COLUMNS[kind], in order)."""
+    record: Record = {}
+    for name, value in zip(COLUMNS[kind], row, strict=False):
+        if value is not None and name in _JSON_COLUMNS:
+            value = json.loads(value)
+        elif value is not None and name in _BOOL_COLUMNS:
+            value = bool(value)
+        record[name] = value
+    return record
+
+
+def _match(title: object, slug: object, description: object, needle: str) -> bool:
+    return any(
+        isinstance(value, str) and needle in value.casefold()
+        for value in (title, slug, description)
+    )
+
+
+def _register(conn: sqlite3.Connection) -> None:
+    conn.create_function("pkgharvest_match", 4, _match, deterministic=True)
+
+
+# --- finding one record ---------------------------------------------------------------------
+
+
+def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
+    """The record whose slug is `key`, else whose id is `key` (digits), else whose slug equals
+    it ignoring case. RecordNotFound with close slugs as suggestions."""
+    table = kind.value
+    row = conn.execute(
+        f"SELECT {_columns(kind)} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
+    ).fetchone()
+    if row is None and key.isascii() and key.isdigit() and len(key) <= 19:
+        row = conn.execute(
+            f"SELECT {_columns(kind)} FROM {table} WHERE id = ?", (int(key),)
+        ).fetchone()
+    if row is not None:
+        return record_from_row(kind, row)
+    slugs = [slug for (slug,) in conn.execute(f"SELECT slug FROM {table} ORDER BY id")]
+    folded = key.casefold()
+    for slug in slugs:
+        if slug.casefold() == folded:
+            return find(conn, kind, slug)
+    raise _not_found(kind, key, slugs)
+
+
+def package_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM packages").fetchone()[0])
+
+
+# --- ranking --------------------------------------------------------------------------------
+
+
+def _where(
+    conn: sqlite3.Connection,
+    grid: Record | None,
+    category: Record | None,
+    match: str | None,
+) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if grid is not None:
+        clauses.append("p.id IN (SELECT package_id FROM grid_packages WHERE grid_id = ?)")
+        params.append(grid["id"])
+    if category is not None:
+        clauses.append("p.category_id = ?")
+        params.append(category["id"])
+    if match:
+        _register(conn)
+        clauses.append("pkgharvest_match(p.title, p.slug, p.repo_description, ?)")
+        params.append(match.casefold())
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def count_selected(
+    conn: sqlite3.Connection,
+    *,
+    grid: Record | None = None,
+    category: Record | None = None,
+    match: str | None = None,
+) -> int:
+    where, params = _where(conn, grid, category, match)
+    return int(conn.execute(f"SELECT count(*) FROM packages AS p{where}", params).fetchone()[0])
+
+
+def ranked(
+    conn: sqlite3.Connection,
+    by: SortKey,
+    *,
+    reverse: bool = False,
+    grid: Record | None = None,
+    category: Record | None = None,
+    match: str | None = None,
+    limit: int = 0,
+    fields: tuple[str, ...] | None = None,
+) -> Iterator[Record]:
+    """Packages ranked as `mirror.rank` ranks them; `limit` 0 means all; `fields` picks the
+    record fields to rebuild (default: all). Rows stream from the cursor."""
+    where, params = _where(conn, grid, category, match)
+    value = _ORDER_VALUE[by]
+    direction = "ASC" if reverse else "DESC"
+    names = fields or COLUMNS[Kind.PACKAGE]
+    sql = (
+        f"SELECT {', '.join('p.' + n for n in names)} FROM packages AS p{where}"
+        f" ORDER BY {value} IS NULL, {value} {direction}, p.slug"
+    )
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    for row in conn.execute(sql, params):
+        record: Record = {}
+        for name, item in zip(names, row, strict=True):
+            if item is not None and name in _JSON_COLUMNS:
+                item = json.loads(item)
+            elif item is not None and name in _BOOL_COLUMNS:
+                item = bool(item)
+            record[name] = item
+        yield record
+
+
+# --- grids and categories -------------------------------------------------------------------
+
+
+def group_summaries(conn: sqlite3.Connection, kind: Kind, order: GroupOrder) -> list[GroupSummary]:
+    """Every grid (or category) with its package count and total stars, in `order`."""
+    table = kind.value
+    if kind is Kind.GRID:
+        counted = (
+            "SELECT gp.grid_id AS group_id, count(*) AS n, coalesce(sum(p.stars), 0) AS stars"
+            " FROM grid_packages AS gp JOIN packages AS p ON p.id = gp.package_id"
+            " GROUP BY gp.grid_id"
+        )
+    else:
+        counted = (
+            "SELECT p.category_id AS group_id, count(*) AS n, coalesce(sum(p.stars), 0) AS stars"
+            " FROM packages AS p WHERE p.category_id IS NOT NULL GROUP BY p.category_id"
+        )
+    ordering = {
+        GroupOrder.NAME: "g.slug",
+        GroupOrder.PACKAGES: "coalesce(c.n, 0) DESC, g.slug",
+        GroupOrder.STARS: "coalesce(c.stars, 0) DESC, g.slug",
+    }[order]
+    sql = (
+        f"SELECT {_columns(kind, 'g')}, coalesce(c.n, 0), coalesce(c.stars, 0)"
+        f" FROM {table} AS g LEFT JOIN ({counted}) AS c ON c.group_id = g.id"
+        f" ORDER BY {ordering}"
+    )
+    width = len(COLUMNS[kind])
+    return [
+        GroupSummary(record_from_row(kind, row[:width]), int(row[width]), int(row[width + 1]))
+        for row in conn.execute(sql)
+    ]
+
+
+def export_records(
+    conn: sqlite3.Connection,
+    *,
+    grid: Record | None = None,
+    category: Record | None = None,
+    match: str | None = None,
+) -> Iterator[Record]:
+    """Whole package records sorted by slug (then id), streamed."""
+    where, params = _where(conn, grid, category, match)
+    sql = f"SELECT {_columns(Kind.PACKAGE, 'p')} FROM packages AS p{where} ORDER BY p.slug, p.id"
+    for row in conn.execute(sql, params):
+        yield record_from_row(Kind.PACKAGE, row)

@@ -1,0 +1,137 @@
+"""The catalogue database's schema, its version and the migrations that bring an older one up.
+
+The version is SQLite's `PRAGMA user_version`. `MIGRATIONS[n]` takes a database from version n
+to n + 1; a new database runs them all, in one transaction each. A database whose version is
+newer than `SCHEMA_VERSION` is refused (exit 65) before anything is written. The tables and
+columns are a public contract, documented in the README ("The catalogue database").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from pkgharvest.errors import CatalogueError
+
+_V1 = """
+CREATE TABLE catalogue_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE categories (
+    id INTEGER PRIMARY KEY, slug TEXT NOT NULL, title TEXT, title_plural TEXT,
+    description TEXT, show_pypi INTEGER, created TEXT, modified TEXT, api_url TEXT,
+    invalid TEXT, extra TEXT
+);
+CREATE TABLE grids (
+    id INTEGER PRIMARY KEY, slug TEXT NOT NULL, title TEXT, description TEXT,
+    is_locked INTEGER, header INTEGER, created TEXT, modified TEXT, packages TEXT,
+    api_url TEXT, invalid TEXT, extra TEXT
+);
+CREATE TABLE packages (
+    id INTEGER PRIMARY KEY, slug TEXT NOT NULL, title TEXT, category TEXT,
+    category_id INTEGER, grids TEXT, stars INTEGER, forks INTEGER, commits_52w TEXT,
+    commits_52w_total INTEGER, last_commit TEXT, last_fetched TEXT, created TEXT,
+    modified TEXT, pypi_version TEXT, pypi_url TEXT, repo_url TEXT, repo_description TEXT,
+    documentation_url TEXT, participants TEXT, api_url TEXT, stale_fields TEXT,
+    invalid TEXT, extra TEXT
+);
+CREATE TABLE grid_packages (
+    grid_id      INTEGER NOT NULL,
+    package_id   INTEGER NOT NULL,
+    from_grid    INTEGER NOT NULL DEFAULT 0,
+    from_package INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (grid_id, package_id)
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, started TEXT NOT NULL UNIQUE, finished TEXT, scope TEXT,
+    complete INTEGER, exit_code INTEGER, counts TEXT, seconds REAL, recorded TEXT NOT NULL
+);
+CREATE TABLE changes (
+    run_id    INTEGER NOT NULL REFERENCES runs (id),
+    change    TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    slug      TEXT,
+    old, new,
+    PRIMARY KEY (run_id, change, kind, record_id)
+) WITHOUT ROWID;
+CREATE TABLE observations (
+    package_id INTEGER NOT NULL, observed_at TEXT NOT NULL, stars INTEGER, forks INTEGER,
+    commits_52w_total INTEGER, pypi_version TEXT, run_id INTEGER,
+    PRIMARY KEY (package_id, observed_at)
+) WITHOUT ROWID;
+CREATE TABLE weekly_commits (
+    package_id INTEGER NOT NULL, week_start TEXT NOT NULL, commits INTEGER NOT NULL,
+    PRIMARY KEY (package_id, week_start)
+) WITHOUT ROWID;
+CREATE TABLE record_files (
+    kind TEXT NOT NULL, name TEXT NOT NULL, record_id INTEGER NOT NULL,
+    inode INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, size INTEGER,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE INDEX packages_slug ON packages (slug);
+CREATE INDEX packages_category ON packages (category_id);
+CREATE INDEX packages_stars ON packages (stars);
+CREATE INDEX grids_slug ON grids (slug);
+CREATE INDEX categories_slug ON categories (slug);
+CREATE INDEX grid_packages_package ON grid_packages (package_id);
+CREATE INDEX observations_date ON observations (observed_at);
+CREATE INDEX changes_kind ON changes (change, run_id);
+"""
+
+_V2 = """
+-- Version 2: the view that joins each package's newest observation, and ranking indexes.
+CREATE INDEX packages_forks ON packages (forks);
+CREATE INDEX observations_run ON observations (run_id);
+CREATE VIEW package_latest AS
+SELECT p.id, p.slug, p.title, p.category_id, p.stars, p.forks, p.commits_52w_total,
+       p.last_commit, p.pypi_version, p.last_fetched,
+       o.observed_at, o.stars AS observed_stars, o.forks AS observed_forks
+FROM packages AS p
+LEFT JOIN observations AS o
+       ON o.package_id = p.id
+      AND o.observed_at = (SELECT max(observed_at) FROM observations WHERE package_id = p.id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, path: str, *, upto: int = SCHEMA_VERSION) -> bool:
+    """Bring the database to version `upto` (default: the current one); True if it changed.
+
+    Raises CatalogueError (exit 65) without writing when the database is newer than this code.
+    """
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise CatalogueError(
+            f"the catalogue database {path} has schema version {version}, newer than this "
+            f"pkgharvest reads ({SCHEMA_VERSION}): upgrade pkgharvest, or move the file away "
+            "(it is rebuilt from the JSON files)"
+        )
+    if version >= upto:
+        return False
+    for number in range(version, upto):
+        # executescript would commit on its own; one explicit transaction per step keeps a
+        # failed step from leaving half a schema behind.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return True
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script split into statements (none of ours has `;` inside a statement)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -1,0 +1,426 @@
+"""Bringing the catalogue database up to date with the JSON mirror: one transaction per sync.
+
+The JSON files are the truth; the database follows them. A sync compares every record file's
+identity (inode, mtime, ctime, size: as git's index does) with what the database saw last time,
+reads only the files that differ, and applies the difference: current tables, observations,
+stitched weekly commits, grid membership, and the run's changes (against the rows the database
+held before). So the same routine serves the fetch that has just committed (only its rewritten
+files are read), a catch-up after a crash between the JSON commit and the database commit, and a
+rebuild of a lost database (every file is read; no change is recorded, since the state before is
+unknown: that sync is a *baseline*). Every history row has a natural key (a package and the
+service's `last_fetched`; a run's start time; a run, change and record), so a rerun, a catch-up
+or a rebuild never adds a row twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+from pkgharvest.catalogue import history
+from pkgharvest.records import FIELDS_BY_KIND, Kind, Record
+
+_JSON_COLUMNS = frozenset(
+    {"category", "grids", "commits_52w", "participants", "stale_fields", "invalid", "extra"}
+    | {"packages"}
+)
+_INT_COLUMNS = frozenset({"id", "stars", "forks", "commits_52w_total"})
+_BOOL_COLUMNS = frozenset({"is_locked", "header", "show_pypi"})
+
+COLUMNS = FIELDS_BY_KIND
+"""The record fields each table stores, in record order (packages add `category_id`)."""
+
+# Kinds in the order a sync applies them (packages link to grids and categories).
+SYNC_ORDER = (Kind.CATEGORY, Kind.GRID, Kind.PACKAGE)
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def column_value(name: str, value: object) -> object:
+    """A record field as its column stores it: lists and objects as JSON text, booleans as
+    0/1, integers and text as they are, anything of the wrong type as NULL."""
+    if value is None:
+        return None
+    if name in _JSON_COLUMNS:
+        return _ENCODE(value)
+    if name in _BOOL_COLUMNS:
+        return int(value) if isinstance(value, bool) else None
+    if name in _INT_COLUMNS:
+        return value if _is_int(value) else None
+    return value if isinstance(value, str) else None
+
+
+def category_id(record: Record) -> int | None:
+    ref = record.get("category")
+    if isinstance(ref, dict) and _is_int(ref.get("id")):
+        return int(ref["id"])
+    return None
+
+
+def ref_ids(value: object) -> set[int]:
+    items = value if isinstance(value, list) else []
+    return {item["id"] for item in items if isinstance(item, dict) and _is_int(item.get("id"))}
+
+
+def _row(kind: Kind, record: Record) -> list[object]:
+    row = [column_value(name, record.get(name)) for name in COLUMNS[kind]]
+    if kind is Kind.PACKAGE:
+        row.append(category_id(record))
+    return row
+
+
+def _upsert_sql(kind: Kind) -> str:
+    names = list(COLUMNS[kind]) + (["category_id"] if kind is Kind.PACKAGE else [])
+    marks = ", ".join("?" for _ in names)
+    return f"INSERT OR REPLACE INTO {kind.value} ({', '.join(names)}) VALUES ({marks})"
+
+
+def package_total(record: Record) -> int | None:
+    total = record.get("commits_52w_total")
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    counts = history.weekly_counts(record.get("commits_52w"))
+    return sum(counts) if counts is not None else None
+
+
+# --- scanning the mirror ----------------------------------------------------------------------
+
+FileId = tuple[int, int, int, int]
+"""inode, mtime_ns, ctime_ns, size: a record file rewritten by a commit differs in one of them."""
+
+
+def scan_folder(folder: Path) -> dict[str, FileId]:
+    """The record files of one kind folder (names not starting with '.', ending in .json)."""
+    found: dict[str, FileId] = {}
+    try:
+        entries = os.scandir(folder)
+    except FileNotFoundError:
+        return found
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found[name] = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+    return found
+
+
+# --- the sync ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncCounts:
+    """What one sync did, for the one-line notice and the tests."""
+
+    read: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    observations: int = 0
+    changes: int = 0
+
+
+def sync(
+    conn: sqlite3.Connection,
+    root: Path,
+    manifest: dict[str, Any],
+    stamp: str,
+    *,
+    baseline: bool,
+    read_record: Any,
+) -> SyncCounts | None:
+    """Apply the mirror under `root` to the database in one transaction; None if it was
+    already up to date (its stamp equals `stamp`, the manifest's digest).
+
+    `baseline`: the database does not know the state before (new or rebuilt): record no
+    changes. `read_record(path) -> Record | None` reads one file (CorruptStore when broken).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if stored_stamp(conn) == stamp:
+            conn.execute("ROLLBACK")
+            return None
+        counts = SyncCounts()
+        run_id = _record_run(conn, manifest, baseline=baseline)
+        changes_run = None if baseline else run_id
+        for kind in SYNC_ORDER:
+            _sync_kind(conn, root, kind, run_id, changes_run, counts, read_record)
+        conn.execute("DELETE FROM grid_packages WHERE from_grid = 0 AND from_package = 0")
+        conn.execute(
+            "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('manifest_sha256', ?)",
+            (stamp,),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def stored_stamp(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM catalogue_meta WHERE key = 'manifest_sha256'").fetchone()
+    return str(row[0]) if row else None
+
+
+def _record_run(
+    conn: sqlite3.Connection, manifest: dict[str, Any], *, baseline: bool
+) -> int | None:
+    """The runs row of the manifest's last run (inserted once), or None without one."""
+    run = manifest.get("last_run")
+    if not isinstance(run, dict) or not isinstance(run.get("started"), str):
+        return None
+    started = run["started"]
+    counts = run.get("counts")
+    seconds = run.get("seconds")
+    conn.execute(
+        "INSERT OR IGNORE INTO runs (started, finished, scope, complete, exit_code, counts,"
+        " seconds, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            started,
+            run.get("finished") if isinstance(run.get("finished"), str) else None,
+            run.get("scope") if isinstance(run.get("scope"), str) else None,
+            int(run["complete"]) if isinstance(run.get("complete"), bool) else None,
+            run.get("exit_code") if _is_int(run.get("exit_code")) else None,
+            json.dumps(counts, separators=(",", ":")) if isinstance(counts, dict) else None,
+            float(seconds) if isinstance(seconds, int | float) else None,
+            "rebuild" if baseline else "fetch",
+        ),
+    )
+    row = conn.execute("SELECT id FROM runs WHERE started = ?", (started,)).fetchone()
+    return int(row[0])
+
+
+def _read_changed(
+    root: Path, kind: Kind, conn: sqlite3.Connection, read_record: Any
+) -> tuple[list[tuple[str, FileId, Record]], list[str], set[int]]:
+    """The files that are new or rewritten (with their records), the names that are gone, and
+    the ids those gone files held."""
+    on_disk = scan_folder(root / kind.value)
+    known = {
+        name: ((inode, mtime, ctime, size), record_id)
+        for name, record_id, inode, mtime, ctime, size in conn.execute(
+            "SELECT name, record_id, inode, mtime_ns, ctime_ns, size FROM record_files"
+            " WHERE kind = ?",
+            (kind.value,),
+        )
+    }
+    changed: list[tuple[str, FileId, Record]] = []
+    for name, file_id in on_disk.items():
+        seen = known.get(name)
+        if seen is not None and seen[0] == file_id:
+            continue
+        record = read_record(os.path.join(root, kind.value, name))
+        if record is not None:
+            changed.append((name, file_id, record))
+    gone_names = [name for name in known if name not in on_disk]
+    return changed, gone_names, {known[name][1] for name in gone_names}
+
+
+def _sync_kind(
+    conn: sqlite3.Connection,
+    root: Path,
+    kind: Kind,
+    run_id: int | None,
+    changes_run: int | None,
+    counts: SyncCounts,
+    read_record: Any,
+) -> None:
+    changed, gone_names, gone_ids = _read_changed(root, kind, conn, read_record)
+    present_ids = {record["id"] for _, _, record in changed}
+    removed_ids = gone_ids - present_ids
+    table = kind.value
+    change_rows: list[tuple[object, ...]] = []
+    previous_windows: dict[int, tuple[Any, Any]] = {}
+    wanted = (
+        "slug, pypi_version, stars, commits_52w_total, commits_52w, last_fetched"
+        if kind is Kind.PACKAGE
+        else "slug"
+    )
+    for _, _, record in changed:
+        previous = conn.execute(
+            f"SELECT {wanted} FROM {table} WHERE id = ?", (record["id"],)
+        ).fetchone()
+        if changes_run is not None:
+            change_rows.extend(_record_changes(changes_run, kind, record, previous))
+        if kind is Kind.PACKAGE and previous is not None:
+            previous_windows[record["id"]] = (previous[5], previous[4])
+    if changed:
+        conn.executemany(_upsert_sql(kind), (_row(kind, record) for _, _, record in changed))
+    # Files: forget every name that is gone or changed, then remember the current ones.
+    conn.executemany(
+        "DELETE FROM record_files WHERE kind = ? AND name = ?",
+        ((kind.value, name) for name in gone_names),
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO record_files (kind, name, record_id, inode, mtime_ns, ctime_ns,"
+        " size) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((kind.value, name, record["id"], *file_id) for name, file_id, record in changed),
+    )
+    # A gone file's id may live on in a file that did not change (a hand-made duplicate).
+    removed = [
+        record_id
+        for record_id in sorted(removed_ids)
+        if conn.execute(
+            "SELECT 1 FROM record_files WHERE kind = ? AND record_id = ?", (kind.value, record_id)
+        ).fetchone()
+        is None
+    ]
+    for record_id in removed:
+        row = conn.execute(f"SELECT slug FROM {table} WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            continue
+        if changes_run is not None:
+            change_rows.append((changes_run, "removed", kind.value, record_id, row[0], None, None))
+        conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
+    if kind is Kind.GRID:
+        _grid_members_from_grids(conn, [r for _, _, r in changed], removed)
+    elif kind is Kind.PACKAGE:
+        _grid_members_from_packages(conn, [r for _, _, r in changed], removed)
+        packages = [r for _, _, r in changed]
+        counts.observations += _observe(conn, packages, previous_windows, run_id)
+    conn.executemany(
+        "INSERT OR IGNORE INTO changes (run_id, change, kind, record_id, slug, old, new)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        change_rows,
+    )
+    counts.read[kind.value] = len(changed)
+    counts.removed[kind.value] = len(removed)
+    counts.changes += len(change_rows)
+
+
+def _record_changes(
+    run_id: int, kind: Kind, record: Record, previous: tuple[Any, ...] | None
+) -> Iterator[tuple[object, ...]]:
+    """The changes rows of one new or rewritten record, against its previous database row."""
+    record_id, slug = record["id"], record.get("slug")
+    if previous is None:
+        yield (run_id, "new", kind.value, record_id, slug, None, None)
+        return
+    if previous[0] != slug:
+        yield (run_id, "rename", kind.value, record_id, slug, previous[0], slug)
+    if kind is not Kind.PACKAGE:
+        return
+    _, old_version, old_stars, old_total = previous[:4]
+    version = column_value("pypi_version", record.get("pypi_version"))
+    if history.is_release(old_version, version):
+        yield (run_id, "release", kind.value, record_id, slug, old_version, version)
+    stars = column_value("stars", record.get("stars"))
+    if _is_int(stars) and _is_int(old_stars) and stars != old_stars:
+        yield (run_id, "stars", kind.value, record_id, slug, old_stars, stars)
+    activity = history.activity_change(old_total, package_total(record))
+    if activity is not None:
+        yield (run_id, activity, kind.value, record_id, slug, old_total, package_total(record))
+
+
+def _grid_members_from_grids(
+    conn: sqlite3.Connection, grids: Iterable[Record], removed: Iterable[int]
+) -> None:
+    for grid in grids:
+        conn.execute("UPDATE grid_packages SET from_grid = 0 WHERE grid_id = ?", (grid["id"],))
+        conn.executemany(
+            "INSERT INTO grid_packages (grid_id, package_id, from_grid) VALUES (?, ?, 1)"
+            " ON CONFLICT DO UPDATE SET from_grid = 1",
+            ((grid["id"], package_id) for package_id in ref_ids(grid.get("packages"))),
+        )
+    conn.executemany("DELETE FROM grid_packages WHERE grid_id = ?", ((g,) for g in removed))
+
+
+def _grid_members_from_packages(
+    conn: sqlite3.Connection, packages: Iterable[Record], removed: Iterable[int]
+) -> None:
+    for package in packages:
+        conn.execute(
+            "UPDATE grid_packages SET from_package = 0 WHERE package_id = ?", (package["id"],)
+        )
+        conn.executemany(
+            "INSERT INTO grid_packages (grid_id, package_id, from_package) VALUES (?, ?, 1)"
+            " ON CONFLICT DO UPDATE SET from_package = 1",
+            ((grid_id, package["id"]) for grid_id in ref_ids(package.get("grids"))),
+        )
+    conn.executemany(
+        "UPDATE grid_packages SET from_package = 0 WHERE package_id = ?", ((p,) for p in removed)
+    )
+
+
+def _window(last_fetched: object, counts: object) -> tuple[Any, list[int]] | None:
+    """(last_fetched, 52 counts) of a package, or None when unknown or not on a calendar
+    (a year-1 or year-9999 date from a broken record has no 52 weeks around it)."""
+    moment = history.parse_utc(last_fetched)
+    weekly = history.weekly_counts(counts)
+    if moment is None or weekly is None or not 2 <= moment.year <= 9998:
+        return None
+    return moment, weekly
+
+
+def _observe(
+    conn: sqlite3.Connection,
+    packages: list[Record],
+    previous_windows: dict[int, tuple[Any, Any]],
+    run_id: int | None,
+) -> int:
+    """Observations and stitched weeks of packages whose files changed; returns how many
+    observations were new. `previous_windows`: id -> (last_fetched, commits_52w JSON text) of
+    the package's row before this sync."""
+    observations = []
+    weeks: list[tuple[int, str, int]] = []
+    for package in packages:
+        moment = history.parse_utc(package.get("last_fetched"))
+        if moment is None:
+            continue
+        observations.append(
+            (
+                package["id"],
+                history.iso_utc(moment),
+                column_value("stars", package.get("stars")),
+                column_value("forks", package.get("forks")),
+                package_total(package),
+                column_value("pypi_version", package.get("pypi_version")),
+                run_id,
+            )
+        )
+        current = _window(moment.isoformat(), package.get("commits_52w"))
+        if current is None:
+            continue
+        held = previous_windows.get(package["id"])
+        previous = _window(held[0], json.loads(held[1])) if held and held[1] else None
+        if previous is None:  # the common case of a first sync: every week, labels cached
+            labels = _week_labels(history.week_start(moment))
+            weeks.extend(zip(repeat(package["id"]), labels, current[1]))
+            continue
+        weeks.extend(
+            (package["id"], week.isoformat(), count)
+            for week, count in history.weeks_to_write(previous, current)
+        )
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT INTO observations (package_id, observed_at, stars, forks, commits_52w_total,"
+        " pypi_version, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        observations,
+    )
+    added = conn.total_changes - before
+    conn.executemany(
+        "INSERT INTO weekly_commits (package_id, week_start, commits) VALUES (?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET commits = excluded.commits",
+        weeks,
+    )
+    return added
+
+
+@functools.lru_cache(maxsize=256)
+def _week_labels(last_week: date) -> tuple[str, ...]:
+    return tuple(week.isoformat() for week in history.window_mondays(last_week))
