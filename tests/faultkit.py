@@ -87,6 +87,18 @@ def fetch_mock(
     return fetch(options, deps)
 
 
+def fetch_with_handler(
+    handler: Callable[[httpx.Request], httpx.Response], root: Path, *, page_size: int = 20
+) -> FetchReport:
+    """`fetch` of the whole catalogue through any handler (a misbehaving wrapper of FakeApi)."""
+    time = FakeTime()
+    options = FetchOptions(base_url=MOCK_BASE_URL, data_dir=root, page_size=page_size)
+    deps = Dependencies(
+        transport=httpx.MockTransport(handler), retry=FAST_RETRY, sleep=time.sleep, clock=time.clock
+    )
+    return fetch(options, deps)
+
+
 def fetch_served(
     base_url: str,
     root: Path,
@@ -263,6 +275,31 @@ def _field_differences(label: str, got: dict[str, Any], want: dict[str, Any]) ->
         if actual != expected:
             found.append(f"{label}: {name} is {actual!r}, the API says {expected!r}")
     return found
+
+
+def dangling_links(root: Path) -> list[str]:
+    """Referential integrity of a mirror: grid members and package links name records it
+    holds. Empty when it holds."""
+    files = mirror_files(root)
+    held: dict[str, set[int]] = {kind: set() for kind in KINDS}
+    loaded = []
+    for name, data in files.items():
+        if name != "manifest.json":
+            record = json.loads(data)
+            held[name.split("/")[0]].add(record["id"])
+            loaded.append((name.split("/")[0], record))
+    problems = []
+    for kind, record in loaded:
+        if kind == "grids":
+            problems += [f"grid {record['id']} lists {m['id']}" for m in record["packages"]
+                         if m["id"] not in held["packages"]]  # fmt: skip
+        elif kind == "packages":
+            problems += [f"package {record['id']} names grid {g['id']}" for g in record["grids"]
+                         if g["id"] not in held["grids"]]  # fmt: skip
+            category = record["category"]
+            if category is not None and category["id"] not in held["categories"]:
+                problems.append(f"package {record['id']} names category {category['id']}")
+    return problems
 
 
 def mirror_differences(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pkgharvest import cli
@@ -31,17 +32,19 @@ from tests.faultkit import (
     FAST_RETRY,
     MOCK_BASE_URL,
     copy_mirror,
+    dangling_links,
     fake_api_process,
     fetch_mock,
     fetch_served,
+    fetch_with_handler,
     harvester_argv,
     mirror_differences,
     mirror_files,
     unparseable_files,
 )
 
-PACKAGES, GRIDS = 120, 10  # with 20 a page: 6 package pages, 1 grid page, 1 category page
-PAGE = r"/packages/\?limit=20&offset=60$"  # one package page in the middle of the list
+PACKAGES, GRIDS = 120, 10  # with 20 a page (16 apart): 8 package pages, 1 grid, 1 category
+PAGE = r"/packages/\?limit=20&offset=64$"  # one package page in the middle of the list
 
 
 @dataclass
@@ -141,8 +144,8 @@ def test_a_page_that_keeps_failing_ends_75_and_leaves_the_mirror_untouched(
         fetch_mock(api, case.root)
 
     assert failure.value.exit_code == ExitCode.TEMPFAIL
-    assert "offset=60" in str(failure.value) and "unchanged" in str(failure.value)
-    attempts = sum(1 for path in api.stats.paths if "offset=60" in path)
+    assert "offset=64" in str(failure.value) and "unchanged" in str(failure.value)
+    attempts = sum(1 for path in api.stats.paths if "offset=64" in path)
     assert attempts == FAST_RETRY.attempts  # it tried as often as it says, then stopped
     assert_untouched(case)
 
@@ -179,7 +182,7 @@ def test_inserts_and_deletes_during_the_crawl_are_caught_by_another_pass(tmp_pat
     inserted: list[int] = []
 
     def change_mid_crawl(number: int, target: str) -> None:
-        if "/packages/?limit=20&offset=40" in target and not inserted:
+        if "/packages/?limit=20&offset=48" in target and not inserted:
             inserted.extend(catalogue.add_package() for _ in range(3))
             for package_id in oldest:
                 catalogue.delete_package(package_id)
@@ -201,22 +204,93 @@ def test_inserts_and_deletes_during_the_crawl_are_caught_by_another_pass(tmp_pat
     assert mirror_differences(case.root, catalogue) == []
 
 
-def test_a_list_that_never_stops_changing_ends_partial_and_removes_nothing(
-    tmp_path: Path,
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_steady_churn_exits_0_and_mirrors_every_package_present_throughout(
+    tmp_path: Path, concurrency: int
 ) -> None:
-    """A package added before every page: no pass is ever consistent. Exit 3 (partial): what
-    was fetched is kept, nothing is removed, every file parses."""
+    """A package added every 5 list requests and one deleted every 7 (0.1 exited 3 every
+    time), and on one request one of each, which leaves `count` unchanged: the run exits 0,
+    every package present from start to end is mirrored field for field, nothing present is
+    removed, and no grid lists a package the mirror lacks."""
     case = scenario(tmp_path)
     catalogue = case.catalogue
+    rng = random.Random(5)
+    added: list[int] = []
+    deleted: list[int] = []
+    requests = 0
 
-    def add_one(number: int, target: str) -> None:
-        if "/packages/?" in target:
-            catalogue.add_package()
+    def churn(number: int, target: str) -> None:
+        nonlocal requests
+        if "/packages/?" not in target:
+            return
+        requests += 1
+        grid = rng.choice(sorted(catalogue.grids))
+        if requests % 5 == 0 or requests == 3:
+            added.append(catalogue.add_package(category=1, grids=[grid]))
+        if requests % 7 == 0 or requests == 3:
+            victim = rng.choice(sorted(catalogue.packages))
+            deleted.append(victim)
+            catalogue.delete_package(victim)
 
-    report = fetch_mock(FakeApi(catalogue, on_request=add_one), case.root)
+    stable = set(catalogue.packages)
+    api = FakeApi(catalogue, on_request=churn)
+    report = fetch_mock(api, case.root, concurrency=concurrency)
+    stable -= set(deleted)
+
+    assert len(added) >= 2 and len(deleted) >= 2
+    assert report.exit_code == ExitCode.OK and report.complete, report.notices
+    assert mirror_differences(case.root, catalogue, only_packages=stable) == []
+    on_disk = {json.loads(data)["id"] for name, data in mirror_files(case.root).items()
+               if name.startswith("packages/")}  # fmt: skip
+    assert stable <= on_disk  # nothing present throughout was removed
+    assert on_disk <= stable | set(added) | set(deleted)
+    assert dangling_links(case.root) == []
+    # The next run, with nothing changing, makes the mirror equal to the API.
+    assert fetch_mock(FakeApi(catalogue), case.root).exit_code == ExitCode.OK
+    assert mirror_differences(case.root, catalogue) == []
+
+
+def test_a_deletion_mid_run_leaves_no_grid_listing_a_package_the_mirror_lacks(
+    tmp_path: Path,
+) -> None:
+    """0.1 removed the package file but left three grids listing {"id": 14, "slug": null}."""
+    case = scenario(tmp_path)
+    catalogue = case.catalogue
+    member = max(set().union(*(g["packages"] for g in catalogue.grids.values())))
+    in_grids = [g for g, grid in catalogue.grids.items() if member in grid["packages"]]
+    deleted: list[int] = []
+
+    def delete_after_the_grids(number: int, target: str) -> None:
+        if "/packages/?" in target and not deleted:
+            deleted.append(member)
+            catalogue.delete_package(member)
+
+    report = fetch_mock(FakeApi(catalogue, on_request=delete_after_the_grids), case.root)
+
+    assert deleted and in_grids
+    assert report.exit_code == ExitCode.OK
+    assert dangling_links(case.root) == []
+    assert mirror_differences(case.root, catalogue) == []
+
+
+def test_pages_that_never_meet_end_partial_and_remove_nothing(tmp_path: Path) -> None:
+    """A server whose later pages always skip records (as if many were deleted between any
+    two reads): no boundary can be proven, so the run is partial: what was fetched is kept,
+    nothing is removed, every file parses."""
+    case = scenario(tmp_path)
+    api = FakeApi(case.catalogue)
+
+    def skipping(request: httpx.Request) -> httpx.Response:
+        url = request.url
+        offset = int(url.params.get("offset", "0"))
+        if "/packages/" in url.path and offset > 0:
+            request = httpx.Request("GET", url.copy_set_param("offset", str(offset + 30)))
+        return api.handler(request)
+
+    report = fetch_with_handler(skipping, case.root)
 
     assert report.exit_code == ExitCode.PARTIAL and not report.complete
-    assert report.removal_withheld is not None
+    assert report.removal_withheld is not None and "did not meet" in report.removal_withheld
     assert report.counts["packages"].removed == 0
     files = mirror_files(case.root)
     previous_packages = {name for name in case.before if name.startswith("packages/")}
@@ -224,6 +298,28 @@ def test_a_list_that_never_stops_changing_ends_partial_and_removes_nothing(
     assert unparseable_files(case.root) == []
     manifest = json.loads(files["manifest.json"])
     assert manifest["last_run"]["exit_code"] == ExitCode.PARTIAL
+
+
+def test_a_count_far_beyond_the_pages_is_a_fault_not_a_crawl(tmp_path: Path) -> None:
+    """`count = 10**9` over the real records: 0.1 scheduled ~10**7 pages. The first short
+    page ends the crawl; the count is reported and the run is partial."""
+    case = scenario(tmp_path)
+    api = FakeApi(case.catalogue)
+
+    def huge_count(request: httpx.Request) -> httpx.Response:
+        response = api.handler(request)
+        if "/packages/" in request.url.path and request.url.params.get("offset") is not None:
+            body = json.loads(response.content)
+            body["count"] = 10**9
+            return httpx.Response(200, json=body)
+        return response
+
+    report = fetch_with_handler(huge_count, case.root)
+
+    assert report.exit_code == ExitCode.PARTIAL
+    assert report.removal_withheld is not None and "1000000000" in report.removal_withheld
+    package_pages = [p for p in api.stats.paths if p.startswith("/api/v4/packages/?")]
+    assert len(package_pages) <= PACKAGES // 16 + 1 + 2 * 4  # the pages, and a window at most
 
 
 # --- real sockets ---------------------------------------------------------------------------
@@ -240,7 +336,7 @@ def test_broken_connections_on_real_sockets_are_retried(tmp_path: Path, fault: s
         assert fetch_served(base_url, root).exit_code == ExitCode.OK
         change_catalogue(catalogue)
         api.faults = Faults(timeout_hold=2.0)
-        for offset in (0, 60):
+        for offset in (0, 64):
             api.faults.script(rf"/packages/\?limit=20&offset={offset}$", fault, times=1)
         report = fetch_served(base_url, root, read_timeout=0.2)
 

@@ -150,7 +150,7 @@ def test_removal_happens_only_after_a_complete_crawl(data: Path) -> None:
     catalogue.delete_package(gone)
     # A page that keeps failing: the run fails as a whole and nothing changes.
     before = digest(data)
-    api.faults = Faults().script(r"packages/\?limit=20&offset=20", "503", times=None)
+    api.faults = Faults().script(r"packages/\?limit=20&offset=16", "503", times=None)
     with pytest.raises(ApiUnavailable):
         run(api, data, page_size=20)
     assert digest(data) == before
@@ -194,7 +194,7 @@ def test_drift_inserts_during_the_crawl_are_caught(data: Path) -> None:
     added: list[int] = []
 
     def insert_midway(n: int, path: str) -> None:
-        if "packages/?" in path and "offset=40" in path and not added:
+        if "packages/?" in path and "offset=48" in path and not added:
             # Three new packages shift every later offset by three (first pass only).
             grid = min(catalogue.grids)
             added.extend(catalogue.add_package(category=1, grids=[grid]) for _ in range(3))
@@ -216,7 +216,7 @@ def test_drift_deletes_during_the_crawl_miss_nothing_that_stayed(data: Path) -> 
     deleted: list[int] = []
 
     def delete_midway(n: int, path: str) -> None:
-        if "packages/?" in path and "offset=60" in path and not deleted:
+        if "packages/?" in path and "offset=64" in path and not deleted:
             # Deleting a record on an earlier page shifts the next ones: one would be missed.
             deleted.append(newest[5])
             catalogue.delete_package(newest[5])
@@ -320,7 +320,7 @@ def test_ctrl_c_mid_crawl_leaves_the_mirror_as_it_was(data: Path) -> None:
     before = digest(data)
 
     def interrupt(n: int, path: str) -> None:
-        if "offset=60" in path:
+        if "offset=64" in path:
             raise KeyboardInterrupt
 
     api.on_request = interrupt

@@ -19,9 +19,9 @@ from pkgharvest.errors import ExitCode
 from tests.fakeapi import FakeApi, Faults, generate_catalogue
 from tests.faultkit import FakeTime, Gate, fetch_mock, fetch_served, mirror_differences
 
-# 130 packages at 10 a page: the first page, then 12 more, read concurrently (12 is a
-# multiple of 2, 3 and 4, so the gate's batches always fill).
-PACKAGES, GRIDS, PAGE_SIZE = 130, 8, 10
+# 100 packages at 10 a page (8 apart, overlapping by 2): the first page, then 12 more, read
+# concurrently (12 is a multiple of 2, 3 and 4, so the gate's batches always fill).
+PACKAGES, GRIDS, PAGE_SIZE = 100, 8, 10
 EXPECTED_USER_AGENT = (
     f"pkgharvest/{pkgharvest.__version__} (+https://github.com/pkgharvest/pkgharvest)"
 )
@@ -54,19 +54,19 @@ def test_a_429_makes_everyone_wait_out_retry_after(tmp_path: Path) -> None:
     """With Retry-After: 30 on one page, no request starts within those 30 s of (fake) time,
     except those already on their way when the 429 arrived; the page is asked again after."""
     time = FakeTime()
-    faults = Faults(retry_after="30").script(r"/packages/\?limit=10&offset=50$", "429-retry-after")
+    faults = Faults(retry_after="30").script(r"/packages/\?limit=10&offset=48$", "429-retry-after")
     api = FakeApi(generate_catalogue(PACKAGES, GRIDS), faults=faults, clock=time.clock)
 
     report = fetch_mock(api, tmp_path, concurrency=4, page_size=PAGE_SIZE, time=time)
 
     assert report.exit_code == ExitCode.OK
     paths, starts = api.stats.paths, api.stats.request_starts
-    throttled = paths.index("/api/v4/packages/?limit=10&offset=50")
+    throttled = paths.index("/api/v4/packages/?limit=10&offset=48")
     at = starts[throttled]
     early = [p for p, s in zip(paths[throttled + 1 :], starts[throttled + 1 :], strict=True)
              if s < at + 30]  # fmt: skip
     assert len(early) <= 3, early  # at most the other requests already in flight
-    retried = paths.index("/api/v4/packages/?limit=10&offset=50", throttled + 1)
+    retried = paths.index("/api/v4/packages/?limit=10&offset=48", throttled + 1)
     assert starts[retried] >= at + 30
     assert max(time.sleeps) >= 30
 
@@ -74,14 +74,14 @@ def test_a_429_makes_everyone_wait_out_retry_after(tmp_path: Path) -> None:
 def test_a_429_without_retry_after_still_pauses_and_backs_off(tmp_path: Path) -> None:
     time = FakeTime()
     policy = RetryPolicy(throttle_pause=2.0)
-    faults = Faults().script(r"/packages/\?limit=10&offset=50$", "429", times=2)
+    faults = Faults().script(r"/packages/\?limit=10&offset=48$", "429", times=2)
     api = FakeApi(generate_catalogue(PACKAGES, GRIDS), faults=faults, clock=time.clock)
 
     report = fetch_mock(api, tmp_path, concurrency=4, page_size=PAGE_SIZE, time=time, retry=policy)
 
     assert report.exit_code == ExitCode.OK and report.retries == 2
     paths, starts = api.stats.paths, api.stats.request_starts
-    tries = [i for i, p in enumerate(paths) if p == "/api/v4/packages/?limit=10&offset=50"]
+    tries = [i for i, p in enumerate(paths) if p == "/api/v4/packages/?limit=10&offset=48"]
     assert len(tries) == 3
     first_429, second_429, success = (starts[i] for i in tries)
     assert second_429 - first_429 >= 2.0 and success - second_429 >= 2.0
@@ -92,7 +92,7 @@ def test_a_429_without_retry_after_still_pauses_and_backs_off(tmp_path: Path) ->
 def test_after_a_429_fewer_requests_are_in_flight(tmp_path: Path) -> None:
     """At --concurrency 4, one 429: the next requests come at most two at a time."""
     catalogue = generate_catalogue(220, GRIDS)  # 21 pages after the first
-    faults = Faults(retry_after="0").script(r"/packages/\?limit=10&offset=100$", "429-retry-after")
+    faults = Faults(retry_after="0").script(r"/packages/\?limit=10&offset=80$", "429-retry-after")
     gate = Gate(release_at=5, matches=later_package_page)
     api = FakeApi(catalogue, faults=faults, on_request=gate.on_request)
 
@@ -100,7 +100,7 @@ def test_after_a_429_fewer_requests_are_in_flight(tmp_path: Path) -> None:
         report = fetch_served(base_url, tmp_path, concurrency=4, page_size=PAGE_SIZE)
 
     assert report.exit_code == ExitCode.OK
-    throttled = gate.targets.index("/api/v4/packages/?limit=10&offset=100")
+    throttled = gate.targets.index("/api/v4/packages/?limit=10&offset=80")
     batch_429 = gate.batch_at_arrival[throttled]
     held = list(zip(gate.batch_at_arrival, gate.held_at_arrival, strict=True))
     assert max(n for batch, n in held if batch < batch_429) == 4

@@ -1,16 +1,25 @@
-"""Reading the API's paginated lists completely, concurrently, and despite drift.
+"""Reading one of the API's paginated lists completely, concurrently, and despite churn.
 
-The lists are newest first, so a package added during a crawl shifts later offsets by one (an
-item comes again) and a deleted one shifts them back (an item is never seen). The crawler dedupes
-by id and counts the unique ids of a pass against the list's `count`: a pass that saw exactly
-`count` ids while `count` stayed put proves the crawl complete. Otherwise it reads the list again,
-up to `max_passes` times, so that no record present for the whole crawl is missed.
+The lists are ordered by id, newest first, and ids are never reused. One page is a snapshot of
+a contiguous slice of the list at the moment the server built it, so it holds every id that
+existed then between its lowest and its highest id. Two pages whose id ranges meet (the lower
+page's highest id is at least the upper page's lowest id, minus one) therefore leave no id
+that existed throughout between them unseen, whatever was inserted or deleted in between. The
+page at offset 0 also covers everything above it, and a short page (fewer records than asked
+for, at least one) everything below it. A list is complete when its pages chain from the top
+to such a short page; a boundary whose pages do not meet (more deletions than the overlap
+between two reads) is read again from a little earlier until they do. `count` only sizes how
+many pages to ask for at once: a count far beyond what the pages hold is a fault, never a
+reason to keep asking.
 
-Memory stays flat: pages are handed to `consume` as they arrive and then dropped; only ids stay.
+Records reach `consume` as pages arrive, each id once; memory keeps only ids and page spans.
 """
 
 from __future__ import annotations
 
+import math
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -19,38 +28,109 @@ from typing import Any, TypeVar
 
 from pkgharvest.api import ApiClient, Page
 from pkgharvest.events import EventSink, ListSized, Notice, ignore
-from pkgharvest.records import Kind
+from pkgharvest.records import MAX_INTEGER, Kind
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 RawRecord = dict[str, Any]
 
+OVERLAP = 4
+"""Records each page shares with the one before it when nothing changes: up to OVERLAP - 1
+deletions above a boundary between its two reads still leave the pages meeting."""
+
+MAX_REREAD_ROUNDS = 5
+"""Rounds of boundary re-reads before a list is declared incomplete (the run is then partial)."""
+
+_TOP = math.inf
+_BOTTOM = -math.inf
+
 
 @dataclass(frozen=True)
 class ListOutcome:
     """What one list crawl proved.
 
-    kind: which list.
-    count: the list's `count` in the last pass.
-    ids: the ids the server listed (those of the consistent pass when complete; otherwise every
-        id seen in any pass).
-    complete: some pass saw exactly `count` records while `count` did not change.
-    passes: how many passes it took.
+    kind: which list. count: the last `count` the server sent.
+    ids: every id seen (any page, any read).
+    gone: ids seen once and then missing from a later page whose range holds them: deleted
+        during the crawl (ids are never reused, and a page holds its whole range).
+    complete: the pages chain from the top of the list to its end, so every record present
+        from the start of the crawl to its end is in `ids`, and a record of the mirror missing
+        from `ids` was deleted during or before the crawl.
+    pages: requests made for this list. problem: why it is not complete (None when it is).
     """
 
     kind: Kind
     count: int
     ids: AbstractSet[int]
     complete: bool
-    passes: int
+    pages: int
+    problem: str | None = None
+    gone: AbstractSet[int] = frozenset()
+
+    @property
+    def present(self) -> AbstractSet[int]:
+        """The ids seen and not proven deleted since."""
+        return self.ids - self.gone if self.gone else self.ids
 
 
-def _record_id(raw: object) -> int | None:
-    if not isinstance(raw, dict):
-        return None  # not a record at all: consumed once, and reported failed
-    value = raw.get("id")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The ids one page proves seen: every id that existed when it was read, from `low` to
+    `high` (inclusive; `_TOP` for the first page, `_BOTTOM` for a short page).
+
+    offset, size: where it was read and how many records it held.
+    """
+
+    offset: int
+    size: int
+    high: float
+    low: float
+
+
+def span_of(page: Page, ids: list[int]) -> Span | None:
+    """What `page` proves, given the ids of its records; None when it proves nothing."""
+    short = len(page.results) < page.limit
+    if not ids:
+        # No ids to place: only a short first page proves something (the whole list).
+        return Span(0, len(page.results), _TOP, _BOTTOM) if page.offset == 0 and short else None
+    high: float = _TOP if page.offset == 0 else max(ids)
+    low: float = _BOTTOM if short else min(ids)
+    return Span(page.offset, len(page.results), high, low)
+
+
+def gaps(spans: Iterable[Span]) -> list[Span]:
+    """The spans below which coverage breaks: for each, the ids just under its `low` are not
+    proven seen. Empty when the spans chain from the top of the list to its end."""
+    ordered = sorted(spans, key=lambda span: span.high, reverse=True)
+    if not ordered or ordered[0].high != _TOP:
+        return [Span(0, 0, _TOP, _TOP)]  # nothing proves the top: read offset 0 again
+    broken: list[Span] = []
+    reach = ordered[0]  # the span whose `low` is the lowest id covered without a break
+    for span in ordered[1:]:
+        if span.high >= reach.low - 1:
+            if span.low < reach.low:
+                reach = span
+        else:
+            broken.append(reach)
+            reach = span
+    if reach.low != _BOTTOM:
+        broken.append(reach)
+    return broken
+
+
+def step_for(page_size: int) -> int:
+    """Offsets between consecutive pages: a page less the overlap (a quarter of a small one)."""
+    return max(1, page_size - min(OVERLAP, page_size // 4))
+
+
+def pages_for(size: int, page_size: int) -> int:
+    """Requests a complete crawl of a list of `size` records takes when nothing changes."""
+    step = step_for(page_size)
+    pages = max(1, math.ceil(size / step))
+    last_offset = (pages - 1) * step
+    # A last page that comes back exactly full proves no end: one boundary re-read follows.
+    return pages + (1 if size - last_offset >= page_size else 0)
 
 
 def bounded_map(
@@ -76,6 +156,14 @@ def bounded_map(
             yield pending.pop(future), future
 
 
+def _record_id(raw: object) -> int | None:
+    if not isinstance(raw, dict):
+        return None  # not a record at all: consumed once, and reported failed
+    value = raw.get("id")
+    usable = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INTEGER
+    return value if usable else None  # an unusable id fails in normalize, with its reason
+
+
 class ListCrawler:
     """Crawls the list endpoints of one API with `concurrency` requests at most."""
 
@@ -86,85 +174,155 @@ class ListCrawler:
         *,
         page_size: int,
         concurrency: int,
-        max_passes: int = 3,
         on_event: EventSink = ignore,
     ) -> None:
         self.client = client
         self.pool = pool
         self.page_size = page_size
         self.window = max(1, concurrency) * 2
-        self.max_passes = max_passes
         self.on_event = on_event
 
-    def crawl(self, kind: Kind, consume: Callable[[list[RawRecord]], None]) -> ListOutcome:
-        """Read every page of `kind`; `consume` gets each record once (first version seen).
+    def crawl(self, kind: Kind, consume: Callable[[list[Any]], None]) -> ListOutcome:
+        """Read `kind` completely; `consume` gets each record once (the first copy seen).
 
-        Records without a usable id are passed to `consume` in the first pass only (it reports
-        them as failed) and counted, so that they do not force needless extra passes.
+        Items without a usable id (broken records, non-objects) are consumed once each, so
+        that they are reported failed, and prove nothing.
         """
-        consumed: set[int] = set()
-        pass_ids: set[int] = set()
-        count = 0
-        for pass_number in range(1, self.max_passes + 1):
-            pass_ids, counts, broken = self._one_pass(kind, consume, consumed, pass_number)
-            count = counts[-1]
-            if len(set(counts)) == 1 and len(pass_ids) + broken == count:
-                return ListOutcome(kind, count, pass_ids, True, pass_number)
-            if pass_number < self.max_passes:
-                self.on_event(
-                    Notice(
-                        f"the {kind.value} list changed during the crawl "
-                        f"({len(pass_ids)} unique of {count}); reading it again"
-                    )
-                )
-        return ListOutcome(kind, count, consumed, False, self.max_passes)
+        return _ListRead(self, kind, consume).run()
 
-    def _one_pass(
-        self,
-        kind: Kind,
-        consume: Callable[[list[RawRecord]], None],
-        consumed: set[int],
-        pass_number: int,
-    ) -> tuple[set[int], list[int], int]:
-        # In the first pass every id seen is also consumed: one set serves both (memory).
-        seen: set[int] = consumed if pass_number == 1 else set()
-        counts: list[int] = []
-        broken = 0
 
-        def take(page: Page) -> None:
-            nonlocal broken
-            counts.append(page.count)
-            fresh: list[RawRecord] = []
-            for raw in page.results:
-                record_id = _record_id(raw)
-                if record_id is None:
-                    broken += 1
-                    if pass_number == 1:
-                        fresh.append(raw)
-                    continue
-                if record_id not in consumed:
-                    consumed.add(record_id)
-                    fresh.append(raw)
-                seen.add(record_id)
-            if fresh:
-                consume(fresh)
+class _ListRead:
+    """One crawl of one list: the pages read so far and what they prove."""
 
-        first = self.client.get_page(kind, offset=0, limit=self.page_size)
-        if pass_number == 1:
-            self.on_event(ListSized(kind, first.count))
-        take(first)
+    def __init__(
+        self, crawler: ListCrawler, kind: Kind, consume: Callable[[list[Any]], None]
+    ) -> None:
+        self.crawler = crawler
+        self.kind = kind
+        self.consume = consume
+        self.ids: set[int] = set()
+        self.broken: set[str] = set()  # reprs of id-less items already consumed
+        self.spans: list[Span] = []
+        self.reads: list[tuple[int, Span, array[int]]] = []  # (sequence, span, its ids)
+        self.last_seen: dict[int, int] = {}  # id -> sequence of the last page showing it
+        self.count = 0
+        self.first_count = 0
+        self.pages = 0
+        self.end_offset = math.inf  # the lowest offset where a short or empty page came
 
-        # The first page gave `count`, so every other offset is known and fetched concurrently.
-        # If `count` grows meanwhile (inserts), the offsets to read grow with it.
+    def run(self) -> ListOutcome:
+        crawler = self.crawler
+        first = self._read(0)
+        self.on_first_page(first)
+        step = step_for(crawler.page_size)
+
         def offsets() -> Iterator[int]:
-            offset = self.page_size
-            while offset < max(counts):
+            offset = step
+            # `count` (the latest seen) sizes the crawl; the first short page ends it.
+            while offset < self.count and offset < self.end_offset:
                 yield offset
-                offset += self.page_size
+                offset += step
+
+        self._read_all(offsets())
+        for _ in range(MAX_REREAD_ROUNDS):
+            broken = gaps(self.spans)
+            if not broken:
+                break
+            self.crawler.on_event(
+                Notice(
+                    f"the {self.kind.value} list changed under the crawl; re-reading "
+                    f"{len(broken)} page boundar{'y' if len(broken) == 1 else 'ies'}"
+                )
+            )
+            half = crawler.page_size // 2
+            self._read_all(sorted({max(0, gap.offset + gap.size - half) for gap in broken}))
+        if self.count != self.first_count:
+            # Records were added or deleted meanwhile: the newest ones (up to a page) are
+            # on the first page now. Not needed for the proof; it mirrors them a run sooner.
+            self.crawler.on_event(
+                Notice(
+                    f"the {self.kind.value} list changed during the crawl (count "
+                    f"{self.first_count} -> {self.count}); reading its first page again"
+                )
+            )
+            self._read(0)
+        return self._outcome()
+
+    def on_first_page(self, page: Page) -> None:
+        self.first_count = page.count
+        self.crawler.on_event(ListSized(self.kind, page.count))
+
+    def _outcome(self) -> ListOutcome:
+        problem = None
+        if gaps(self.spans):
+            problem = f"its pages did not meet after {MAX_REREAD_ROUNDS} re-reads"
+        elif self.count > 2 * (len(self.ids) + len(self.broken)) + self.crawler.page_size:
+            problem = (
+                f"the API counts {self.count} {self.kind.value} but its pages hold "
+                f"{len(self.ids) + len(self.broken)}"
+            )
+        return ListOutcome(
+            self.kind,
+            self.count,
+            self.ids,
+            problem is None,
+            self.pages,
+            problem=problem,
+            gone=self._gone(),
+        )
+
+    def _gone(self) -> frozenset[int]:
+        """Ids a later page proves deleted (see ListOutcome.gone)."""
+        ordered = sorted(self.ids)
+        gone: set[int] = set()
+        for sequence, span, page_ids in self.reads:
+            start = 0 if span.low == _BOTTOM else bisect_left(ordered, span.low)
+            stop = len(ordered) if span.high == _TOP else bisect_right(ordered, span.high)
+            on_page = set(page_ids)
+            for record_id in ordered[start:stop]:
+                if self.last_seen[record_id] < sequence and record_id not in on_page:
+                    gone.add(record_id)
+        return frozenset(gone)
+
+    def _read(self, offset: int) -> Page:
+        page = self.crawler.client.get_page(self.kind, offset=offset, limit=self.crawler.page_size)
+        self._take(page)
+        return page
+
+    def _read_all(self, offsets: Iterable[int]) -> None:
+        crawler = self.crawler
 
         def fetch(offset: int) -> Page:
-            return self.client.get_page(kind, offset=offset, limit=self.page_size)
+            return crawler.client.get_page(self.kind, offset=offset, limit=crawler.page_size)
 
-        for _, future in bounded_map(self.pool, fetch, offsets(), window=self.window):
-            take(future.result())
-        return seen, counts, broken
+        for _, future in bounded_map(crawler.pool, fetch, offsets, window=crawler.window):
+            self._take(future.result())
+
+    def _take(self, page: Page) -> None:
+        """Everything here runs on the crawling thread: no locks needed."""
+        self.pages += 1
+        self.count = page.count
+        if len(page.results) < page.limit:
+            self.end_offset = min(self.end_offset, page.offset)
+        fresh: list[Any] = []
+        page_ids: list[int] = []
+        for raw in page.results:
+            record_id = _record_id(raw)
+            if record_id is None:
+                key = repr(raw)
+                if key not in self.broken:
+                    self.broken.add(key)
+                    fresh.append(raw)
+                continue
+            page_ids.append(record_id)
+            if record_id not in self.ids:
+                self.ids.add(record_id)
+                fresh.append(raw)
+        span = span_of(page, page_ids)
+        if span is not None:
+            self.spans.append(span)
+            self.reads.append((self.pages, span, array("q", page_ids)))
+        for record_id in page_ids:
+            self.last_seen[record_id] = self.pages
+        if fresh:
+            self.consume(fresh)
