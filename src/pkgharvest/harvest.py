@@ -5,7 +5,7 @@
 The phases, one module each: crawl (lists, proven complete) -> resolve (links, a worklist) ->
 assemble (grids, pure functions over id sets) -> normalize -> stage (into the transaction) ->
 removal (a pure plan) -> the commit, here, in one place. A catalogue run's phases are in
-catalogue.py, a targeted run's in targeted.py; counts and notices live in stats.RunStats.
+catalogue_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
 Nothing in the mirror changes until the run commits: a run that cannot finish (the API kept
 failing, a disk error, Ctrl-C) leaves it byte-for-byte as it was. A run that finished with some
 records failed commits what it fetched and removes nothing.
@@ -22,7 +22,7 @@ from typing import Any
 
 from pkgharvest import catalogue
 from pkgharvest.api import ApiClient
-from pkgharvest.catalogue import CatalogueRun
+from pkgharvest.catalogue_run import CatalogueRun
 from pkgharvest.deps import Dependencies
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.links import ApiBase
@@ -32,7 +32,7 @@ from pkgharvest.resolve import Known, Resolver
 from pkgharvest.stage import Stager
 from pkgharvest.stats import KindCounts, RunStats
 from pkgharvest.store import Store, Transaction
-from pkgharvest.targeted import TargetedRun
+from pkgharvest.targeted_run import TargetedRun
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_CONCURRENCY = 4
