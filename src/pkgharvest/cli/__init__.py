@@ -68,6 +68,12 @@ def _root(
 from pkgharvest.cli import fetch as _fetch  # noqa: E402,F401
 from pkgharvest.cli import read as _read  # noqa: E402,F401
 from pkgharvest.cli import status as _status  # noqa: E402,F401
+from pkgharvest.cli.completion import (  # noqa: E402
+    completion_request,
+    document_shell_argument,
+    run_completion,
+)
+from pkgharvest.cli.usage import usage_line  # noqa: E402
 
 _OUTPUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 """Why writing the output can fail: a full disk or quota (`top > /dev/full`), a file size
@@ -123,7 +129,11 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     STATE.debug = "--debug" in args
     STATE.deps = deps or Dependencies()
     command = typer.main.get_command(app)
+    document_shell_argument(command)
     try:
+        completion = completion_request(args)
+        if completion is not None:
+            return run_completion(*completion)
         # Not standalone: typer returns Exit codes (and 130 for Ctrl-C) instead of exiting,
         # and raises usage errors for us to show.
         code = command.main(args=args, prog_name="pkgharvest", standalone_mode=False)
@@ -135,6 +145,9 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
             traceback.print_exc()
         return _fail(f"error: {err}", err.exit_code)
     except typer.TyperException as err:  # usage errors: bad option, missing argument...
+        line = usage_line(err)
+        if line is not None:
+            return _fail(f"error: {line}", ExitCode.USAGE)
         show = getattr(err, "show", None)
         if callable(show):
             show()
