@@ -328,3 +328,30 @@ def test_ctrl_c_mid_crawl_leaves_the_mirror_as_it_was(data: Path) -> None:
         run(api, data, page_size=20, concurrency=1)
     assert digest(data) == before
     assert not [p for p in data.rglob("*") if p.name.startswith(".staging")]
+
+
+def test_a_grid_listing_thousands_of_missing_packages_costs_no_request_each(data: Path) -> None:
+    """0.1 made 2,714 one-by-one requests and kept a notice per id. Ids older than the newest
+    listed package are proven gone by the complete list (no request); newer ones may be new
+    packages, so at most MAX_LOOKUPS of them are looked up; the notices stay few."""
+    from pkgharvest.catalogue_run import MAX_LOOKUPS
+
+    catalogue = generate_catalogue(packages=100, grids=5, seed=12)
+    newest = max(catalogue.packages)
+    older = [i for i in range(1, newest) if i not in catalogue.packages]
+    ghosts = older + list(range(newest + 1, newest + 5001))
+    grid_id = min(catalogue.grids)
+    grid = catalogue.grids[grid_id]
+    catalogue.grids[grid_id] = {**grid, "packages": [*grid["packages"], *ghosts]}
+    catalogue.touched()
+    api = FakeApi(catalogue)
+
+    report = run(api, data, page_size=100)
+
+    assert report.exit_code is ExitCode.PARTIAL  # a grid lists packages the API lacks
+    package_details = [p for p in api.stats.snapshot().paths
+                       if p.startswith("/api/v4/packages/") and "?" not in p]  # fmt: skip
+    assert len(package_details) == MAX_LOOKUPS
+    assert report.counts["packages"].missing == len(ghosts)
+    assert len(report.notices) < 10
+    assert report.requests < 20 + MAX_LOOKUPS

@@ -69,6 +69,7 @@ class FetchReport:
     complete: every list was read completely and nothing failed (catalogue runs only).
     exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists.
     removal_withheld: why records gone from the API were not removed, if they were not.
+    not_found: (kind, key) of each target the API does not have (for a "did you mean").
     """
 
     scope: str
@@ -84,6 +85,7 @@ class FetchReport:
     seconds: float
     notices: tuple[str, ...] = ()
     removal_withheld: str | None = None
+    not_found: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -141,7 +143,7 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 stager=Stager(txn, base, stats),
                 known=Known(),
             )
-            exit_code, plan = _phases(options, resolver, stats)
+            exit_code, plan, not_found = _phases(options, resolver, stats)
             removed = _apply(plan, txn, stats)
             report = FetchReport(
                 scope=options.scope,
@@ -157,9 +159,10 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 seconds=round(deps.clock() - started_clock, 3),
                 notices=stats.all_notices(),
                 removal_withheld=plan.withheld if not removed else None,
+                not_found=not_found,
             )
             manifest_run = report.as_dict()
-            del manifest_run["notices"], manifest_run["source"]
+            del manifest_run["notices"], manifest_run["source"], manifest_run["not_found"]
             # The commit point: the one place where the mirror changes.
             txn.commit(source=base.url, run=manifest_run)
             catalogue.after_commit(store.root)  # the database follows the JSON files
@@ -175,8 +178,9 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
 
 def _phases(
     options: FetchOptions, resolver: Resolver, stats: RunStats
-) -> tuple[ExitCode, RemovalPlan]:
-    """Run the catalogue's or the targets' phases; the exit code and the removal plan."""
+) -> tuple[ExitCode, RemovalPlan, tuple[tuple[str, str], ...]]:
+    """Run the catalogue's or the targets' phases: the exit code, the removal plan, and the
+    targets not found."""
     if options.scope == "targeted":
         targets = TargetedRun(resolver).run(options.targets, options.grids)
         if targets.found == 0:
@@ -185,15 +189,19 @@ def _phases(
             code = ExitCode.PARTIAL
         else:
             code = ExitCode.OK
-        return code, RemovalPlan(withheld="a targeted fetch never removes records")
+        return (
+            code,
+            RemovalPlan(withheld="a targeted fetch never removes records"),
+            targets.not_found,
+        )
     catalogue = CatalogueRun(resolver).run()
     plan = plan_removal(
         catalogue.evidence, failed=stats.failed(), integrity_faults=catalogue.integrity_faults
     )
     if plan.withheld is not None:
         stats.notice(f"nothing removed from the mirror: {plan.withheld}", topic="removal")
-        return ExitCode.PARTIAL, plan
-    return ExitCode.OK, plan
+        return ExitCode.PARTIAL, plan, ()
+    return ExitCode.OK, plan, ()
 
 
 def _apply(plan: RemovalPlan, txn: Transaction, stats: RunStats) -> bool:
