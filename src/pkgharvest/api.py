@@ -339,7 +339,7 @@ class ApiClient:
         error = state.outcome.exception() if state.outcome else None
         reason = error.reason if isinstance(error, TransientFailure) else repr(error)
         wait = state.next_action.sleep if state.next_action else 0.0
-        self._on_event(Retrying(url, reason, wait, state.attempt_number))
+        self._on_event(Retrying(url, reason, wait, state.attempt_number, self.retry.attempts))
 
 
 def _describe_transport_error(err: httpx.TransportError) -> str:

@@ -86,7 +86,8 @@ class CatalogueRun:
         def consume(records: list[Any]) -> None:
             for raw in records:
                 add(raw)
-            self.stats.progress()
+            # Grid drafts are staged at the end; until then they count as read.
+            self.stats.progress(ahead={Kind.GRID: len(self.known.drafts)})
 
         return consume
 

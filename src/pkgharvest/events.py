@@ -22,7 +22,9 @@ class ListSized:
 
 @dataclass(frozen=True)
 class RecordsDone:
-    """`count` more records of `kind` were normalized and stored (or found unchanged)."""
+    """`count` more records of `kind` were read: normalized and staged (or found unchanged),
+    failed, or (grids) accepted to be stored at the end of the run, once their members' slugs
+    are known. A bar fed these moves as list pages arrive."""
 
     kind: Kind
     count: int
@@ -39,12 +41,14 @@ class RequestDone:
 
 @dataclass(frozen=True)
 class Retrying:
-    """Attempt `attempt` at `url` failed for `reason`; the next starts in `wait` seconds."""
+    """Attempt `attempt` of `attempts` at `url` failed for `reason`; the next starts in `wait`
+    seconds (`attempts` 0: not known)."""
 
     url: str
     reason: str
     wait: float
     attempt: int
+    attempts: int = 0
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pkgharvest.events import Event, EventSink, Notice, RecordsDone
@@ -69,10 +70,14 @@ class RunStats:
     def failed(self) -> int:
         return sum(counts.failed for counts in self.counts.values())
 
-    def progress(self) -> None:
-        """One RecordsDone event per kind per batch (per record would cost real CPU on a bar)."""
+    def progress(self, ahead: Mapping[Kind, int] | None = None) -> None:
+        """One RecordsDone event per kind per batch (per record would cost real CPU on a bar).
+
+        `ahead`: records read but not staged yet, per kind (grids wait for their members'
+        slugs until the end of the run): counted now, so a bar moves as their pages arrive.
+        """
         for kind, counts in self.counts.items():
-            done = counts.seen + counts.failed
+            done = counts.seen + counts.failed + (ahead or {}).get(kind, 0)
             if done > self._reported[kind]:
                 self.on_event(RecordsDone(kind, done - self._reported[kind]))
                 self._reported[kind] = done
