@@ -169,3 +169,25 @@ def after_commit(root: Path) -> str | None:
     except Exception as err:  # even a bug here must not fail a run whose mirror is committed
         return f"the catalogue database was not updated ({err}); the next command catches up"
     return None
+
+
+def prepare(root: Path) -> str | None:
+    """Before a fetch: migrate the database, refuse a newer one (exit 65, before anything is
+    fetched), and catch it up if a crash left it behind, so that the crashed run's changes are
+    its own. Returns the one-line notice, if any. Nothing happens in a folder with no mirror."""
+    from pkgharvest.manifest import MANIFEST_NAME
+
+    root = Path(root)
+    if not (catalogue_path(root).exists() or (root / MANIFEST_NAME).exists()):
+        return None
+    with open_catalogue(root) as catalogue:
+        return catalogue.notice
+
+
+def run_changes(root: Path) -> Any:
+    """The ChangeReport of the mirror's last run (None if it is not recorded)."""
+    from pkgharvest.catalogue import reports
+
+    with open_catalogue(root) as catalogue:
+        run_id = reports.synced_run_id(catalogue.conn)
+        return None if run_id is None else reports.change_report(catalogue.conn, run_id=run_id)

@@ -43,8 +43,9 @@ CREATE TABLE grid_packages (
     PRIMARY KEY (grid_id, package_id)
 ) WITHOUT ROWID;
 CREATE TABLE runs (
-    id INTEGER PRIMARY KEY, started TEXT NOT NULL UNIQUE, finished TEXT, scope TEXT,
-    complete INTEGER, exit_code INTEGER, counts TEXT, seconds REAL, recorded TEXT NOT NULL
+    id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT, scope TEXT,
+    complete INTEGER, exit_code INTEGER, counts TEXT, seconds REAL, recorded TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL UNIQUE
 );
 CREATE TABLE changes (
     run_id    INTEGER NOT NULL REFERENCES runs (id),
@@ -77,6 +78,7 @@ CREATE INDEX categories_slug ON categories (slug);
 CREATE INDEX grid_packages_package ON grid_packages (package_id);
 CREATE INDEX observations_date ON observations (observed_at);
 CREATE INDEX changes_kind ON changes (change, run_id);
+CREATE INDEX runs_started ON runs (started);
 """
 
 _V2 = """

@@ -156,7 +156,7 @@ def sync(
             conn.execute("ROLLBACK")
             return None
         counts = SyncCounts()
-        run_id = _record_run(conn, manifest, baseline=baseline)
+        run_id = _record_run(conn, manifest, stamp, baseline=baseline)
         changes_run = None if baseline else run_id
         for kind in SYNC_ORDER:
             _sync_kind(conn, root, kind, run_id, changes_run, counts, read_record)
@@ -178,7 +178,7 @@ def stored_stamp(conn: sqlite3.Connection) -> str | None:
 
 
 def _record_run(
-    conn: sqlite3.Connection, manifest: dict[str, Any], *, baseline: bool
+    conn: sqlite3.Connection, manifest: dict[str, Any], stamp: str, *, baseline: bool
 ) -> int | None:
     """The runs row of the manifest's last run (inserted once), or None without one."""
     run = manifest.get("last_run")
@@ -189,7 +189,7 @@ def _record_run(
     seconds = run.get("seconds")
     conn.execute(
         "INSERT OR IGNORE INTO runs (started, finished, scope, complete, exit_code, counts,"
-        " seconds, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " seconds, recorded, manifest_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             started,
             run.get("finished") if isinstance(run.get("finished"), str) else None,
@@ -199,9 +199,11 @@ def _record_run(
             json.dumps(counts, separators=(",", ":")) if isinstance(counts, dict) else None,
             float(seconds) if isinstance(seconds, int | float) else None,
             "rebuild" if baseline else "fetch",
+            stamp,
         ),
     )
-    row = conn.execute("SELECT id FROM runs WHERE started = ?", (started,)).fetchone()
+    # A run is its manifest: two runs may start in the same second, never write the same bytes.
+    row = conn.execute("SELECT id FROM runs WHERE manifest_sha256 = ?", (stamp,)).fetchone()
     return int(row[0])
 
 

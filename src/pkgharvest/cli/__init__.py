@@ -66,6 +66,7 @@ def _root(
 
 # Command modules register themselves on `app` when imported.
 from pkgharvest.cli import fetch as _fetch  # noqa: E402,F401
+from pkgharvest.cli import history as _history  # noqa: E402,F401
 from pkgharvest.cli import read as _read  # noqa: E402,F401
 from pkgharvest.cli import status as _status  # noqa: E402,F401
 from pkgharvest.cli.completion import (  # noqa: E402

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from pkgharvest import catalogue
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
-from pkgharvest.errors import exit_codes_help
+from pkgharvest.errors import PkgHarvestError, exit_codes_help
 from pkgharvest.harvest import FetchOptions
 from pkgharvest.harvest import fetch as run_fetch
 from pkgharvest.memory import pin_mmap_threshold
@@ -100,13 +103,34 @@ def fetch(
         sink = BarSink(Console(stderr=True))
     else:
         sink = LineSink()
+    _say(catalogue.prepare(options.data_dir), quiet or json_output)
     with sink:
         report = run_fetch(options, STATE.deps.with_events(sink))
+    changes = _run_changes(options.data_dir, quiet or json_output)
     if json_output:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        data = report.as_dict()
+        data["changes"] = changes.as_dict() if changes is not None else None
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif not quiet:
         sys.stdout.write(report.summary_line() + "\n")
+        if changes is not None and not changes.baseline:  # a baseline has nothing to compare
+            sys.stdout.write(f"changes: {changes.digest()}\n")
     elif report.exit_code:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
+
+
+def _say(notice: str | None, quiet: bool) -> None:
+    if notice and not quiet:
+        sys.stderr.write(f"pkgharvest: {notice}\n")
+
+
+def _run_changes(root: Path, quiet: bool) -> Any:
+    """The run's changes from the catalogue database; a database problem is a warning only
+    (the mirror is committed; the next command catches the database up)."""
+    try:
+        return catalogue.run_changes(root)
+    except (PkgHarvestError, sqlite3.Error, OSError) as err:
+        _say(f"warning: the catalogue database was not updated: {err}", quiet)
+        return None

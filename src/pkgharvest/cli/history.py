@@ -1,0 +1,131 @@
+"""History commands: `trends` and `changes`, answered from the catalogue database. Offline."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from pkgharvest.cli import STATE, app
+from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.read import CategoryOption, GridOption, _open, _print_json
+from pkgharvest.errors import UsageError
+from pkgharvest.records import Kind
+
+
+class TrendKey(StrEnum):
+    STARS = "stars"
+    FORKS = "forks"
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    from pkgharvest.catalogue.history import parse_since as parse
+
+    try:
+        return parse(text, now)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _database(data_dir: object) -> object:
+    from pkgharvest.catalogue.reader import DatabaseReader
+
+    reader = _open(data_dir)  # type: ignore[arg-type]
+    if not isinstance(reader, DatabaseReader):
+        raise UsageError(
+            "history needs the catalogue database, which cannot be used here "
+            "(see the line above); run `pkgharvest fetch` with write access first"
+        )
+    return reader
+
+
+@app.command(
+    epilog="Example: pkgharvest trends --since 30d --grid rest-frameworks --limit 10",
+)
+def trends(
+    since: Annotated[
+        str,
+        typer.Option("--since", metavar="7d|30d|90d|DATE", help="Start of the window."),
+    ] = "30d",
+    by: Annotated[
+        TrendKey, typer.Option("--by", help="Rank by stars or forks gained.", case_sensitive=False)
+    ] = TrendKey.STARS,
+    grid: GridOption = None,
+    category: CategoryOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+    ] = 20,
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Packages ranked by the stars (or forks) they gained in a window, from the history."""
+    from pkgharvest.catalogue import reports
+    from pkgharvest.catalogue.reader import DatabaseReader
+
+    now = STATE.deps.now()
+    start = parse_since(since, now)
+    reader = _database(data_dir)
+    assert isinstance(reader, DatabaseReader)
+    scope = {
+        "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
+        "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
+    }
+    rows = reports.trends(reader.conn, start, by=by.value, limit=limit, **scope)
+    if json_output:
+        _print_json([row.as_dict() for row in rows])
+        return
+    from rich.text import Text
+
+    from pkgharvest.views.console import make_console
+    from pkgharvest.views.history import trends_table
+
+    console = make_console()
+    if not rows:
+        if not reports.has_history(reader.conn):
+            console.print(
+                Text("Trends start with the second run: so far each package was observed once.")
+            )
+        else:
+            console.print(Text(f"No package gained or lost {by.value} since {since}."))
+        return
+    caption = (
+        f"{len(rows):,} packages by {by.value} gained since {start:%Y-%m-%d}"
+        " (from each package's last observation before then, or its first after)"
+    )
+    console.print(trends_table(rows, by=by.value, caption=caption), soft_wrap=True)
+
+
+@app.command(
+    epilog="Example: pkgharvest changes --since 7d",
+)
+def changes(
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="last-run|7d|DATE",
+            help="The last run against the one before (default), or every run since then.",
+        ),
+    ] = "last-run",
+    json_output: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
+    from pkgharvest.catalogue import reports
+    from pkgharvest.catalogue.reader import DatabaseReader
+
+    start = None if since == "last-run" else parse_since(since, STATE.deps.now())
+    reader = _database(data_dir)
+    assert isinstance(reader, DatabaseReader)
+    report = reports.change_report(reader.conn, start)
+    if json_output:
+        _print_json(report.as_dict())
+        return
+    from pkgharvest.views.console import make_console
+    from pkgharvest.views.history import changes_view
+
+    make_console().print(changes_view(report))
+    sys.stdout.flush()

@@ -1,0 +1,166 @@
+"""Drawing the catalogue's history: `trends` tables, the `changes` digest, `show`'s star history.
+
+Text from the API goes through `display()` (terminal-safe) like every other view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from pkgharvest.catalogue.reports import ChangeReport, Trend
+from pkgharvest.views.charts import SPARK_LEVELS, thousands
+from pkgharvest.views.text import display
+
+SLUG_STYLE = "bold cyan"
+
+
+def value_sparkline(values: Sequence[int], width: int = 16) -> str:
+    """A sparkline of a series of values (stars over time), lowest to highest; the last
+    `width` points when there are more. A flat series is a flat line."""
+    points = list(values)[-width:]
+    if not points:
+        return ""
+    low, high = min(points), max(points)
+    if high == low:
+        return SPARK_LEVELS[0] * len(points)
+    top = len(SPARK_LEVELS) - 1
+    return "".join(SPARK_LEVELS[round((v - low) * top / (high - low))] for v in points)
+
+
+def _signed(value: int | None) -> str:
+    return "—" if value is None else f"{value:+,}"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:+.1f}%"
+
+
+def trends_table(rows: Sequence[Trend], *, by: str, caption: str) -> Table:
+    table = Table(box=None, caption=caption, caption_justify="left", pad_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("Package", no_wrap=True, overflow="ellipsis", max_width=40)
+    table.add_column("Stars", justify="right")
+    table.add_column("Gained", justify="right", style="green" if by == "stars" else None)
+    table.add_column("%", justify="right")
+    table.add_column("Forks", justify="right")
+    table.add_column("Gained", justify="right", style="green" if by == "forks" else None)
+    table.add_column("Stars over the window", no_wrap=True)
+    for position, row in enumerate(rows, start=1):
+        percent = row.stars_percent if by == "stars" else row.forks_percent
+        table.add_row(
+            str(position),
+            Text(display(row.slug), style=SLUG_STYLE),
+            thousands(row.stars),
+            _signed(row.stars_gained),
+            _percent(percent),
+            thousands(row.forks),
+            _signed(row.forks_gained),
+            value_sparkline(row.history),
+        )
+    return table
+
+
+def _section(title: str, lines: list[Text], more: int = 0) -> list[RenderableType]:
+    if not lines:
+        return []
+    head = Text(title, style="bold")
+    body = [Text("  ").append_text(line) for line in lines]
+    if more:
+        body.append(Text(f"  … and {more:,} more", style="dim"))
+    return [head, *body, Text("")]
+
+
+def _slug(item: dict[str, Any]) -> Text:
+    return Text(display(item.get("slug")), style=SLUG_STYLE)
+
+
+def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
+    """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back."""
+    parts: list[RenderableType] = []
+    window = (f"since {report.since}" if report.since else "since the database started") + (
+        f" (last run {report.until}, {report.runs:,} run{'s' if report.runs != 1 else ''})"
+    )
+    parts.append(Text(f"Catalogue changes {window}", style="bold underline"))
+    parts.append(Text(report.digest(), style="dim"))
+    parts.append(Text(""))
+
+    def cut(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        return items[:shown], max(0, len(items) - shown)
+
+    items, more = cut(report.new)
+    parts += _section(
+        f"New packages ({len(report.new):,})",
+        [
+            _slug(i)
+            .append(f"  {thousands(i.get('stars'))} stars", style="dim")
+            .append(f"  {display(i.get('title'), missing='')}")
+            for i in items
+        ],
+        more,
+    )
+    items, more = cut(report.releases)
+    parts += _section(
+        f"Releases ({len(report.releases):,})",
+        [_slug(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}") for i in items],
+        more,
+    )
+    gains = [i for i in report.stars if i["gained"] > 0]
+    losses = sorted((i for i in report.stars if i["gained"] < 0), key=lambda i: i["gained"])
+    items, more = cut(gains)
+    parts += _section(
+        "Biggest star gains",
+        [
+            _slug(i)
+            .append(f"  +{i['gained']:,}", style="green")
+            .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
+            for i in items
+        ],
+        more,
+    )
+    items, more = cut(losses)
+    parts += _section(
+        "Star losses",
+        [
+            _slug(i)
+            .append(f"  {i['gained']:,}", style="red")
+            .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
+            for i in items
+        ],
+        more,
+    )
+    for title, key in (
+        ("Went dormant (no commits in 52 weeks)", "dormant"),
+        ("Came back (commits again)", "revived"),
+    ):
+        items, more = cut(getattr(report, key))
+        parts += _section(
+            f"{title} ({len(getattr(report, key)):,})", [_slug(i) for i in items], more
+        )
+    items, more = cut(report.renamed)
+    parts += _section(
+        f"Renamed ({len(report.renamed):,})",
+        [_slug(i).append(f"  was {display(i.get('from'))}", style="dim") for i in items],
+        more,
+    )
+    items, more = cut(report.removed)
+    parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more)
+    if len(parts) == 3:
+        parts.append(Text("Nothing changed.", style="dim"))
+    return Group(*parts)
+
+
+def star_history_text(history: Sequence[tuple[str, int]]) -> Text:
+    """`show`: one line with a sparkline of the star count over the observations."""
+    first, last = history[0], history[-1]
+    gained = last[1] - first[1]
+    return Text.assemble(
+        ("Star history  ", "bold"),
+        (value_sparkline([stars for _, stars in history], width=40), "green"),
+        f"  {first[1]:,} → {last[1]:,} ({gained:+,}) from {first[0][:10]} to {last[0][:10]},"
+        f" {len(history):,} observations",
+    )

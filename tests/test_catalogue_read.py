@@ -1,0 +1,131 @@
+"""The reading commands give the same rows from the catalogue database as from the JSON files
+(the reader of earlier versions, kept as the fallback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pkgharvest.catalogue import reader as reader_module
+from pkgharvest.catalogue.reader import DatabaseReader, FileReader, open_reader
+from pkgharvest.mirror import GroupOrder, SortKey
+from pkgharvest.records import Kind
+from tests.mirrorbuilder import (
+    MirrorContent,
+    link_grids,
+    many_packages,
+    run_cli,
+    seed_content,
+    synthetic_grids,
+    synthetic_package,
+    write_mirror,
+)
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    seeds = seed_content()
+    grids = seeds.grids + synthetic_grids(12)
+    packages = seeds.packages + many_packages(400, grids, seeds.categories)
+    # Ties and unknowns, where orders most easily differ.
+    packages += [
+        synthetic_package(800_001, "tie-b", stars=100, forks=None, commits_52w=None),
+        synthetic_package(800_002, "tie-a", stars=100, forks=None, last_commit=None),
+        synthetic_package(800_003, "no-stars", stars=None, repo_description="Ünïcode MATCH me"),
+    ]
+    content = MirrorContent(packages, grids, seeds.categories)
+    link_grids(content)
+    return write_mirror(tmp_path_factory.mktemp("read") / "mirror", content)
+
+
+def both(root: Path) -> tuple[DatabaseReader, FileReader]:
+    database = open_reader(root)
+    files = open_reader(root, database=False)
+    assert isinstance(database, DatabaseReader) and isinstance(files, FileReader)
+    return database, files
+
+
+SCOPES = [
+    {},
+    {"grid": "postgresql"},
+    {"category": "apps"},
+    {"match": "match"},
+    {"match": "synthetic 1"},
+    {"grid": "postgresql", "category": "apps"},
+]
+
+
+@pytest.mark.parametrize("by", [k for k in SortKey if k is not SortKey.ACTIVITY])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("scope", SCOPES)
+def test_ranking_is_the_same(mirror: Path, by: SortKey, reverse: bool, scope: dict) -> None:
+    database, files = both(mirror)
+    args = {
+        "grid": database.find(Kind.GRID, scope["grid"]) if "grid" in scope else None,
+        "category": database.find(Kind.CATEGORY, scope["category"])
+        if "category" in scope
+        else None,
+        "match": scope.get("match"),
+    }
+    got = list(database.ranked(by, reverse=reverse, **args))
+    want = list(files.ranked(by, reverse=reverse, **args))
+    assert got == want and want  # whole records, in the same order
+    assert database.count_selected(**args) == files.count_selected(**args) == len(want)
+    assert list(database.ranked(by, reverse=reverse, limit=7, **args)) == want[:7]
+
+
+@pytest.mark.parametrize("kind", [Kind.GRID, Kind.CATEGORY])
+@pytest.mark.parametrize("order", list(GroupOrder))
+def test_group_summaries_are_the_same(mirror: Path, kind: Kind, order: GroupOrder) -> None:
+    database, files = both(mirror)
+    assert database.group_summaries(kind, order) == files.group_summaries(kind, order)
+
+
+@pytest.mark.parametrize("key", ["django-hstore", "1327", "DJANGO-HSTORE", "tie-a"])
+def test_find_is_the_same(mirror: Path, key: str) -> None:
+    database, files = both(mirror)
+    assert database.find(Kind.PACKAGE, key) == files.find(Kind.PACKAGE, key)
+
+
+def test_not_found_suggests_the_same(mirror: Path) -> None:
+    database, files = both(mirror)
+    messages = []
+    for reader in (database, files):
+        with pytest.raises(Exception) as caught:
+            reader.find(Kind.PACKAGE, "django-hstor")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and "django-hstore" in messages[0]
+
+
+COMMANDS = [
+    ["top"],
+    ["top", "--limit", "0", "--json"],
+    ["top", "--by", "forks", "--reverse", "--grid", "postgresql"],
+    ["top", "--by", "commits", "--match", "synthetic 3", "--json"],
+    ["top", "--by", "last-commit", "--category", "apps", "--limit", "0"],
+    ["top", "--by", "activity", "--active", "--json"],
+    ["grid", "postgresql"],
+    ["grid", "postgresql", "--json"],
+    ["show", "django-hstore"],
+    ["show", "1327", "--json"],
+    ["grids", "--by", "stars"],
+    ["categories", "--json"],
+    ["export", "--format", "jsonl", "--grid", "postgresql"],
+    ["export"],
+]
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
+def test_commands_print_the_same(monkeypatch, capsys, mirror: Path, argv: list[str]) -> None:
+    args = [*argv, "--data-dir", str(mirror)]
+    from_database = run_cli(monkeypatch, capsys, *args)
+    monkeypatch.setattr(
+        reader_module,
+        "open_reader",
+        lambda root, database=True: FileReader(reader_module.files.open_mirror(root)),
+    )
+    from_files = run_cli(monkeypatch, capsys, *args)
+    assert from_database.code == from_files.code == 0
+    assert from_database.out == from_files.out and from_database.out
+    assert from_database.err == from_files.err == ""

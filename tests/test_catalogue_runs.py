@@ -1,0 +1,224 @@
+"""The catalogue database as fetch and the commands meet it (issue 8): runs against the fake API,
+a kill -9 between the JSON commit and the database commit, the history commands, and the reading
+commands giving the same rows from the database as from the JSON files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pkgharvest.catalogue import CATALOGUE_NAME
+from pkgharvest.cli import run
+from pkgharvest.deps import Dependencies, RetryPolicy
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
+from tests.fakeproc import REPO_ROOT
+
+MP = pytest.MonkeyPatch
+Cap = pytest.CaptureFixture[str]
+
+
+def deps_for(api: FakeApi) -> Dependencies:
+    return Dependencies(
+        transport=httpx.MockTransport(api.handler),
+        retry=RetryPolicy(attempts=2),
+        sleep=lambda seconds: None,
+    )
+
+
+def fetch(api: FakeApi, data: Path, *args: str) -> int:
+    argv = ["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(data), *args]
+    return run(argv, deps_for(api))
+
+
+def query(data: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data / CATALOGUE_NAME) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+# The second run's world: the service re-measured two packages, one shipped a release, one went
+# quiet, one package is new.
+SECOND_RUN = textwrap.dedent(
+    """
+    def second_run(catalogue):
+        catalogue.update_package(
+            1083, repo_watchers=672, pypi_version="2.11.0",
+            last_fetched="2026-02-22T18:02:37.757866-05:00",
+        )
+        catalogue.update_package(
+            4100, repo_watchers=540, commits_over_52=[0] * 52,
+            last_fetched="2026-02-22T18:01:40.058837-05:00",
+        )
+        catalogue.add_package(id=5000, slug="django-brand-new", repo_watchers=12)
+    """
+)
+namespace: dict[str, Any] = {}
+exec(SECOND_RUN, namespace)
+second_run = namespace["second_run"]
+
+
+def test_three_fetches_record_history_once(capsys: Cap, tmp_path: Path) -> None:
+    data = tmp_path / "mirror"
+    catalogue = seed_catalogue()
+    api = FakeApi(catalogue)
+    assert fetch(api, data) == 0
+    first_out = capsys.readouterr().out
+    assert "changes:" not in first_out  # the first run is the baseline: nothing to compare
+    assert query(data, "SELECT count(*) FROM observations") == [(5,)]
+
+    second_run(catalogue)
+    assert fetch(api, data) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == (
+        "changes: 1 new, 0 removed, 1 release, 1 dormant, top gainer django-comments-xtd +54"
+    )
+    observations = query(data, "SELECT count(*) FROM observations")[0][0]
+    assert observations == 5 + 3  # two re-measured, one new
+
+    assert fetch(api, data, "--json") == 0  # nothing changed on the server
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"]["new"] == [] and report["changes"]["stars"] == []
+    assert query(data, "SELECT count(*) FROM observations") == [(observations,)]
+    assert query(data, "SELECT count(*) FROM runs") == [(3,)]
+
+
+def test_a_targeted_fetch_adds_observations_for_what_it_fetched(tmp_path: Path) -> None:
+    data = tmp_path / "mirror"
+    catalogue = seed_catalogue()
+    api = FakeApi(catalogue)
+    assert fetch(api, data) == 0
+    second_run(catalogue)
+    assert fetch(api, data, "django-comments-xtd") == 0
+    rows = query(data, "SELECT package_id, stars FROM observations WHERE run_id = 2")
+    assert rows == [(1083, 672)]  # only the package it fetched
+    assert query(data, "SELECT count(*) FROM observations") == [(6,)]
+
+
+def test_kill_9_between_the_json_commit_and_the_database_commit(
+    capsys: Cap, tmp_path: Path
+) -> None:
+    data = tmp_path / "mirror"
+    catalogue = seed_catalogue()
+    assert fetch(FakeApi(catalogue), data) == 0
+    before = query(data, "SELECT count(*) FROM runs")
+    child = SECOND_RUN + textwrap.dedent(
+        f"""
+        import os, signal, sys
+        import httpx
+        from pkgharvest import catalogue as db
+        from pkgharvest.cli import run
+        from pkgharvest.deps import Dependencies, RetryPolicy
+        from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
+
+        # The moment between the two commits: the JSON files are in place, the database not yet.
+        db.after_commit = lambda root: os.kill(os.getpid(), signal.SIGKILL)
+        catalogue = seed_catalogue()
+        second_run(catalogue)
+        deps = Dependencies(transport=httpx.MockTransport(FakeApi(catalogue).handler),
+                            retry=RetryPolicy(attempts=2), sleep=lambda s: None)
+        sys.exit(run(["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", {str(data)!r}], deps))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", child], cwd=REPO_ROOT, capture_output=True)
+    assert done.returncode == -9, done.stderr
+    stamp = hashlib.sha256((data / "manifest.json").read_bytes()).hexdigest()
+    assert query(data, "SELECT count(*) FROM runs") == before  # the database missed the run
+    assert query(data, "SELECT count(*) FROM runs WHERE manifest_sha256 = ?", stamp) == [(0,)]
+
+    capsys.readouterr()
+    assert run(["top", "--json", "--data-dir", str(data)]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "behind the mirror: caught up" in err
+    assert "django-brand-new" in out
+    run_id = query(data, "SELECT id FROM runs WHERE manifest_sha256 = ?", stamp)
+    assert run_id, "the catch-up recorded the run"
+    changes = "SELECT change, record_id FROM changes WHERE run_id = ? ORDER BY 1, 2"
+    assert query(data, changes, run_id[0][0]) == [
+        ("dormant", 4100),
+        ("new", 5000),
+        ("release", 1083),
+        ("stars", 1083),
+        ("stars", 4100),
+    ]
+    observations = query(data, "SELECT count(*) FROM observations")
+    assert observations == [(8,)]
+    # The next fetch (nothing changed on the server) adds nothing, and says nothing about it.
+    assert fetch(FakeApi(_second_catalogue()), data) == 0
+    assert "behind" not in capsys.readouterr().err
+    assert query(data, "SELECT count(*) FROM observations") == observations
+
+
+def _second_catalogue() -> Any:
+    catalogue = seed_catalogue()
+    second_run(catalogue)
+    return catalogue
+
+
+# --- the history commands -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    data = tmp_path / "mirror"
+    catalogue = seed_catalogue()
+    api = FakeApi(catalogue)
+    assert fetch(api, data) == 0
+    second_run(catalogue)
+    assert fetch(api, data) == 0
+    return data
+
+
+def test_trends_rank_by_what_was_gained(capsys: Cap, history: Path) -> None:
+    capsys.readouterr()
+    assert run(["trends", "--since", "2026-02-20", "--json", "--data-dir", str(history)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["slug"], r["stars"], r["stars_gained"]) for r in rows] == [
+        ("django-comments-xtd", 672, 54),
+        ("django-rest-registration", 540, -11),
+    ]
+    assert rows[0]["stars_percent"] == round(100 * 54 / 618, 1)
+    assert rows[0]["since"] < rows[0]["until"] and {"forks", "forks_gained"} <= set(rows[0])
+    assert (
+        run(["trends", "--since", "2026-02-20", "--by", "forks", "--data-dir", str(history)]) == 0
+    )
+    assert "django-comments-xtd" in capsys.readouterr().out
+
+
+def test_trends_with_one_observation_say_when_they_start(capsys: Cap, tmp_path: Path) -> None:
+    data = tmp_path / "mirror"
+    assert fetch(FakeApi(seed_catalogue()), data) == 0
+    capsys.readouterr()
+    assert run(["trends", "--data-dir", str(data)]) == 0
+    assert capsys.readouterr().out.startswith("Trends start with the second run")
+
+
+def test_changes_of_the_last_run(capsys: Cap, history: Path) -> None:
+    capsys.readouterr()
+    assert run(["changes", "--json", "--data-dir", str(history)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [i["slug"] for i in report["new"]] == ["django-brand-new"]
+    assert report["releases"] == [
+        {"slug": "django-comments-xtd", "from": "2.10.11", "to": "2.11.0"}
+    ]
+    assert [(i["slug"], i["gained"]) for i in report["stars"]] == [
+        ("django-comments-xtd", 54),
+        ("django-rest-registration", -11),
+    ]
+    assert [i["slug"] for i in report["dormant"]] == ["django-rest-registration"]
+    assert report["removed"] == [] and report["revived"] == []
+    assert run(["changes", "--data-dir", str(history)]) == 0
+    text = capsys.readouterr().out
+    assert "2.10.11 → 2.11.0" in text and "+54" in text and "Went dormant" in text
+
+
+def test_changes_since_a_bad_date_is_a_usage_error(capsys: Cap, history: Path) -> None:
+    assert run(["changes", "--since", "yesterday-ish", "--data-dir", str(history)]) == 2
+    assert capsys.readouterr().err.startswith("pkgharvest: error: --since")
