@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from pkgharvest.errors import CorruptStore, ExitCode, LockHeld
 from pkgharvest.records import Kind
 from pkgharvest.store import Store
+from tests.mirrorbuilder import CliResult, run_cli
 from tests.test_store import LOCK_HOLDER, leftovers, mirror_files, package, run_once
 
 # --- item 2: the lock file --------------------------------------------------------------------
@@ -190,3 +193,127 @@ def test_a_complete_run_leaves_no_temporary_file(seeded_root: Path) -> None:
     assert not list(seeded_root.rglob("*.part"))
     assert not list(seeded_root.rglob("*.tmp"))
     assert "packages/gamma.json" in mirror_files(seeded_root)
+
+
+# --- item 1: export -o onto links, devices and FIFOs --------------------------------------------
+
+
+@pytest.fixture
+def small_mirror(tmp_path: Path) -> Path:
+    from tests.mirrorbuilder import seed_content, write_mirror
+
+    return write_mirror(tmp_path / "mirror", seed_content())
+
+
+def export_to(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mirror: Path, out: Path
+) -> CliResult:
+    return run_cli(monkeypatch, capsys, "export", "-o", str(out), "--data-dir", str(mirror))
+
+
+def test_export_onto_a_symlink_writes_its_target_and_keeps_the_link(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_mirror: Path,
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / "real.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+
+    result = export_to(monkeypatch, capsys, small_mirror, link)
+
+    assert result.code == 0, result.err
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text(encoding="utf-8").startswith("id,slug,")
+    # Atomically there: the temporary file lived beside the target, and is gone.
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["real.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "link.csv", "mirror"]
+
+
+def test_export_onto_a_dangling_symlink_creates_its_target(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_mirror: Path,
+    tmp_path: Path,
+) -> None:
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "new.csv")
+    assert export_to(monkeypatch, capsys, small_mirror, link).code == 0
+    assert link.is_symlink()
+    assert (tmp_path / "new.csv").read_text(encoding="utf-8").startswith("id,slug,")
+
+
+def make_device(path: Path, minor: int) -> None:
+    """A private copy of a memory device (1,3 is null, 1,7 is full): never the system's."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a device node needs root")
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+    except PermissionError:
+        pytest.skip("this container cannot create device nodes")
+
+
+def test_export_onto_a_character_device_writes_into_it_and_keeps_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_mirror: Path,
+    tmp_path: Path,
+) -> None:
+    null = tmp_path / "null"
+    make_device(null, 3)
+
+    result = export_to(monkeypatch, capsys, small_mirror, null)
+
+    assert result.code == 0, result.err
+    assert stat.S_ISCHR(os.lstat(null).st_mode)  # still the device, not a CSV file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mirror", "null"]
+
+
+def test_export_onto_a_full_device_is_exit_73(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_mirror: Path,
+    tmp_path: Path,
+) -> None:
+    full = tmp_path / "full"
+    make_device(full, 7)
+
+    result = export_to(monkeypatch, capsys, small_mirror, full)
+
+    assert result.code == ExitCode.CANT_WRITE
+    assert result.err.startswith(f"pkgharvest: error: cannot write {full}: No space left")
+    assert len(result.err.strip().splitlines()) == 1
+    assert stat.S_ISCHR(os.lstat(full).st_mode)
+
+
+def test_export_onto_a_fifo_reaches_its_reader(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    small_mirror: Path,
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def read_all() -> None:
+        with open(fifo, "rb") as reader:
+            received.append(reader.read())
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    try:
+        result = export_to(monkeypatch, capsys, small_mirror, fifo)
+    finally:
+        if reader.is_alive():  # export failed before opening the FIFO: release the reader
+            with open(fifo, "wb"):
+                pass
+        reader.join(timeout=30)
+
+    assert result.code == 0, result.err
+    assert received and received[0].startswith(b"id,slug,")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
