@@ -77,23 +77,43 @@ def test_csv_round_trips_every_seed_field_for_field(monkeypatch, capsys, mirror,
             assert row[name] == str(package[name]), name
         for name in (
             "title",
-            "last_commit",
             "pypi_version",
             "repo_url",
             "repo_description",
             "documentation_url",
             "pypi_url",
-            "created",
-            "modified",
-            "last_fetched",
         ):
             assert row[name] == (package[name] or ""), name
+        for name in ("last_commit", "created", "modified", "last_fetched"):
+            # UTC, to the second, in the form spreadsheets read as a date and time.
+            stored = package[name] or ""
+            assert row[name] == stored[:19].replace("T", " "), name
         assert row["category"] == package["category"]["slug"]
         assert row["grids"] == ";".join(g["slug"] for g in package["grids"])
         assert [int(row[w]) for w in WEEK_FIELDS] == package["commits_52w"]
     hstore = by_slug["django-hstore"]
     assert hstore["grids"] == "postgresql;model-fields"  # the API's order, joined by ";"
-    assert hstore["last_commit"] == "2017-03-02T08:57:56Z"  # ISO 8601, UTC
+    assert hstore["last_commit"] == "2017-03-02 08:57:56"  # UTC (the API sent 03:57:56-05:00)
+
+
+def test_date_format_iso_keeps_the_stored_text(monkeypatch, capsys, mirror, content) -> None:
+    rows = read_csv(export(monkeypatch, capsys, mirror, "--date-format", "iso"))
+    by_slug = {row["slug"]: row for row in rows}
+    for package in content.packages:
+        for name in ("last_commit", "created", "modified", "last_fetched"):
+            assert by_slug[package["slug"]][name] == (package[name] or ""), name
+    jsonl = run_cli(
+        monkeypatch,
+        capsys,
+        "export",
+        "--format",
+        "jsonl",
+        "--date-format",
+        "iso",
+        "--data-dir",
+        str(mirror),
+    )
+    assert jsonl.code == 2 and "--date-format applies to CSV only" in jsonl.err
 
 
 def test_csv_keeps_commas_quotes_newlines_and_unknown_weeks(monkeypatch, capsys, mirror) -> None:

@@ -19,7 +19,7 @@ import typer
 
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, JsonOption
-from pkgharvest.formats import ExportFormat
+from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.mirror import GroupOrder, SortKey
 from pkgharvest.records import Kind, Record
 from pkgharvest.views import ActivityScale
@@ -432,6 +432,17 @@ def export(
         bool,
         typer.Option("--bom", help="CSV: start with a UTF-8 byte order mark, as Excel needs."),
     ] = False,
+    date_format: Annotated[
+        DateFormat,
+        typer.Option(
+            "--date-format",
+            help=(
+                "CSV timestamps, in UTC: 'spreadsheet' 2026-02-02 00:18:21 (read as dates by "
+                "LibreOffice and Excel) or 'iso' 2026-02-02T00:18:21.737467Z as stored."
+            ),
+            case_sensitive=False,
+        ),
+    ] = DateFormat.SPREADSHEET,
     data_dir: DataDirOption = None,
 ) -> None:
     """Export packages as CSV (default), JSON Lines or JSON, sorted by slug.
@@ -447,6 +458,8 @@ def export(
 
     if bom and export_format is not ExportFormat.CSV:
         raise UsageError("--bom applies to CSV only")
+    if date_format is not DateFormat.SPREADSHEET and export_format is not ExportFormat.CSV:
+        raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
     reader = _open(data_dir)
     records = reader.export_records(
@@ -462,7 +475,7 @@ def export(
         from pkgharvest.views.text import sanitize
 
         clean = sanitize
-    exporter = exporter_for(export_format, chosen, bom=bom, clean=clean)
+    exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
     if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
 

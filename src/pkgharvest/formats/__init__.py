@@ -19,3 +19,12 @@ class ExportFormat(StrEnum):
     """One JSON object per line, per package."""
     JSON = "json"
     """One JSON array of objects."""
+
+
+class DateFormat(StrEnum):
+    """How CSV writes timestamps (JSON always keeps the stored ISO 8601 text)."""
+
+    SPREADSHEET = "spreadsheet"
+    """`2026-02-02 00:18:21`, UTC: what LibreOffice and Excel read as a date and time."""
+    ISO = "iso"
+    """As stored: `2026-02-02T00:18:21.737467Z` (spreadsheets keep it as text)."""

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pkgharvest.errors import UsageError
-from pkgharvest.mirror import ref_slug, refs, weekly_commits
+from pkgharvest.formats import DateFormat
+from pkgharvest.mirror import parse_timestamp, ref_slug, refs, weekly_commits
 from pkgharvest.records import PACKAGE_FIELDS, WEEKS, Record
 
 WEEK_FIELDS: tuple[str, ...] = tuple(f"w{week:02d}" for week in range(1, WEEKS + 1))
@@ -100,14 +101,32 @@ def json_object(record: Record, fields: Sequence[str]) -> dict[str, Any]:
     return result
 
 
-def csv_cells(record: Record, fields: Sequence[str]) -> list[str | int]:
-    """The CSV cells of one package: an int stays an int; everything else becomes text."""
+DATE_FIELDS = frozenset({"last_commit", "last_fetched", "created", "modified"})
+"""Record fields holding ISO 8601 UTC timestamps."""
+
+
+def spreadsheet_date(value: str) -> str:
+    """`2026-02-02T00:18:21.737467Z` -> `2026-02-02 00:18:21` (UTC, whole seconds): the form
+    spreadsheets recognise as a date and time. Text that is no timestamp stays as it is."""
+    when = parse_timestamp(value)
+    return value if when is None else f"{when:%Y-%m-%d %H:%M:%S}"
+
+
+def csv_cells(
+    record: Record, fields: Sequence[str], date_format: DateFormat = DateFormat.SPREADSHEET
+) -> list[str | int]:
+    """The CSV cells of one package: an int stays an int; everything else becomes text;
+    timestamps in `date_format`."""
     counts = weekly_commits(record) if any(f in _WEEK_INDEX for f in fields) else None
+    spreadsheet = date_format is DateFormat.SPREADSHEET
     cells: list[str | int] = []
     for name in fields:
         week = _WEEK_INDEX.get(name)
         if week is None:
-            cells.append(csv_value(record, name))
+            value = csv_value(record, name)
+            if spreadsheet and name in DATE_FIELDS and isinstance(value, str) and value:
+                value = spreadsheet_date(value)
+            cells.append(value)
         else:
             cells.append("" if counts is None else counts[week])
     return cells

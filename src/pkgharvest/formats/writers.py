@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TextIO
 
-from pkgharvest.formats import ExportFormat
+from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.formats.fields import csv_cells, default_fields, json_object
 from pkgharvest.records import Record
 
@@ -112,9 +112,11 @@ class CsvExporter(Exporter):
         fields: Sequence[str] | None = None,
         bom: bool = False,
         clean: Callable[[str], str] | None = None,
+        date_format: DateFormat = DateFormat.SPREADSHEET,
     ) -> None:
         super().__init__(fields)
         self.bom = bom
+        self.date_format = date_format
         self.clean = clean
         """Applied to every text cell first: the terminal's sanitizer when stdout is one."""
 
@@ -127,7 +129,7 @@ class CsvExporter(Exporter):
             writer.writerow(self.row(record))
 
     def row(self, record: Record) -> list[str | int]:
-        cells = csv_cells(record, self.fields)
+        cells = csv_cells(record, self.fields, self.date_format)
         if self.clean is not None:
             clean = self.clean
             cells = [clean(cell) if isinstance(cell, str) else cell for cell in cells]
@@ -171,6 +173,7 @@ def exporter_for(
     fields: Sequence[str] | None = None,
     bom: bool = False,
     clean: Callable[[str], str] | None = None,
+    date_format: DateFormat = DateFormat.SPREADSHEET,
 ) -> Exporter:
     """The exporter of `export_format`; `bom` only applies to CSV.
 
@@ -178,5 +181,5 @@ def exporter_for(
     that could act on a terminal, and stays exact).
     """
     if export_format is ExportFormat.CSV:
-        return CsvExporter(fields, bom=bom, clean=clean)
+        return CsvExporter(fields, bom=bom, clean=clean, date_format=date_format)
     return _EXPORTERS[export_format](fields)
