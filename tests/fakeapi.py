@@ -102,8 +102,13 @@ ALL_FAULTS: tuple[str, ...] = (
     "html",
     "invalid-json",
 )
-TRANSPORT_FAULTS = frozenset({"reset", "timeout", "truncated"})
-"""Faults that break the connection instead of answering with a status."""
+HOSTILE_FAULTS: tuple[str, ...] = ("gzip-bomb", "endless", "drip")
+"""Attacks rather than faults, on a real socket only, and never drawn at random (scripted):
+gzip-bomb: a 200 whose gzip body inflates to `Faults.bomb_bytes` (~1,000 times its size);
+endless: a 200 with a chunked JSON body that never ends (until the client hangs up);
+drip: a 200 whose body arrives one byte every `Faults.drip_interval` seconds, for ever."""
+TRANSPORT_FAULTS = frozenset({"reset", "timeout", "truncated", *HOSTILE_FAULTS})
+"""Faults that break the connection (or abuse it) instead of answering with a status."""
 
 HOSTILE_SLUGS: tuple[str, ...] = (
     "../evil",
@@ -760,6 +765,10 @@ class Faults:
     seed:         seed of the random draws
     timeout_hold: seconds the real server holds a "timeout" request before closing it
     only:         regex; random faults hit only requests whose path+query matches ("" = all)
+    bomb_bytes:   what a "gzip-bomb" body inflates to
+    drip_interval: seconds between the bytes of a "drip" body
+    drip_for:     seconds after which a "drip" gives up and closes (so that a client without a
+                  deadline fails a test instead of hanging it)
     """
 
     rate: float = 0.0
@@ -769,6 +778,9 @@ class Faults:
     seed: int = 0
     timeout_hold: float = 2.0
     only: str = ""
+    bomb_bytes: int = 256 * 1024 * 1024
+    drip_interval: float = 0.2
+    drip_for: float = 30.0
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -777,7 +789,9 @@ class Faults:
 
     def __post_init__(self) -> None:
         unknown = [
-            k for k in (*self.kinds, *(s.fault for s in self.scripted)) if k not in ALL_FAULTS
+            k
+            for k in (*self.kinds, *(s.fault for s in self.scripted))
+            if k not in ALL_FAULTS + HOSTILE_FAULTS
         ]
         if unknown:
             raise ValueError(f"unknown faults {unknown}; known: {', '.join(ALL_FAULTS)}")
@@ -787,7 +801,7 @@ class Faults:
 
     def script(self, pattern: str, fault: str, times: int | None = 1) -> Faults:
         """Append a scripted fault; returns self so calls chain."""
-        if fault not in ALL_FAULTS:
+        if fault not in ALL_FAULTS + HOSTILE_FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
         with self._lock:
             self.scripted.append(ScriptedFault(pattern, fault, times))
@@ -1033,6 +1047,8 @@ class FakeApi:
         reply = self._exchange(request.method, target, headers, request.url.scheme)
         sent = 0
         try:
+            if reply.transport in HOSTILE_FAULTS:
+                raise NotImplementedError(f"{reply.transport!r} needs a real socket: use serve()")
             if reply.transport == "reset":
                 raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
             if reply.transport == "timeout":
@@ -1098,6 +1114,8 @@ class FakeApi:
         self.stats._fault(fault)
         if fault in ("reset", "timeout"):
             return _Reply(0, {}, b"", transport=fault)
+        if fault in HOSTILE_FAULTS:
+            return _Reply(200, {"Content-Type": _JSON_TYPE}, b"", transport=fault)
         if fault in ("truncated", "invalid-json"):
             real = self._answer(method, target, headers, scheme, host)
             body = real.body if len(real.body) > 2 else b'{"count":5812,"next":"'
@@ -1502,6 +1520,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait(hold)  # wakes early when the server stops
             self.close_connection = True
             return 0
+        if reply.transport in HOSTILE_FAULTS:
+            self.close_connection = True
+            try:
+                return self._attack(reply)
+            except OSError:  # the client hung up: that is the point
+                return 0
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -1515,6 +1539,58 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.wfile.write(body)
         return len(body)
+
+    def _attack(self, reply: _Reply) -> int:
+        faults = self.server.api.faults or Faults()
+        self.send_response(200)
+        self.send_header("Content-Type", _JSON_TYPE)
+        if reply.transport == "gzip-bomb":
+            bomb = gzip_bomb(faults.bomb_bytes)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(bomb)))
+            self.end_headers()
+            self.wfile.write(bomb)
+            return len(bomb)
+        if reply.transport == "endless":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"[" + b"0," * 32_000
+            sent = 0
+            while not self.server.stopping.is_set():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                chunk = chunk[1:] if chunk.startswith(b"[") else chunk
+            return sent
+        # drip: a body that would be 1 MB, one byte at a time
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        self.wfile.flush()
+        sent, until = 0, time.monotonic() + faults.drip_for
+        while not self.server.stopping.wait(faults.drip_interval) and time.monotonic() < until:
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            sent += 1
+        return sent
+
+
+_BOMBS: dict[int, bytes] = {}
+_BOMBS_LOCK = threading.Lock()
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip body of spaces (valid JSON whitespace) that inflates to `inflated` bytes; made
+    once per size, ~1,000 times smaller than what it inflates to."""
+    import zlib
+
+    with _BOMBS_LOCK:
+        if inflated not in _BOMBS:
+            packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            block = b" " * (1 << 20)
+            parts = [packer.compress(block) for _ in range(inflated >> 20)]
+            parts.append(packer.compress(b" " * (inflated & ((1 << 20) - 1))))
+            parts.append(packer.flush())
+            _BOMBS[inflated] = b"".join(parts)
+        return _BOMBS[inflated]
 
 
 # --- fixtures and the command line ------------------------------------------------------------

@@ -4,6 +4,10 @@ The network is an `httpx` transport passed in (tests hand in `httpx.MockTranspor
 low-level failure becomes one of pkgharvest's own exceptions here, at this one edge. Politeness
 lives here too: an identifying User-Agent, at most `concurrency` requests in flight, retries
 with exponential backoff and jitter, `Retry-After` honoured, and a slow-down after each 429.
+
+Limits (netlimits.py): each exchange has a deadline and a cap on its decoded body, and the run
+has a deadline (`--timeout`) that every wait counts against: a wait that would pass it ends the
+run at once (DeadlinePassed, exit 75).
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from typing import Any
 import httpx
 import tenacity
 
-from pkgharvest import USER_AGENT
+from pkgharvest import USER_AGENT, netlimits
 from pkgharvest.deps import Clock, Dependencies, Sleep
 from pkgharvest.errors import (
     ApiNotFound,
     Cancelled,
+    DeadlinePassed,
     ForeignLink,
     GaveUp,
     NotTheApi,
@@ -60,10 +65,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        # str.isdigit() also accepts "²" and other digits that float() refuses: ASCII only.
+        return float(value) if value.isascii() else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     wall = time.time() if now is None else now
     return max(0.0, when.timestamp() - wall)
@@ -140,21 +146,38 @@ class _Counters:
 class ApiClient:
     """Fetches JSON from one API base URL, politely. Thread-safe; share one per run."""
 
-    def __init__(self, base: ApiBase, deps: Dependencies, *, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        base: ApiBase,
+        deps: Dependencies,
+        *,
+        concurrency: int = 4,
+        run_timeout: float | None = None,
+    ) -> None:
+        """run_timeout: seconds from now after which the run ends (None: no run deadline)."""
         self.base = base
         self.retry = deps.retry
+        self.limits = deps.limits
+        self._clock = deps.clock
+        self._run_timeout = run_timeout
+        self._run_deadline = deps.clock() + run_timeout if run_timeout else None
         self._cancelled = threading.Event()
         self._sleep: Sleep = deps.sleep or self._cancellable_sleep
         self._on_event = deps.on_event
-        self.throttle = Throttle(concurrency, clock=deps.clock, sleep=self._sleep)
+        self.throttle = Throttle(concurrency, clock=deps.clock, sleep=self._sleep_in_time)
         self._counters = _Counters()
         self._http = httpx.Client(
             transport=deps.transport,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            headers={
+                "Accept": "application/json",
+                "Accept-Encoding": netlimits.ACCEPT_ENCODING,
+                "User-Agent": USER_AGENT,
+            },
             timeout=deps.timeout,
             follow_redirects=False,  # redirects are checked against the base URL by hand
             limits=httpx.Limits(max_connections=max(1, concurrency)),
         )
+        netlimits.bound_network_waits(self._http)
 
     # -- statistics --------------------------------------------------------------------------
 
@@ -173,6 +196,30 @@ class ApiClient:
     def _cancellable_sleep(self, seconds: float) -> None:
         """The default sleep: wakes up at once when the run is cancelled."""
         self._cancelled.wait(seconds)
+
+    def _sleep_in_time(self, seconds: float) -> None:
+        """Sleep, but not past the run's deadline (the next request then ends the run)."""
+        if self._run_deadline is not None:
+            seconds = min(seconds, max(0.0, self._run_deadline - self._clock()))
+        self._sleep(seconds)
+
+    def _check_run_deadline(self, url: str, waiting: float = 0.0) -> None:
+        """DeadlinePassed if the run's deadline has passed, or would while waiting `waiting`."""
+        if self._run_deadline is None:
+            return
+        if self._clock() + waiting >= self._run_deadline:
+            why = f"waiting {waiting:.0f} s more for {url}" if waiting else f"at {url}"
+            raise DeadlinePassed(
+                f"the run took longer than --timeout {self._run_timeout:g} s ({why}); "
+                "the mirror is unchanged; retry later"
+            )
+
+    def _exchange_deadline(self) -> float:
+        """When (time.monotonic()) the exchange about to start must be over."""
+        seconds = self.limits.deadline
+        if self._run_deadline is not None:
+            seconds = min(seconds, self._run_deadline - self._clock())
+        return time.monotonic() + max(seconds, 0.0)
 
     def cancel(self) -> None:
         """Make every request not yet sent fail at once with `Cancelled` (the run is ending)."""
@@ -263,10 +310,11 @@ class ApiClient:
     def _attempt(self, url: str, expect: Callable[[Any], str | None]) -> Any:
         if self._cancelled.is_set():
             raise Cancelled(f"{url}: not sent, the run is ending")
-        response = self._send(url)
+        self._check_run_deadline(url)
+        response, content = self._send(url)
         status = response.status_code
         if status == 200:
-            body = _json_body(response)
+            body = _json_body(response, content)
             problem = expect(body)
             if problem is not None:
                 raise TransientFailure(f"unexpected JSON: {problem}", not_api=True)
@@ -285,16 +333,21 @@ class ApiClient:
             raise ApiNotFound(f"{url}: not found (404)", url)
         raise UnexpectedStatus(f"{url}: unexpected HTTP status {status}", status)
 
-    def _send(self, url: str) -> httpx.Response:
-        """GET with same-API redirects followed by hand; network errors become TransientFailure."""
+    def _send(self, url: str) -> tuple[httpx.Response, bytes]:
+        """GET with same-API redirects followed by hand: the final response and, for a 200, its
+        body (capped, within the exchange's deadline). Network errors, a body past the cap and
+        a missed deadline become TransientFailure; the run's deadline, DeadlinePassed."""
         for _ in range(_MAX_REDIRECTS + 1):
             self.throttle.acquire()
+            try:
+                self._check_run_deadline(url)  # the throttle may have paused us past it
+            except DeadlinePassed:
+                self.throttle.release()
+                raise
             received, status = 0, None
             try:
-                response = self._http.get(url)
-                received, status = len(response.content), response.status_code
-            except httpx.TransportError as err:
-                raise TransientFailure(_describe_transport_error(err)) from err
+                response, body = self._exchange(url)
+                received, status = len(body), response.status_code
             finally:
                 self.throttle.release()
                 with self._counters.lock:
@@ -302,7 +355,7 @@ class ApiClient:
                     self._counters.received += received
                 self._on_event(RequestDone(url, status, received))
             if response.status_code not in _REDIRECTS:
-                return response
+                return response, body
             location = response.headers.get("Location", "")
             target = str(response.request.url.join(location))
             try:
@@ -310,6 +363,34 @@ class ApiClient:
             except ForeignLink as err:
                 raise ForeignLink(f"{url} redirects outside the API to {target}", target) from err
         raise TooManyRedirects(f"{url}: more than {_MAX_REDIRECTS} redirects", url)
+
+    def _exchange(self, url: str) -> tuple[httpx.Response, bytes]:
+        """One GET, streamed: only a 200's body is read, and no more than the cap of it."""
+        until = self._exchange_deadline()
+        cap = self.limits.max_body_bytes
+        try:
+            with netlimits.deadline(until), self._http.stream("GET", url) as response:
+                body = b""
+                if response.status_code == 200:
+                    body = netlimits.read_capped(response, cap, until)
+                return response, body
+        except httpx.TransportError as err:
+            if time.monotonic() < until:
+                raise TransientFailure(_describe_transport_error(err)) from err
+            failure: Exception = err
+        except netlimits.DeadlineReached as err:
+            failure = err
+        except netlimits.BodyTooLarge:
+            raise TransientFailure(
+                f"a body larger than the {cap:,}-byte limit", not_api=True
+            ) from None
+        except netlimits.UnknownEncoding as err:
+            raise TransientFailure(f"a body in an encoding not asked for: {err}") from None
+        # Out of time: the run's deadline ends the run; the exchange's own is one failed try.
+        self._check_run_deadline(url)
+        raise TransientFailure(
+            f"no complete answer within {self.limits.deadline:g} s (the request deadline)"
+        ) from failure
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -327,11 +408,16 @@ class ApiClient:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, TransientFailure) and error.retry_after is not None:
-            return error.retry_after  # already floored and capped by _capped
-        jitter = tenacity.wait_random_exponential(
-            multiplier=self.retry.backoff_initial, max=self.retry.backoff_max
-        )
-        return max(jitter(state), self.retry.backoff_initial / 2)
+            wait = error.retry_after  # already floored and capped by _capped
+        else:
+            jitter = tenacity.wait_random_exponential(
+                multiplier=self.retry.backoff_initial, max=self.retry.backoff_max
+            )
+            wait = max(jitter(state), self.retry.backoff_initial / 2)
+        # A wait (Retry-After included) that would pass the run's deadline ends the run now.
+        url = state.args[0] if state.args else "the API"
+        self._check_run_deadline(str(url), waiting=wait)
+        return wait
 
     def _note_retry(self, url: str, state: tenacity.RetryCallState) -> None:
         with self._counters.lock:
@@ -350,14 +436,18 @@ def _describe_transport_error(err: httpx.TransportError) -> str:
     return f"connection failed ({type(err).__name__}: {err})"
 
 
-def _json_body(response: httpx.Response) -> Any:
+def _json_body(response: httpx.Response, content: bytes) -> Any:
     content_type = response.headers.get("Content-Type", "")
     if "html" in content_type.lower():
         raise TransientFailure("an HTML page instead of JSON", not_api=True)
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except (ValueError, UnicodeDecodeError) as err:
         raise TransientFailure(f"a body that is not valid JSON ({err})", not_api=True) from None
+    except RecursionError:  # `[[[[...` 100,000 deep: no page of the API nests like that
+        raise TransientFailure(
+            "a body nested too deeply to be the API's JSON", not_api=True
+        ) from None
 
 
 def _any_json(body: Any) -> str | None:

@@ -41,6 +41,26 @@ class RetryPolicy:
     throttle_pause: float = 1.0
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one HTTP exchange may cost (issue 7: a hostile server must not hold a run for ever
+    or fill the memory).
+
+    deadline: seconds for a whole exchange, connecting to the last byte of the body; the read
+        timeout alone lets a byte every 20 s hold a request for ever. Each retry gets its own.
+    max_body_bytes: the most a body may inflate to. A real page of 100 packages is ~200 KB, of
+        1,000 (the largest --page-size) ~2 MB; a larger body is a failed attempt.
+    """
+
+    deadline: float = 60.0
+    max_body_bytes: int = 16 * 1024 * 1024
+
+
+DEFAULT_RUN_TIMEOUT = 1800.0
+"""`fetch --timeout`: the most one fetch run may take, waits included (a full catalogue run
+takes well under a minute when the API is well)."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -57,6 +77,7 @@ class Dependencies:
     transport: where HTTP goes (None: the network; tests pass `httpx.MockTransport`).
     timeout: per-request connect/read timeouts.
     retry: the retry policy of every request.
+    limits: the deadline and body cap of every HTTP exchange.
     sleep: how the client waits (None: a wait that a cancelled run cuts short).
     clock: monotonic seconds, for pauses and the run's duration.
     now: the wall-clock moment, for the manifest and for relative dates in tables.
@@ -66,6 +87,7 @@ class Dependencies:
     transport: httpx.BaseTransport | None = None
     timeout: httpx.Timeout = field(default_factory=default_timeout)
     retry: RetryPolicy = RetryPolicy()
+    limits: RequestLimits = RequestLimits()
     sleep: Sleep | None = None
     clock: Clock = time.monotonic
     now: Now = utc_now

@@ -90,6 +90,11 @@ class GaveUp(ApiUnavailable):
         self.not_api = not_api
 
 
+class DeadlinePassed(ApiUnavailable):
+    """The run took longer than its deadline (`fetch --timeout`): it ends now, with exit 75
+    ("try again later") and the mirror unchanged, rather than waiting on a slow server."""
+
+
 class TransientFailure(ApiError):
     """One failed attempt worth another try (network error, 429, 5xx, a body that is not the
     data asked for). Raised and caught inside the client's retry loop only; when the attempts

@@ -23,7 +23,7 @@ from typing import Any
 from pkgharvest import catalogue
 from pkgharvest.api import ApiClient
 from pkgharvest.catalogue_run import CatalogueRun
-from pkgharvest.deps import Dependencies
+from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, Dependencies
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.links import ApiBase
 from pkgharvest.records import Kind
@@ -47,6 +47,8 @@ class FetchOptions:
     grids: grid slugs or ids; each grid is fetched with all of its packages.
     page_size: records per list page. concurrency: most requests in flight at once.
     fsync: fsync every record file (slower; the manifest is always fsynced).
+    timeout: seconds the run may take, waits included; past it the run ends with exit 75 and
+        the mirror unchanged (None or 0: no limit).
     """
 
     base_url: str
@@ -56,6 +58,7 @@ class FetchOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     page_size: int = DEFAULT_PAGE_SIZE
     fsync: bool = False
+    timeout: float | None = DEFAULT_RUN_TIMEOUT
 
     @property
     def scope(self) -> str:
@@ -129,7 +132,12 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     stats = RunStats(deps.on_event)
     with store.lock():
         store.open_for_update()
-        client = ApiClient(base, deps.with_events(stats.relay), concurrency=options.concurrency)
+        client = ApiClient(
+            base,
+            deps.with_events(stats.relay),
+            concurrency=options.concurrency,
+            run_timeout=options.timeout,
+        )
         pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
         txn = store.begin()
         try:
@@ -218,6 +226,8 @@ def _check(options: FetchOptions) -> None:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
     if options.page_size < 1:
         raise UsageError("--page-size must be at least 1")
+    if options.timeout is not None and options.timeout < 0:
+        raise UsageError("--timeout must be 0 (no limit) or more seconds")
     for key in (*options.targets, *options.grids):
         _check_target(key)
 

@@ -14,6 +14,7 @@ from pkgharvest import catalogue
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
+from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
 from pkgharvest.errors import PkgHarvestError, exit_codes_help
 from pkgharvest.harvest import FetchOptions
 from pkgharvest.harvest import fetch as run_fetch
@@ -77,6 +78,19 @@ def fetch(
     fsync: Annotated[
         bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0,
+            metavar="SECONDS",
+            help=(
+                "The most the run may take, waits for a slow or throttling server included; "
+                "past it the run ends with exit 75 and the mirror unchanged. 0: no limit. "
+                f"Each request also has its own {RequestLimits().deadline:g} s deadline."
+            ),
+        ),
+    ] = DEFAULT_RUN_TIMEOUT,
     quiet: QuietOption = False,
     json_output: JsonOption = False,
     debug: DebugOption = False,
@@ -93,6 +107,7 @@ def fetch(
         concurrency=concurrency,
         page_size=page_size,
         fsync=fsync,
+        timeout=timeout or None,
     )
     sink: BarSink | LineSink | QuietSink
     if quiet or json_output:
