@@ -11,6 +11,7 @@ injected clocks (no real sleeps); `-m slow` adds the long matrix (seeds, real so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -442,37 +443,22 @@ def prepare_kill(tmp_path: Path, base_url: str) -> KillSetup:
     return KillSetup(base_url, catalogue, old, records_by_id(mirror_files(reference)), seconds)
 
 
-def _staging_progress(root: Path) -> tuple[bool, int]:
-    """(commit started, record files still staged) of the run writing into `root`."""
-    for entry in os.scandir(root):
-        if entry.name.startswith(".staging") and os.path.exists(
-            os.path.join(entry.path, "manifest.json")
-        ):
-            try:
-                return True, len(os.listdir(os.path.join(entry.path, "packages")))
-            except FileNotFoundError:
-                return True, 0
-    return False, -1
-
-
-def kill_during_commit(proc: subprocess.Popen[bytes], root: Path, share: float) -> bool:
-    """Kill -9 once `share` of the staged package files have been moved into place (polling,
-    no sleeps); True if the kill landed inside the commit."""
-    staged_at_start = None
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        started, staged = _staging_progress(root)
-        if not started:
-            continue
-        if staged_at_start is None:
-            staged_at_start = staged
-        if staged <= staged_at_start * (1 - share):
+def kill_inside_the_commit(
+    proc: subprocess.Popen[bytes], marker: Path, deadline: float = 120.0
+) -> int:
+    """Wait for the child (tests/commitpause.py) to mark that it stopped inside the commit,
+    then kill -9 it; the number of records it had moved into place."""
+    started = time.monotonic()
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() - started > deadline:
             proc.kill()
             proc.wait()
-            return True
+            raise AssertionError("the run ended without reaching the commit's pause")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.01)  # a wait on the child, not a sleep
     proc.kill()
     proc.wait()
-    return False
+    return int(marker.read_text())
 
 
 def check_after_kill(setup: KillSetup, root: Path, old_files: dict[str, bytes]) -> str:
@@ -516,12 +502,38 @@ def kill_trial(
     return state
 
 
-def test_kill_9_during_the_commit_leaves_each_file_old_or_new(tmp_path: Path) -> None:
+def commit_kill_trial(setup: KillSetup, root: Path, after: int) -> int:
+    """Kill -9 a run right after it moved `after` records into place (tests/commitpause.py);
+    checks the state the README promises and that a rerun completes. Returns how many record
+    files were new at the kill."""
+    copy_mirror(setup.old, root)
+    old_files = mirror_files(root)
+    old_records = records_by_id(old_files)
+    marker = root.parent / f"{root.name}.paused"
+    env = {**os.environ, "PKGHARVEST_TEST_PAUSE_AFTER": str(after),
+           "PKGHARVEST_TEST_PAUSE_MARKER": str(marker)}  # fmt: skip
+    argv = harvester_argv(setup.base_url, root)
+    argv[1:3] = ["-m", "tests.commitpause"]  # the same arguments, the pausing entry point
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert kill_inside_the_commit(proc, marker) == after
+    # Inside the commit: the manifest is still the old one, each file old or new.
+    assert check_after_kill(setup, root, old_files) == "mid-commit"
+    files = records_by_id(mirror_files(root))
+    new = sum(
+        1 for key, data in files.items() if data == setup.new.get(key) != old_records.get(key)
+    )
+    rerun_completes(setup, root)
+    return new
+
+
+def test_kill_9_inside_the_commit_leaves_each_file_old_or_new(tmp_path: Path) -> None:
+    """Killed right after the commit moved 40 of the changed records into place (the child
+    marks the moment from inside the commit): each file holds its old or new bytes, the
+    manifest is the old one, and the next run completes."""
     with fake_api_process(packages=KILL_PACKAGES, grids=KILL_GRIDS, seed=1) as base_url:
         setup = prepare_kill(tmp_path, base_url)
-        root = tmp_path / "killed"
-        state = kill_trial(setup, root, lambda proc: kill_during_commit(proc, root, 0.5))
-    assert state in ("mid-commit", "committed", "untouched")
+        new = commit_kill_trial(setup, tmp_path / "killed", after=40)
+    assert 0 < new <= 40  # by id: where a slug moved, the old name may still stand beside it
 
 
 def kill_after(proc: subprocess.Popen[bytes], delay: float) -> None:
@@ -535,8 +547,8 @@ def kill_after(proc: subprocess.Popen[bytes], delay: float) -> None:
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_never_corrupts_the_mirror(tmp_path: Path) -> None:
-    """Twelve runs killed: eight at a random moment of the run, four at a random point of the
-    commit. Each leaves a valid state and a rerun completes."""
+    """Twelve runs killed: eight at a random moment of the run, four inside the commit after
+    a random number of records moved. Each leaves a valid state and a rerun completes."""
     rng = random.Random(4)
     states: list[str] = []
     with fake_api_process(
@@ -545,14 +557,13 @@ def test_kill_9_at_random_moments_never_corrupts_the_mirror(tmp_path: Path) -> N
         setup = prepare_kill(tmp_path, base_url)
         for trial in range(12):
             root = tmp_path / f"killed-{trial}"
-            kill: Callable[[subprocess.Popen[bytes]], object]
             if trial % 3 == 0:
-                share = rng.random()
-                kill = functools.partial(kill_during_commit, root=root, share=share)
-            else:
-                kill = functools.partial(kill_after, delay=rng.uniform(0.05, setup.seconds))
+                commit_kill_trial(setup, root, after=rng.randint(1, len(setup.new) // 2))
+                states.append("mid-commit")
+                continue
+            kill = functools.partial(kill_after, delay=rng.uniform(0.05, setup.seconds))
             states.append(kill_trial(setup, root, kill))
-    assert "untouched" in states and "mid-commit" in states, states
+    assert "untouched" in states, states
 
 
 # --- the long matrix --------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pkgharvest.crawl import ListCrawler, ListOutcome
 from pkgharvest.errors import RecordError
 from pkgharvest.records import Kind
 from pkgharvest.removal import KindEvidence
-from pkgharvest.resolve import PackageLinks, Resolver, package_links
+from pkgharvest.resolve import PackageLinks, Phases, Resolver, package_links
 
 MAX_LOOKUPS = 50
 """Detail requests per kind for records no complete list showed (newer ones only)."""
@@ -41,16 +41,11 @@ class CatalogueOutcome:
     integrity_faults: int
 
 
-class CatalogueRun:
+class CatalogueRun(Phases):
     """Runs the phases above; everything but HTTP happens on the calling thread."""
 
     def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-        self.known = resolver.known
-        self.stats = resolver.stats
-        self.stager = resolver.stager
-        self.txn = resolver.stager.txn
-        self.base = resolver.client.base
+        super().__init__(resolver)
         self.claims: dict[int, array[int]] = {}  # grid id -> packages naming it
         self.category_claims: Counter[int] = Counter()
         self.waiting: list[tuple[dict[str, Any], PackageLinks]] = []
@@ -104,7 +99,7 @@ class CatalogueRun:
         if links.category is not None:
             self.category_claims[links.category] += 1
         if self._resolved(links):
-            self._stage(raw, links)
+            self.resolver.stage_package(raw, links)
         else:
             self.waiting.append((raw, links))
 
@@ -112,16 +107,6 @@ class CatalogueRun:
         known = self.known
         return (links.category is None or known.is_resolved(Kind.CATEGORY, links.category)) and all(
             known.is_resolved(Kind.GRID, grid_id) for grid_id in links.grids
-        )
-
-    def _stage(self, raw: dict[str, Any], links: PackageLinks) -> None:
-        known = self.known
-        self.known.slugs[links.record_id] = self.stager.package(
-            raw,
-            record_id=links.record_id,
-            category=None if links.category is None else known.ref(Kind.CATEGORY, links.category),
-            grids=[known.ref(Kind.GRID, grid_id) for grid_id in links.grids],
-            problems=links.problems,
         )
 
     # -- phase 2 -------------------------------------------------------------------------------
@@ -134,7 +119,7 @@ class CatalogueRun:
                 wanted.extend(i for i in named if i is not None)
             self._follow(kind, wanted)
         for raw, links in self.waiting:
-            self._stage(raw, links)
+            self.resolver.stage_package(raw, links)
         self.waiting.clear()
 
     def _follow(self, kind: Kind, ids: Iterable[int]) -> None:
@@ -199,7 +184,7 @@ class CatalogueRun:
             ]
             self._follow(kind, [i for i in named if i is not None])
         for raw, links in found:
-            self._stage(raw, links)
+            self.resolver.stage_package(raw, links)
         still = absent - self._held_packages()
         if still:
             self.stats.counts[Kind.PACKAGE].missing += len(still)

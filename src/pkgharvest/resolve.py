@@ -236,6 +236,17 @@ class Resolver:
             for record_id in wanted - outcome.ids:
                 self.missing(kind, record_id)
 
+    def stage_package(self, raw: dict[str, Any], links: PackageLinks) -> None:
+        """Stage a package whose links this stage resolved (or gave up on: no slug)."""
+        known = self.known
+        known.slugs[links.record_id] = self.stager.package(
+            raw,
+            record_id=links.record_id,
+            category=None if links.category is None else known.ref(Kind.CATEGORY, links.category),
+            grids=[known.ref(Kind.GRID, grid_id) for grid_id in links.grids],
+            problems=links.problems,
+        )
+
     def missing(self, kind: Kind, record_id: int) -> None:
         """Record that the API does not have this linked record (counted, noted once)."""
         if record_id in self.known.missing[kind]:
@@ -246,3 +257,15 @@ class Resolver:
             f"a link names {kind.singular} {record_id}, which the API does not have",
             topic="missing links",
         )
+
+
+class Phases:
+    """Base of a run's phase sequence (catalogue_run, targeted_run): the stages it uses."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.known = resolver.known
+        self.stats = resolver.stats
+        self.stager = resolver.stager
+        self.txn = resolver.stager.txn
+        self.base = resolver.client.base

@@ -22,7 +22,7 @@ from typing import Any
 from pkgharvest.assemble import member_refs
 from pkgharvest.errors import RecordError
 from pkgharvest.records import Kind
-from pkgharvest.resolve import PackageLinks, Resolver, package_links
+from pkgharvest.resolve import PackageLinks, Phases, Resolver, package_links
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,11 @@ class TargetOutcome:
     integrity_faults: int
 
 
-class TargetedRun:
+class TargetedRun(Phases):
+    """Runs the phases above; everything but HTTP happens on the calling thread."""
+
     def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-        self.known = resolver.known
-        self.stats = resolver.stats
-        self.stager = resolver.stager
-        self.txn = resolver.stager.txn
-        self.base = resolver.client.base
+        super().__init__(resolver)
         self.found = 0
         self.not_found: list[tuple[str, str]] = []
         self.faults = 0
@@ -73,15 +70,7 @@ class TargetedRun:
                 self._add_package(fetched, raw)
         self._resolve_links(fetched.values())
         for raw, links in fetched.values():
-            self.known.slugs[links.record_id] = self.stager.package(
-                raw,
-                record_id=links.record_id,
-                category=None
-                if links.category is None
-                else self.known.ref(Kind.CATEGORY, links.category),
-                grids=[self.known.ref(Kind.GRID, grid_id) for grid_id in links.grids],
-                problems=links.problems,
-            )
+            resolver.stage_package(raw, links)
         for draft in self.known.drafts.values():
             self.stager.grid(draft, member_refs(draft, self._slug))
         self.stats.progress()
