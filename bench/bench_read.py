@@ -1,14 +1,16 @@
-"""Benchmark of the reading commands on a synthetic mirror of 6,000 packages (issue 3).
+"""Benchmark of the reading commands on synthetic mirrors (issues 3 and 8).
 
 Run from the repository root:
 
-    python bench/bench_read.py [--packages 6000] [--grids 380] [--repeat 5]
+    python bench/bench_read.py [--sizes 6000,30000] [--repeat 5] [--rss-packages 50000]
 
-It builds the mirror in a temporary folder (tests/mirrorbuilder.py), then times each command
-  - in-process: `pkgharvest.cli.run(argv)` with output to /dev/null, imports already warm;
-  - as a subprocess: `python -m pkgharvest ...`, minus a bare `python -c pass`;
-and lists what `python -X importtime -c "import pkgharvest.cli"` spends most on. It prints a
-table of medians (milliseconds). A script, not a test: figures depend on the machine.
+For each size it writes the mirror in a temporary folder (tests/mirrorbuilder.py), builds its
+catalogue database, simulates a second day (half the packages re-measured) so that `trends`
+and `changes` have history, then times each command as a subprocess, best of `--repeat`, minus
+a bare `python -c pass`: once reading the JSON files (the reader before issue 8, still the
+fallback) and once from the database. `--rss-packages N` adds the peak RSS of
+`top --json --limit 0` on N packages with each reader. Last, what `python -X importtime -c
+"import pkgharvest.cli"` spends most on. A script, not a test: figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from tests.mirrorbuilder import (  # noqa: E402
 )
 
 
-def build(root: Path, packages: int, grids: int) -> MirrorContent:
+def build(root: Path, packages: int, grids: int, *, catalogue: bool = True) -> MirrorContent:
     seeds = seed_content()
     all_grids = seeds.grids + synthetic_grids(grids - len(seeds.grids))
     content = MirrorContent(
@@ -48,7 +50,7 @@ def build(root: Path, packages: int, grids: int) -> MirrorContent:
         seeds.categories,
     )
     link_grids(content)
-    write_mirror(root, content)
+    write_mirror(root, content, catalogue=catalogue)
     return content
 
 
@@ -118,56 +120,151 @@ def importtime_top(count: int = 8) -> tuple[float, list[tuple[float, str]]]:
     return total, sorted(direct, reverse=True)[:count]
 
 
+FILES_READER = (
+    "import sys, pkgharvest.catalogue.reader as r; "
+    "r.open_reader = lambda root, database=True: r.FileReader(r.files.open_mirror(root)); "
+    "from pkgharvest.cli import main; sys.argv[0] = 'pkgharvest'; main()"
+)
+"""`python -c FILES_READER ARGS`: the CLI reading the JSON files (the reader before issue 8)."""
+
+
+def subprocess_argv(argv: Sequence[str], reader: str) -> list[str]:
+    if reader == "files":
+        return [sys.executable, "-c", FILES_READER, *argv]
+    return [sys.executable, "-m", "pkgharvest", *argv]
+
+
+def best_ms(command: list[str], repeat: int) -> float:
+    """Best wall time of `repeat` runs (the issue's "best of 5"), output to /dev/null."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, env=subprocess_env(), stdout=subprocess.DEVNULL, check=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return min(times)
+
+
+def peak_rss_mb(command: list[str]) -> float:
+    """Peak RSS of one child run (os.wait4's ru_maxrss), in MB."""
+    proc = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{command} failed with {proc.returncode}")
+    return usage.ru_maxrss / 1024
+
+
+def simulate_next_day(root: Path, content: MirrorContent, share: float = 0.5) -> float:
+    """A second run's JSON commit: the service re-measured `share` of the packages (stars up,
+    last_fetched a day later, one more week of commits), then the database sync. Returns the
+    sync's seconds."""
+    import json
+    import random
+
+    from pkgharvest.catalogue import after_commit
+    from tests.mirrorbuilder import write_records
+
+    rng = random.Random(8)
+    changed = []
+    for package in content.packages:
+        if rng.random() < share:
+            package["stars"] = (package["stars"] or 0) + rng.randint(0, 40)
+            package["last_fetched"] = "2026-06-02T14:07:14Z"
+            if package["commits_52w"] is not None:
+                package["commits_52w"] = [*package["commits_52w"][1:], rng.randint(0, 5)]
+                package["commits_52w_total"] = sum(package["commits_52w"])
+            changed.append(package)
+    write_records(root / "packages", changed)
+    manifest_path = root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["last_run"] = dict(manifest["last_run"], started="2026-06-02T14:00:00Z")
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    started = time.perf_counter()
+    problem = after_commit(root)
+    if problem:
+        raise SystemExit(problem)
+    return time.perf_counter() - started
+
+
+def bench_size(packages: int, grids: int, repeat: int, folder: Path) -> None:
+    from pkgharvest.catalogue import CATALOGUE_NAME, open_catalogue
+
+    root = folder / f"mirror-{packages}"
+    started = time.perf_counter()
+    content = build(root, packages, grids, catalogue=False)
+    built_s = time.perf_counter() - started
+    size_mb = sum(p.stat().st_size for p in root.rglob("*.json")) / 1e6
+    started = time.perf_counter()
+    open_catalogue(root).close()
+    db_s = time.perf_counter() - started
+    sync_s = simulate_next_day(root, content)
+    db_mb = sum(p.stat().st_size for p in root.glob(CATALOGUE_NAME + "*")) / 1e6
+    data = ["--data-dir", str(root)]
+    output = folder / "export.csv"
+    commands: list[tuple[str, list[str], bool]] = [
+        ("top (20 rows)", ["top", *data], True),
+        ("top --limit 0 (all rows)", ["top", "--limit", "0", *data], True),
+        ("top --json --limit 0", ["top", "--json", "--limit", "0", *data], True),
+        ("grid postgresql", ["grid", "postgresql", *data], True),
+        ("show django-hstore", ["show", "django-hstore", *data], True),
+        ("show 100042 (by id)", ["show", "100042", *data], True),
+        ("grids", ["grids", *data], True),
+        ("categories", ["categories", *data], True),
+        ("trends --since 30d", ["trends", "--since", "30d", *data], False),
+        ("changes", ["changes", *data], False),
+        ("export csv -o FILE", ["export", "-o", str(output), *data], True),
+    ]
+    interpreter = best_ms([sys.executable, "-c", "pass"], repeat)
+    print(
+        f"mirror: {packages:,} packages, {grids} grids, 5 categories, {size_mb:.1f} MB of JSON "
+        f"(written in {built_s:.1f} s); catalogue.db built from it in {db_s:.1f} s, then a "
+        f"day's sync (half the packages re-measured) {sync_s:.2f} s; database {db_mb:.1f} MB"
+    )
+    print(
+        f"best of {repeat} subprocess runs, minus `python -c pass` ({interpreter:.0f} ms); "
+        "'JSON files' is the reader before issue 8 (every record parsed), 'database' today's"
+    )
+    print()
+    print(f"{'command':<28} {'JSON files ms':>14} {'database ms':>12}")
+    print(f"{'-' * 28} {'-' * 14} {'-' * 12}")
+    for label, argv, has_before in commands:
+        before = (
+            f"{best_ms(subprocess_argv(argv, 'files'), repeat) - interpreter:>14.0f}"
+            if has_before
+            else f"{'(new)':>14}"
+        )
+        after = best_ms(subprocess_argv(argv, "database"), repeat) - interpreter
+        print(f"{label:<28} {before} {after:>12.0f}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--packages", type=int, default=6000)
-    parser.add_argument("--grids", type=int, default=380)
+    parser.add_argument("--sizes", default="6000,30000", help="package counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--rss-packages", type=int, default=0, help="also peak RSS of top --json --limit 0 here"
+    )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pkgharvest-bench-") as folder:
-        root = Path(folder) / "mirror"
-        started = time.perf_counter()
-        build(root, args.packages, args.grids)
-        built_s = time.perf_counter() - started
-        size_mb = sum(p.stat().st_size for p in root.rglob("*.json")) / 1e6
-        output = Path(folder) / "export.csv"
-        data = ["--data-dir", str(root)]
-        commands: list[tuple[str, list[str]]] = [
-            ("top (20 rows)", ["top", *data]),
-            ("top --limit 0 (all rows)", ["top", "--limit", "0", *data]),
-            ("top --json --limit 0", ["top", "--json", "--limit", "0", *data]),
-            ("grid postgresql", ["grid", "postgresql", *data]),
-            ("show django-hstore", ["show", "django-hstore", *data]),
-            ("show 100042 (by id: scan)", ["show", "100042", *data]),
-            ("grids", ["grids", *data]),
-            ("export csv -o FILE", ["export", "-o", str(output), *data]),
-            ("export --format jsonl", ["export", "--format", "jsonl", *data]),
-        ]
-        interpreter = median_ms(
-            lambda: subprocess.run(
-                [sys.executable, "-c", "pass"], env=subprocess_env(), check=True
-            ),
-            args.repeat,
-        )
+    with tempfile.TemporaryDirectory(prefix="pkgharvest-bench-") as name:
+        folder = Path(name)
         as_subprocess(["--help"])()  # warm the bytecode cache
-        help_ms = median_ms(as_subprocess(["--help"]), args.repeat) - interpreter
+        for packages in (int(size) for size in args.sizes.split(",") if size):
+            bench_size(packages, max(380, packages * 380 // 6000), args.repeat, folder)
+        if args.rss_packages:
+            from pkgharvest.catalogue import open_catalogue
 
-        print(
-            f"mirror: {args.packages:,} packages, {args.grids} grids, 5 categories, "
-            f"{size_mb:.1f} MB of JSON (built in {built_s:.1f} s); "
-            f"Python {sys.version.split()[0]}; "
-            f"median of {args.repeat} runs; subprocess figures minus `python -c pass` "
-            f"({interpreter:.0f} ms)"
-        )
-        print()
-        print(f"{'command':<30} {'in-process ms':>14} {'subprocess ms':>14}")
-        print(f"{'-' * 30} {'-' * 14} {'-' * 14}")
-        print(f"{'--help':<30} {'':>14} {help_ms:>14.0f}")
-        for label, argv in commands:
-            in_ms = median_ms(in_process(argv), args.repeat)
-            out_ms = median_ms(as_subprocess(argv), args.repeat) - interpreter
-            print(f"{label:<30} {in_ms:>14.0f} {out_ms:>14.0f}")
+            root = folder / "mirror-rss"
+            build(root, args.rss_packages, 380, catalogue=False)
+            open_catalogue(root).close()
+            argv = ["top", "--json", "--limit", "0", "--data-dir", str(root)]
+            before = peak_rss_mb(subprocess_argv(argv, "files"))
+            after = peak_rss_mb(subprocess_argv(argv, "database"))
+            print(
+                f"peak RSS of `top --json --limit 0` on {args.rss_packages:,} packages: "
+                f"JSON files {before:.0f} MB, database {after:.0f} MB"
+            )
         total, heaviest = importtime_top()
         print()
         print(f"python -X importtime -c 'import pkgharvest.cli': {total:.0f} ms; heaviest imports:")

@@ -24,7 +24,7 @@ import httpx
 import tenacity
 
 from pkgharvest import USER_AGENT, netlimits
-from pkgharvest.deps import Clock, Dependencies, Sleep
+from pkgharvest.deps import Clock, Dependencies, Sleep, default_timeout
 from pkgharvest.errors import (
     ApiNotFound,
     Cancelled,
@@ -173,7 +173,7 @@ class ApiClient:
                 "Accept-Encoding": netlimits.ACCEPT_ENCODING,
                 "User-Agent": USER_AGENT,
             },
-            timeout=deps.timeout,
+            timeout=deps.timeout or default_timeout(),
             follow_redirects=False,  # redirects are checked against the base URL by hand
             limits=httpx.Limits(max_connections=max(1, concurrency)),
         )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from pkgharvest.events import EventSink, ignore
+
+if TYPE_CHECKING:  # httpx costs ~40 ms to import: the reading commands never need it
+    import httpx
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -67,6 +69,8 @@ def utc_now() -> datetime:
 
 def default_timeout() -> httpx.Timeout:
     """10 s to connect, 30 s between bytes read."""
+    import httpx
+
     return httpx.Timeout(30.0, connect=10.0)
 
 
@@ -75,7 +79,7 @@ class Dependencies:
     """The outside world of one run.
 
     transport: where HTTP goes (None: the network; tests pass `httpx.MockTransport`).
-    timeout: per-request connect/read timeouts.
+    timeout: per-request connect/read timeouts (None: `default_timeout()`).
     retry: the retry policy of every request.
     limits: the deadline and body cap of every HTTP exchange.
     sleep: how the client waits (None: a wait that a cancelled run cuts short).
@@ -85,7 +89,7 @@ class Dependencies:
     """
 
     transport: httpx.BaseTransport | None = None
-    timeout: httpx.Timeout = field(default_factory=default_timeout)
+    timeout: httpx.Timeout | None = None
     retry: RetryPolicy = RetryPolicy()
     limits: RequestLimits = RequestLimits()
     sleep: Sleep | None = None

@@ -436,6 +436,10 @@ PACKAGE_ROW_FIELDS: tuple[str, ...] = (
 )
 """The fields of a `top` / `grid` row in --json, named and shaped as in the record."""
 
+PACKAGE_VIEW_FIELDS: tuple[str, ...] = (*PACKAGE_ROW_FIELDS, "last_fetched", "repo_description")
+"""The fields the `top` and `grid` tables read (the database rebuilds only these; the test
+comparing the database's tables with the files' catches a view that reads one more)."""
+
 
 def package_rows(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
     """`top` / `grid` rows for --json: a 1-based `rank`, then PACKAGE_ROW_FIELDS as stored."""

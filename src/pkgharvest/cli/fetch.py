@@ -16,9 +16,6 @@ from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, Quiet
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
 from pkgharvest.errors import PkgHarvestError, exit_codes_help
-from pkgharvest.harvest import FetchOptions
-from pkgharvest.harvest import fetch as run_fetch
-from pkgharvest.memory import pin_mmap_threshold
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
 
@@ -96,6 +93,9 @@ def fetch(
     debug: DebugOption = False,
 ) -> None:
     from pkgharvest.cli.progress import BarSink, LineSink, QuietSink  # rich: not for --help
+    from pkgharvest.harvest import FetchOptions  # httpx: not for the reading commands
+    from pkgharvest.harvest import fetch as run_fetch
+    from pkgharvest.memory import pin_mmap_threshold
 
     STATE.debug = debug
     pin_mmap_threshold()  # this process is ours: keep a long crawl's RSS flat (see memory.py)

@@ -221,9 +221,9 @@ def top(
         ranked = rank(candidates, by, reverse=reverse)
         shown = ranked[:limit] if limit else ranked
     else:
-        from pkgharvest.mirror import PACKAGE_ROW_FIELDS
+        from pkgharvest.mirror import PACKAGE_ROW_FIELDS, PACKAGE_VIEW_FIELDS
 
-        fields = PACKAGE_ROW_FIELDS if json_output else None
+        fields = PACKAGE_ROW_FIELDS if json_output else PACKAGE_VIEW_FIELDS
         shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
         _print_json_array(_rows_json(shown, now))
@@ -293,7 +293,9 @@ def grid(
     now = STATE.deps.now()
     reader = _open(data_dir)
     grid_record = reader.find(Kind.GRID, slug)
-    members = list(reader.ranked(SortKey.STARS, grid=grid_record))
+    from pkgharvest.mirror import PACKAGE_VIEW_FIELDS
+
+    members = list(reader.ranked(SortKey.STARS, grid=grid_record, fields=PACKAGE_VIEW_FIELDS))
     hidden = 0
     if active:
         members, hidden = _without_dormant(members, now)
