@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -238,7 +239,8 @@ def test_json_lists_every_problem(monkeypatch, capsys, mirror: Path) -> None:
     result = _verify(monkeypatch, capsys, mirror, "--json")
     data = json.loads(result.out)
     assert result.code == ExitCode.DATA_ERROR and data["ok"] is False
-    assert [p["check"] for p in data["problems"]] == ["references", "leftovers"]
+    # The hand-edited grid file no longer matches the catalogue database either.
+    assert [p["check"] for p in data["problems"]] == ["references", "leftovers", "catalogue"]
     assert data["problems"][0]["path"] == str(path) and words in data["problems"][0]["problem"]
     assert data["records"] == {
         "packages": 60,
@@ -266,7 +268,10 @@ def test_a_null_slug_ref_is_a_known_missing_link_not_a_dangling_one(
     grid = _load(path)
     grid["packages"].append({"id": 99998, "slug": None})  # the API 404'd it during the fetch
     _save(path, grid)
-    assert _verify(monkeypatch, capsys, mirror).code == 0
+    (mirror / "catalogue.db").unlink()  # out of step with the hand edit; judged elsewhere
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == 0, result.out
+    assert "note: catalogue.db not checked: there is none yet" in result.out
 
 
 def test_not_a_folder(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -276,3 +281,51 @@ def test_not_a_folder(monkeypatch, capsys, tmp_path: Path) -> None:
         result.err
         == f"pkgharvest: error: {tmp_path / 'nothing'} is not a folder: nothing to verify\n"
     )
+
+
+# --- the catalogue database --------------------------------------------------------------
+
+
+def _sql(root: Path, statement: str, *args: object) -> None:
+    conn = sqlite3.connect(root / "catalogue.db")
+    try:
+        conn.execute(statement, args)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_catalogue_that_disagrees_with_a_file(monkeypatch, capsys, mirror: Path) -> None:
+    record = _load(_a_record(mirror, "packages"))
+    _sql(mirror, "UPDATE packages SET stars = stars + 1 WHERE id = ?", record["id"])
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == ExitCode.DATA_ERROR
+    assert result.out.splitlines()[0] == (
+        f"{mirror / 'catalogue.db'}: disagrees with the files on 1 packages "
+        f"(first: id {record['id']}, field stars)"
+    )
+
+
+def test_catalogue_that_lacks_or_adds_records(monkeypatch, capsys, mirror: Path) -> None:
+    grid = _load(_a_record(mirror, "grids"))
+    _sql(mirror, "DELETE FROM grids WHERE id = ?", grid["id"])
+    _sql(mirror, "INSERT INTO categories (id, slug) VALUES (?, ?)", 4242, "ghosts")
+    lines = _verify(monkeypatch, capsys, mirror).out.splitlines()
+    db = mirror / "catalogue.db"
+    assert f"{db}: lacks 1 grids the files hold (first: id {grid['id']})" in lines
+    assert f"{db}: holds 1 categories no file holds (first: id 4242)" in lines
+
+
+def test_a_catalogue_behind_the_manifest_is_not_a_problem(monkeypatch, capsys, mirror) -> None:
+    _sql(mirror, "UPDATE catalogue_meta SET value = 'older' WHERE key = 'manifest_sha256'")
+    _sql(mirror, "DELETE FROM packages")
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == 0
+    assert "note: catalogue.db not compared: it is behind the manifest" in result.out
+
+
+def test_a_corrupt_catalogue(monkeypatch, capsys, mirror: Path) -> None:
+    (mirror / "catalogue.db").write_bytes(b"this is not a database" * 100)
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == ExitCode.DATA_ERROR
+    assert result.out.startswith(f"{mirror / 'catalogue.db'}: cannot be read: ")

@@ -12,16 +12,20 @@ point: a new store file, such as the catalogue database, adds its check there):
   fetch legitimately names records it did not fetch; a ref whose slug is null is a link the
   API itself could not resolve, recorded as such, not a dangling one);
 - leftovers: no staging folder, temporary file or unfinished (`.part`) file left by a run
-  that died (skipped while a fetch holds the lock: those are then its work in progress).
+  that died (skipped while a fetch holds the lock: those are then its work in progress);
+- catalogue database: `catalogue.db` passes SQLite's quick check and, when it says it is in
+  step with the manifest, holds exactly the records of the files, column for column.
 
 Pure core: no typer, no rich, nothing written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -310,6 +314,97 @@ def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
                 )
 
 
+def check_catalogue(ctx: VerifyContext) -> Iterator[Problem]:
+    """The catalogue database agrees with the files, column for column, when it says it is in
+    step with this manifest (a database behind the manifest is allowed: the next reading
+    command catches it up). Opened read-only: verify changes nothing."""
+    from pkgharvest.catalogue import CATALOGUE_NAME
+    from pkgharvest.catalogue.write import COLUMNS, column_value, stored_stamp
+
+    path = ctx.root / CATALOGUE_NAME
+    if not path.exists():
+        ctx.notes.append(
+            f"{CATALOGUE_NAME} not checked: there is none yet (the next reading command "
+            "builds it from the files)"
+        )
+        return
+    # Read-only. With no write-ahead log left (a finished run checkpoints it away), opened as
+    # immutable: SQLite then creates no -shm file either, so the folder stays byte-for-byte.
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True)
+    except sqlite3.Error as err:
+        yield Problem("catalogue", path, f"cannot be opened: {err}")
+        return
+    try:
+        yield from _compare_catalogue(ctx, conn, path, COLUMNS, column_value, stored_stamp)
+    except sqlite3.Error as err:
+        yield Problem("catalogue", path, f"cannot be read: {err}")
+    finally:
+        conn.close()
+
+
+def _compare_catalogue(
+    ctx: VerifyContext,
+    conn: sqlite3.Connection,
+    path: Path,
+    columns: Mapping[Kind, Sequence[str]],
+    column_value: Callable[[str, Any], object],
+    stored_stamp: Callable[[sqlite3.Connection], str | None],
+) -> Iterator[Problem]:
+    check = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if check != "ok":
+        yield Problem("catalogue", path, f"fails SQLite's integrity check: {check}")
+        return
+    try:
+        manifest_bytes = (ctx.root / MANIFEST_NAME).read_bytes()
+    except OSError:
+        return  # the manifest check has said so
+    if stored_stamp(conn) != hashlib.sha256(manifest_bytes).hexdigest():
+        ctx.notes.append(
+            f"{path.name} not compared: it is behind the manifest (the next reading command "
+            "catches it up from the files)"
+        )
+        return
+    for kind in Kind:
+        names = list(columns[kind])
+        held = {
+            row[0]: tuple(row)
+            for row in conn.execute(f"SELECT {', '.join(names)} FROM {kind.value}")
+        }
+        files = {
+            record_id: tuple(column_value(name, record.get(name)) for name in names)
+            for record_id, (_, record) in ctx.records.get(kind, {}).items()
+        }
+        lacking = sorted(files.keys() - held.keys())
+        extra = sorted(held.keys() - files.keys())
+        differ = sorted(i for i in files.keys() & held.keys() if files[i] != held[i])
+        if lacking:
+            yield Problem(
+                "catalogue",
+                path,
+                f"lacks {len(lacking):,} {kind.value} the files hold (first: id {lacking[0]})",
+            )
+        if extra:
+            yield Problem(
+                "catalogue",
+                path,
+                f"holds {len(extra):,} {kind.value} no file holds (first: id {extra[0]})",
+            )
+        if differ:
+            first = differ[0]
+            field = next(
+                n for n, a, b in zip(names, files[first], held[first], strict=True) if a != b
+            )
+            yield Problem(
+                "catalogue",
+                path,
+                f"disagrees with the files on {len(differ):,} {kind.value} (first: id {first}, "
+                f"field {field})",
+            )
+
+
 Check = Callable[[VerifyContext], Iterable[Problem]]
 
 CHECKS: list[tuple[str, Check]] = [
@@ -318,9 +413,10 @@ CHECKS: list[tuple[str, Check]] = [
     ("manifest counts", check_manifest_counts),
     ("references", check_references),
     ("leftovers", check_leftovers),
+    ("catalogue database", check_catalogue),
 ]
-"""Every check, in order (later ones use what earlier ones read). A store file added later
-(the catalogue database) appends its own check here."""
+"""Every check, in order (later ones use what earlier ones read). A file added to the data
+folder later appends its own check here, as the catalogue database did."""
 
 
 def verify(root: Path) -> VerifyReport:
