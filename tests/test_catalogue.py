@@ -299,3 +299,19 @@ def test_a_database_of_the_previous_schema_is_migrated_on_open(tmp_path: Path) -
     assert m.query("PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
     assert m.query("SELECT slug, stars, observed_stars FROM package_latest") == [("alpha", 15, 15)]
     assert m.query("SELECT stars FROM observations ORDER BY observed_at") == [(10,), (15,)]
+
+
+def test_show_draws_stitched_activity_only_beyond_52_weeks() -> None:
+    from pkgharvest.views.history import history_lines
+
+    first = calendar_weeks([1] * 52, MONDAY)
+    second = calendar_weeks([2] * 52, MONDAY + timedelta(weeks=60))  # a gap of 8 weeks
+    weeks = [(w.isoformat(), c) for w, c in stitch([(MONDAY, [1] * 52)]).items()]
+    assert history_lines([], weeks) == []  # 52 weeks: the panel's own chart says it all
+    both = [(w.isoformat(), c) for w, c in [*first, *second]]
+    (line,) = history_lines([], both)
+    assert "Commit activity" in line.plain and "112 weeks" in line.plain
+    chart = line.plain.removeprefix("Commit activity  ").split("  ")[0:3]
+    # Two weeks a cell: 26 cells of the first window, 4 blank cells for the 8 unobserved weeks
+    # (split("  ") leaves two empty strings for them), 26 cells of the busier second window.
+    assert len(chart[0]) == 26 and chart[1] == "" and set(line.plain) >= {"█"}

@@ -222,3 +222,37 @@ def test_changes_of_the_last_run(capsys: Cap, history: Path) -> None:
 def test_changes_since_a_bad_date_is_a_usage_error(capsys: Cap, history: Path) -> None:
     assert run(["changes", "--since", "yesterday-ish", "--data-dir", str(history)]) == 2
     assert capsys.readouterr().err.startswith("pkgharvest: error: --since")
+
+
+def test_top_by_stars_gained_works_like_trends(capsys: Cap, history: Path) -> None:
+    data = ["--since", "2026-02-20", "--json", "--data-dir", str(history)]
+    capsys.readouterr()
+    assert run(["top", "--by", "stars-gained", *data]) == 0
+    from_top = capsys.readouterr().out
+    assert run(["trends", *data]) == 0
+    assert from_top == capsys.readouterr().out and "django-comments-xtd" in from_top
+
+
+def test_show_adds_the_star_history(capsys: Cap, history: Path) -> None:
+    capsys.readouterr()
+    assert run(["show", "django-comments-xtd", "--data-dir", str(history)]) == 0
+    out = capsys.readouterr().out
+    assert "Star history" in out and "618 → 672 (+54)" in out and "2 observations" in out
+    assert run(["show", "django-hstore", "--data-dir", str(history)]) == 0
+    assert "Star history" not in capsys.readouterr().out  # observed once: no chart
+
+
+def test_export_history_is_long_form(capsys: Cap, history: Path) -> None:
+    capsys.readouterr()
+    assert run(["export", "--history", "--data-dir", str(history)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "slug,observed_at,stars,forks,commits_52w_total,pypi_version"
+    xtd = [line for line in lines if line.startswith("django-comments-xtd,")]
+    assert [line.split(",")[2] for line in xtd] == ["618", "672"]  # by date
+    argv = ["export", "--history", "--format", "jsonl", "--since", "2026-02-20"]
+    assert run([*argv, "--data-dir", str(history)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    slugs = {r["slug"] for r in rows}
+    assert {"django-comments-xtd", "django-rest-registration"} <= slugs  # re-measured on the 22nd
+    assert "django-hstore" not in slugs  # observed on 2026-02-15 only
+    assert all(r["observed_at"] >= "2026-02-20" for r in rows)

@@ -269,6 +269,8 @@ class SortKey(StrEnum):
     COMMITS = "commits"
     ACTIVITY = "activity"
     LAST_COMMIT = "last-commit"
+    STARS_GAINED = "stars-gained"
+    """From the catalogue database's history (like `trends`), never from the files."""
 
 
 def _sort_value(record: Record, key: SortKey) -> float | None:

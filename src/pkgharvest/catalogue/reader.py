@@ -74,6 +74,15 @@ class DatabaseReader:
     ) -> Iterator[Record]:
         return queries.export_records(self.conn, grid=grid, category=category, match=match)
 
+    def history(self, package_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(observed_at, stars) of every observation, and the stitched (week_start, commits)."""
+        from pkgharvest.catalogue import reports
+
+        return (
+            reports.star_history(self.conn, package_id),
+            reports.stitched_weeks(self.conn, package_id),
+        )
+
     def close(self) -> None:
         self.catalogue.close()
 
@@ -132,6 +141,9 @@ class FileReader:
     ) -> Iterator[Record]:
         selected = self._selected(grid, category, match)
         return iter(sorted(selected, key=lambda r: (str(r.get("slug")), r.get("id"))))
+
+    def history(self, package_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        return [], []  # the files hold the present only
 
     def close(self) -> None:
         pass

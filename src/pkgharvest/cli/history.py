@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -13,7 +15,10 @@ from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.cli.read import CategoryOption, GridOption, _open, _print_json
 from pkgharvest.errors import UsageError
-from pkgharvest.records import Kind
+from pkgharvest.records import Kind, Record
+
+if TYPE_CHECKING:
+    from pkgharvest.catalogue.reader import DatabaseReader
 
 
 class TrendKey(StrEnum):
@@ -30,10 +35,10 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise UsageError(str(err)) from None
 
 
-def _database(data_dir: object) -> object:
+def _database(data_dir: Path | None) -> DatabaseReader:
     from pkgharvest.catalogue.reader import DatabaseReader
 
-    reader = _open(data_dir)  # type: ignore[arg-type]
+    reader = _open(data_dir)
     if not isinstance(reader, DatabaseReader):
         raise UsageError(
             "history needs the catalogue database, which cannot be used here "
@@ -62,18 +67,39 @@ def trends(
     data_dir: DataDirOption = None,
 ) -> None:
     """Packages ranked by the stars (or forks) they gained in a window, from the history."""
+    reader = _database(data_dir)
+    show_trends(
+        reader,
+        since,
+        by.value,
+        grid=reader.find(Kind.GRID, grid) if grid is not None else None,
+        category=reader.find(Kind.CATEGORY, category) if category is not None else None,
+        limit=limit,
+        json_output=json_output,
+    )
+
+
+def show_trends(
+    reader: Any,
+    since: str,
+    by: str,
+    *,
+    grid: Record | None,
+    category: Record | None,
+    limit: int,
+    json_output: bool,
+) -> None:
+    """`trends`, and `top --by stars-gained`: the ranking and its table (or --json rows)."""
     from pkgharvest.catalogue import reports
     from pkgharvest.catalogue.reader import DatabaseReader
 
-    now = STATE.deps.now()
-    start = parse_since(since, now)
-    reader = _database(data_dir)
-    assert isinstance(reader, DatabaseReader)
-    scope = {
-        "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
-        "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
-    }
-    rows = reports.trends(reader.conn, start, by=by.value, limit=limit, **scope)
+    if not isinstance(reader, DatabaseReader):
+        raise UsageError(
+            "gains need the catalogue database, which cannot be used here "
+            "(see the line above); run `pkgharvest fetch` with write access first"
+        )
+    start = parse_since(since, STATE.deps.now())
+    rows = reports.trends(reader.conn, start, by=by, limit=limit, grid=grid, category=category)
     if json_output:
         _print_json([row.as_dict() for row in rows])
         return
@@ -89,13 +115,13 @@ def trends(
                 Text("Trends start with the second run: so far each package was observed once.")
             )
         else:
-            console.print(Text(f"No package gained or lost {by.value} since {since}."))
+            console.print(Text(f"No package gained or lost {by} since {since}."))
         return
     caption = (
-        f"{len(rows):,} packages by {by.value} gained since {start:%Y-%m-%d}"
+        f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
         " (from each package's last observation before then, or its first after)"
     )
-    console.print(trends_table(rows, by=by.value, caption=caption), soft_wrap=True)
+    console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
 
 
 @app.command(
@@ -115,11 +141,9 @@ def changes(
 ) -> None:
     """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
     from pkgharvest.catalogue import reports
-    from pkgharvest.catalogue.reader import DatabaseReader
 
     start = None if since == "last-run" else parse_since(since, STATE.deps.now())
     reader = _database(data_dir)
-    assert isinstance(reader, DatabaseReader)
     report = reports.change_report(reader.conn, start)
     if json_output:
         _print_json(report.as_dict())
@@ -129,3 +153,48 @@ def changes(
 
     make_console().print(changes_view(report))
     sys.stdout.flush()
+
+
+HISTORY_FIELDS = ("slug", "observed_at", "stars", "forks", "commits_52w_total", "pypi_version")
+"""The columns of `export --history`, one row per observation (long form)."""
+
+
+def history_writer(
+    reader: Any, since: str | None, export_format: str, *, bom: bool
+) -> Callable[[TextIO], None]:
+    """`export --history`: a function writing every observation (since `since`) as CSV, JSON
+    Lines or a JSON array, by slug then date. Text cells get the export's formula guard."""
+    import csv
+
+    from pkgharvest.catalogue import reports
+    from pkgharvest.catalogue.reader import DatabaseReader
+    from pkgharvest.formats.writers import UTF8_BOM, dumps, neutralize
+
+    if not isinstance(reader, DatabaseReader):
+        raise UsageError("--history needs the catalogue database, which cannot be used here")
+    start = parse_since(since, STATE.deps.now()) if since is not None else None
+    rows = reports.observation_rows(reader.conn, start)
+
+    def write(out: TextIO) -> None:
+        if export_format == "csv":
+            if bom:
+                out.write(UTF8_BOM)
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow(HISTORY_FIELDS)
+            for row in rows:
+                writer.writerow(
+                    [neutralize(v) if isinstance(v, str) else ("" if v is None else v) for v in row]
+                )
+            return
+        objects = (dict(zip(HISTORY_FIELDS, row, strict=True)) for row in rows)
+        if export_format == "jsonl":
+            for item in objects:
+                out.write(dumps(item) + "\n")
+            return
+        separator = "[\n"
+        for item in objects:
+            out.write(separator + dumps(item))
+            separator = ",\n"
+        out.write("[]\n" if separator == "[\n" else "\n]\n")
+
+    return write

@@ -181,7 +181,8 @@ def top(
             "--by",
             help=(
                 "Rank by this; largest or newest first. activity: commits in the last 13 "
-                "weeks (then the 52-week total)."
+                "weeks (then the 52-week total). stars-gained: stars gained since --since, "
+                "from the history (as `trends`)."
             ),
         ),
     ] = SortKey.STARS,
@@ -196,6 +197,12 @@ def top(
     ] = False,
     active: ActiveOption = False,
     scale: ScaleOption = ActivityScale.ROW,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since", metavar="7d|30d|DATE", help="With --by stars-gained: the window's start."
+        ),
+    ] = "30d",
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -207,6 +214,18 @@ def top(
         "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
         "match": match,
     }
+    if by is SortKey.STARS_GAINED:  # history: answered like `trends`
+        from pkgharvest.cli.history import show_trends
+
+        if match:
+            from pkgharvest.errors import UsageError
+
+            raise UsageError("--by stars-gained does not take --match")
+        show_trends(
+            reader, since, "stars", grid=scope["grid"], category=scope["category"],
+            limit=limit, json_output=json_output,
+        )  # fmt: skip
+        return
     hidden = 0
     selected: int | None = None
     shown: Iterable[Record]
@@ -345,14 +364,20 @@ def show(
     ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """One package: every field, its category and grids, and 52 weeks of activity."""
-    record = _open(data_dir).find(Kind.PACKAGE, slug_or_id)
+    """One package: every field, its category and grids, 52 weeks of activity, and the history
+    the catalogue database keeps (stars over time, activity older than 52 weeks)."""
+    reader = _open(data_dir)
+    record = reader.find(Kind.PACKAGE, slug_or_id)
     if json_output:
         _print_json(record)
         return
+    from pkgharvest.views.history import history_lines
     from pkgharvest.views.package import package_panel
 
-    _console().print(package_panel(record, now=STATE.deps.now()))
+    console = _console()
+    console.print(package_panel(record, now=STATE.deps.now()))
+    for line in history_lines(*reader.history(record["id"])):
+        console.print(line)
 
 
 def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
@@ -445,6 +470,20 @@ def export(
             case_sensitive=False,
         ),
     ] = DateFormat.SPREADSHEET,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help=(
+                "Export the observations instead, one row each (slug, observed_at, stars, "
+                "forks, commits_52w_total, pypi_version), from the catalogue database."
+            ),
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="7d|DATE", help="With --history: from then on."),
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Export packages as CSV (default), JSON Lines or JSON, sorted by slug.
@@ -464,6 +503,17 @@ def export(
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
     reader = _open(data_dir)
+    if history:  # the observations in long form, from the catalogue database
+        from pkgharvest.cli.history import history_writer
+
+        write_history = history_writer(reader, since, export_format.value, bom=bom)
+        if output is not None and str(output) != "-":
+            from pkgharvest.formats.atomic import write_atomically
+
+            write_atomically(output, write_history)
+        else:
+            _write_stdout(write_history)
+        return
     records = reader.export_records(
         grid=reader.find(Kind.GRID, grid) if grid is not None else None,
         category=reader.find(Kind.CATEGORY, category) if category is not None else None,

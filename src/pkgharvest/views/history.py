@@ -164,3 +164,48 @@ def star_history_text(history: Sequence[tuple[str, int]]) -> Text:
         f"  {first[1]:,} → {last[1]:,} ({gained:+,}) from {first[0][:10]} to {last[0][:10]},"
         f" {len(history):,} observations",
     )
+
+
+STITCHED_WIDTH = 60
+"""At most this many sparkline cells for the stitched activity (weeks are summed to fit)."""
+
+
+def stitched_activity_text(weeks: Sequence[tuple[str, int]]) -> Text | None:
+    """`show`: the stitched weekly commits as one sparkline, when they span more than 52 weeks
+    (weeks no observation covered are blanks); None when they do not."""
+    from datetime import date, timedelta
+
+    from pkgharvest.views.charts import sparkline
+
+    if not weeks:
+        return None
+    first, last = date.fromisoformat(weeks[0][0]), date.fromisoformat(weeks[-1][0])
+    span = (last - first).days // 7 + 1
+    if span <= 52:
+        return None
+    known = dict(weeks)
+    series = [known.get((first + timedelta(weeks=i)).isoformat()) for i in range(span)]
+    size = -(-span // STITCHED_WIDTH)  # weeks per cell, rounded up
+    cells: list[int | None] = []
+    for start in range(0, span, size):
+        chunk = [c for c in series[start : start + size] if c is not None]
+        cells.append(sum(chunk) if chunk else None)
+    total = sum(c for c in series if c is not None)
+    per = "week" if size == 1 else f"{size} weeks"
+    return Text.assemble(
+        ("Commit activity  ", "bold"),
+        (sparkline(cells), "green"),
+        f"  {total:,} commits from {first} to {last} ({span} weeks, one cell per {per};"
+        " stitched from every run, blank: not observed)",
+    )
+
+
+def history_lines(stars: Sequence[tuple[str, int]], weeks: Sequence[tuple[str, int]]) -> list[Text]:
+    """The lines `show` adds from the catalogue database (none without history)."""
+    lines = []
+    if len(stars) >= 2:
+        lines.append(star_history_text(stars))
+    activity = stitched_activity_text(weeks)
+    if activity is not None:
+        lines.append(activity)
+    return lines
