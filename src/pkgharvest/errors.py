@@ -26,7 +26,9 @@ class ExitCode(IntEnum):
     CANT_WRITE = 73
     TEMPFAIL = 75
     CONFIG = 78
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
@@ -47,13 +49,38 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.TEMPFAIL: "the API could not be reached or kept failing; the mirror is unchanged; "
     "retry later",
     ExitCode.CONFIG: "the base URL does not serve the Django Packages API",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the mirror is unchanged",
+    ExitCode.HANGUP: "fetch stopped by SIGHUP (a closed terminal); as 130",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT); the mirror is unchanged, or updated "
+    "when the signal came during the commit (which is then finished first, and says so)",
+    ExitCode.TERMINATED: "fetch stopped by SIGTERM (kill, systemd stop); as 130",
 }
 
 
 def exit_codes_help() -> str:
     """The exit codes as help text, one paragraph each (typer rewraps single newlines)."""
     return "\n\n".join(f"{int(code)}  {text}" for code, text in EXIT_CODE_MEANINGS.items())
+
+
+class Interrupted(KeyboardInterrupt):
+    """A fetch stopped by SIGINT, SIGTERM or SIGHUP (see signals.py). A KeyboardInterrupt, so
+    that no `except Exception` on the way swallows it.
+
+    signal_name: "SIGTERM"... exit_code: 128 + the signal's number. committed: whether the run's
+    commit had finished (the signal came during or after it): the mirror is then updated.
+    """
+
+    def __init__(self, signal_name: str, exit_code: int, *, committed: bool) -> None:
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+        self.committed = committed
+        if committed:
+            message = (
+                f"interrupted ({signal_name}) during the commit, which was finished first: "
+                "the mirror is updated"
+            )
+        else:
+            message = f"interrupted ({signal_name}); the mirror is unchanged"
+        super().__init__(message)
 
 
 class PkgHarvestError(Exception):

@@ -38,12 +38,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pkgharvest import __version__, paths
+from pkgharvest import __version__, journal, paths, signals
 from pkgharvest.errors import CorruptStore, StoreWriteError
 from pkgharvest.fileio import (
     PART_SUFFIX,
     create_temp,
-    fsync_dir,
     read_small_file_and_stat,
     remove_leftover_temps,
     write_new_file,
@@ -63,7 +62,11 @@ from pkgharvest.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, re
 from pkgharvest.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
 from pkgharvest.records import Kind, Record
 
-_STAGING_PREFIX = ".staging-"
+_STAGING_PREFIX = journal.STAGING_PREFIX
+# Free space a commit wants beyond what staging used: directory entries of the moved files
+# (ext4 needs ~32 bytes each, in new 4 KiB blocks) and some spare.
+_DIR_BYTES_PER_MOVE = 64
+_SPARE_BYTES = 64 * 1024
 
 
 class Change(StrEnum):
@@ -101,6 +104,8 @@ class Store:
         """fsync every record file (slow); the manifest is always fsynced."""
         self._locked = False
         self._opened = False
+        self.recovered: int | None = None
+        """Files moved into place by finishing a commit an earlier run began (None: none)."""
 
     @property
     def manifest_path(self) -> Path:
@@ -152,6 +157,8 @@ class Store:
                 fd, probe = create_temp(folder, "probe")
                 os.close(fd)
                 os.unlink(probe)
+            # A commit a dead run began is finished before anything else (journal.py).
+            self.recovered = journal.recover(self.root, fsync=self.fsync)
             with os.scandir(self.root) as entries:
                 stagings = [
                     Path(entry.path) for entry in entries if entry.name.startswith(_STAGING_PREFIX)
@@ -214,6 +221,8 @@ class Transaction:
         # What the index will say of each file this run leaves, by name (see kindindex.py).
         self._entries: dict[Kind, dict[str, FileEntry]] = {kind: {} for kind in Kind}
         self._saved_index: SavedIndex | None = None
+        # Once the journal is written, the staging folder belongs to it (journal.recover).
+        self._journal_begun = False
 
     def __enter__(self) -> Transaction:
         return self
@@ -417,21 +426,70 @@ class Transaction:
             staged_manifest = self._staging / (MANIFEST_NAME + PART_SUFFIX)
             write_new_file(staged_manifest, dump_manifest(manifest), fsync=True)
             index_data = self._index_bytes()
-            staged_index = None
+            plan = self._plan()
             if self._saved_index is None or digest(index_data) != self._saved_index.digest:
                 staged_index = self._staging / (INDEX_NAME + PART_SUFFIX)
                 write_new_file(staged_index, index_data, fsync=store.fsync)
-            for kind in Kind:
-                self._apply(kind)
-            if staged_index is not None:
-                os.replace(staged_index, store.root / INDEX_NAME)
-            os.replace(staged_manifest, store.manifest_path)
-            fsync_dir(store.root)
+                plan.index = True
+            self._check_free_space(plan)
         except OSError as err:
-            raise store.write_error(err) from None
-        finally:
             self.discard()
+            raise store.write_error(err) from None
+        except BaseException:
+            self.discard()
+            raise
+        self._closed = True
+        begun = False
+        try:
+            # From the journal on, the commit finishes: here, or on the next run (journal.py).
+            with signals.held_during_commit():
+                journal.write(store.root, plan)
+                begun = self._journal_begun = True
+                journal.apply(store.root, plan, fsync=store.fsync)
+                journal.finish(store.root, plan)
+        except OSError as err:
+            if not begun:
+                self.discard()
+                raise store.write_error(err) from None
+            reason = err.strerror or str(err)
+            raise StoreWriteError(
+                f"the commit into {store.root} stopped part-way ({reason}): some records are "
+                f"new, the manifest is not yet; the next `pkgharvest fetch` finishes it from "
+                f"{store.root / journal.JOURNAL_NAME}"
+            ) from None
         return manifest
+
+    def _plan(self) -> journal.CommitPlan:
+        """The commit's moves and removals, per kind, in the order they must happen."""
+        plan = journal.CommitPlan(staging=self._staging.name)
+        for kind in Kind:
+            # Put order is safe: a file is overwritten by another id only when that id was put
+            # earlier under a new name, so its new file is already in place.
+            plan.moves[kind.value] = list(self._staged[kind].values())
+            index = self._index(kind)
+            removals: list[str] = []
+            for record_id in self._final_name[kind].keys() | self._removals[kind]:
+                for name in index.names_of(record_id):
+                    if name not in self._claimed[kind]:  # old name of a renamed id, or removed
+                        removals.append(name)
+            plan.removals[kind.value] = removals
+        return plan
+
+    def _check_free_space(self, plan: journal.CommitPlan) -> None:
+        """StoreWriteError unless the file system has room for the journal and for the record
+        folders to grow (a rename can need a new directory block): checked before the first
+        move, so a full disk stops the run with the mirror unchanged."""
+        root = self._store.root
+        info = os.statvfs(root)
+        is_root = getattr(os, "geteuid", lambda: -1)() == 0  # root may use the reserved blocks
+        blocks = info.f_bfree if is_root else info.f_bavail
+        free = blocks * info.f_frsize
+        needed = 2 * len(plan.to_bytes()) + _DIR_BYTES_PER_MOVE * plan.move_count + _SPARE_BYTES
+        if free < needed:
+            raise StoreWriteError(
+                f"not enough free space in {root} to commit ({free // 1024} KiB free, about "
+                f"{needed // 1024} KiB needed); the mirror is unchanged"
+            )
 
     def _index_bytes(self) -> bytes:
         """The index after this run: every file it leaves that it knows the digest of."""
@@ -447,24 +505,10 @@ class Transaction:
             kept[kind.value] = {name: entries[name] for name in final if name in entries}
         return dump_index(kept)
 
-    def _apply(self, kind: Kind) -> None:
-        folder = self._store.kind_folder(kind)
-        staging = self._staging / kind.value
-        # Put order is safe: a file is overwritten by another id only when that id was put
-        # earlier under a new name, so its new file is already in place.
-        for name in self._staged[kind].values():
-            os.replace(staging / (name + PART_SUFFIX), folder / name)
-        index = self._index(kind)
-        for record_id in self._final_name[kind].keys() | self._removals[kind]:
-            for name in index.names_of(record_id):
-                if name not in self._claimed[kind]:  # old name of a renamed id, or a removal
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(folder / name)
-        if self._store.fsync:
-            fsync_dir(folder)
-
     def discard(self) -> None:
         """Drop everything staged; the mirror stays as it was. Safe to call twice."""
         self._closed = True
+        if self._journal_begun:
+            return  # the commit was begun: the next run finishes it from these files
         # A staging folder that can't be removed now is removed by the next open_for_update().
         shutil.rmtree(self._staging, ignore_errors=True)

@@ -21,6 +21,7 @@ import typer
 from pkgharvest import __version__
 from pkgharvest.deps import Dependencies
 from pkgharvest.errors import ExitCode, PkgHarvestError, exit_codes_help
+from pkgharvest.signals import take_interruption
 
 app = typer.Typer(
     name="pkgharvest",
@@ -121,6 +122,14 @@ def _bug(err: Exception) -> int:
     )
 
 
+def _interrupted() -> int:
+    """Ctrl-C, or a signal that stopped a fetch (which says which, and whether it committed)."""
+    stop = take_interruption()
+    if stop is not None:
+        return _fail(f"error: {stop}", stop.exit_code)
+    return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
+
+
 def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     """Run the CLI and return its exit code; every exception ends here.
 
@@ -156,7 +165,7 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
             _fail(err.format_message(), ExitCode.USAGE)
         return int(err.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
+        return _interrupted()
     except BrokenPipeError:
         return _reader_left()
     except SystemExit as exit_:
@@ -174,7 +183,7 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     except Exception as err:  # the last line of defence: a bug, never a raw traceback
         return _bug(err)
     if code == ExitCode.INTERRUPTED:
-        return _fail("interrupted; the mirror is unchanged", ExitCode.INTERRUPTED)
+        return _interrupted()
     return code if isinstance(code, int) else ExitCode.OK
 
 

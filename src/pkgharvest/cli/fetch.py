@@ -16,6 +16,7 @@ from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, Quiet
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
 from pkgharvest.errors import PkgHarvestError, exit_codes_help
+from pkgharvest.signals import stop_on_signals
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
 
@@ -119,7 +120,7 @@ def fetch(
     else:
         sink = LineSink()
     _say(catalogue.prepare(options.data_dir), quiet or json_output)
-    with sink:
+    with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
         report = run_fetch(options, STATE.deps.with_events(sink))
     changes = _run_changes(options.data_dir, quiet or json_output)
     if json_output:
