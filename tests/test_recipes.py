@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,22 @@ def _command(line: str, fields: int) -> str:
     return line.split(None, fields)[fields]
 
 
+def _for_test(command: str, installed: str, data_dir: str, tmp_path: Path) -> str:
+    """A recipe's command with this run's installed command, a temporary data folder, and the
+    random delay's range cut to 0 (shuf still runs)."""
+    return (
+        command.replace(installed, str(INSTALLED))
+        .replace(data_dir, str(tmp_path / "mirror"))
+        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
+    )
+
+
+def _cron_d_command(tmp_path: Path) -> str:
+    return _for_test(_command(_cron_d_line(), 6), CRON_D_PATH, CRON_D_DATA, tmp_path)
+
+
 @pytest.fixture(scope="module")
-def fake_api() -> str:
+def fake_api() -> Iterator[str]:
     if not INSTALLED.is_file():
         pytest.skip(f"no installed pkgharvest command at {INSTALLED}")
     with serve_in_subprocess(packages=40, grids=3, seed=4) as url:
@@ -95,12 +110,9 @@ def test_readme_crontab_line_runs_under_cron(fake_api: str, tmp_path: Path) -> N
     assert line.split()[:5] == ["17", "3", "*", "*", "*"]
     command = _command(line, 5)
     assert README_CRON_PATH in command and RANDOM_DELAY in command and "%" not in command
-    command = (
-        command.replace(README_CRON_PATH, str(INSTALLED))
-        .replace(README_CRON_DATA, str(tmp_path / "mirror"))
-        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
+    result = _run_as_cron(
+        _for_test(command, README_CRON_PATH, README_CRON_DATA, tmp_path), fake_api
     )
-    result = _run_as_cron(command, fake_api)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""  # --quiet: nothing to mail
     assert len(list((tmp_path / "mirror" / "packages").glob("*.json"))) == 40
@@ -110,14 +122,8 @@ def test_cron_d_line_names_a_user_and_runs(fake_api: str, tmp_path: Path) -> Non
     line = _cron_d_line()
     fields = line.split()
     assert fields[:5] == ["17", "3", "*", "*", "*"] and fields[5] == "pkgharvest"  # the user
-    command = _command(line, 6)
-    assert CRON_D_PATH in command and RANDOM_DELAY in command
-    command = (
-        command.replace(CRON_D_PATH, str(INSTALLED))
-        .replace(CRON_D_DATA, str(tmp_path / "mirror"))
-        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
-    )
-    result = _run_as_cron(command, fake_api)
+    assert CRON_D_PATH in _command(line, 6) and RANDOM_DELAY in _command(line, 6)
+    result = _run_as_cron(_cron_d_command(tmp_path), fake_api)
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "mirror" / "packages").glob("*.json"))) == 40
 
@@ -126,14 +132,8 @@ def test_cron_d_line_names_a_user_and_runs(fake_api: str, tmp_path: Path) -> Non
 def test_cron_d_line_with_the_api_down_mails_one_line(tmp_path: Path) -> None:
     if not INSTALLED.is_file():
         pytest.skip(f"no installed pkgharvest command at {INSTALLED}")
-    command = (
-        _command(_cron_d_line(), 6)
-        .replace(CRON_D_PATH, str(INSTALLED))
-        .replace(CRON_D_DATA, str(tmp_path / "mirror"))
-        .replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
-    )
     # Nothing listens on port 9 (discard): exit 75, "try again later", one line to mail.
-    down = _run_as_cron(command, "http://127.0.0.1:9/api/v4/")
+    down = _run_as_cron(_cron_d_command(tmp_path), "http://127.0.0.1:9/api/v4/")
     assert down.returncode == 75
     assert down.stdout == "" and down.stderr.count("\n") == 1
     assert down.stderr.startswith("pkgharvest: error: ")

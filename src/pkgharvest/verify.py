@@ -28,7 +28,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from pkgharvest.errors import CorruptStore, StoreError
 from pkgharvest.lock import LOCK_NAME
@@ -253,41 +253,27 @@ def check_references(ctx: VerifyContext) -> Iterator[Problem]:
     grids = ctx.records.get(Kind.GRID, {})
     categories = ctx.records.get(Kind.CATEGORY, {})
     for path, grid in grids.values():
-        members = grid.get("packages")
-        for member in members if isinstance(members, list) else []:
-            if _dangles(member, packages):
-                yield Problem(
-                    "references",
-                    path,
-                    f"lists package {member.get('slug')!r} (id {member['id']}), "
-                    "which the mirror does not hold",
-                )
+        yield from _dangling(path, "lists package", grid.get("packages"), packages)
     for path, package in packages.values():
-        category = package.get("category")
-        if _dangles(category, categories):
+        yield from _dangling(path, "names category", [package.get("category")], categories)
+        yield from _dangling(path, "names grid", package.get("grids"), grids)
+
+
+def _dangling(
+    path: Path, verb: str, refs: object, held: dict[int, tuple[Path, Record]]
+) -> Iterator[Problem]:
+    """A problem for each ref with a known slug to an id the mirror does not hold (a null slug
+    is a link the API could not resolve, recorded as such)."""
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict) or not isinstance(ref.get("slug"), str):
+            continue
+        ref_id = ref.get("id")
+        if isinstance(ref_id, int) and ref_id not in held:
             yield Problem(
                 "references",
                 path,
-                f"names category {category.get('slug')!r} (id {category['id']}), "
-                "which the mirror does not hold",
+                f"{verb} {ref['slug']!r} (id {ref_id}), which the mirror does not hold",
             )
-        package_grids = package.get("grids")
-        for ref in package_grids if isinstance(package_grids, list) else []:
-            if _dangles(ref, grids):
-                yield Problem(
-                    "references",
-                    path,
-                    f"names grid {ref.get('slug')!r} (id {ref['id']}), "
-                    "which the mirror does not hold",
-                )
-
-
-def _dangles(ref: object, held: dict[int, tuple[Path, Record]]) -> TypeGuard[dict[str, Any]]:
-    """A ref with a known slug to an id the mirror does not hold (null slug: known missing)."""
-    if not isinstance(ref, dict) or not isinstance(ref.get("slug"), str):
-        return False
-    ref_id = ref.get("id")
-    return isinstance(ref_id, int) and ref_id not in held
 
 
 def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
