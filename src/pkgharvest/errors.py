@@ -237,6 +237,12 @@ class NoMirror(StoreError):
     exit_code = ExitCode.NO_MIRROR
 
 
+class TargetsNotFound(PkgHarvestError):
+    """None of the packages or grids a fetch asked for exists in the API."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 class RecordNotFound(PkgHarvestError):
     """A reading command was asked for a slug or id the mirror does not hold."""
 

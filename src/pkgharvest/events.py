@@ -53,9 +53,13 @@ class Retrying:
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the user should hear about even when the run succeeds (a warning)."""
+    """Something the user should hear about even when the run succeeds (a warning).
+
+    topic: what it is about ("not found", "api", ...), so a front end can say some at the end.
+    """
 
     message: str
+    topic: str | None = None
 
 
 Event = ListSized | RecordsDone | RequestDone | Retrying | Notice

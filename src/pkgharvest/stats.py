@@ -54,7 +54,7 @@ class RunStats:
                 self.unshown[topic or "other"] += 1
                 return
             self.notices.append(message)
-        self.on_event(Notice(message))
+        self.on_event(Notice(message, topic))
 
     def relay(self, event: Event) -> None:
         """Events from the client and the crawler: their notices belong in the report too."""

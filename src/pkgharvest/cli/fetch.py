@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,8 +16,13 @@ from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
-from pkgharvest.errors import PkgHarvestError, exit_codes_help
+from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
+from pkgharvest.events import Event, EventSink, Notice
+from pkgharvest.records import Kind
 from pkgharvest.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    from pkgharvest.harvest import FetchOptions, FetchReport
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
 
@@ -119,15 +125,31 @@ def fetch(
         sink = BarSink(Console(stderr=True))
     else:
         sink = LineSink()
-    _say(catalogue.prepare(options.data_dir), quiet or json_output)
-    with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
-        report = run_fetch(options, STATE.deps.with_events(sink))
+    started, started_clock = STATE.deps.now(), STATE.deps.clock()
+    try:
+        _say(catalogue.prepare(options.data_dir), quiet or json_output)
+        with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
+            report = run_fetch(options, STATE.deps.with_events(_targets_said_at_the_end(sink)))
+    except (PkgHarvestError, KeyboardInterrupt) as err:
+        if json_output:  # a script always gets a document, a failed run's too
+            _write_json(_failure_document(options, err, started, started_clock))
+        raise
+    missing = _not_found_lines(options, report)
+    if report.exit_code == ExitCode.NOT_FOUND:
+        # Nothing asked for exists: one error line, not a summary of a run that did nothing.
+        error = TargetsNotFound("; ".join(missing))
+        if json_output:
+            _write_json({**report.as_dict(), "changes": None, "error": str(error)})
+        raise error
     changes = _run_changes(options.data_dir, quiet or json_output)
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        data["error"] = None
+        _write_json(data)
     elif not quiet:
+        for line in missing:
+            sys.stderr.write(f"pkgharvest: warning: {line}\n")
         sys.stdout.write(report.summary_line() + "\n")
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
             sys.stdout.write(f"changes: {changes.digest()}\n")
@@ -135,6 +157,72 @@ def fetch(
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
+
+
+def _write_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _failure_document(
+    options: FetchOptions, err: BaseException, started: datetime, started_clock: float
+) -> dict[str, Any]:
+    """The --json document of a run that could not finish: the report's keys, the exit code
+    and the error; what the failed run did not establish (counts, requests) is null."""
+    code = err.exit_code if isinstance(err, PkgHarvestError) else ExitCode.INTERRUPTED
+    message = str(err) if isinstance(err, PkgHarvestError) else "interrupted"
+    finished = STATE.deps.now()
+    return {
+        "scope": options.scope,
+        "source": options.base_url,
+        "complete": False,
+        "exit_code": int(code),
+        "error": message,
+        "counts": None,
+        "requests": None,
+        "retries": None,
+        "bytes_received": None,
+        "started": _iso(started),
+        "finished": _iso(finished),
+        "seconds": round(STATE.deps.clock() - started_clock, 3),
+        "notices": [],
+        "removal_withheld": None,
+        "not_found": [],
+        "changes": None,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _targets_said_at_the_end(sink: EventSink) -> EventSink:
+    """`sink` without the "no package 'x' in the API" notices: those are said once, at the
+    end, with suggestions (and as the error itself when nothing asked for exists)."""
+
+    def forward(event: Event) -> None:
+        if not (isinstance(event, Notice) and event.topic == "not found"):
+            sink(event)
+
+    return forward
+
+
+def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
+    """One line per target the API does not have, with close slugs from the mirror and the
+    API's search: "no package 'django-serch' in the API (did you mean 'django-search'?)"."""
+    from pkgharvest.suggest import close_slugs
+
+    lines = []
+    for kind, key in report.not_found:
+        close = close_slugs(
+            kind,
+            key,
+            base_url=options.base_url,
+            data_dir=options.data_dir,
+            deps=STATE.deps,
+        )
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        lines.append(f"no {Kind(kind).singular} {key!r} in the API{hint}")
+    return lines
 
 
 def _say(notice: str | None, quiet: bool) -> None:
