@@ -13,11 +13,15 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
-from pkgharvest.errors import CorruptStore, ExitCode, LockHeld
+from pkgharvest.cli import run as cli_run
+from pkgharvest.deps import Dependencies, RetryPolicy
+from pkgharvest.errors import CorruptStore, ExitCode, LockHeld, SourceMismatch
 from pkgharvest.records import Kind
 from pkgharvest.store import Store
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 from tests.mirrorbuilder import CliResult, run_cli
 from tests.test_store import LOCK_HOLDER, leftovers, mirror_files, package, run_once
 
@@ -317,3 +321,68 @@ def test_export_onto_a_fifo_reaches_its_reader(
     assert result.code == 0, result.err
     assert received and received[0].startswith(b"id,slug,")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+# --- item 7: another catalogue is never mixed in silently ---------------------------------------
+
+OTHER_BASE_URL = "http://127.0.0.1:8999/api/v4/"
+
+
+def serve_seeds() -> Dependencies:
+    return Dependencies(
+        transport=httpx.MockTransport(FakeApi(seed_catalogue()).handler),
+        retry=RetryPolicy(attempts=2),
+        sleep=lambda seconds: None,
+    )
+
+
+def fetch_from(base_url: str, root: Path, *extra: str) -> int:
+    return cli_run(
+        ["fetch", "--base-url", base_url, "--data-dir", str(root), *extra], serve_seeds()
+    )
+
+
+def test_a_fetch_from_another_source_is_refused_naming_both(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "mirror"
+    assert fetch_from(PUBLIC_BASE_URL, root, "--quiet") == 0
+    before = mirror_files(root)
+    capsys.readouterr()
+
+    code = fetch_from(OTHER_BASE_URL, root, "--quiet")
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert err.count("\n") == 1 and err.startswith("pkgharvest: error: ")
+    assert PUBLIC_BASE_URL in err and OTHER_BASE_URL in err and "--switch-source" in err
+    assert mirror_files(root) == before
+
+
+def test_the_same_source_without_its_trailing_slash_is_the_same(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    assert fetch_from(PUBLIC_BASE_URL, root, "--quiet") == 0
+    assert fetch_from(PUBLIC_BASE_URL.rstrip("/"), root, "--quiet") == 0
+
+
+def test_switch_source_replaces_the_catalogue_and_records_the_new_source(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    assert fetch_from(PUBLIC_BASE_URL, root, "--quiet") == 0
+
+    assert fetch_from(OTHER_BASE_URL, root, "--quiet", "--switch-source") == 0
+
+    manifest = json.loads((root / "manifest.json").read_bytes())
+    assert manifest["source"] == OTHER_BASE_URL
+    package = json.loads(next((root / "packages").glob("*.json")).read_bytes())
+    assert package["api_url"].startswith(OTHER_BASE_URL)
+    assert fetch_from(OTHER_BASE_URL, root, "--quiet") == 0  # now the mirror's source
+
+
+def test_the_store_refuses_another_source_before_touching_anything(tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
+    store = Store(root)
+    with store.lock(), pytest.raises(SourceMismatch):
+        store.open_for_update(source=OTHER_BASE_URL)
+    with store.lock():
+        store.open_for_update(source=OTHER_BASE_URL, switch_source=True)

@@ -93,6 +93,10 @@ class UsageError(PkgHarvestError):
     exit_code = ExitCode.USAGE
 
 
+class SourceMismatch(UsageError):
+    """`fetch --base-url` names another API than the one the mirror was fetched from."""
+
+
 # --- the API side -------------------------------------------------------------------------
 
 

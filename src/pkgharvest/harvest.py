@@ -59,6 +59,7 @@ class FetchOptions:
     page_size: int = DEFAULT_PAGE_SIZE
     fsync: bool = False
     timeout: float | None = DEFAULT_RUN_TIMEOUT
+    switch_source: bool = False  # a mirror of another API: take this one's catalogue instead
 
     @property
     def scope(self) -> str:
@@ -131,7 +132,7 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     started, started_clock = deps.now(), deps.clock()
     stats = RunStats(deps.on_event)
     with store.lock():
-        store.open_for_update()
+        store.open_for_update(source=base.url, switch_source=options.switch_source)
         client = ApiClient(
             base,
             deps.with_events(stats.relay),

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from pkgharvest import __version__, journal, paths, signals
-from pkgharvest.errors import CorruptStore, StoreWriteError
+from pkgharvest.errors import CorruptStore, SourceMismatch, StoreWriteError
 from pkgharvest.fileio import (
     PART_SUFFIX,
     create_temp,
@@ -75,6 +75,11 @@ class Change(StrEnum):
     NEW = "new"
     CHANGED = "changed"
     UNCHANGED = "unchanged"
+
+
+def _same_source(recorded: str, wanted: str) -> bool:
+    """Whether two API base URLs name the same API (a trailing slash makes no difference)."""
+    return recorded.strip().rstrip("/") == wanted.strip().rstrip("/")
 
 
 def _record_id(value: object) -> int:
@@ -142,12 +147,24 @@ class Store:
             self._opened = False
             held.release()
 
-    def open_for_update(self) -> None:
-        """Check the folder can be updated, and clean what killed runs left. Call under lock()."""
+    def open_for_update(self, *, source: str | None = None, switch_source: bool = False) -> None:
+        """Check the folder can be updated, and clean what killed runs left. Call under lock().
+
+        source: the API this run reads. A mirror fetched from another one is refused
+        (SourceMismatch) unless `switch_source`: two catalogues are never mixed silently.
+        """
         if not self._locked:
             raise RuntimeError("Store.open_for_update() must be called under Store.lock()")
         # First, so that a folder this version must not touch is left exactly as it is.
-        self.read_manifest()
+        manifest = self.read_manifest()
+        recorded = (manifest or {}).get("source")
+        mismatch = isinstance(recorded, str) and not _same_source(recorded, source or recorded)
+        if mismatch and not switch_source:
+            raise SourceMismatch(
+                f"the mirror in {self.root} was fetched from {recorded}, not {source}; "
+                "to replace its catalogue with this one use --switch-source "
+                "(or another --data-dir)"
+            )
         try:
             for kind in Kind:
                 if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):

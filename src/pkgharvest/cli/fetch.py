@@ -82,6 +82,14 @@ def fetch(
     fsync: Annotated[
         bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")
     ] = False,
+    switch_source: Annotated[
+        bool,
+        typer.Option(
+            "--switch-source",
+            help="The mirror was fetched from another base URL: replace it with this one's "
+            "catalogue (without this, such a fetch is refused, exit 2).",
+        ),
+    ] = False,
     timeout: Annotated[
         float,
         typer.Option(
@@ -115,6 +123,7 @@ def fetch(
         page_size=page_size,
         fsync=fsync,
         timeout=timeout or None,
+        switch_source=switch_source,
     )
     sink: BarSink | LineSink | QuietSink
     if quiet or json_output:
