@@ -107,11 +107,16 @@ def fetch_served(
     page_size: int = 20,
     retry: RetryPolicy = FAST_RETRY,
     read_timeout: float = 5.0,
+    switch_source: bool = False,
 ) -> FetchReport:
     """`fetch` over real sockets from a `FakeApi.serve()` server; waits go to a FakeTime."""
     time = FakeTime()
     options = FetchOptions(
-        base_url=base_url, data_dir=root, concurrency=concurrency, page_size=page_size
+        base_url=base_url,
+        data_dir=root,
+        concurrency=concurrency,
+        page_size=page_size,
+        switch_source=switch_source,
     )
     deps = Dependencies(
         retry=retry,

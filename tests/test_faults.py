@@ -435,7 +435,9 @@ def prepare_kill(tmp_path: Path, base_url: str) -> KillSetup:
         assert fetch_served(old_url, old, page_size=100).exit_code == ExitCode.OK
     reference = copy_mirror(old, tmp_path / "reference")
     started = time.monotonic()
-    finished = subprocess.run(harvester_argv(base_url, reference), capture_output=True)
+    # The old mirror came from another server (port): this run switches it over on purpose.
+    argv = harvester_argv(base_url, reference, "--switch-source")
+    finished = subprocess.run(argv, capture_output=True)
     seconds = time.monotonic() - started
     assert finished.returncode == 0, finished.stderr
     catalogue = generate_catalogue(KILL_PACKAGES, KILL_GRIDS, seed=1)
@@ -482,7 +484,8 @@ def check_after_kill(setup: KillSetup, root: Path, old_files: dict[str, bytes]) 
 
 
 def rerun_completes(setup: KillSetup, root: Path) -> None:
-    assert fetch_served(setup.base_url, root, page_size=100).exit_code == ExitCode.OK
+    rerun = fetch_served(setup.base_url, root, page_size=100, switch_source=True)
+    assert rerun.exit_code == ExitCode.OK
     assert mirror_differences(root, setup.catalogue, base_url=setup.base_url) == []
     assert records_by_id(mirror_files(root)) == setup.new
     assert not [p for p in root.iterdir() if p.name.startswith(".staging")]
@@ -494,7 +497,9 @@ def kill_trial(
     copy_mirror(setup.old, root)
     old_files = mirror_files(root)
     proc = subprocess.Popen(
-        harvester_argv(setup.base_url, root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        harvester_argv(setup.base_url, root, "--switch-source"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     kill(proc)
     state = check_after_kill(setup, root, old_files)
@@ -512,7 +517,7 @@ def commit_kill_trial(setup: KillSetup, root: Path, after: int) -> int:
     marker = root.parent / f"{root.name}.paused"
     env = {**os.environ, "PKGHARVEST_TEST_PAUSE_AFTER": str(after),
            "PKGHARVEST_TEST_PAUSE_MARKER": str(marker)}  # fmt: skip
-    argv = harvester_argv(setup.base_url, root)
+    argv = harvester_argv(setup.base_url, root, "--switch-source")
     argv[1:3] = ["-m", "tests.commitpause"]  # the same arguments, the pausing entry point
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert kill_inside_the_commit(proc, marker) == after

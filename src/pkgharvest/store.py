@@ -157,14 +157,6 @@ class Store:
             raise RuntimeError("Store.open_for_update() must be called under Store.lock()")
         # First, so that a folder this version must not touch is left exactly as it is.
         manifest = self.read_manifest()
-        recorded = (manifest or {}).get("source")
-        mismatch = isinstance(recorded, str) and not _same_source(recorded, source or recorded)
-        if mismatch and not switch_source:
-            raise SourceMismatch(
-                f"the mirror in {self.root} was fetched from {recorded}, not {source}; "
-                "to replace its catalogue with this one use --switch-source "
-                "(or another --data-dir)"
-            )
         try:
             for kind in Kind:
                 if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):
@@ -176,6 +168,9 @@ class Store:
                 os.unlink(probe)
             # A commit a dead run began is finished before anything else (journal.py).
             self.recovered = journal.recover(self.root, fsync=self.fsync)
+            if self.recovered is not None:
+                manifest = self.read_manifest()
+            self._check_source(manifest, source, switch_source)
             with os.scandir(self.root) as entries:
                 stagings = [
                     Path(entry.path) for entry in entries if entry.name.startswith(_STAGING_PREFIX)
@@ -188,6 +183,18 @@ class Store:
         except OSError as err:
             raise self.write_error(err) from None
         self._opened = True
+
+    def _check_source(
+        self, manifest: dict[str, Any] | None, source: str | None, switch_source: bool
+    ) -> None:
+        recorded = (manifest or {}).get("source")
+        mismatch = isinstance(recorded, str) and not _same_source(recorded, source or recorded)
+        if mismatch and not switch_source:
+            raise SourceMismatch(
+                f"the mirror in {self.root} was fetched from {recorded}, not {source}; "
+                "to replace its catalogue with this one use --switch-source "
+                "(or another --data-dir)"
+            )
 
     @staticmethod
     def _check_folder(path: Path, what: str) -> bool:
