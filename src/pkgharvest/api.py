@@ -12,6 +12,7 @@ run at once (DeadlinePassed, exit 75).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -370,10 +371,10 @@ class ApiClient:
         cap = self.limits.max_body_bytes
         try:
             with netlimits.deadline(until), self._http.stream("GET", url) as response:
-                body = b""
                 if response.status_code == 200:
-                    body = netlimits.read_capped(response, cap, until)
-                return response, body
+                    return response, netlimits.read_capped(response, cap, until)
+                _drain(response, until)
+                return response, b""
         except httpx.TransportError as err:
             if time.monotonic() < until:
                 raise TransientFailure(_describe_transport_error(err)) from err
@@ -426,6 +427,21 @@ class ApiClient:
         reason = error.reason if isinstance(error, TransientFailure) else repr(error)
         wait = state.next_action.sleep if state.next_action else 0.0
         self._on_event(Retrying(url, reason, wait, state.attempt_number, self.retry.attempts))
+
+
+_ERROR_BODY_CAP = 64 * 1024
+
+
+def _drain(response: httpx.Response, until: float) -> None:
+    """Read a small error or redirect body to its end, so that the connection stays usable
+    (and the server is not cut off mid-write); a large or slow one is simply dropped."""
+    with contextlib.suppress(
+        httpx.TransportError,
+        netlimits.BodyTooLarge,
+        netlimits.UnknownEncoding,
+        netlimits.DeadlineReached,
+    ):
+        netlimits.read_capped(response, _ERROR_BODY_CAP, until)
 
 
 def _describe_transport_error(err: httpx.TransportError) -> str:
