@@ -9,6 +9,7 @@ import io
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -297,3 +298,43 @@ def test_export_to_a_pipe_keeps_the_exact_text(
     (row,) = csv.DictReader(io.StringIO(result.out, newline=""))
     assert row["repo_description"] == neutralize(HOSTILE_DESCRIPTION)
     assert "\x1b[31m" in row["repo_description"]
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+@pytest.mark.parametrize("separator", [59, 9, 44], ids=["semicolon", "tab", "comma"])
+def test_libreoffice_opening_the_export_with_any_separator_finds_no_formula(
+    hostile_exports: list[str], tmp_path: Path, separator: int
+) -> None:
+    """The export opened by LibreOffice with `;`, TAB or `,` as the separator (the Text Import
+    choices of many locales): every cell is text or a number, none a formula. Before the fix,
+    `x;=1000+8` opened with `;` was the formula =1000+8."""
+    openpyxl = pytest.importorskip("openpyxl")
+    sources = []
+    for index, data in enumerate(hostile_exports):
+        source = tmp_path / f"export{index}.csv"
+        source.write_text(data, "utf-8", newline="")
+        sources.append(str(source))
+    subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "xlsx",
+            f"--infilter=CSV:{separator},34,76,1",  # separator, quote ", UTF-8, from line 1
+            "--outdir",
+            str(tmp_path / "xlsx"),
+            *sources,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    for index in range(len(sources)):
+        sheet = openpyxl.load_workbook(tmp_path / "xlsx" / f"export{index}.xlsx").active
+        formulas = [c.value for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+        assert formulas == []
