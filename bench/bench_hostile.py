@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,45 +28,26 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.fakeapi import FakeApi, Faults, generate_catalogue, gzip_bomb  # noqa: E402
+from tests.fakeproc import harvester_argv, quick_retry_argv, run_measured  # noqa: E402
 
 PACKAGE_LIST = r"^/api/v4/packages/\?"
-DRIVER = """
-import sys
-from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RetryPolicy
-deps = Dependencies(retry=RetryPolicy(attempts=2), sleep=lambda seconds: None)
-sys.exit(run(sys.argv[1:], deps))
-"""
 MIB = 1024 * 1024
 
 
 def measure(argv: list[str], env: dict[str, str], kill_after: float) -> dict[str, Any]:
     """Run `argv`; its exit code (None if killed), wall time, peak RSS and stderr's first line."""
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            assert proc.stderr is not None
-            err = proc.stderr.read().decode("utf-8", "replace").strip()
-            return {
-                "exit": os.waitstatus_to_exitcode(status),
-                "seconds": round(time.monotonic() - started, 2),
-                "rss_mib": round(usage.ru_maxrss / 1024),
-                "stderr": err.splitlines()[0][:160] if err else "",
-            }
-        if time.monotonic() - started > kill_after:
-            with open(f"/proc/{proc.pid}/status") as status_file:
-                peak_kib = next(int(line.split()[1]) for line in status_file if "VmHWM" in line)
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            return {
-                "exit": None,
-                "seconds": round(time.monotonic() - started, 2),
-                "rss_mib": round(peak_kib / 1024),
-                "stderr": f"still running after {kill_after:g} s: killed",
-            }
-        time.sleep(0.05)
+    measured = run_measured(argv, env=env, kill_after=kill_after)
+    lines = measured.stderr.strip().splitlines()
+    return {
+        "exit": measured.exit_code,
+        "seconds": round(measured.seconds, 2),
+        "rss_mib": round(measured.peak_rss / MIB),
+        "stderr": (
+            f"still running after {kill_after:g} s: killed"
+            if measured.exit_code is None
+            else (lines[0][:160] if lines else "")
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,12 +79,12 @@ def main(argv: list[str] | None = None) -> int:
                 gzip_bomb(faults.bomb_bytes)  # made before the clock starts
             api = FakeApi(catalogue, faults=faults)
             with api.serve() as base_url:
-                command = ["fetch", "--base-url", base_url, "--data-dir", f"{scratch}/{attack}"]
+                root = Path(scratch) / attack
                 if attack == "drip":
-                    child = [sys.executable, "-m", "pkgharvest", *command]
-                    child += ["--timeout", str(args.timeout)] if args.timeout else []
+                    timeout = ["--timeout", str(args.timeout)] if args.timeout else []
+                    child = harvester_argv(base_url, root, *timeout)
                 else:
-                    child = [sys.executable, "-c", DRIVER, *command]
+                    child = quick_retry_argv(base_url, root)
                 results[attack] = measure(child, env, args.kill_after)
             print(f"{attack:<10} {json.dumps(results[attack])}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

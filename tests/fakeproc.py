@@ -4,9 +4,12 @@ imports this, and must stay small, because a child's peak RSS can include its pa
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +46,61 @@ def harvester_argv(base_url: str, root: Path, *extra: str) -> list[str]:
     """`pkgharvest fetch` against `base_url` into `root`, as a child of this interpreter."""
     argv = [sys.executable, "-m", "pkgharvest", "fetch", "--base-url", base_url]
     return [*argv, "--data-dir", str(root), *extra]
+
+
+_WITHOUT_BACKOFF = """
+import sys
+from pkgharvest.cli import run
+from pkgharvest.deps import Dependencies, RetryPolicy
+deps = Dependencies(retry=RetryPolicy(attempts=2), sleep=lambda seconds: None)
+sys.exit(run(sys.argv[1:], deps))
+"""
+
+
+def quick_retry_argv(base_url: str, root: Path, *extra: str) -> list[str]:
+    """Like harvester_argv, but two attempts a request and no backoff sleeps (through the
+    Dependencies object the CLI takes): for measuring what an attack costs, not patience."""
+    argv = [sys.executable, "-c", _WITHOUT_BACKOFF, "fetch", "--base-url", base_url]
+    return [*argv, "--data-dir", str(root), *extra]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A child's exit code (None: killed when it ran too long), wall seconds, peak RSS in
+    bytes (its own, from wait4; VmHWM so far when killed) and stderr."""
+
+    exit_code: int | None
+    seconds: float
+    peak_rss: int
+    stderr: str
+
+
+def run_measured(
+    argv: list[str], *, env: dict[str, str] | None = None, kill_after: float | None = None
+) -> Measured:
+    """Run `argv` from the repository root with stdout discarded, measured with os.wait4."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+            err = proc.stderr.read().decode("utf-8", "replace")
+            seconds = time.monotonic() - started
+            return Measured(proc.returncode, seconds, usage.ru_maxrss * 1024, err)
+        if kill_after is not None and time.monotonic() - started > kill_after:
+            with open(f"/proc/{proc.pid}/status") as status_file:
+                peak_kib = next(int(line.split()[1]) for line in status_file if "VmHWM" in line)
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            return Measured(None, time.monotonic() - started, peak_kib * 1024, "")
+        time.sleep(0.02)

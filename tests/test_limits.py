@@ -9,9 +9,6 @@ suite stays fast.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,35 +24,17 @@ from pkgharvest.harvest import FetchOptions, fetch
 from pkgharvest.links import ApiBase
 from pkgharvest.records import Kind
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, generate_catalogue, seed_catalogue
+from tests.fakeproc import quick_retry_argv, run_measured
 from tests.test_api import FakeTime, ok
 
-REPO = Path(__file__).resolve().parent.parent
 PACKAGE_LIST = r"^/api/v4/packages/\?"
-
-_CHILD = """
-import sys
-from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RetryPolicy
-deps = Dependencies(retry=RetryPolicy(attempts=2), sleep=lambda seconds: None)
-sys.exit(run(sys.argv[1:], deps))
-"""
-"""`pkgharvest ARGS` as a child process: the real CLI and network code, two attempts, no
-backoff sleeps."""
 
 
 def fetch_child(base_url: str, data: Path, *extra: str) -> tuple[int, str, int, float]:
-    """Run `pkgharvest fetch` in a child; (exit code, stderr, peak RSS in bytes, seconds)."""
-    argv = [sys.executable, "-c", _CHILD, "fetch", "--base-url", base_url]
-    argv += ["--data-dir", str(data), "--quiet", *extra]
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")  # until the child closes it
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
-    return proc.returncode, err, usage.ru_maxrss * 1024, time.monotonic() - started
+    """`pkgharvest fetch --quiet` in a child; (exit code, stderr, peak RSS in bytes, seconds)."""
+    measured = run_measured(quick_retry_argv(base_url, data, "--quiet", *extra))
+    assert measured.exit_code is not None
+    return measured.exit_code, measured.stderr, measured.peak_rss, measured.seconds
 
 
 @pytest.fixture(scope="module")
