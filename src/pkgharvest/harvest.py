@@ -23,6 +23,7 @@ from typing import Any
 from pkgharvest import catalogue
 from pkgharvest.api import ApiClient
 from pkgharvest.catalogue_run import CatalogueRun
+from pkgharvest.config import DEFAULT_PAGE_SIZE
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, Dependencies
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.links import ApiBase
@@ -34,7 +35,6 @@ from pkgharvest.stats import KindCounts, RunStats
 from pkgharvest.store import Store, Transaction
 from pkgharvest.targeted_run import TargetedRun
 
-DEFAULT_PAGE_SIZE = 100
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 16
 

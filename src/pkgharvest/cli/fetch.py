@@ -14,7 +14,7 @@ import typer
 from pkgharvest import catalogue
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
-from pkgharvest.config import DEFAULT_BASE_URL, ENV_BASE_URL, default_data_dir
+from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
 from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
 from pkgharvest.events import Event, EventSink, Notice
@@ -78,7 +78,7 @@ def fetch(
     ] = 4,
     page_size: Annotated[
         int, typer.Option("--page-size", min=1, max=1000, help="Records per list page.")
-    ] = 100,
+    ] = DEFAULT_PAGE_SIZE,
     fsync: Annotated[
         bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")
     ] = False,
