@@ -105,7 +105,10 @@ class FetchReport:
             if c.missing:
                 text += f", {c.missing} missing"
             parts.append(text)
+        # The exit code's own word: 0 complete (done, for targets), 3 PARTIAL, 5 NOT FOUND.
         state = "complete" if self.exit_code == ExitCode.OK else "PARTIAL"
+        if self.exit_code == ExitCode.NOT_FOUND:
+            state = "NOT FOUND"
         if self.scope == "targeted" and self.exit_code == ExitCode.OK:
             state = "done"
         return (

@@ -146,7 +146,7 @@ def fetch(
     missing = _not_found_lines(options, report)
     if report.exit_code == ExitCode.NOT_FOUND:
         # Nothing asked for exists: one error line, not a summary of a run that did nothing.
-        error = TargetsNotFound("; ".join(missing))
+        error = TargetsNotFound("not found: " + "; ".join(missing))
         if json_output:
             _write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
@@ -217,7 +217,7 @@ def _targets_said_at_the_end(sink: EventSink) -> EventSink:
 
 def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
     """One line per target the API does not have, with close slugs from the mirror and the
-    API's search: "no package 'django-serch' in the API (did you mean 'django-search'?)"."""
+    API's search: "no package 'django-serch' in the API, did you mean 'django-search'?"."""
     from pkgharvest.suggest import close_slugs
 
     lines = []
@@ -229,7 +229,7 @@ def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
             data_dir=options.data_dir,
             deps=STATE.deps,
         )
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        hint = f", did you mean {', '.join(map(repr, close))}?" if close else ""
         lines.append(f"no {Kind(kind).singular} {key!r} in the API{hint}")
     return lines
 
