@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pkgharvest.cli import run as cli_run
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.records import Kind
 from pkgharvest.store import Store
@@ -194,3 +195,18 @@ def test_a_commit_without_room_to_finish_is_refused_before_it_starts(small_tmpfs
     filler.unlink()  # room again: the next run commits
     run_once(root, [(Kind.PACKAGE, package(3, "new-3"))])
     assert "packages/new-3.json" in mirror_files(root)
+
+
+def test_kill_9_inside_the_commit_is_finished_by_a_reading_command(
+    server: str, reference: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "mirror"
+    child, pid = paused_fetch(server, root, "commit:5")
+    os.kill(pid, signal.SIGKILL)
+    go_on(child)
+    assert (root / ".commit-journal.json").is_file()
+
+    assert cli_run(["grids", "--data-dir", str(root), "--json"]) == 0
+
+    assert records(root) == reference
+    assert leftovers(root) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -496,7 +497,9 @@ LOCK_HOLDER = (
 )
 
 
-def test_a_second_run_is_refused_while_another_process_holds_the_lock(root: Path) -> None:
+@contextlib.contextmanager
+def lock_held_by_a_child(root: Path) -> Iterator[subprocess.Popen[str]]:
+    """A child process holding the data folder's lock (as a running fetch does)."""
     with subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(root)],
         stdin=subprocess.PIPE,
@@ -505,7 +508,11 @@ def test_a_second_run_is_refused_while_another_process_holds_the_lock(root: Path
     ) as holder:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "locked\n"
+        yield holder
 
+
+def test_a_second_run_is_refused_while_another_process_holds_the_lock(root: Path) -> None:
+    with lock_held_by_a_child(root) as holder:
         with pytest.raises(LockHeld) as refused, Store(root).lock():
             pytest.fail("got the lock another process holds")
         message = str(refused.value)

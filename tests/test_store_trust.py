@@ -8,9 +8,8 @@ import json
 import os
 import signal
 import stat
-import subprocess
-import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ from pkgharvest.records import Kind
 from pkgharvest.store import Store
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 from tests.mirrorbuilder import CliResult, run_cli
-from tests.test_store import LOCK_HOLDER, leftovers, mirror_files, package, run_once
+from tests.test_store import leftovers, lock_held_by_a_child, mirror_files, package, run_once
 
 # --- item 2: the lock file --------------------------------------------------------------------
 
@@ -86,14 +85,7 @@ def test_the_lock_file_is_never_truncated(tmp_path: Path) -> None:
 
 def test_deleting_the_lock_file_mid_run_does_not_let_a_second_run_in(tmp_path: Path) -> None:
     root = tmp_path / "mirror"
-    with subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "locked\n"
+    with lock_held_by_a_child(root) as holder:
         (root / ".lock").unlink()  # a user cleaning up "stale" files
 
         with pytest.raises(LockHeld) as refused, Store(root).lock():
@@ -209,17 +201,22 @@ def small_mirror(tmp_path: Path) -> Path:
     return write_mirror(tmp_path / "mirror", seed_content())
 
 
+@pytest.fixture
 def export_to(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mirror: Path, out: Path
-) -> CliResult:
-    return run_cli(monkeypatch, capsys, "export", "-o", str(out), "--data-dir", str(mirror))
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], small_mirror: Path
+) -> Callable[[Path], CliResult]:
+    """`pkgharvest export -o OUT` of a small mirror, in-process."""
+
+    def export(out: Path) -> CliResult:
+        return run_cli(
+            monkeypatch, capsys, "export", "-o", str(out), "--data-dir", str(small_mirror)
+        )
+
+    return export
 
 
 def test_export_onto_a_symlink_writes_its_target_and_keeps_the_link(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    small_mirror: Path,
-    tmp_path: Path,
+    export_to: Callable[[Path], CliResult], tmp_path: Path
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -228,7 +225,7 @@ def test_export_onto_a_symlink_writes_its_target_and_keeps_the_link(
     link = tmp_path / "link.csv"
     link.symlink_to(target)
 
-    result = export_to(monkeypatch, capsys, small_mirror, link)
+    result = export_to(link)
 
     assert result.code == 0, result.err
     assert link.is_symlink() and os.readlink(link) == str(target)
@@ -239,14 +236,11 @@ def test_export_onto_a_symlink_writes_its_target_and_keeps_the_link(
 
 
 def test_export_onto_a_dangling_symlink_creates_its_target(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    small_mirror: Path,
-    tmp_path: Path,
+    export_to: Callable[[Path], CliResult], tmp_path: Path
 ) -> None:
     link = tmp_path / "link.csv"
     link.symlink_to(tmp_path / "new.csv")
-    assert export_to(monkeypatch, capsys, small_mirror, link).code == 0
+    assert export_to(link).code == 0
     assert link.is_symlink()
     assert (tmp_path / "new.csv").read_text(encoding="utf-8").startswith("id,slug,")
 
@@ -262,15 +256,12 @@ def make_device(path: Path, minor: int) -> None:
 
 
 def test_export_onto_a_character_device_writes_into_it_and_keeps_it(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    small_mirror: Path,
-    tmp_path: Path,
+    export_to: Callable[[Path], CliResult], tmp_path: Path
 ) -> None:
     null = tmp_path / "null"
     make_device(null, 3)
 
-    result = export_to(monkeypatch, capsys, small_mirror, null)
+    result = export_to(null)
 
     assert result.code == 0, result.err
     assert stat.S_ISCHR(os.lstat(null).st_mode)  # still the device, not a CSV file
@@ -278,15 +269,12 @@ def test_export_onto_a_character_device_writes_into_it_and_keeps_it(
 
 
 def test_export_onto_a_full_device_is_exit_73(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    small_mirror: Path,
-    tmp_path: Path,
+    export_to: Callable[[Path], CliResult], tmp_path: Path
 ) -> None:
     full = tmp_path / "full"
     make_device(full, 7)
 
-    result = export_to(monkeypatch, capsys, small_mirror, full)
+    result = export_to(full)
 
     assert result.code == ExitCode.CANT_WRITE
     assert result.err.startswith(f"pkgharvest: error: cannot write {full}: No space left")
@@ -295,10 +283,7 @@ def test_export_onto_a_full_device_is_exit_73(
 
 
 def test_export_onto_a_fifo_reaches_its_reader(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    small_mirror: Path,
-    tmp_path: Path,
+    export_to: Callable[[Path], CliResult], tmp_path: Path
 ) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -311,7 +296,7 @@ def test_export_onto_a_fifo_reaches_its_reader(
     reader = threading.Thread(target=read_all, daemon=True)
     reader.start()
     try:
-        result = export_to(monkeypatch, capsys, small_mirror, fifo)
+        result = export_to(fifo)
     finally:
         if reader.is_alive():  # export failed before opening the FIFO: release the reader
             with open(fifo, "wb"):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest import paths
-from pkgharvest.errors import CorruptStore
+from pkgharvest.errors import CorruptStore, PkgHarvestError
 from pkgharvest.fileio import BINARY, PART_SUFFIX, atomic_write_bytes, fsync_dir
 from pkgharvest.kindindex import INDEX_NAME
 from pkgharvest.manifest import MANIFEST_NAME
@@ -190,3 +190,23 @@ def _is_complete_record(path: Path) -> bool:
     except (OSError, ValueError, RecursionError):
         return False
     return isinstance(record, dict) and "id" in record
+
+
+def finish_for_readers(root: Path) -> int | None:
+    """For the reading commands: finish a commit a dead run left, so that they too see the
+    mirror whole. Only when no run holds the lock (a running fetch finishes it itself) and the
+    folder can be written; otherwise it is left for the next `fetch`. Never raises."""
+    if not os.path.lexists(root / JOURNAL_NAME):
+        return None
+    from pkgharvest.lock import LOCK_NAME, FolderLock  # only on this rare path
+
+    try:
+        held = FolderLock.acquire(root / LOCK_NAME)
+    except (OSError, PkgHarvestError):
+        return None
+    try:
+        return recover(root, fsync=True)
+    except (OSError, PkgHarvestError):
+        return None
+    finally:
+        held.release()

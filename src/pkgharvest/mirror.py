@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
+from pkgharvest.journal import finish_for_readers
 from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
 from pkgharvest.paths import RECORD_SUFFIX, is_safe_slug, record_filename
 from pkgharvest.recordfile import corrupt_record
@@ -121,6 +122,7 @@ class Mirror:
 
 def open_mirror(root: Path) -> Mirror:
     """Read `root/manifest.json`. Raises NoMirror when there is no manifest or no package."""
+    finish_for_readers(root)  # a commit a killed fetch began (journal.py): see it whole
     manifest_path = root / MANIFEST_NAME
     try:
         data = manifest_path.read_bytes()
