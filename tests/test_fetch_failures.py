@@ -4,6 +4,9 @@ document, and a target the API does not have is one error line with a "did you m
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import pytest
 from pkgharvest.cli import run
 from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.store import Store
-from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, seed_catalogue
+from tests.fakeproc import REPO_ROOT, harvester_argv
 
 Cap = pytest.CaptureFixture[str]
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -127,3 +131,26 @@ def test_no_suggestion_when_nothing_is_close(capsys: Cap, data: Path) -> None:
     assert fetch_cli(seeds(), data, "zzzzqqq") == 5
     err = capsys.readouterr().err
     assert err == "pkgharvest: error: not found: no package 'zzzzqqq' in the API\n"
+
+
+def test_json_of_a_run_stopped_by_sigterm_is_a_document_with_143(tmp_path: Path) -> None:
+    """A real SIGTERM to a child `pkgharvest fetch --json` held by a slow server."""
+    faults = Faults(drip_interval=0.1).script(r"^/api/v4/packages/\?", "drip", times=None)
+    api = FakeApi(seed_catalogue(), faults=faults)
+    with api.serve() as base_url:
+        child = subprocess.Popen(
+            harvester_argv(base_url, tmp_path / "m", "--json"),
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while api.stats.snapshot().faults == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child waits on the dripping package list
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=30)
+    assert child.returncode == 143, err
+    document = json.loads(out)
+    assert document["exit_code"] == 143 and "SIGTERM" in document["error"]
+    assert not (tmp_path / "m" / "manifest.json").exists()

@@ -177,8 +177,9 @@ def _failure_document(
 ) -> dict[str, Any]:
     """The --json document of a run that could not finish: the report's keys, the exit code
     and the error; what the failed run did not establish (counts, requests) is null."""
-    code = err.exit_code if isinstance(err, PkgHarvestError) else ExitCode.INTERRUPTED
-    message = str(err) if isinstance(err, PkgHarvestError) else "interrupted"
+    # A PkgHarvestError, or an Interrupted (SIGINT/SIGTERM/SIGHUP: 130/143/129), or Ctrl-C.
+    code = getattr(err, "exit_code", ExitCode.INTERRUPTED)
+    message = str(err) or "interrupted; the mirror is unchanged"
     finished = STATE.deps.now()
     return {
         "scope": options.scope,
