@@ -22,7 +22,7 @@ from pkgharvest.assemble import GridDraft
 from pkgharvest.crawl import ListCrawler, bounded_map, pages_for
 from pkgharvest.errors import ApiNotFound, ForeignLink, RecordError, UnexpectedStatus
 from pkgharvest.links import ApiBase
-from pkgharvest.normalize import record_identity, ref_of
+from pkgharvest.normalize import missing_ref, record_identity, ref_of
 from pkgharvest.records import Kind, Ref
 from pkgharvest.stage import Stager
 from pkgharvest.stats import RunStats
@@ -59,8 +59,7 @@ class Known:
     missing: dict[Kind, set[int]] = field(default_factory=lambda: {kind: set() for kind in Kind})
 
     def ref(self, kind: Kind, record_id: int) -> Ref:
-        known = self.refs[kind].get(record_id)
-        return known or {"id": record_id, "slug": None, "title": None}
+        return self.refs[kind].get(record_id) or missing_ref(record_id)
 
     def is_resolved(self, kind: Kind, record_id: int) -> bool:
         return record_id in self.refs[kind] or record_id in self.missing[kind]
