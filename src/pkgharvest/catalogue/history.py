@@ -69,12 +69,9 @@ def calendar_weeks(counts: Sequence[int], last_fetched: datetime) -> list[tuple[
 
 def weekly_counts(value: object) -> list[int] | None:
     """A record's `commits_52w` when it is 52 non-negative integers; else None (unknown)."""
-    if (
-        isinstance(value, list)
-        and len(value) == WEEKS
-        and all(type(item) is int and item >= 0 for item in value)
-    ):
-        return value
+    # set(map(type, ...)) checks all 52 in C; `type is int` also excludes bools.
+    if isinstance(value, list) and len(value) == WEEKS and set(map(type, value)) == {int}:
+        return value if min(value) >= 0 else None
     return None
 
 

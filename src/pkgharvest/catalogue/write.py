@@ -18,7 +18,7 @@ import functools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import repeat
@@ -75,8 +75,39 @@ def ref_ids(value: object) -> set[int]:
     return {item["id"] for item in items if isinstance(item, dict) and _is_int(item.get("id"))}
 
 
+def _json_or_null(value: object) -> object:
+    return None if value is None else _ENCODE(value)
+
+
+def _bool_or_null(value: object) -> object:
+    return int(value) if isinstance(value, bool) else None
+
+
+def _int_or_null(value: object) -> object:
+    return value if type(value) is int else None
+
+
+def _text_or_null(value: object) -> object:
+    return value if isinstance(value, str) else None
+
+
+def _converter(name: str) -> Callable[[object], object]:
+    """`column_value` for one column, chosen once (a sync converts ~25 fields per record)."""
+    if name in _JSON_COLUMNS:
+        return _json_or_null
+    if name in _BOOL_COLUMNS:
+        return _bool_or_null
+    if name in _INT_COLUMNS:
+        return _int_or_null
+    return _text_or_null
+
+
+_CONVERTERS = {kind: [(name, _converter(name)) for name in COLUMNS[kind]] for kind in Kind}
+
+
 def _row(kind: Kind, record: Record) -> list[object]:
-    row = [column_value(name, record.get(name)) for name in COLUMNS[kind]]
+    get = record.get
+    row = [convert(get(name)) for name, convert in _CONVERTERS[kind]]
     if kind is Kind.PACKAGE:
         row.append(category_id(record))
     return row
@@ -248,21 +279,26 @@ def _sync_kind(
     table = kind.value
     change_rows: list[tuple[object, ...]] = []
     previous_windows: dict[int, tuple[Any, Any]] = {}
-    wanted = (
-        "slug, pypi_version, stars, commits_52w_total, commits_52w, last_fetched"
-        if kind is Kind.PACKAGE
-        else "slug"
-    )
-    for _, _, record in changed:
+    rows = [_row(kind, record) for _, _, record in changed]
+    # Membership as stored (JSON text): a record whose list did not change keeps its rows.
+    members = {Kind.PACKAGE: "grids", Kind.GRID: "packages"}.get(kind)
+    member_index = COLUMNS[kind].index(members) if members else 0
+    wanted = "slug, " + (members or "NULL")
+    if kind is Kind.PACKAGE:
+        wanted += ", pypi_version, stars, commits_52w_total, commits_52w, last_fetched"
+    moved: list[Record] = []
+    for (_, _, record), row in zip(changed, rows, strict=True):
         previous = conn.execute(
             f"SELECT {wanted} FROM {table} WHERE id = ?", (record["id"],)
         ).fetchone()
         if changes_run is not None:
             change_rows.extend(_record_changes(changes_run, kind, record, previous))
+        if members and (previous is None or previous[1] != row[member_index]):
+            moved.append(record)
         if kind is Kind.PACKAGE and previous is not None:
-            previous_windows[record["id"]] = (previous[5], previous[4])
+            previous_windows[record["id"]] = (previous[6], previous[5])
     if changed:
-        conn.executemany(_upsert_sql(kind), (_row(kind, record) for _, _, record in changed))
+        conn.executemany(_upsert_sql(kind), rows)
     # Files: forget every name that is gone or changed, then remember the current ones.
     conn.executemany(
         "DELETE FROM record_files WHERE kind = ? AND name = ?",
@@ -290,9 +326,9 @@ def _sync_kind(
             change_rows.append((changes_run, "removed", kind.value, record_id, row[0], None, None))
         conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
     if kind is Kind.GRID:
-        _grid_members_from_grids(conn, [r for _, _, r in changed], removed)
+        _grid_members_from_grids(conn, moved, removed)
     elif kind is Kind.PACKAGE:
-        _grid_members_from_packages(conn, [r for _, _, r in changed], removed)
+        _grid_members_from_packages(conn, moved, removed)
         packages = [r for _, _, r in changed]
         counts.observations += _observe(conn, packages, previous_windows, run_id)
     conn.executemany(
@@ -313,11 +349,11 @@ def _record_changes(
     if previous is None:
         yield (run_id, "new", kind.value, record_id, slug, None, None)
         return
-    if previous[0] != slug:
+    if previous[0] != slug:  # previous: slug, member list, then the package's fields
         yield (run_id, "rename", kind.value, record_id, slug, previous[0], slug)
     if kind is not Kind.PACKAGE:
         return
-    _, old_version, old_stars, old_total = previous[:4]
+    _, _, old_version, old_stars, old_total = previous[:5]
     version = column_value("pypi_version", record.get("pypi_version"))
     if history.is_release(old_version, version):
         yield (run_id, "release", kind.value, record_id, slug, old_version, version)
@@ -399,6 +435,13 @@ def _observe(
         if current is None:
             continue
         held = previous_windows.get(package["id"])
+        if (
+            held is not None
+            and held[1] == _ENCODE(current[1])
+            and (old := history.parse_utc(held[0])) is not None
+            and history.week_start(old) == history.week_start(moment)
+        ):
+            continue  # the same counts for the same weeks: nothing to write
         previous = _window(held[0], json.loads(held[1])) if held and held[1] else None
         if previous is None:  # the common case of a first sync: every week, labels cached
             labels = _week_labels(history.week_start(moment))
