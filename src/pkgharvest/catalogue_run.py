@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pkgharvest.assemble import dangling_members, member_refs, stale_grids, worth_a_lookup
-from pkgharvest.crawl import ListCrawler, ListOutcome
+from pkgharvest.crawl import ListOutcome
 from pkgharvest.errors import RecordError
 from pkgharvest.records import Kind
 from pkgharvest.removal import KindEvidence
@@ -54,13 +54,7 @@ class CatalogueRun(Phases):
 
     def run(self) -> CatalogueOutcome:
         resolver = self.resolver
-        crawler = ListCrawler(
-            resolver.client,
-            resolver.pool,
-            page_size=resolver.page_size,
-            concurrency=resolver.concurrency,
-            on_event=self.stats.relay,
-        )
+        crawler = resolver.crawler()
         self.outcomes[Kind.CATEGORY] = crawler.crawl(
             Kind.CATEGORY, self._batch(lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False))
         )

@@ -211,15 +211,19 @@ class Resolver:
             if raw is None or self.take(kind, raw, linked=True) != key:
                 self.missing(kind, int(key))
 
-    def _from_list(self, kind: Kind, wanted: set[int]) -> None:
-        """Read the whole list of `kind`: references for everything, records for `wanted`."""
-        crawler = ListCrawler(
+    def crawler(self) -> ListCrawler:
+        """A list crawler sharing this run's client, pool, page size and events."""
+        return ListCrawler(
             self.client,
             self.pool,
             page_size=self.page_size,
             concurrency=self.concurrency,
             on_event=self.stats.relay,
         )
+
+    def _from_list(self, kind: Kind, wanted: set[int]) -> None:
+        """Read the whole list of `kind`: records for the `wanted` ids only."""
+        crawler = self.crawler()
 
         def consume(records: list[Any]) -> None:
             for raw in records:
