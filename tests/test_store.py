@@ -808,7 +808,12 @@ def test_a_broken_or_planted_index_only_costs_reads(
     root: Path, seeded: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index = root / ".index.json"
-    for planted in (b"{not json", b'{"format": 1, "packages": {"alpha.json": [2, 0, 0, 0, 5]}}'):
+    planted_indexes = (
+        b"{not json",
+        b'{"format": 1, "packages": {"alpha.json": [2, 0, 0, 0, 5]}}',  # an older format
+        b'{"format": 2, "packages": {"alpha.json": "2 0 0 0 5", "beta.json": 7}, "grids": []}',
+    )
+    for planted in planted_indexes:
         index.write_bytes(planted)
         changes, _ = run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
         assert changes[Kind.PACKAGE, 1] is Change.UNCHANGED

@@ -4,7 +4,7 @@ record did not change without reading its file back.
 
 The digests persist in `<root>/.index.json`, written by each commit::
 
-    {"format": 1, "packages": {"django.json": [id, size, mtime_ns, inode, "blake2b-hex"], ...},
+    {"format": 2, "packages": {"django.json": "<id> <size> <mtime_ns> <inode> <blake2b-hex>", ...},
      "grids": {...}, "categories": {...}}
 
 It is a cache: an entry is used only when the file's size, mtime and inode are still the ones
@@ -27,11 +27,12 @@ from pkgharvest.fileio import BINARY
 from pkgharvest.recordfile import read_record_id
 
 INDEX_NAME = ".index.json"
-_INDEX_FORMAT = 1
+_INDEX_FORMAT = 2
 _INDEX_MAX_BYTES = 1 << 30  # far above any real catalogue; a planted endless file is ignored
 
-FileEntry = tuple[int, int, int, int, str]
-"""What the index records of one file: (id, size, mtime_ns, inode, digest)."""
+FileEntry = str
+"""What the index records of one file, as one string (compact in memory and on disk, and
+parsed only for the files a run looks at): "<id> <size> <mtime_ns> <inode> <digest>"."""
 
 
 def digest(data: bytes) -> str:
@@ -40,20 +41,27 @@ def digest(data: bytes) -> str:
 
 
 def entry_for(record_id: int, info: os.stat_result, data_digest: str) -> FileEntry:
-    return (record_id, info.st_size, info.st_mtime_ns, info.st_ino, data_digest)
+    return f"{record_id} {info.st_size} {info.st_mtime_ns} {info.st_ino} {data_digest}"
 
 
-def _same_file(entry: FileEntry, info: os.stat_result) -> bool:
-    return entry[1:4] == (info.st_size, info.st_mtime_ns, info.st_ino)
+def entry_digest(entry: FileEntry) -> str:
+    return entry.rpartition(" ")[2]
 
 
-def _valid_entry(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 5
-        and all(type(part) is int for part in value[:4])
-        and isinstance(value[4], str)
-    )
+def _entry_id_if_same_file(entry: object, info: os.stat_result) -> int | None:
+    """The record id the entry vouches for, if the file is still the one it describes."""
+    if not isinstance(entry, str):
+        return None
+    parts = entry.split(" ")
+    if len(parts) != 5 or not all(part.isdigit() for part in parts[:4]):
+        return None
+    if (int(parts[1]), int(parts[2]), int(parts[3])) != (
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ino,
+    ):
+        return None
+    return int(parts[0])
 
 
 class SavedIndex:
@@ -74,15 +82,11 @@ def load_saved_index(root: Path) -> SavedIndex:
         saved = None
     if not isinstance(saved, dict) or saved.get("format") != _INDEX_FORMAT:
         return SavedIndex({}, "")
-    loaded: dict[str, dict[str, FileEntry]] = {}
-    for kind, entries in saved.items():
-        if kind == "format" or not isinstance(entries, dict):
-            continue
-        loaded[kind] = {
-            name: (value[0], value[1], value[2], value[3], value[4])
-            for name, value in entries.items()
-            if _valid_entry(value)
-        }
+    loaded = {
+        kind: entries
+        for kind, entries in saved.items()
+        if kind != "format" and isinstance(entries, dict)
+    }
     return SavedIndex(loaded, digest(data))
 
 
@@ -145,9 +149,10 @@ class KindIndex:
             if not entry.is_file():
                 continue
             known = saved.get(name)
-            if known is not None and _same_file(known, entry.stat()):
+            record_id = None if known is None else _entry_id_if_same_file(known, entry.stat())
+            if known is not None and record_id is not None:
                 index.entries[name] = known
-                index._add(name, known[0])
+                index._add(name, record_id)
             else:
                 index._add(name, read_record_id(entry.path))
         return index

@@ -54,6 +54,7 @@ from pkgharvest.kindindex import (
     SavedIndex,
     digest,
     dump_index,
+    entry_digest,
     entry_for,
     load_saved_index,
 )
@@ -355,7 +356,7 @@ class Transaction:
         differs and is not a record file (something else broke it)."""
         entry = self._entries[kind].get(name)
         if entry is not None:
-            return entry[4] == data_digest
+            return entry_digest(entry) == data_digest
         old, info = self._read_mirror(kind, name)
         if old == data:
             self._entries[kind][name] = entry_for(
