@@ -7,6 +7,8 @@ Layout of the data folder (a public contract)::
     <root>/grids/<name>.json
     <root>/categories/<name>.json
     <root>/.lock                         held (flock) by the run that updates the folder
+    <root>/.index.json                   digest of each record file (a cache, kindindex.py)
+    <root>/.commit-journal.json          only while a commit runs or was cut short (journal.py)
 
 `<name>` is `paths.record_filename(slug, id)`, or the fallback `_id-<id>` when the slug is unsafe
 or its name is taken by another id. Readers must find records by the `id` inside the file, never
@@ -14,14 +16,17 @@ by guessing the file name.
 
 How a run stays safe (the bandersnatch model): every write of a run goes into a staging folder
 inside the root (same file system), and only `Transaction.commit()` moves the staged files into
-place, each with one atomic `os.replace`. Anything that data needs (the manifest too) is written
-before the first file is moved, so a full disk or a failed API leaves every mirror file
-byte-for-byte as it was. A crash during commit leaves each file old or new, never partial; the
-manifest is replaced last. Leftovers of killed runs are removed by the next `open_for_update()`.
+place, each with one atomic `os.replace`. Anything that data needs (the manifest too) is written,
+and the free space the moves need checked, before the first file is moved, so a full disk or a
+failed API leaves every mirror file byte-for-byte as it was. The moves follow a journal written
+first, under held signals (signals.py): a commit cut short anyway (kill -9) is finished by the
+next `open_for_update()` (or a reading command), each file old or new in between, the manifest
+replaced last. Other leftovers of killed runs are removed by the next `open_for_update()`.
 
 The pieces it builds on, each usable alone: `recordfile` (a record's bytes), `fileio` (plain and
 atomic file writes), `lock` (the folder's lock), `manifest` (its format and parsing) and
-`kindindex` (which file holds which id). Readers import those, never this module.
+`kindindex` (which file holds which id, and its digest), `journal` (the commit's steps).
+Readers import those, never this module.
 """
 
 from __future__ import annotations
