@@ -180,6 +180,12 @@ def _part_left(root: Path) -> tuple[Path, str]:
     return path, "an unfinished file left by a run that died"
 
 
+def _journal_left(root: Path) -> tuple[Path, str]:
+    path = root / ".commit-journal.json"
+    path.write_text('{"format": 1, "staging": ".staging-x", "moves": {}, "removals": {}}')
+    return path, "a commit that did not finish: the next `pkgharvest fetch` completes it"
+
+
 DAMAGE: dict[str, Callable[[Path], tuple[Path, str]]] = {
     "not JSON": _not_json,
     "not UTF-8": _not_utf8,
@@ -197,6 +203,7 @@ DAMAGE: dict[str, Callable[[Path], tuple[Path, str]]] = {
     "staging folder left": _staging_left,
     "temporary file left": _temp_left,
     "unfinished .part file left": _part_left,
+    "commit journal left": _journal_left,
 }
 
 

@@ -11,8 +11,8 @@ point: a new store file, such as the catalogue database, adds its check there):
   record the mirror does not hold (checked after a complete catalogue run only: a targeted
   fetch legitimately names records it did not fetch; a ref whose slug is null is a link the
   API itself could not resolve, recorded as such, not a dangling one);
-- leftovers: no staging folder, temporary file or unfinished (`.part`) file left by a run
-  that died (skipped while a fetch holds the lock: those are then its work in progress);
+- leftovers: no commit journal, staging folder, temporary file or unfinished (`.part`)
+  file left by a run that died (skipped while a fetch holds the lock: those are then its work in progress);
 - catalogue database: `catalogue.db` passes SQLite's quick check and, when it says it is in
   step with the manifest, holds exactly the records of the files, column for column.
 
@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore, StoreError
+from pkgharvest.fileio import PART_SUFFIX, TEMP_SUFFIX
+from pkgharvest.journal import JOURNAL_NAME, STAGING_PREFIX
 from pkgharvest.lock import LOCK_NAME
 from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
 from pkgharvest.paths import RECORD_SUFFIX, fallback_stem, record_filename
@@ -45,10 +47,9 @@ _FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.GRID: GRID_FIELDS,
     Kind.CATEGORY: CATEGORY_FIELDS,
 }
-# Names a run uses for its unfinished work (store.py): a staging folder in the root, and
-# temporary or unfinished files anywhere.
-_STAGING_PREFIX = ".staging-"
-_UNFINISHED_SUFFIXES = (".tmp", ".part")
+# Names a run uses for its unfinished work: a staging folder in the root, and temporary or
+# unfinished files anywhere.
+_UNFINISHED_SUFFIXES = (TEMP_SUFFIX, PART_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,14 @@ def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
             name = entry.name
             if name == LOCK_NAME and folder == ctx.root:
                 continue
-            if folder == ctx.root and name.startswith(_STAGING_PREFIX):
+            if folder == ctx.root and name == JOURNAL_NAME:
+                yield Problem(
+                    "leftovers",
+                    Path(entry.path),
+                    "a commit that did not finish: the next `pkgharvest fetch` completes it "
+                    "before anything else",
+                )
+            elif folder == ctx.root and name.startswith(STAGING_PREFIX):
                 yield Problem(
                     "leftovers", Path(entry.path), "a staging folder left by a run that died"
                 )
