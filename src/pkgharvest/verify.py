@@ -12,7 +12,8 @@ point: a new store file, such as the catalogue database, adds its check there):
   fetch legitimately names records it did not fetch; a ref whose slug is null is a link the
   API itself could not resolve, recorded as such, not a dangling one);
 - leftovers: no commit journal, staging folder, temporary file or unfinished (`.part`)
-  file left by a run that died (skipped while a fetch holds the lock: those are then its work in progress);
+  file left by a run that died (skipped while a fetch holds the lock: those are then its work
+  in progress);
 - catalogue database: `catalogue.db` passes SQLite's quick check and, when it says it is in
   step with the manifest, holds exactly the records of the files, column for column.
 
