@@ -144,7 +144,7 @@ def test_grid_uses_one_shared_scale(monkeypatch, capsys, tmp_path: Path) -> None
         "commits-2-a-week": "▅" * 52,
         "commits-1-a-week": "▃" * 52,
     }
-    assert "one scale for the table (full bar = 4 commits)" in _flat(result.out)
+    assert "one scale: full bar = 4 commits" in _flat(result.out)
     own = run_cli(
         monkeypatch, capsys, "grid", "synthetic-grid-0", "--scale", "row", "--data-dir", str(root)
     )

@@ -122,8 +122,8 @@ def activity_legend(rows: ActivityRows, spark_width: int, scale: ActivityScale, 
     if rows.last_week is not None:
         text += f" to the week of {rows.last_week:%Y-%m-%d}"
     if scale is ActivityScale.SHARED:
-        return text + f"; one scale for the table (full bar = {top:,} commits)"
-    return text + "; each row scaled to its own busiest bar"
+        return text + f"; one scale: full bar = {top:,} commits"
+    return text + "; each row to its own busiest bar"
 
 
 DORMANT_LEGEND = f"Dormant: no commits in 52 weeks, last commit over {DORMANT_AFTER_DAYS} days ago"
