@@ -2,8 +2,9 @@
 test can send it a real signal there.
 
 PKGHARVEST_TEST_PAUSE_AT is `stage:N` (just before the Nth record file is created in the
-staging folder: mid-run, before the commit) or `commit:N` (right after the Nth staged file is
-moved into a record folder: inside the commit). At that point the child writes "ready" to the
+staging folder: mid-run, before the commit), `created:N` (just after it is created, still
+empty: a kill there leaves an unfinished file) or `commit:N` (right after the Nth staged file
+is moved into a record folder: inside the commit). At that point the child writes "ready" to the
 file descriptor PKGHARVEST_TEST_READY_FD and reads one line from stdin before going on. The
 test, once it has read "ready", sends its signal, then writes a line (or closes stdin). It
 patches OS calls, not pkgharvest, so the pause proves where the signal lands whatever the
@@ -30,17 +31,21 @@ def main() -> None:
     after = int(count)
     seen = 0
 
-    if where == "stage":
+    if where in ("stage", "created"):
         real_open = os.open
 
         def staging_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
             nonlocal seen
             name = os.fsdecode(path)
-            if flags & os.O_EXCL and ".staging-" in name and Path(name).parent.name in KIND_FOLDERS:
+            staged = ".staging-" in name and Path(name).parent.name in KIND_FOLDERS
+            if flags & os.O_EXCL and staged:
                 seen += 1
-                if seen == after:
+                if seen == after and where == "stage":
                     _pause()
-            return real_open(path, flags, *args, **kwargs)
+            fd = real_open(path, flags, *args, **kwargs)
+            if flags & os.O_EXCL and staged and seen == after and where == "created":
+                _pause()
+            return fd
 
         os.open = staging_open
     else:

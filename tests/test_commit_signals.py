@@ -4,6 +4,7 @@ commit and the next command finishing it, and a really full (tmpfs) file system.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -126,6 +127,17 @@ def test_a_signal_before_the_commit_leaves_the_mirror_unchanged(
     assert records(root) == {}
     assert not (root / "manifest.json").exists()
     assert leftovers(root) == []  # no staging folder left behind, whatever the signal
+
+
+def test_kill_9_while_staging_leaves_no_unfinished_json(server: str, tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    child, pid = paused_fetch(server, root, "created:10")  # the 10th staged file, still empty
+    os.kill(pid, signal.SIGKILL)
+    go_on(child)
+    assert list(root.glob(".staging-*/packages/*"))  # the unfinished file is there
+
+    for path in root.rglob("*.json"):  # what a script globbing the folder would open
+        json.loads(path.read_bytes())
 
 
 def test_kill_9_inside_the_commit_is_finished_by_the_next_command(
