@@ -95,7 +95,8 @@ def status_text(status: MirrorStatus) -> str:
 @app.command(
     epilog=(
         "Examples: pkgharvest status --max-age 36h (a monitoring check: exit 6 when stale);  "
-        "pkgharvest status --prometheus > /var/lib/node_exporter/pkgharvest.prom"
+        "pkgharvest status --prometheus > pkgharvest.prom.tmp && mv pkgharvest.prom.tmp "
+        "pkgharvest.prom (node_exporter's textfile folder)"
     ),
 )
 def status(
