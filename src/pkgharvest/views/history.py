@@ -79,13 +79,28 @@ def _slug(item: dict[str, Any]) -> Text:
     return Text(display(item.get("slug")), style=SLUG_STYLE)
 
 
+def _when(stamp: str | None) -> str:
+    """`2026-06-01T03:00:00Z` as `2026-06-01 03:00 UTC`."""
+    if not stamp:
+        return "the start"
+    return stamp[:16].replace("T", " ") + " UTC" if len(stamp) >= 16 else stamp
+
+
 def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
     """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back."""
     parts: list[RenderableType] = []
-    window = (f"since {report.since}" if report.since else "since the database started") + (
-        f" (last run {report.until}, {report.runs:,} run{'s' if report.runs != 1 else ''})"
-    )
-    parts.append(Text(f"Catalogue changes {window}", style="bold underline"))
+    if report.runs == 0:
+        title = f"No run recorded since {_when(report.since)}"
+    elif report.runs == 1:
+        title = f"Catalogue changes in the run of {_when(report.until)}"
+        if report.since:
+            title += f", against the run of {_when(report.since)}"
+    else:
+        title = (
+            f"Catalogue changes in {report.runs:,} runs since {_when(report.since)}"
+            f" (the last on {_when(report.until)})"
+        )
+    parts.append(Text(title, style="bold underline"))
     parts.append(Text(report.digest(), style="dim"))
     parts.append(Text(""))
 
