@@ -269,3 +269,24 @@ def test_the_readme_example_queries_run(history: Path) -> None:
     # 'now' is today, far from the fixture's dates: the queries must run; the dormant query
     # finds nothing recent either way.
     assert all(isinstance(rows, list) for rows in results)
+
+
+def test_a_newer_database_stops_fetch_before_anything_is_fetched(
+    capsys: Cap, tmp_path: Path
+) -> None:
+    data = tmp_path / "mirror"
+    catalogue = seed_catalogue()
+    api = FakeApi(catalogue)
+    assert fetch(api, data) == 0
+    with sqlite3.connect(data / CATALOGUE_NAME) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    manifest = (data / "manifest.json").read_bytes()
+    api.reset_stats()
+    second_run(catalogue)
+    capsys.readouterr()
+    assert fetch(api, data) == 65
+    err = capsys.readouterr().err
+    assert err.startswith("pkgharvest: error: the catalogue database") and "newer" in err
+    assert api.stats.snapshot().paths == ()  # not one request
+    assert (data / "manifest.json").read_bytes() == manifest
+    assert query(data, "PRAGMA user_version") == [(99,)]

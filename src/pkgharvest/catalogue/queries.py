@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS, SYNC_ORDER
+from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS
 from pkgharvest.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 from pkgharvest.records import Kind, Record
 
@@ -24,8 +24,6 @@ _ORDER_VALUE = {
     SortKey.LAST_COMMIT: "julianday(p.last_commit)",
 }
 
-_ = SYNC_ORDER
-
 
 def _columns(kind: Kind, alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
@@ -34,8 +32,13 @@ def _columns(kind: Kind, alias: str = "") -> str:
 
 def record_from_row(kind: Kind, row: tuple[Any, ...]) -> Record:
     """A record rebuilt from its table row (the columns of COLUMNS[kind], in order)."""
+    return _record(COLUMNS[kind], row)
+
+
+def _record(names: tuple[str, ...], row: tuple[Any, ...]) -> Record:
+    """The fields `names` rebuilt from their columns: JSON text decoded, 0/1 as booleans."""
     record: Record = {}
-    for name, value in zip(COLUMNS[kind], row, strict=False):
+    for name, value in zip(names, row, strict=False):
         if value is not None and name in _JSON_COLUMNS:
             value = json.loads(value)
         elif value is not None and name in _BOOL_COLUMNS:
@@ -143,14 +146,7 @@ def ranked(
         sql += " LIMIT ?"
         params.append(limit)
     for row in conn.execute(sql, params):
-        record: Record = {}
-        for name, item in zip(names, row, strict=True):
-            if item is not None and name in _JSON_COLUMNS:
-                item = json.loads(item)
-            elif item is not None and name in _BOOL_COLUMNS:
-                item = bool(item)
-            record[name] = item
-        yield record
+        yield _record(names, row)
 
 
 # --- grids and categories -------------------------------------------------------------------
@@ -185,17 +181,3 @@ def group_summaries(conn: sqlite3.Connection, kind: Kind, order: GroupOrder) -> 
         GroupSummary(record_from_row(kind, row[:width]), int(row[width]), int(row[width + 1]))
         for row in conn.execute(sql)
     ]
-
-
-def export_records(
-    conn: sqlite3.Connection,
-    *,
-    grid: Record | None = None,
-    category: Record | None = None,
-    match: str | None = None,
-) -> Iterator[Record]:
-    """Whole package records sorted by slug (then id), streamed."""
-    where, params = _where(conn, grid, category, match)
-    sql = f"SELECT {_columns(Kind.PACKAGE, 'p')} FROM packages AS p{where} ORDER BY p.slug, p.id"
-    for row in conn.execute(sql, params):
-        yield record_from_row(Kind.PACKAGE, row)

@@ -69,11 +69,6 @@ class DatabaseReader:
     def group_summaries(self, kind: Kind, order: GroupOrder) -> list[GroupSummary]:
         return queries.group_summaries(self.conn, kind, order)
 
-    def export_records(
-        self, *, grid: Record | None, category: Record | None, match: str | None
-    ) -> Iterator[Record]:
-        return queries.export_records(self.conn, grid=grid, category=category, match=match)
-
     def history(self, package_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         """(observed_at, stars) of every observation, and the stitched (week_start, commits)."""
         from pkgharvest.catalogue import reports

@@ -514,9 +514,14 @@ def export(
         else:
             _write_stdout(write_history)
         return
-    records = reader.export_records(
-        grid=reader.find(Kind.GRID, grid) if grid is not None else None,
-        category=reader.find(Kind.CATEGORY, category) if category is not None else None,
+    from pkgharvest.catalogue.reader import FileReader
+
+    # From the files, not the database: an export is the records exactly as stored (a value
+    # of the wrong type, kept as sent, has no column to live in).
+    files = FileReader(reader.mirror)
+    records = files.export_records(
+        grid=files.find(Kind.GRID, grid) if grid is not None else None,
+        category=files.find(Kind.CATEGORY, category) if category is not None else None,
         match=match,
     )
     to_file = output is not None and str(output) != "-"

@@ -126,28 +126,21 @@ def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
     )
     gains = [i for i in report.stars if i["gained"] > 0]
     losses = sorted((i for i in report.stars if i["gained"] < 0), key=lambda i: i["gained"])
-    items, more = cut(gains)
-    parts += _section(
-        "Biggest star gains",
-        [
-            _slug(i)
-            .append(f"  +{i['gained']:,}", style="green")
-            .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
-            for i in items
-        ],
-        more,
-    )
-    items, more = cut(losses)
-    parts += _section(
-        "Star losses",
-        [
-            _slug(i)
-            .append(f"  {i['gained']:,}", style="red")
-            .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
-            for i in items
-        ],
-        more,
-    )
+    for title, moves, style in (
+        ("Biggest star gains", gains, "green"),
+        ("Star losses", losses, "red"),
+    ):
+        items, more = cut(moves)
+        parts += _section(
+            title,
+            [
+                _slug(i)
+                .append(f"  {i['gained']:+,}", style=style)
+                .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
+                for i in items
+            ],
+            more,
+        )
     for title, key in (
         ("Went dormant (no commits in 52 weeks)", "dormant"),
         ("Came back (commits again)", "revived"),
