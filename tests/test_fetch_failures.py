@@ -154,3 +154,12 @@ def test_json_of_a_run_stopped_by_sigterm_is_a_document_with_143(tmp_path: Path)
     document = json.loads(out)
     assert document["exit_code"] == 143 and "SIGTERM" in document["error"]
     assert not (tmp_path / "m" / "manifest.json").exists()
+
+
+def test_json_of_a_command_line_usage_error_is_a_document_with_2(capsys: Cap, data: Path) -> None:
+    code = fetch_cli(seeds(), data, "--json", "--concurrency", "0")
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert code == 2 and document["exit_code"] == 2
+    assert document["error"] == "--concurrency: must be at least 1 (got 0)"
+    assert err == f"pkgharvest: error: {document['error']}\n"

@@ -66,7 +66,7 @@ def _root(
 
 
 # Command modules register themselves on `app` when imported.
-from pkgharvest.cli import fetch as _fetch  # noqa: E402,F401
+from pkgharvest.cli import fetch as _fetch  # noqa: E402
 from pkgharvest.cli import history as _history  # noqa: E402,F401
 from pkgharvest.cli import read as _read  # noqa: E402,F401
 from pkgharvest.cli import status as _status  # noqa: E402,F401
@@ -157,6 +157,8 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     except typer.TyperException as err:  # usage errors: bad option, missing argument...
         line = usage_line(err)
         if line is not None:
+            if args[:1] == ["fetch"] and "--json" in args:  # a script always gets a document
+                _fetch.write_json(_fetch.failure_document(ExitCode.USAGE, line))
             return _fail(f"error: {line}", ExitCode.USAGE)
         show = getattr(err, "show", None)
         if callable(show):

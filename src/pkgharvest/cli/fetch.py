@@ -141,21 +141,21 @@ def fetch(
             report = run_fetch(options, STATE.deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
         if json_output:  # a script always gets a document, a failed run's too
-            _write_json(_failure_document(options, err, started, started_clock))
+            write_json(_failure_document(options, err, started, started_clock))
         raise
     missing = _not_found_lines(options, report)
     if report.exit_code == ExitCode.NOT_FOUND:
         # Nothing asked for exists: one error line, not a summary of a run that did nothing.
         error = TargetsNotFound("not found: " + "; ".join(missing))
         if json_output:
-            _write_json({**report.as_dict(), "changes": None, "error": str(error)})
+            write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
     changes = _run_changes(options.data_dir, quiet or json_output)
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
         data["error"] = None
-        _write_json(data)
+        write_json(data)
     elif not quiet:
         for line in missing:
             sys.stderr.write(f"pkgharvest: warning: {line}\n")
@@ -168,32 +168,51 @@ def fetch(
         raise typer.Exit(int(report.exit_code))
 
 
-def _write_json(document: dict[str, Any]) -> None:
+def write_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 def _failure_document(
     options: FetchOptions, err: BaseException, started: datetime, started_clock: float
 ) -> dict[str, Any]:
-    """The --json document of a run that could not finish: the report's keys, the exit code
-    and the error; what the failed run did not establish (counts, requests) is null."""
+    """The --json document of a run that could not finish."""
     # A PkgHarvestError, or an Interrupted (SIGINT/SIGTERM/SIGHUP: 130/143/129), or Ctrl-C.
-    code = getattr(err, "exit_code", ExitCode.INTERRUPTED)
-    message = str(err) or "interrupted; the mirror is unchanged"
-    finished = STATE.deps.now()
+    return failure_document(
+        int(getattr(err, "exit_code", ExitCode.INTERRUPTED)),
+        str(err) or "interrupted; the mirror is unchanged",
+        scope=options.scope,
+        source=options.base_url,
+        started=_iso(started),
+        finished=_iso(STATE.deps.now()),
+        seconds=round(STATE.deps.clock() - started_clock, 3),
+    )
+
+
+def failure_document(
+    exit_code: int,
+    error: str,
+    *,
+    scope: str | None = None,
+    source: str | None = None,
+    started: str | None = None,
+    finished: str | None = None,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """A `fetch --json` document for a run that failed (or never started: a usage error): the
+    report's keys, the exit code and the error; what was not established is null."""
     return {
-        "scope": options.scope,
-        "source": options.base_url,
+        "scope": scope,
+        "source": source,
         "complete": False,
-        "exit_code": int(code),
-        "error": message,
+        "exit_code": exit_code,
+        "error": error,
         "counts": None,
         "requests": None,
         "retries": None,
         "bytes_received": None,
-        "started": _iso(started),
-        "finished": _iso(finished),
-        "seconds": round(STATE.deps.clock() - started_clock, 3),
+        "started": started,
+        "finished": finished,
+        "seconds": seconds,
         "notices": [],
         "removal_withheld": None,
         "not_found": [],
