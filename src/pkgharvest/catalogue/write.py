@@ -238,11 +238,16 @@ def _record_run(
     return int(row[0])
 
 
-def _read_changed(
-    root: Path, kind: Kind, conn: sqlite3.Connection, read_record: Any
-) -> tuple[list[tuple[str, FileId, Record]], list[str], set[int]]:
-    """The files that are new or rewritten (with their records), the names that are gone, and
-    the ids those gone files held."""
+SYNC_BATCH = 500
+"""Record files read and applied at a time: a full rebuild of 30,000 packages keeps no more
+than this many records (and their 52 weeks) in memory, like the fetch that wrote them."""
+
+
+def _changed_files(
+    root: Path, kind: Kind, conn: sqlite3.Connection
+) -> tuple[list[tuple[str, FileId]], list[str], set[int]]:
+    """The files that are new or rewritten, the names that are gone, and the ids those gone
+    files held."""
     on_disk = scan_folder(root / kind.value)
     known = {
         name: ((inode, mtime, ctime, size), record_id)
@@ -252,14 +257,11 @@ def _read_changed(
             (kind.value,),
         )
     }
-    changed: list[tuple[str, FileId, Record]] = []
-    for name, file_id in on_disk.items():
-        seen = known.get(name)
-        if seen is not None and seen[0] == file_id:
-            continue
-        record = read_record(os.path.join(root, kind.value, name))
-        if record is not None:
-            changed.append((name, file_id, record))
+    changed = [
+        (name, file_id)
+        for name, file_id in on_disk.items()
+        if (seen := known.get(name)) is None or seen[0] != file_id
+    ]
     gone_names = [name for name in known if name not in on_disk]
     return changed, gone_names, {known[name][1] for name in gone_names}
 
@@ -273,13 +275,76 @@ def _sync_kind(
     counts: SyncCounts,
     read_record: Any,
 ) -> None:
-    changed, gone_names, gone_ids = _read_changed(root, kind, conn, read_record)
-    present_ids = {record["id"] for _, _, record in changed}
-    removed_ids = gone_ids - present_ids
+    changed, gone_names, gone_ids = _changed_files(root, kind, conn)
+    present_ids: set[int] = set()
+    read = 0
+    for start in range(0, len(changed), SYNC_BATCH):
+        batch = []
+        for name, file_id in changed[start : start + SYNC_BATCH]:
+            record = read_record(os.path.join(root, kind.value, name))
+            if record is not None:  # None: it vanished since the scan
+                batch.append((name, file_id, record))
+        present_ids.update(record["id"] for _, _, record in batch)
+        read += len(batch)
+        _apply_batch(conn, kind, batch, run_id, changes_run, counts)
+    table = kind.value
+    conn.executemany(
+        "DELETE FROM record_files WHERE kind = ? AND name = ?",
+        ((kind.value, name) for name in gone_names),
+    )
+    # A gone file's id may live on in a file that did not change (a hand-made duplicate).
+    removed = [
+        record_id
+        for record_id in sorted(gone_ids - present_ids)
+        if conn.execute(
+            "SELECT 1 FROM record_files WHERE kind = ? AND record_id = ?", (kind.value, record_id)
+        ).fetchone()
+        is None
+    ]
+    change_rows: list[tuple[object, ...]] = []
+    for record_id in removed:
+        row = conn.execute(f"SELECT slug FROM {table} WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            continue
+        if changes_run is not None:
+            change_rows.append((changes_run, "removed", kind.value, record_id, row[0], None, None))
+        conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
+    if kind is Kind.GRID:
+        _grid_members_from_grids(conn, [], removed)
+    elif kind is Kind.PACKAGE:
+        _grid_members_from_packages(conn, [], removed)
+    _insert_changes(conn, change_rows, counts)
+    counts.read[kind.value] = read
+    counts.removed[kind.value] = len(removed)
+
+
+def _insert_changes(
+    conn: sqlite3.Connection, rows: list[tuple[object, ...]], counts: SyncCounts
+) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO changes (run_id, change, kind, record_id, slug, old, new)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    counts.changes += len(rows)
+
+
+def _apply_batch(
+    conn: sqlite3.Connection,
+    kind: Kind,
+    batch: list[tuple[str, FileId, Record]],
+    run_id: int | None,
+    changes_run: int | None,
+    counts: SyncCounts,
+) -> None:
+    """New and rewritten records: their changes against the rows before, the rows, their
+    files, grid membership, observations and weeks."""
+    if not batch:
+        return
     table = kind.value
     change_rows: list[tuple[object, ...]] = []
     previous_windows: dict[int, tuple[Any, Any]] = {}
-    rows = [_row(kind, record) for _, _, record in changed]
+    rows = [_row(kind, record) for _, _, record in batch]
     # Membership as stored (JSON text): a record whose list did not change keeps its rows.
     members = {Kind.PACKAGE: "grids", Kind.GRID: "packages"}.get(kind)
     member_index = COLUMNS[kind].index(members) if members else 0
@@ -287,7 +352,7 @@ def _sync_kind(
     if kind is Kind.PACKAGE:
         wanted += ", pypi_version, stars, commits_52w_total, commits_52w, last_fetched"
     moved: list[Record] = []
-    for (_, _, record), row in zip(changed, rows, strict=True):
+    for (_, _, record), row in zip(batch, rows, strict=True):
         previous = conn.execute(
             f"SELECT {wanted} FROM {table} WHERE id = ?", (record["id"],)
         ).fetchone()
@@ -297,48 +362,19 @@ def _sync_kind(
             moved.append(record)
         if kind is Kind.PACKAGE and previous is not None:
             previous_windows[record["id"]] = (previous[6], previous[5])
-    if changed:
-        conn.executemany(_upsert_sql(kind), rows)
-    # Files: forget every name that is gone or changed, then remember the current ones.
-    conn.executemany(
-        "DELETE FROM record_files WHERE kind = ? AND name = ?",
-        ((kind.value, name) for name in gone_names),
-    )
+    conn.executemany(_upsert_sql(kind), rows)
     conn.executemany(
         "INSERT OR REPLACE INTO record_files (kind, name, record_id, inode, mtime_ns, ctime_ns,"
         " size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((kind.value, name, record["id"], *file_id) for name, file_id, record in changed),
+        ((kind.value, name, record["id"], *file_id) for name, file_id, record in batch),
     )
-    # A gone file's id may live on in a file that did not change (a hand-made duplicate).
-    removed = [
-        record_id
-        for record_id in sorted(removed_ids)
-        if conn.execute(
-            "SELECT 1 FROM record_files WHERE kind = ? AND record_id = ?", (kind.value, record_id)
-        ).fetchone()
-        is None
-    ]
-    for record_id in removed:
-        row = conn.execute(f"SELECT slug FROM {table} WHERE id = ?", (record_id,)).fetchone()
-        if row is None:
-            continue
-        if changes_run is not None:
-            change_rows.append((changes_run, "removed", kind.value, record_id, row[0], None, None))
-        conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
     if kind is Kind.GRID:
-        _grid_members_from_grids(conn, moved, removed)
+        _grid_members_from_grids(conn, moved, [])
     elif kind is Kind.PACKAGE:
-        _grid_members_from_packages(conn, moved, removed)
-        packages = [r for _, _, r in changed]
+        _grid_members_from_packages(conn, moved, [])
+        packages = [record for _, _, record in batch]
         counts.observations += _observe(conn, packages, previous_windows, run_id)
-    conn.executemany(
-        "INSERT OR IGNORE INTO changes (run_id, change, kind, record_id, slug, old, new)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        change_rows,
-    )
-    counts.read[kind.value] = len(changed)
-    counts.removed[kind.value] = len(removed)
-    counts.changes += len(change_rows)
+    _insert_changes(conn, change_rows, counts)
 
 
 def _record_changes(
@@ -366,32 +402,36 @@ def _record_changes(
 
 
 def _grid_members_from_grids(
-    conn: sqlite3.Connection, grids: Iterable[Record], removed: Iterable[int]
+    conn: sqlite3.Connection, grids: list[Record], removed: Iterable[int]
 ) -> None:
-    for grid in grids:
-        conn.execute("UPDATE grid_packages SET from_grid = 0 WHERE grid_id = ?", (grid["id"],))
-        conn.executemany(
-            "INSERT INTO grid_packages (grid_id, package_id, from_grid) VALUES (?, ?, 1)"
-            " ON CONFLICT DO UPDATE SET from_grid = 1",
-            ((grid["id"], package_id) for package_id in ref_ids(grid.get("packages"))),
-        )
+    """The grids' own member lists (`from_grid`), replaced for the grids given."""
+    conn.executemany(
+        "UPDATE grid_packages SET from_grid = 0 WHERE grid_id = ?", ((g["id"],) for g in grids)
+    )
+    conn.executemany(
+        "INSERT INTO grid_packages (grid_id, package_id, from_grid) VALUES (?, ?, 1)"
+        " ON CONFLICT DO UPDATE SET from_grid = 1",
+        (
+            (grid["id"], package_id)
+            for grid in grids
+            for package_id in ref_ids(grid.get("packages"))
+        ),
+    )
     conn.executemany("DELETE FROM grid_packages WHERE grid_id = ?", ((g,) for g in removed))
 
 
 def _grid_members_from_packages(
-    conn: sqlite3.Connection, packages: Iterable[Record], removed: Iterable[int]
+    conn: sqlite3.Connection, packages: list[Record], removed: Iterable[int]
 ) -> None:
-    for package in packages:
-        conn.execute(
-            "UPDATE grid_packages SET from_package = 0 WHERE package_id = ?", (package["id"],)
-        )
-        conn.executemany(
-            "INSERT INTO grid_packages (grid_id, package_id, from_package) VALUES (?, ?, 1)"
-            " ON CONFLICT DO UPDATE SET from_package = 1",
-            ((grid_id, package["id"]) for grid_id in ref_ids(package.get("grids"))),
-        )
+    """The packages' own grid lists (`from_package`), replaced for the packages given."""
     conn.executemany(
-        "UPDATE grid_packages SET from_package = 0 WHERE package_id = ?", ((p,) for p in removed)
+        "UPDATE grid_packages SET from_package = 0 WHERE package_id = ?",
+        [*((p["id"],) for p in packages), *((p,) for p in removed)],
+    )
+    conn.executemany(
+        "INSERT INTO grid_packages (grid_id, package_id, from_package) VALUES (?, ?, 1)"
+        " ON CONFLICT DO UPDATE SET from_package = 1",
+        ((grid_id, p["id"]) for p in packages for grid_id in ref_ids(p.get("grids"))),
     )
 
 
