@@ -172,6 +172,33 @@ def test_a_manifest_that_is_a_folder_is_a_data_error(seeded_root: Path) -> None:
     assert refused.value.exit_code == ExitCode.DATA_ERROR
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fetch", "--base-url", "http://127.0.0.1:9/api/v4/"],
+        ["top"],
+        ["show", "alpha"],
+        ["status"],
+        ["export"],
+    ],
+)
+def test_every_command_calls_a_folder_manifest_a_data_error(
+    seeded_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Each command reads the manifest through one function: a folder there is exit 65 with
+    one line naming it, never 73 ('cannot read ... Is a directory'), and no request is made."""
+    manifest = seeded_root / "manifest.json"
+    manifest.unlink()
+    manifest.mkdir()
+    result = run_cli(monkeypatch, capsys, *command, "--data-dir", str(seeded_root))
+    assert result.code == ExitCode.DATA_ERROR, result.err
+    assert result.err.count("\n") == 1 and "manifest.json is a folder" in result.err
+    assert manifest.is_dir()
+
+
 def test_a_manifest_symlink_is_refused(seeded_root: Path, tmp_path: Path) -> None:
     manifest = seeded_root / "manifest.json"
     real = tmp_path / "real-manifest.json"

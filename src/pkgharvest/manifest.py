@@ -45,12 +45,13 @@ def parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
     return manifest
 
 
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    """The manifest at `path`, None if there is none yet; CorruptStore if it is broken, newer,
-    or not a regular file (a symlink is never followed), StoreError if it cannot be read."""
+def read_manifest_bytes(path: Path) -> bytes | None:
+    """The bytes of the manifest at `path`, None if there is none yet; CorruptStore if it is
+    not a regular file (a symlink is never followed, a folder is a data error, exit 65),
+    StoreError if it cannot be read. Every reader of the manifest comes through here."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as err:
         if err.errno == errno.ELOOP:
@@ -68,7 +69,14 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
     finally:
         os.close(fd)
-    return parse_manifest(path, b"".join(chunks))
+    return b"".join(chunks)
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest at `path`, None if there is none yet; CorruptStore if it is broken, newer,
+    or not a regular file, StoreError if it cannot be read."""
+    data = read_manifest_bytes(path)
+    return None if data is None else parse_manifest(path, data)
 
 
 def dump_manifest(manifest: dict[str, Any]) -> bytes:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
 from pkgharvest.journal import finish_for_readers
-from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
+from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.paths import RECORD_SUFFIX, is_safe_slug, record_filename
 from pkgharvest.recordfile import corrupt_record
 from pkgharvest.records import WEEKS, Kind, Record
@@ -124,12 +124,9 @@ def open_mirror(root: Path) -> Mirror:
     """Read `root/manifest.json`. Raises NoMirror when there is no manifest or no package."""
     finish_for_readers(root)  # a commit a killed fetch began (journal.py): see it whole
     manifest_path = root / MANIFEST_NAME
-    try:
-        data = manifest_path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        raise NoMirror(_no_mirror_message(root)) from None
-    except OSError as err:
-        raise StoreError(f"cannot read {manifest_path}: {err.strerror or err}") from err
+    data = read_manifest_bytes(manifest_path)
+    if data is None:
+        raise NoMirror(_no_mirror_message(root))
     manifest = parse_manifest(manifest_path, data)
     mirror = Mirror(root=root, manifest=manifest)
     if not _has_record_file(mirror.folder(Kind.PACKAGE)):

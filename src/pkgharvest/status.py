@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror, StoreError, UsageError
+from pkgharvest.errors import NoMirror, UsageError
 from pkgharvest.lock import LOCK_NAME
-from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
+from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.mirror import parse_timestamp
 from pkgharvest.paths import RECORD_SUFFIX
 from pkgharvest.records import Kind
@@ -310,12 +310,9 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
     CorruptStore when the manifest is broken (the reading commands' rules)."""
     root = root.absolute()
     manifest_path = root / MANIFEST_NAME
-    try:
-        data = manifest_path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        raise NoMirror(f"no mirror in {root} yet: run `pkgharvest fetch` first") from None
-    except OSError as err:
-        raise StoreError(f"cannot read {manifest_path}: {err.strerror or err}") from None
+    data = read_manifest_bytes(manifest_path)
+    if data is None:
+        raise NoMirror(f"no mirror in {root} yet: run `pkgharvest fetch` first")
     manifest = parse_manifest(manifest_path, data)
     size, files = _disk_usage(root)
     source = manifest.get("source")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import schema, write
-from pkgharvest.errors import StoreError, StoreWriteError
+from pkgharvest.errors import StoreWriteError
 
 CATALOGUE_NAME = "catalogue.db"
 CORRUPT_SUFFIX = ".corrupt"
@@ -93,15 +93,12 @@ def _move_aside(path: Path) -> Path:
 
 def _manifest(root: Path) -> tuple[dict[str, Any], str]:
     """The manifest and its digest (the stamp a synced database stores)."""
-    from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
+    from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 
     path = Path(root) / MANIFEST_NAME
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = read_manifest_bytes(path)
+    if data is None:
         return {}, "no-manifest"
-    except OSError as err:
-        raise StoreError(f"cannot read {path}: {err.strerror or err}") from None
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
 
 
