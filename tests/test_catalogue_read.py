@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,46 @@ def test_commands_print_the_same(monkeypatch, capsys, mirror: Path, argv: list[s
     assert from_database.code == from_files.code == 0
     assert from_database.out == from_files.out and from_database.out
     assert from_database.err == from_files.err == ""
+
+
+@pytest.fixture
+def read_only_copy(tmp_path: Path, mirror: Path):  # type: ignore[no-untyped-def]
+    """The mirror copied onto a tmpfs, then remounted read-only (root only)."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    try:
+        shutil.copytree(mirror, mount / "mirror")
+        yield mount / "mirror"
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_read_only_folder_still_reads(monkeypatch, capsys, read_only_copy: Path) -> None:
+    import subprocess
+
+    (read_only_copy / "catalogue.db").unlink()  # missing, and it cannot be built here
+    mount = read_only_copy.parent
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    result = run_cli(monkeypatch, capsys, "top", "--json", "--data-dir", str(read_only_copy))
+    assert result.code == 0 and json.loads(result.out)
+    assert result.err.count("\n") == 1 and "reading the JSON files instead" in result.err
+    history = run_cli(monkeypatch, capsys, "trends", "--data-dir", str(read_only_copy))
+    assert history.code == 2 and "needs the catalogue database" in history.err
+
+
+def test_an_up_to_date_database_is_read_in_a_read_only_folder(
+    monkeypatch, capsys, read_only_copy: Path
+) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_copy.parent)], check=True)
+    result = run_cli(monkeypatch, capsys, "changes", "--json", "--data-dir", str(read_only_copy))
+    assert result.code == 0 and result.err == ""  # from the database, opened read-only
+    assert json.loads(result.out)["runs"] == 1

@@ -135,7 +135,12 @@ def open_catalogue(root: Path) -> Catalogue:
             conn.close()
             raise
     except (sqlite3.OperationalError, OSError) as err:
-        raise StoreWriteError(f"cannot use the catalogue database {path}: {err}") from None
+        # A folder we may not write to (a read-only mount, another user's mirror): a database
+        # that is already up to date can still be read as it is.
+        read_only = _read_only(path, stamp) if existed else None
+        if read_only is None:
+            raise StoreWriteError(f"cannot use the catalogue database {path}: {err}") from None
+        return Catalogue(root, path, read_only, manifest)
     if counts is not None and stamp != "no-manifest":
         if reason is not None:
             catalogue.notice = (
@@ -148,6 +153,23 @@ def open_catalogue(root: Path) -> Catalogue:
                 f"files ({counts.read.get('packages', 0):,} packages read)"
             )
     return catalogue
+
+
+def _read_only(path: Path, stamp: str) -> sqlite3.Connection | None:
+    """The database opened read-only and immutable, if it is of this schema and agrees with
+    the manifest; else None."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        current = schema.schema_version(conn) == schema.SCHEMA_VERSION
+        if current and write.stored_stamp(conn) == stamp:
+            return conn
+    except sqlite3.Error:
+        pass
+    conn.close()
+    return None
 
 
 def _looks_corrupt(err: sqlite3.OperationalError) -> bool:

@@ -181,9 +181,11 @@ def sync(
     `baseline`: the database does not know the state before (new or rebuilt): record no
     changes. `read_record(path) -> Record | None` reads one file (CorruptStore when broken).
     """
+    if stored_stamp(conn) == stamp:  # the common case, answered without the write lock
+        return None
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if stored_stamp(conn) == stamp:
+        if stored_stamp(conn) == stamp:  # another process synced while we waited for the lock
             conn.execute("ROLLBACK")
             return None
         counts = SyncCounts()
