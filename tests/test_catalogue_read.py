@@ -150,7 +150,7 @@ def read_only_copy(tmp_path: Path, mirror: Path):  # type: ignore[no-untyped-def
         shutil.copytree(mirror, mount / "mirror")
         yield mount / "mirror"
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)  # even if still open
 
 
 def test_a_read_only_folder_still_reads(monkeypatch, capsys, read_only_copy: Path) -> None:
