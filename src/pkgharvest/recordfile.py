@@ -55,17 +55,21 @@ _SELF_CHECK_VALUES: tuple[Any, ...] = (
 )
 
 
-def public_value_encoder() -> ValueEncoder:
+def public_value_encoder(item_separator: str = ", ", key_separator: str = ": ") -> ValueEncoder:
     """The documented way: `json.JSONEncoder`, the same separators, non-ASCII kept as is."""
-    return json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    return json.JSONEncoder(ensure_ascii=False, separators=(item_separator, key_separator)).encode
 
 
 def fast_value_encoder(
     make_encoder: Any = getattr(json.encoder, "c_make_encoder", None),  # noqa: B008
     encode_text: Any = getattr(json.encoder, "c_encode_basestring", None),  # noqa: B008
+    *,
+    item_separator: str = ", ",
+    key_separator: str = ": ",
 ) -> ValueEncoder | None:
     """The C encoder that `JSONEncoder.encode` would build on every call, built once; None when
-    this Python lacks it or it does not encode `_SELF_CHECK_VALUES` exactly as the public API.
+    this Python lacks it or it does not encode `_SELF_CHECK_VALUES` exactly as the public API
+    (with the same separators: the catalogue database stores compact JSON text).
     """
     if make_encoder is None or encode_text is None:
         return None
@@ -77,7 +81,7 @@ def fast_value_encoder(
         # Arguments: markers (None: no cycle check, records are trees), default, string
         # encoder, indent, key separator, item separator, sort_keys, skipkeys, allow_nan.
         encode_container = make_encoder(
-            None, unsupported, encode_text, None, ": ", ", ", False, False, True
+            None, unsupported, encode_text, None, key_separator, item_separator, False, False, True
         )
     except Exception:  # any failure of a private API means: use the public one
         return None
@@ -94,7 +98,7 @@ def fast_value_encoder(
             return "[]" if kind is list else "{}"
         return "".join(encode_container(value, 0))
 
-    public = public_value_encoder()
+    public = public_value_encoder(item_separator, key_separator)
     try:
         agrees = all(encode(value) == public(value) for value in _SELF_CHECK_VALUES)
     except Exception:

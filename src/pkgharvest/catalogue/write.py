@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import history
+from pkgharvest.kindindex import load_saved_index
+from pkgharvest.recordfile import fast_value_encoder, public_value_encoder
 from pkgharvest.records import FIELDS_BY_KIND, Kind, Record
 
 _JSON_COLUMNS = frozenset(
@@ -42,7 +44,11 @@ COLUMNS = FIELDS_BY_KIND
 SYNC_ORDER = (Kind.CATEGORY, Kind.GRID, Kind.PACKAGE)
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Compact JSON text, through the C encoder built once when this Python has it (the same text
+# as json.JSONEncoder's, checked at import; the public encoder cost a sync ~0.4 s at 6,000).
+_ENCODE = fast_value_encoder(item_separator=",", key_separator=":") or public_value_encoder(
+    ",", ":"
+)
 
 
 def _is_int(value: object) -> bool:
@@ -191,8 +197,18 @@ def sync(
         counts = SyncCounts()
         run_id = _record_run(conn, manifest, stamp, baseline=baseline)
         changes_run = None if baseline else run_id
+        hints = load_saved_index(root).entries
         for kind in SYNC_ORDER:
-            _sync_kind(conn, root, kind, run_id, changes_run, counts, read_record)
+            _sync_kind(
+                conn,
+                root,
+                kind,
+                run_id,
+                changes_run,
+                counts,
+                read_record,
+                hints.get(kind.value, {}),
+            )
         conn.execute("DELETE FROM grid_packages WHERE from_grid = 0 AND from_package = 0")
         conn.execute(
             "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('manifest_sha256', ?)",
@@ -246,10 +262,16 @@ than this many records (and their 52 weeks) in memory, like the fetch that wrote
 
 
 def _changed_files(
-    root: Path, kind: Kind, conn: sqlite3.Connection
+    root: Path, kind: Kind, conn: sqlite3.Connection, id_hints: dict[str, Any]
 ) -> tuple[list[tuple[str, FileId]], list[str], set[int]]:
     """The files that are new or rewritten, the names that are gone, and the ids those gone
-    files held."""
+    files held.
+
+    The files come in the order of the ids the store's index (`id_hints`: name -> its entry,
+    "<id> ...") says they hold, then by name: rows then go to the end of the tables' B-trees,
+    and SQLite's page cache holds the pages a sync touches instead of spilling them to the
+    WAL again and again (~100,000 writes at 6,000 packages in name order, ~12,000 in id
+    order). The hint only orders: a wrong or missing one costs speed, never a row."""
     on_disk = scan_folder(root / kind.value)
     known = {
         name: ((inode, mtime, ctime, size), record_id)
@@ -264,8 +286,14 @@ def _changed_files(
         for name, file_id in on_disk.items()
         if (seen := known.get(name)) is None or seen[0] != file_id
     ]
+    changed.sort(key=lambda item: (_id_hint(id_hints.get(item[0])), item[0]))
     gone_names = [name for name in known if name not in on_disk]
     return changed, gone_names, {known[name][1] for name in gone_names}
+
+
+def _id_hint(entry: object) -> int:
+    head = entry.partition(" ")[0] if isinstance(entry, str) else ""
+    return int(head) if head.isdigit() and len(head) < 19 else 1 << 63
 
 
 def _sync_kind(
@@ -276,8 +304,9 @@ def _sync_kind(
     changes_run: int | None,
     counts: SyncCounts,
     read_record: Any,
+    id_hints: dict[str, Any],
 ) -> None:
-    changed, gone_names, gone_ids = _changed_files(root, kind, conn)
+    changed, gone_names, gone_ids = _changed_files(root, kind, conn, id_hints)
     present_ids: set[int] = set()
     read = 0
     for start in range(0, len(changed), SYNC_BATCH):

@@ -1,0 +1,82 @@
+"""The catalogue sync reads and applies record files a chunk at a time, in the order the store's
+index hints (catalogue/write.py): the database it leaves must not depend on either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pkgharvest.catalogue import CATALOGUE_NAME, write
+from pkgharvest.kindindex import INDEX_NAME
+from tests.test_catalogue import Mirror, fetched
+
+QUERIES = {
+    table: f"SELECT * FROM {table}"
+    for table in ("packages", "grid_packages", "observations", "weekly_commits", "changes", "runs")
+}
+QUERIES["record_files"] = "SELECT kind, name, record_id FROM record_files"  # not the inodes
+
+
+def _three_runs(root: Path, index_text: str | None) -> dict[str, list[tuple[Any, ...]]]:
+    """Three runs of a mirror: a baseline, one where much changes (renames, removals, new
+    packages, releases), one with nothing re-measured; then every table, sorted."""
+    mirror = Mirror(root)
+
+    def index() -> None:
+        if index_text is not None:
+            (root / INDEX_NAME).write_text(index_text, "utf-8")
+
+    for package_id in range(1, 12):
+        mirror.put(
+            package_id,
+            f"pkg-{package_id:02d}",
+            stars=package_id,
+            pypi_version="1.0",
+            commits_52w=[package_id % 3] * 52,
+            last_fetched=fetched(1),
+        )
+    index()
+    mirror.commit()
+    for package_id in range(1, 12, 2):
+        mirror.put(
+            package_id,
+            f"pkg-{package_id:02d}",
+            stars=100 + package_id,
+            pypi_version="1.1",
+            commits_52w=[0] * 52,
+            last_fetched=fetched(2),
+        )
+    mirror.put(4, "renamed-four", stars=4, last_fetched=fetched(2))
+    mirror.remove(6)
+    mirror.remove(8)
+    mirror.put(20, "pkg-20", stars=1, last_fetched=fetched(2))
+    index()
+    mirror.commit()
+    index()
+    mirror.commit()
+    with sqlite3.connect(root / CATALOGUE_NAME) as conn:
+        return {table: sorted(conn.execute(sql)) for table, sql in QUERIES.items()}
+
+
+# Hints that order files backwards, name the wrong ids, or are not an index at all.
+WRONG_INDEXES = (
+    '{"format": 2, "packages": {'
+    + ", ".join(f'"pkg-{n:02d}.json": "{100 - n} 1 2 3 x"' for n in range(1, 21))
+    + "}}",
+    '{"format": 2, "packages": {"pkg-03.json": "not an id", "pkg-05.json": 7}}',
+    "not json",
+)
+
+
+@pytest.mark.parametrize("index_text", WRONG_INDEXES)
+def test_chunks_and_order_leave_the_same_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_text: str
+) -> None:
+    expected = _three_runs(tmp_path / "whole", None)
+    monkeypatch.setattr(write, "SYNC_BATCH", 2)  # chunk boundaries between renames and removals
+    assert _three_runs(tmp_path / "chunked", index_text) == expected
+    assert len(expected["changes"]) > 10  # the runs did change things
