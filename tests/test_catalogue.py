@@ -315,3 +315,23 @@ def test_show_draws_stitched_activity_only_beyond_52_weeks() -> None:
     # Two weeks a cell: 26 cells of the first window, 4 blank cells for the 8 unobserved weeks
     # (split("  ") leaves two empty strings for them), 26 cells of the busier second window.
     assert len(chart[0]) == 26 and chart[1] == "" and set(line.plain) >= {"█"}
+
+
+def test_changes_over_several_runs_fold_per_package(mirror: Mirror) -> None:
+    from pkgharvest.catalogue.reports import change_report
+
+    mirror.put(1, "alpha", stars=64, pypi_version="1.1", last_fetched=fetched(2))
+    mirror.commit()
+    mirror.put(1, "alpha", stars=60, pypi_version="1.2", last_fetched=fetched(3))
+    mirror.put(2, "beta", stars=25, pypi_version="2.0", last_fetched=fetched(3))
+    mirror.commit()
+    with open_catalogue(mirror.root) as catalogue:
+        report = change_report(catalogue.conn, datetime(2026, 1, 1, tzinfo=UTC))
+        last = change_report(catalogue.conn)
+    assert report.runs == 3 and not report.baseline
+    assert report.stars == [
+        {"slug": "alpha", "from": 10, "to": 60, "gained": 50},
+        {"slug": "beta", "from": 20, "to": 25, "gained": 5},
+    ]
+    assert report.releases == [{"slug": "alpha", "from": "1.0", "to": "1.2"}]
+    assert [(i["slug"], i["gained"]) for i in last.stars] == [("beta", 5), ("alpha", -4)]

@@ -123,7 +123,8 @@ def change_report(
     rows = conn.execute(
         f"SELECT c.change, c.record_id, c.slug, c.old, c.new, p.slug, p.title, p.stars,"
         f" p.last_commit FROM changes AS c LEFT JOIN packages AS p ON p.id = c.record_id"
-        f" WHERE c.kind = 'packages' AND c.run_id IN ({marks}) ORDER BY c.run_id",
+        f" WHERE c.kind = 'packages' AND c.change != 'stars' AND c.run_id IN ({marks})"
+        f" ORDER BY c.run_id",
         ids,
     ).fetchall()
     first: dict[tuple[str, int], Any] = {}
@@ -158,16 +159,41 @@ def change_report(
             report.releases.append({"slug": slug, "from": old, "to": new})
         elif change == "rename" and new != old:
             report.renamed.append({"slug": slug, "from": old, "to": new})
-        elif change == "stars" and isinstance(old, int) and isinstance(new, int) and new != old:
-            report.stars.append({"slug": slug, "from": old, "to": new, "gained": new - old})
+    report.stars = _star_moves(conn, ids)
     report.releases.sort(key=lambda item: str(item["slug"]))
     report.renamed.sort(key=lambda item: str(item["slug"]))
-    report.stars.sort(key=lambda item: (-item["gained"], str(item["slug"])))
     for record_id, change in sorted(activity.items(), key=lambda item: str(current[item[0]][0])):
         slug, _, _, last_commit, present = current[record_id]
         if present:
             getattr(report, change).append({"slug": slug, "last_commit": last_commit})
     return report
+
+
+def _star_moves(conn: sqlite3.Connection, ids: list[int]) -> list[dict[str, Any]]:
+    """Per package, stars before its first change in the runs `ids` and after its last,
+    biggest gain first. In SQL: a month of daily runs holds a star change for most packages
+    every day. (With a single min() or max(), SQLite takes the bare columns from that row.)"""
+    marks = ",".join("?" * len(ids))
+    where = f"c.kind = 'packages' AND c.change = 'stars' AND c.run_id IN ({marks})"
+    before = {
+        record_id: old
+        for record_id, old, _ in conn.execute(
+            f"SELECT c.record_id, c.old, min(c.run_id) FROM changes AS c WHERE {where}"
+            " GROUP BY c.record_id",
+            ids,
+        )
+    }
+    moves = []
+    for record_id, new, _, slug in conn.execute(
+        f"SELECT c.record_id, c.new, max(c.run_id), coalesce(p.slug, c.slug) FROM changes AS c"
+        f" LEFT JOIN packages AS p ON p.id = c.record_id WHERE {where} GROUP BY c.record_id",
+        ids,
+    ):
+        old = before.get(record_id)
+        if isinstance(old, int) and isinstance(new, int) and new != old:
+            moves.append({"slug": slug, "from": old, "to": new, "gained": new - old})
+    moves.sort(key=lambda item: (-item["gained"], str(item["slug"])))
+    return moves
 
 
 # --- trends -----------------------------------------------------------------------------------
