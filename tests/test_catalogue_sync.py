@@ -5,12 +5,14 @@ index hints (catalogue/write.py): the database it leaves must not depend on eith
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pkgharvest.catalogue import CATALOGUE_NAME, write
+from pkgharvest.catalogue.history import calendar_weeks
 from pkgharvest.kindindex import INDEX_NAME
 from tests.test_catalogue import Mirror, fetched
 
@@ -80,3 +82,39 @@ def test_chunks_and_order_leave_the_same_database(
     monkeypatch.setattr(write, "SYNC_BATCH", 2)  # chunk boundaries between renames and removals
     assert _three_runs(tmp_path / "chunked", index_text) == expected
     assert len(expected["changes"]) > 10  # the runs did change things
+
+
+@pytest.mark.parametrize("json_each", [True, False], ids=["sqlite-json", "python"])
+def test_a_first_window_is_filed_under_its_mondays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, json_each: bool
+) -> None:
+    """SQLite files a new window's weeks (date arithmetic on Julian days) exactly where
+    history.calendar_weeks does, at the edges of the calendar too; so does the fallback for a
+    SQLite without JSON functions."""
+    if json_each:
+        assert write.has_json_each()  # this machine's SQLite: the path a fetch takes
+    else:
+        monkeypatch.setattr(write, "has_json_each", lambda: False)
+    mirror = Mirror(tmp_path / "m")
+    moments = {
+        1: "0002-01-15T00:00:00Z",
+        2: "2024-02-29T23:59:59Z",  # a leap day, the last second of it
+        3: "2026-05-25T00:00:00+02:00",  # Sunday in UTC: the week before
+        4: "9998-12-20T12:00:00Z",
+    }
+    for package_id, moment in moments.items():
+        counts = [(package_id * 13 + week) % 7 for week in range(52)]
+        mirror.put(package_id, f"p{package_id}", commits_52w=counts, last_fetched=moment)
+    mirror.commit()
+    for package_id, moment in moments.items():
+        counts = [(package_id * 13 + week) % 7 for week in range(52)]
+        expected = [
+            (week.isoformat(), count)
+            for week, count in calendar_weeks(counts, datetime.fromisoformat(moment))
+        ]
+        stored = mirror.query(
+            "SELECT week_start, commits FROM weekly_commits WHERE package_id = ?"
+            " ORDER BY week_start",
+            package_id,
+        )
+        assert stored == expected
