@@ -189,6 +189,10 @@ def sync(
     """
     if stored_stamp(conn) == stamp:  # the common case, answered without the write lock
         return None
+    # Statement journals (an UPSERT that may touch several rows keeps one while it runs) in
+    # memory, not in temp files: they were most of a 30,000-package sync's writes (563,000
+    # pwrite calls, 96,000 with this), at no cost in peak memory.
+    conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("BEGIN IMMEDIATE")
     try:
         if stored_stamp(conn) == stamp:  # another process synced while we waited for the lock
@@ -207,7 +211,7 @@ def sync(
                 changes_run,
                 counts,
                 read_record,
-                hints.get(kind.value, {}),
+                hints.pop(kind.value, {}),
             )
         conn.execute("DELETE FROM grid_packages WHERE from_grid = 0 AND from_package = 0")
         conn.execute(
@@ -307,6 +311,7 @@ def _sync_kind(
     id_hints: dict[str, Any],
 ) -> None:
     changed, gone_names, gone_ids = _changed_files(root, kind, conn, id_hints)
+    id_hints.clear()  # only the order was needed: ~8 MB at 30,000 packages, freed before reading
     present_ids: set[int] = set()
     read = 0
     for start in range(0, len(changed), SYNC_BATCH):
