@@ -28,14 +28,17 @@ from pkgharvest import USER_AGENT, netlimits
 from pkgharvest.deps import Clock, Dependencies, Sleep, default_timeout
 from pkgharvest.errors import (
     ApiNotFound,
+    BodyTooLarge,
     Cancelled,
     DeadlinePassed,
+    DeadlineReached,
     ForeignLink,
     GaveUp,
     NotTheApi,
     TooManyRedirects,
     TransientFailure,
     UnexpectedStatus,
+    UnknownEncoding,
 )
 from pkgharvest.events import Notice, RequestDone, Retrying
 from pkgharvest.links import ApiBase
@@ -379,13 +382,13 @@ class ApiClient:
             if time.monotonic() < until:
                 raise TransientFailure(_describe_transport_error(err)) from err
             failure: Exception = err
-        except netlimits.DeadlineReached as err:
+        except DeadlineReached as err:
             failure = err
-        except netlimits.BodyTooLarge:
+        except BodyTooLarge:
             raise TransientFailure(
                 f"a body larger than the {cap:,}-byte limit", not_api=True
             ) from None
-        except netlimits.UnknownEncoding as err:
+        except UnknownEncoding as err:
             raise TransientFailure(f"a body in an encoding not asked for: {err}") from None
         # Out of time: the run's deadline ends the run; the exchange's own is one failed try.
         self._check_run_deadline(url)
@@ -437,9 +440,9 @@ def _drain(response: httpx.Response, until: float) -> None:
     (and the server is not cut off mid-write); a large or slow one is simply dropped."""
     with contextlib.suppress(
         httpx.TransportError,
-        netlimits.BodyTooLarge,
-        netlimits.UnknownEncoding,
-        netlimits.DeadlineReached,
+        BodyTooLarge,
+        UnknownEncoding,
+        DeadlineReached,
     ):
         netlimits.read_capped(response, _ERROR_BODY_CAP, until)
 

@@ -193,6 +193,22 @@ class ForeignLink(ApiError):
         self.url = url
 
 
+# Raised while a response body is read (netlimits.py), below the client's error edge: api.py
+# turns each into a failed attempt (retried) and, in the end, an ApiError above.
+
+
+class BodyTooLarge(Exception):
+    """The decoded body would pass the cap."""
+
+
+class UnknownEncoding(Exception):
+    """A Content-Encoding this client did not ask for."""
+
+
+class DeadlineReached(Exception):
+    """The exchange's deadline passed while its body was still arriving."""
+
+
 class RecordError(ValueError):
     """A record the API sent that cannot be stored (not an object, no usable id or slug).
     It fails that record only: the run goes on and ends partial (exit 3)."""

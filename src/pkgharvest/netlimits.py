@@ -23,22 +23,12 @@ from collections.abc import Iterable, Iterator
 import httpcore
 import httpx
 
+from pkgharvest.errors import BodyTooLarge, DeadlineReached, UnknownEncoding
+
 ACCEPT_ENCODING = "gzip, deflate"
 """The encodings the client asks for: those `read_capped` can inflate within the cap."""
 
 _local = threading.local()
-
-
-class BodyTooLarge(Exception):
-    """The decoded body would pass the cap."""
-
-
-class UnknownEncoding(Exception):
-    """A Content-Encoding this client did not ask for."""
-
-
-class DeadlineReached(Exception):
-    """The exchange's deadline passed while its body was still arriving."""
 
 
 @contextlib.contextmanager
