@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from pkgharvest.config import DEFAULT_PAGE_SIZE
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, Dependencies
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.links import ApiBase
-from pkgharvest.records import Kind
+from pkgharvest.records import Kind, iso_utc
 from pkgharvest.removal import RemovalPlan, plan_removal
 from pkgharvest.resolve import Known, Resolver
 from pkgharvest.stage import Stager
@@ -118,10 +117,6 @@ class FetchReport:
         )
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchReport:
     """Bring the mirror in `options.data_dir` up to date with the API; see the module docs.
 
@@ -166,8 +161,8 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 requests=client.requests,
                 retries=client.retries,
                 bytes_received=client.received,
-                started=_iso(started),
-                finished=_iso(deps.now()),
+                started=iso_utc(started),
+                finished=iso_utc(deps.now()),
                 seconds=round(deps.clock() - started_clock, 3),
                 notices=stats.all_notices(),
                 removal_withheld=plan.withheld if not removed else None,

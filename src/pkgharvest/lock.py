@@ -27,6 +27,7 @@ from pathlib import Path
 from pkgharvest.errors import CorruptStore, LockHeld
 from pkgharvest.fileio import BINARY
 from pkgharvest.recordfile import REPAIR_HINT
+from pkgharvest.records import iso_utc
 
 LOCK_NAME = ".lock"
 
@@ -96,10 +97,6 @@ def _holder_note(fd: int) -> str:
         return "pid unknown"
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _write_note(fd: int, note: str) -> None:
     """Overwrite the note in place: padded to a fixed width, so no truncation is needed."""
     data = note.encode()[: _NOTE_WIDTH - 1].ljust(_NOTE_WIDTH - 1) + b"\n"
@@ -163,7 +160,7 @@ class FolderLock:
                     continue
                 folder_fd = _lock_folder(path.parent)
                 try:
-                    note = json.dumps({"pid": os.getpid(), "started": _now_iso()})
+                    note = json.dumps({"pid": os.getpid(), "started": iso_utc(datetime.now(UTC))})
                     _write_note(fd, note)
                 except BaseException:
                     if folder_fd is not None:

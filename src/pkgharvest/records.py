@@ -44,6 +44,7 @@ when the linked record could not be fetched (reported as missing during the run)
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
@@ -141,3 +142,9 @@ MAX_INTEGER = 2**53 - 1
 """The largest id or count a record holds: the largest integer every JSON reader keeps exactly
 (JavaScript's Number.MAX_SAFE_INTEGER), well inside SQLite's and C's 64-bit integers. A record
 with a larger id is not stored; a larger count is invalid."""
+
+
+def iso_utc(moment: datetime) -> str:
+    """An instant as the records, the manifest and the database write it:
+    `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds, zero-padded, so the text sorts as time does)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from pkgharvest.lock import LOCK_NAME
 from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.mirror import parse_timestamp
 from pkgharvest.paths import RECORD_SUFFIX
-from pkgharvest.records import Kind
+from pkgharvest.records import Kind, iso_utc
 
 # --- durations (--max-age) -------------------------------------------------------------------
 
@@ -164,9 +164,7 @@ class MirrorStatus:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if moment is None else iso_utc(moment)
 
 
 def _int(value: object) -> int | None:

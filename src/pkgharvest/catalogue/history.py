@@ -20,7 +20,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from pkgharvest.records import WEEKS
+from pkgharvest.records import WEEKS, iso_utc
 
 
 def parse_utc(value: object) -> datetime | None:
@@ -35,11 +35,6 @@ def parse_utc(value: object) -> datetime | None:
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except OverflowError:  # year 1 with a positive offset: not a date anyone measured on
         return None
-
-
-def iso_utc(moment: datetime) -> str:
-    """The canonical text of an instant: `YYYY-MM-DDTHH:MM:SSZ` (sorts as it should in SQL)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def observed_at(last_fetched: object) -> str | None:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pkgharvest.catalogue import history
-from pkgharvest.records import Record
+from pkgharvest.records import Record, iso_utc
 
 
 @dataclass
@@ -89,11 +89,11 @@ def _run_window(
         return [row[0]], before[0] if before else None, row[1], row[2] == "rebuild"
     rows = conn.execute(
         "SELECT id, started, recorded FROM runs WHERE started >= ? ORDER BY id",
-        (history.iso_utc(since),),
+        (iso_utc(since),),
     ).fetchall()
     baseline = len(rows) == 1 and rows[0][2] == "rebuild"
     until = rows[-1][1] if rows else None
-    return [r[0] for r in rows], history.iso_utc(since), until, baseline
+    return [r[0] for r in rows], iso_utc(since), until, baseline
 
 
 def synced_run_id(conn: sqlite3.Connection) -> int | None:
@@ -256,7 +256,7 @@ def trends(
 ) -> list[Trend]:
     """Packages ranked by what they gained since `since` (`by` "stars" or "forks")."""
     clauses: list[str] = []
-    params: dict[str, object] = {"since": history.iso_utc(since)}
+    params: dict[str, object] = {"since": iso_utc(since)}
     if grid is not None:
         clauses.append("p.id IN (SELECT package_id FROM grid_packages WHERE grid_id = :grid)")
         params["grid"] = grid["id"]
@@ -341,5 +341,5 @@ def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> sqlite
         " o.observed_at, o.stars, o.forks, o.commits_52w_total, o.pypi_version"
         " FROM observations AS o LEFT JOIN packages AS p ON p.id = o.package_id"
         " WHERE o.observed_at >= ? ORDER BY 1, 2",
-        (history.iso_utc(since) if since is not None else "",),
+        (iso_utc(since) if since is not None else "",),
     )

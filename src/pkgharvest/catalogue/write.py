@@ -28,7 +28,7 @@ from typing import Any
 from pkgharvest.catalogue import history
 from pkgharvest.kindindex import load_saved_index
 from pkgharvest.recordfile import fast_value_encoder, public_value_encoder
-from pkgharvest.records import FIELDS_BY_KIND, Kind, Record
+from pkgharvest.records import FIELDS_BY_KIND, Kind, Record, iso_utc
 
 _JSON_COLUMNS = frozenset(
     {"category", "grids", "commits_52w", "participants", "stale_fields", "invalid", "extra"}
@@ -516,7 +516,7 @@ def _observe(
         observations.append(
             (
                 package["id"],
-                history.iso_utc(moment),
+                iso_utc(moment),
                 column_value("stars", package.get("stars")),
                 column_value("forks", package.get("forks")),
                 package_total(package),

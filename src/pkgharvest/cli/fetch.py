@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +18,7 @@ from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL,
 from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
 from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
 from pkgharvest.events import Event, EventSink, Notice
-from pkgharvest.records import Kind
+from pkgharvest.records import Kind, iso_utc
 from pkgharvest.signals import stop_on_signals
 
 if TYPE_CHECKING:
@@ -182,8 +182,8 @@ def _failure_document(
         str(err) or "interrupted; the mirror is unchanged",
         scope=options.scope,
         source=options.base_url,
-        started=_iso(started),
-        finished=_iso(STATE.deps.now()),
+        started=iso_utc(started),
+        finished=iso_utc(STATE.deps.now()),
         seconds=round(STATE.deps.clock() - started_clock, 3),
     )
 
@@ -218,10 +218,6 @@ def failure_document(
         "not_found": [],
         "changes": None,
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _targets_said_at_the_end(sink: EventSink) -> EventSink:
