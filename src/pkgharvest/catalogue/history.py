@@ -20,26 +20,13 @@ import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from pkgharvest.mirror import parse_timestamp
 from pkgharvest.records import WEEKS, iso_utc
-
-
-def parse_utc(value: object) -> datetime | None:
-    """An ISO 8601 timestamp as an aware UTC datetime; None when null or unreadable."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    try:
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except OverflowError:  # year 1 with a positive offset: not a date anyone measured on
-        return None
 
 
 def observed_at(last_fetched: object) -> str | None:
     """The `observed_at` of a record's measurement, or None when it cannot be dated."""
-    moment = parse_utc(last_fetched)
+    moment = parse_timestamp(last_fetched)
     return iso_utc(moment) if moment is not None else None
 
 
@@ -144,7 +131,7 @@ def parse_since(text: str, now: datetime) -> datetime:
         if days > 100 * 366:
             raise ValueError(f"--since {text!r} is too far back")
         return now - timedelta(days=days)
-    moment = parse_utc(value if "T" in value else value + "T00:00:00+00:00")
+    moment = parse_timestamp(value if "T" in value else value + "T00:00:00+00:00")
     if moment is None:
         raise ValueError(f"--since {text!r} is not 7d, 30d, 90d, 12w or a date like 2026-01-31")
     return moment

@@ -27,6 +27,7 @@ from typing import Any
 
 from pkgharvest.catalogue import history
 from pkgharvest.kindindex import load_saved_index
+from pkgharvest.mirror import parse_timestamp
 from pkgharvest.recordfile import fast_value_encoder, public_value_encoder
 from pkgharvest.records import FIELDS_BY_KIND, Kind, Record, iso_utc
 
@@ -489,7 +490,7 @@ def _grid_members_from_packages(
 def _window(last_fetched: object, counts: object) -> tuple[Any, list[int]] | None:
     """(last_fetched, 52 counts) of a package, or None when unknown or not on a calendar
     (a year-1 or year-9999 date from a broken record has no 52 weeks around it)."""
-    moment = history.parse_utc(last_fetched)
+    moment = parse_timestamp(last_fetched)
     weekly = history.weekly_counts(counts)
     if moment is None or weekly is None or not 2 <= moment.year <= 9998:
         return None
@@ -510,7 +511,7 @@ def _observe(
     windows: list[tuple[int, float, str]] = []  # id, first Monday (Julian day), counts (JSON)
     json_each = has_json_each()
     for package in packages:
-        moment = history.parse_utc(package.get("last_fetched"))
+        moment = parse_timestamp(package.get("last_fetched"))
         if moment is None:
             continue
         observations.append(
@@ -531,7 +532,7 @@ def _observe(
         if (
             held is not None
             and held[1] == _ENCODE(current[1])
-            and (old := history.parse_utc(held[0])) is not None
+            and (old := parse_timestamp(held[0])) is not None
             and history.week_start(old) == history.week_start(moment)
         ):
             continue  # the same counts for the same weeks: nothing to write
