@@ -132,6 +132,22 @@ def _manifest_broken(root: Path) -> tuple[Path, str]:
     return path, "is not valid JSON"
 
 
+def _manifest_folder(root: Path) -> tuple[Path, str]:
+    path = root / "manifest.json"
+    path.unlink()
+    path.mkdir()
+    return path, "is a folder"
+
+
+def _manifest_symlink(root: Path) -> tuple[Path, str]:
+    """A manifest that is a link to a valid one elsewhere: readers refuse it, so must verify."""
+    path = root / "manifest.json"
+    elsewhere = root.parent / "elsewhere-manifest.json"
+    path.rename(elsewhere)
+    path.symlink_to(elsewhere)
+    return path, "is a symlink"
+
+
 def _manifest_missing(root: Path) -> tuple[Path, str]:
     path = root / "manifest.json"
     path.unlink()
@@ -197,6 +213,8 @@ DAMAGE: dict[str, Callable[[Path], tuple[Path, str]]] = {
     "record removed by hand": _record_removed,
     "manifest corrupt": _manifest_broken,
     "manifest missing": _manifest_missing,
+    "manifest is a folder": _manifest_folder,
+    "manifest is a symlink": _manifest_symlink,
     "dangling grid member": _dangling_member,
     "dangling category": _dangling_category,
     "dangling grid": _dangling_grid,

@@ -35,7 +35,7 @@ from pkgharvest.errors import CorruptStore, StoreError
 from pkgharvest.fileio import PART_SUFFIX, TEMP_SUFFIX
 from pkgharvest.journal import JOURNAL_NAME, STAGING_PREFIX
 from pkgharvest.lock import LOCK_NAME
-from pkgharvest.manifest import MANIFEST_NAME, parse_manifest
+from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.paths import RECORD_SUFFIX, fallback_stem, record_filename
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
 from pkgharvest.status import lock_facts
@@ -81,6 +81,8 @@ class VerifyContext:
     Attributes:
         root: the data folder.
         manifest: the parsed manifest, or None when missing or broken.
+        manifest_bytes: the manifest file's bytes as read (the catalogue's stamp is their
+            digest), or None when it could not be read.
         records: per kind, id -> (file, record) for every record file that parsed.
         unreadable: per kind, record files that did not (already reported; still counted
             as files when the manifest's counts are compared, so one problem is one line).
@@ -90,6 +92,7 @@ class VerifyContext:
 
     root: Path
     manifest: dict[str, Any] | None = None
+    manifest_bytes: bytes | None = None
     records: dict[Kind, dict[int, tuple[Path, Record]]] = field(default_factory=dict)
     unreadable: dict[Kind, int] = field(default_factory=dict)
     lock_held: bool = False
@@ -135,13 +138,17 @@ class VerifyReport:
 def check_manifest(ctx: VerifyContext) -> Iterator[Problem]:
     path = ctx.root / MANIFEST_NAME
     try:
-        ctx.manifest = parse_manifest(path, path.read_bytes())
-    except FileNotFoundError:
-        yield Problem("manifest", path, "missing: no run has committed to this folder")
-    except OSError as err:
-        yield Problem("manifest", path, f"cannot be read: {err.strerror or err}")
+        # The readers' own rule (manifest.read_manifest_bytes): a symlink is never followed,
+        # a folder or device there is a problem of its own.
+        ctx.manifest_bytes = read_manifest_bytes(path)
+        if ctx.manifest_bytes is None:
+            yield Problem("manifest", path, "missing: no run has committed to this folder")
+            return
+        ctx.manifest = parse_manifest(path, ctx.manifest_bytes)
     except CorruptStore as err:
         yield Problem("manifest", path, _first_clause(str(err)))
+    except StoreError as err:
+        yield Problem("manifest", path, f"cannot be read: {str(err).rsplit(': ', 1)[-1]}")
 
 
 def _first_clause(message: str) -> str:
@@ -352,11 +359,9 @@ def _compare_catalogue(
     if check != "ok":
         yield Problem("catalogue", path, f"fails SQLite's integrity check: {check}")
         return
-    try:
-        manifest_bytes = (ctx.root / MANIFEST_NAME).read_bytes()
-    except OSError:
+    if ctx.manifest_bytes is None:
         return  # the manifest check has said so
-    if stored_stamp(conn) != hashlib.sha256(manifest_bytes).hexdigest():
+    if stored_stamp(conn) != hashlib.sha256(ctx.manifest_bytes).hexdigest():
         ctx.notes.append(
             f"{path.name} not compared: it is behind the manifest (the next reading command "
             "catches it up from the files)"
