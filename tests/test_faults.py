@@ -17,6 +17,7 @@ import json
 import os
 import random
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,6 +172,41 @@ def test_a_root_that_keeps_failing_ends_with_its_code(
 
 
 # --- the list changes while it is read ------------------------------------------------------
+
+
+def test_a_count_change_is_seen_when_an_older_page_is_taken_after_a_newer_one(
+    tmp_path: Path,
+) -> None:
+    """Pages are taken in offset order but served in any order: the last page (offset 112) is
+    served before the list changes, offset 96 after it, and 112 is taken last. The change must
+    still be seen (and the first page read again), not hidden by the last page's old `count`."""
+    case = scenario(tmp_path)
+    catalogue = case.catalogue
+    api = FakeApi(catalogue)
+    serve = api.handler
+    older_page_served = threading.Event()
+    inserted: list[int] = []
+
+    def out_of_order(request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode("ascii")
+        if target.endswith("/packages/?limit=20&offset=112"):
+            response = serve(request)
+            older_page_served.set()
+            return response
+        if target.endswith("/packages/?limit=20&offset=96") and not inserted:
+            assert older_page_served.wait(timeout=10), "offset 112 was never asked for"
+            inserted.extend(catalogue.add_package() for _ in range(3))
+        return serve(request)
+
+    api.handler = out_of_order  # type: ignore[method-assign]
+    report = fetch_mock(api, case.root)
+
+    assert inserted and report.exit_code == ExitCode.OK
+    first_pages = [p for p in api.stats.paths if p.endswith("/packages/?limit=20&offset=0")]
+    assert len(first_pages) == 2  # the change was seen: the first page was read again
+    on_disk = {json.loads(data)["id"] for name, data in mirror_files(case.root).items()
+               if name.startswith("packages/")}  # fmt: skip
+    assert set(inserted) <= on_disk  # the new packages are mirrored by this run
 
 
 def test_inserts_and_deletes_during_the_crawl_are_caught_by_another_pass(tmp_path: Path) -> None:

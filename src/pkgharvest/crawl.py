@@ -207,6 +207,9 @@ class _ListRead:
         self.last_seen: dict[int, int] = {}  # id -> sequence of the last page showing it
         self.count = 0
         self.first_count = 0
+        # Pages arrive out of order: a page served before a change can be taken after one
+        # served since, so the latest `count` alone can hide that the list changed.
+        self.counts_seen: set[int] = set()
         self.pages = 0
         self.end_offset = math.inf  # the lowest offset where a short or empty page came
 
@@ -236,13 +239,13 @@ class _ListRead:
             )
             half = crawler.page_size // 2
             self._read_all(sorted({max(0, gap.offset + gap.size - half) for gap in broken}))
-        if self.count != self.first_count:
+        if other_counts := sorted(self.counts_seen - {self.first_count}):
             # Records were added or deleted meanwhile: the newest ones (up to a page) are
             # on the first page now. Not needed for the proof; it mirrors them a run sooner.
             self.crawler.on_event(
                 Notice(
                     f"the {self.kind.value} list changed during the crawl (count "
-                    f"{self.first_count} -> {self.count}); reading its first page again"
+                    f"{self.first_count} -> {other_counts[-1]}); reading its first page again"
                 )
             )
             self._read(0)
@@ -302,6 +305,7 @@ class _ListRead:
         """Everything here runs on the crawling thread: no locks needed."""
         self.pages += 1
         self.count = page.count
+        self.counts_seen.add(page.count)
         if len(page.results) < page.limit:
             self.end_offset = min(self.end_offset, page.offset)
         fresh: list[Any] = []
