@@ -4,8 +4,13 @@ record did not change without reading its file back.
 
 The digests persist in `<root>/.index.json`, written by each commit::
 
-    {"format": 2, "packages": {"django.json": "<id> <size> <mtime_ns> <inode> <blake2b-hex>", ...},
-     "grids": {...}, "categories": {...}}
+    {"format": 2, "packages": {"django.json": "<id> <size> <mtime_ns> <inode> <blake2b-hex>
+     [<source>]", ...}, "grids": {...}, "categories": {...}}
+
+`<source>`, when present, is the digest of what the record was normalized from (the API's raw
+record and its resolved links, stage.py): a rerun that receives the same source again keeps the
+file without normalizing or serializing the record. Entries without it (an index written by an
+older version) are read as before.
 
 It is a cache: an entry is used only when the file's size, mtime and inode are still the ones
 recorded (a file edited or replaced by hand has another), otherwise the file is read as if there
@@ -32,7 +37,8 @@ _INDEX_MAX_BYTES = 1 << 30  # far above any real catalogue; a planted endless fi
 
 FileEntry = str
 """What the index records of one file, as one string (compact in memory and on disk, and
-parsed only for the files a run looks at): "<id> <size> <mtime_ns> <inode> <digest>"."""
+parsed only for the files a run looks at): "<id> <size> <mtime_ns> <inode> <digest>", then
+" <source>" when the run that wrote it knew the record's source digest."""
 
 
 def digest(data: bytes) -> str:
@@ -40,12 +46,27 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def entry_for(record_id: int, info: os.stat_result, data_digest: str) -> FileEntry:
-    return f"{record_id} {info.st_size} {info.st_mtime_ns} {info.st_ino} {data_digest}"
+def entry_for(
+    record_id: int, info: os.stat_result, data_digest: str, source: str | None = None
+) -> FileEntry:
+    entry = f"{record_id} {info.st_size} {info.st_mtime_ns} {info.st_ino} {data_digest}"
+    return entry if source is None else f"{entry} {source}"
 
 
 def entry_digest(entry: FileEntry) -> str:
-    return entry.rpartition(" ")[2]
+    return entry.split(" ", 5)[4]
+
+
+def entry_source(entry: FileEntry) -> str | None:
+    """The source digest the entry records, if any."""
+    parts = entry.split(" ", 5)
+    return parts[5] if len(parts) == 6 else None
+
+
+def with_source(entry: FileEntry, source: str | None) -> FileEntry:
+    """The same entry, recording `source` (or no source) instead."""
+    head = " ".join(entry.split(" ", 5)[:5])
+    return head if source is None else f"{head} {source}"
 
 
 def _entry_id_if_same_file(entry: object, info: os.stat_result) -> int | None:
@@ -53,7 +74,7 @@ def _entry_id_if_same_file(entry: object, info: os.stat_result) -> int | None:
     if not isinstance(entry, str):
         return None
     parts = entry.split(" ")
-    if len(parts) != 5 or not all(part.isdigit() for part in parts[:4]):
+    if len(parts) not in (5, 6) or not all(part.isdigit() for part in parts[:4]):
         return None
     if (int(parts[1]), int(parts[2]), int(parts[3])) != (
         info.st_size,

@@ -7,8 +7,11 @@ happened; a record too broken to store is counted failed with a notice, and the 
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pkgharvest import __version__
 from pkgharvest.assemble import GridDraft
 from pkgharvest.errors import RecordError
 from pkgharvest.links import ApiBase
@@ -19,9 +22,39 @@ from pkgharvest.normalize import (
     record_identity,
     ref_of,
 )
+from pkgharvest.recordfile import fast_value_encoder, public_value_encoder
 from pkgharvest.records import Kind, PackageRef, Record, Ref
 from pkgharvest.stats import RunStats
 from pkgharvest.store import Change, Transaction
+
+SOURCE_REVISION = 1
+"""Part of every source digest, with the version: bump it when `normalize_package` makes other
+bytes from the same input, so that the next run normalizes every record again."""
+
+_ENCODE = fast_value_encoder(item_separator=",", key_separator=":") or public_value_encoder(
+    ",", ":"
+)
+
+
+def package_source(
+    raw: Mapping[str, Any],
+    api_url: str,
+    category: Ref | None,
+    grids: Sequence[Ref],
+    problems: Mapping[str, Any],
+) -> str | None:
+    """The digest of everything `normalize_package` makes a record from (besides the previous
+    record, which it reads only to keep commit counts the API did not send: normalizing the
+    same input again with the result as the previous record gives the same result).
+
+    None when it can't be taken (an integer too long to print): the record is then put as
+    usual. One C call and one hash instead of normalizing and serializing: a rerun's ~6,000
+    unchanged packages cost ~0.05 s instead of ~0.5 s."""
+    try:
+        text = _ENCODE([__version__, SOURCE_REVISION, api_url, raw, category, grids, problems])
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class Stager:
@@ -66,23 +99,30 @@ class Stager:
         problems: dict[str, Any],
     ) -> str:
         """Stage a package whose links are resolved; returns its slug."""
+        api_url = self.base.detail_url(Kind.PACKAGE, record_id)
+        source = package_source(raw, api_url, category, grids, problems)
+        if source is not None and self.txn.keep_if_same_source(Kind.PACKAGE, record_id, source):
+            self._count(Kind.PACKAGE, Change.UNCHANGED)
+            return record_identity(raw)[1]
         weeks = raw.get("commits_over_52")
         # Only an empty commit list needs the old record (to keep real counts, marked stale).
         previous = self.txn.previous(Kind.PACKAGE, record_id) if not weeks else None
         record = normalize_package(
             raw,
-            api_url=self.base.detail_url(Kind.PACKAGE, record_id),
+            api_url=api_url,
             category=category,
             grids=grids,
             link_problems=problems,
             previous=previous,
         )
-        self._put(Kind.PACKAGE, record)
+        self._put(Kind.PACKAGE, record, source=source)
         slug: str = record["slug"]
         return slug
 
-    def _put(self, kind: Kind, record: Record) -> None:
-        change = self.txn.put(kind, record)
+    def _put(self, kind: Kind, record: Record, *, source: str | None = None) -> None:
+        self._count(kind, self.txn.put(kind, record, source=source))
+
+    def _count(self, kind: Kind, change: Change) -> None:
         counts = self.stats.counts[kind]
         counts.seen += 1
         if change is Change.NEW:

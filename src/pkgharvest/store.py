@@ -61,7 +61,9 @@ from pkgharvest.kindindex import (
     dump_index,
     entry_digest,
     entry_for,
+    entry_source,
     load_saved_index,
+    with_source,
 )
 from pkgharvest.lock import LOCK_NAME, FolderLock
 from pkgharvest.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
@@ -373,10 +375,36 @@ class Transaction:
         parse_record(self._store.kind_folder(kind) / name, old)
         return False
 
-    def put(self, kind: Kind, record: Record) -> Change:
+    def keep_if_same_source(self, kind: Kind, record_id: int, source: str) -> bool:
+        """Keep the mirror's file of `record_id` as it is, without the record's bytes, when the
+        index says that file was made from `source` (the digest of what the record is
+        normalized from: stage.py) and is still the file it describes. True if kept; then it
+        counts as an unchanged `put`. False: the caller puts the record as usual.
+
+        What a rerun with nothing new does for almost every record: no normalizing, no
+        serializing, no reading the old file back."""
+        self._check_open()
+        kind = Kind(kind)
+        record_id = _record_id(record_id)
+        current = self._index(kind).name_by_id.get(record_id)
+        if current is None or record_id in self._final_name[kind]:
+            return False
+        entry = self._entries[kind].get(current)
+        if entry is None or entry_source(entry) != source:
+            return False
+        if not self._name_is_free(kind, current, record_id):
+            return False
+        self._removals[kind].discard(record_id)
+        self._final_name[kind][record_id] = current
+        self._claimed[kind][current] = record_id
+        return True
+
+    def put(self, kind: Kind, record: Record, *, source: str | None = None) -> Change:
         """Stage `record`, unless the mirror already holds exactly these bytes for its id.
 
-        The last put of an id wins; a put cancels an earlier `schedule_removal` of that id.
+        `source`: the digest of what the record was normalized from, recorded in the index for
+        `keep_if_same_source` (None: not known). The last put of an id wins; a put cancels an
+        earlier `schedule_removal` of that id.
         """
         self._check_open()
         kind = Kind(kind)
@@ -396,6 +424,8 @@ class Transaction:
             # has become free since (no rename churn for records that did not change).
             name = current
             change = Change.UNCHANGED
+            entries = self._entries[kind]
+            entries[current] = with_source(entries[current], source)
         else:
             name = self._choose_name(kind, record.get("slug"), record_id)
             staged = os.path.join(self._staging, kind.value, name + PART_SUFFIX)
@@ -410,7 +440,7 @@ class Transaction:
             except OSError as err:
                 raise self._store.write_error(err) from None
             self._staged[kind][record_id] = name
-            self._entries[kind][name] = entry_for(record_id, info, data_digest)
+            self._entries[kind][name] = entry_for(record_id, info, data_digest, source)
             change = Change.NEW if current is None else Change.CHANGED
         self._final_name[kind][record_id] = name
         self._claimed[kind][name] = record_id
