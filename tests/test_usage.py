@@ -36,6 +36,8 @@ def test_a_value_that_is_not_a_choice_names_the_choices(monkeypatch: MP, capsys:
         (("top", "--limit", "x"), "--limit: 'x' is not a whole number"),
         (("top", "--limit", "-1"), "--limit: must be at least 0 (got -1)"),
         (("fetch", "--concurrency", "0"), "--concurrency: must be at least 1 (got 0)"),
+        (("fetch", "--concurrency", "17"), "--concurrency: must be at most 16 (got 17)"),
+        (("fetch", "--page-size", "1.5"), "--page-size: '1.5' is not a whole number"),
         (("export", "--format", "xml"), "--format: 'xml' is not one of csv, jsonl, json"),
         (("show",), "missing argument SLUG_OR_ID"),
         (("tpo",), "no such command 'tpo' (did you mean top?)"),

@@ -1,13 +1,14 @@
 """Usage errors in pkgharvest's own words: one line, naming the option as the user gave it.
 
 typer reports a bad option in several lines (usage, a hint, then an "Invalid value" sentence
-worded by its validation library, "Value error, ... [type=...]"), and names the environment
-variable of an option even when the value came from the command line. Here each becomes
-`--by: 'star' is not one of stars, forks, commits, ... (did you mean stars?)`, with the
-environment variable named only when the value came from it.
+worded by its vendored click: "'x' is not a valid int range.", "0 is not in the range
+1<=x<=16."), and names the environment variable of an option even when the value came from the
+command line. Here each becomes `--by: 'star' is not one of stars, forks, commits, ... (did you
+mean stars?)` or `--concurrency: must be at least 1 (got 0)`, with the environment variable
+named only when the value came from it.
 
-typer's exceptions are read by their attributes (`param`, `ctx`, `message`, and the validation
-error they were raised from), not imported: the classes live in a private module.
+typer's exceptions are read by their attributes (`param`, `ctx`, `message`, the parameter's
+type and its `min`/`max`), not imported: the classes live in a private module.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from typing import Any
 
 _CHOICE = re.compile(r"^(?:Value error, )?(?P<value>'.*') is not one of (?P<choices>.*?)\.?$", re.S)
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_NOT_A_NUMBER = re.compile(
+    r"^(?P<value>.*) is not a valid (?P<kind>int|integer|float)(?: range)?\.?$", re.S
+)
+_OUT_OF_RANGE = re.compile(r"^(?P<value>\S+) is not in the range ", re.S)
 
 
 def usage_line(err: Exception) -> str | None:
@@ -82,36 +87,42 @@ def _reason(err: Exception, message: str) -> str:
         text = f"{value} is not one of {', '.join(choices)}"
         close = difflib.get_close_matches(value.strip("'"), choices, n=1, cutoff=0.6)
         return text + (f" (did you mean {close[0]}?)" if close else "")
-    problem = _validation_problem(err)
+    problem = _number_problem(_param_type(err), message)
     if problem is not None:
         return problem
-    # Path checks say "dir '/etc/passwd' is a file": the option's name already says what it is.
-    return _sentence(message.removeprefix("Value error, ").removeprefix("dir "))
+    # Path checks say "Directory '/etc/passwd' is a file": the option's name already says what
+    # it is.
+    return _sentence(message).removeprefix("directory ").removeprefix("file ")
 
 
-def _validation_problem(err: Exception) -> str | None:
-    """The validation library's error, reworded: the input is in it, the message is not."""
-    cause = err.__cause__
-    errors = getattr(cause, "errors", None)
-    if not callable(errors):
+def _param_type(err: Exception) -> object:
+    """The click parameter type that refused the value (an IntRange carries its limits)."""
+    return getattr(getattr(err, "param", None), "type", None)
+
+
+def _number_problem(kind: object, message: str) -> str | None:
+    """click's number errors, reworded: "'x' is not a valid int range." and "0 is not in the
+    range 1<=x<=16." name the syntax of the range; the user wants the limit that was crossed."""
+    not_a = _NOT_A_NUMBER.match(message)
+    if not_a is not None:
+        words = "a whole number" if "int" in not_a.group("kind") else "a number"
+        return f"{not_a.group('value')} is not {words}"
+    out = _OUT_OF_RANGE.match(message)
+    if out is None:
         return None
+    given = out.group("value")
+    low, high = getattr(kind, "min", None), getattr(kind, "max", None)
     try:
-        first = errors()[0]
-        kind, given, limits = first["type"], first.get("input"), first.get("ctx") or {}
-    except (TypeError, LookupError, ValueError):
+        value = float(given)
+    except ValueError:
         return None
-    shown = repr(given) if isinstance(given, str) else str(given)
-    if kind == "int_parsing":
-        return f"{shown} is not a whole number"
-    if kind == "float_parsing":
-        return f"{shown} is not a number"
-    for bound, words in _BOUNDS:
-        if bound in limits:
-            return f"must be {words} {limits[bound]} (got {given})"
+    if low is not None and value <= low:
+        words = "more than" if getattr(kind, "min_open", False) else "at least"
+        return f"must be {words} {low} (got {given})"
+    if high is not None:
+        words = "less than" if getattr(kind, "max_open", False) else "at most"
+        return f"must be {words} {high} (got {given})"
     return None
-
-
-_BOUNDS = (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than"))
 
 
 def _sentence(text: str) -> str:
