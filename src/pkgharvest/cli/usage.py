@@ -87,12 +87,13 @@ def _reason(err: Exception, message: str) -> str:
         text = f"{value} is not one of {', '.join(choices)}"
         close = difflib.get_close_matches(value.strip("'"), choices, n=1, cutoff=0.6)
         return text + (f" (did you mean {close[0]}?)" if close else "")
-    problem = _number_problem(_param_type(err), message)
+    problem = _number_problem(_param_type(err), message) or _validation_problem(err)
     if problem is not None:
         return problem
-    # Path checks say "Directory '/etc/passwd' is a file": the option's name already says what
-    # it is.
-    return _sentence(message).removeprefix("directory ").removeprefix("file ")
+    # Path checks say "Directory '/etc/passwd' is a file" (typer 0.29: "dir '...'"): the
+    # option's name already says what it is.
+    line = _sentence(message.removeprefix("Value error, "))
+    return line.removeprefix("directory ").removeprefix("dir ").removeprefix("file ")
 
 
 def _param_type(err: Exception) -> object:
@@ -123,6 +124,32 @@ def _number_problem(kind: object, message: str) -> str | None:
         words = "less than" if getattr(kind, "max_open", False) else "at most"
         return f"must be {words} {high} (got {given})"
     return None
+
+
+def _validation_problem(err: Exception) -> str | None:
+    """typer 0.29's pydantic errors, reworded alike: a venv made before the cap on typer still
+    has 0.29, and its users should read the same lines."""
+    cause = err.__cause__
+    errors = getattr(cause, "errors", None)
+    if not callable(errors):
+        return None
+    try:
+        first = errors()[0]
+        kind, given, limits = first["type"], first.get("input"), first.get("ctx") or {}
+    except (TypeError, LookupError, ValueError):
+        return None
+    shown = repr(given) if isinstance(given, str) else str(given)
+    if kind == "int_parsing":
+        return f"{shown} is not a whole number"
+    if kind == "float_parsing":
+        return f"{shown} is not a number"
+    for bound, words in _BOUNDS:
+        if bound in limits:
+            return f"must be {words} {limits[bound]} (got {given})"
+    return None
+
+
+_BOUNDS = (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than"))
 
 
 def _sentence(text: str) -> str:
