@@ -118,3 +118,48 @@ def test_a_first_window_is_filed_under_its_mondays(
             package_id,
         )
         assert stored == expected
+
+
+def _records_of_every_shape() -> list[tuple[write.Kind, dict[str, Any]]]:
+    """Well-formed records of each kind, then each field set to values of the wrong type,
+    and removed (a hand-edited file)."""
+    from tests.test_catalogue import synthetic_package
+
+    good: list[tuple[write.Kind, dict[str, Any]]] = [
+        (write.Kind.PACKAGE, synthetic_package(1, "alpha", commits_52w=[0] * 52)),
+        (write.Kind.PACKAGE, synthetic_package(2, "beta", commits_52w=[3] * 52, stars=None)),
+        (
+            write.Kind.GRID,
+            {
+                **dict.fromkeys(write.COLUMNS[write.Kind.GRID]),
+                **{"id": 7, "slug": "g", "is_locked": True, "header": False, "packages": []},
+            },
+        ),
+        (
+            write.Kind.CATEGORY,
+            {**dict.fromkeys(write.COLUMNS[write.Kind.CATEGORY]), "id": 3, "slug": "c"},
+        ),
+    ]
+    wrong: tuple[object, ...] = (True, 0, 2.5, "text", [0.0] * 52, [False] * 52, {"a": 1})
+    shapes = list(good)
+    for kind, record in good:
+        for name in write.COLUMNS[kind]:
+            if name == "id":
+                continue
+            shapes += [(kind, {**record, name: value}) for value in wrong]
+            shapes.append((kind, {k: v for k, v in record.items() if k != name}))
+    return shapes
+
+
+def test_rows_hold_each_field_as_its_column_stores_it() -> None:
+    """The sync's row of a record (checked a kind of column at a time) is the record's
+    fields one by one through column_value, the documented storage rules."""
+    shapes = _records_of_every_shape()
+    for kind, record in shapes:
+        expected = [write.column_value(name, record.get(name)) for name in write.COLUMNS[kind]]
+        if kind is write.Kind.PACKAGE:
+            expected.append(write.category_id(record))
+        row = write._row(kind, record)
+        assert row == expected, record
+        assert list(map(type, row)) == list(map(type, expected)), record  # 1, never True
+    assert len(shapes) > 300

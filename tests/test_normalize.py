@@ -187,3 +187,79 @@ def test_grid_and_category_records() -> None:
     )  # fmt: skip
     assert list(category) == list(CATEGORY_FIELDS)
     assert category["title_plural"] == "Apps" and category["show_pypi"] is True
+
+
+# --- the fast path of well-formed packages gives the field-by-field result, byte for byte ---
+
+_WRONG_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    0,
+    -1,
+    2**53,
+    1.5,
+    float("nan"),
+    "",
+    "text",
+    "2024-02-19T12:26:39-05:00",
+    "2024-13-45T99:00:00",
+    "0001-01-01T00:00:00+05:00",
+    [],
+    ["a", 1],
+    ["a", "b"],
+    [0] * 52,
+    [1] * 51,
+    [-1] + [0] * 51,
+    [True] * 52,
+    {"k": "v"},
+)
+
+
+def _package_variants() -> list[dict[str, Any]]:
+    """Generated packages as the API sends them, then every API field of one of them set to
+    each wrong value, removed, and joined by unknown fields."""
+    from pkgharvest.normalize import _PACKAGE_API_FIELDS
+    from tests.fakeapi import _render, generate_catalogue
+
+    table = generate_catalogue(packages=200, grids=10, seed=3, hostile=True).table("packages")
+    base = "http://127.0.0.1:1/api/v4/"
+    raws = [_render("packages", record, base, "") for record in table.values()]
+    raws += [seed(package_id) for package_id in (1083, 1327, 1686, 3050, 4100)]
+    variants = list(raws)
+    for name in sorted(_PACKAGE_API_FIELDS - {"id", "slug"}):
+        for template in raws[:3]:
+            for wrong in _WRONG_VALUES:
+                variants.append({**template, name: wrong})
+            variants.append({key: value for key, value in template.items() if key != name})
+    variants.append({**raws[0], "zzz": 1, "aaa": [float("inf")], "repo_watchers": "many"})
+    variants.append({**raws[1], "new_field": {"x": None}})
+    # As many fields as the API's, one of them unknown.
+    variants.append({**{k: v for k, v in raws[2].items() if k != "title"}, "tagline": "x"})
+    return variants
+
+
+@pytest.mark.parametrize("previous", [None, {"commits_52w": [2] * 52, "commits_52w_total": 104}])
+def test_well_formed_packages_take_the_fast_path_to_the_same_bytes(
+    previous: dict[str, Any] | None,
+) -> None:
+    from pkgharvest.normalize import _identity, _package_field_by_field
+    from pkgharvest.recordfile import serialize_record
+
+    links: dict[str, Any] = {"category": "https://evil.example/api/v4/categories/1/"}
+    grids = [grid_ref(1), grid_ref(2)]
+    compared = 0
+    for raw in _package_variants():
+        for problems in ({}, links):
+            fast = normalize_package(
+                raw,
+                api_url="u",
+                category=APPS,
+                grids=grids,
+                link_problems=problems,
+                previous=previous,
+            )
+            slow = _package_field_by_field(_identity(raw)[0], "u", APPS, grids, problems, previous)
+            assert serialize_record(fast) == serialize_record(slow), raw
+            assert list(fast) == list(PACKAGE_FIELDS)
+            compared += 1
+    assert compared > 2000

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore
-from pkgharvest.records import Record
+from pkgharvest.records import FIELDS_BY_KIND, Record
 
 ValueEncoder = Callable[[Any], str]
 """JSON text of one value: a field name or a field value."""
@@ -116,10 +116,27 @@ def record_text(record: Record, encode: ValueEncoder) -> str:
     return "{\n" + body + "\n}\n"
 
 
+# The line heads of the contract's field names (`  "slug": `), encoded once: a record's
+# names are nearly always these (half of the encoding calls of a full catalogue).
+_FIELD_HEADS = {
+    name: f"  {_encode_value(name)}: " for fields in FIELDS_BY_KIND.values() for name in fields
+}
+
+
+def _fast_record_text(record: Record) -> str:
+    """`record_text(record, _encode_value)`, with the field names' heads looked up."""
+    heads = _FIELD_HEADS
+    encode = _encode_value
+    body = ",\n".join(
+        [(heads.get(key) or f"  {encode(key)}: ") + encode(value) for key, value in record.items()]
+    )
+    return "{\n" + body + "\n}\n"
+
+
 def serialize_record(record: Record) -> bytes:
     """The exact bytes of a record file (see the module docs)."""
     try:
-        return record_text(record, _encode_value).encode("utf-8")
+        return _fast_record_text(record).encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (the API can send "\ud800") has no UTF-8 form: escape it instead.
         return record_text(record, _encode_ascii).encode("ascii")

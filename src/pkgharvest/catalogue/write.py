@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +30,7 @@ from pkgharvest.catalogue import history
 from pkgharvest.kindindex import load_saved_index
 from pkgharvest.mirror import parse_timestamp
 from pkgharvest.recordfile import fast_value_encoder, public_value_encoder
-from pkgharvest.records import FIELDS_BY_KIND, Kind, Record, iso_utc
+from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Kind, Record, iso_utc
 
 _JSON_COLUMNS = frozenset(
     {"category", "grids", "commits_52w", "participants", "stale_fields", "invalid", "extra"}
@@ -83,7 +84,7 @@ def ref_ids(value: object) -> set[int]:
 
 
 def _json_or_null(value: object) -> object:
-    return None if value is None else _ENCODE(value)
+    return None if value is None else _encode_json(value)
 
 
 def _bool_or_null(value: object) -> object:
@@ -111,13 +112,93 @@ def _converter(name: str) -> Callable[[object], object]:
 
 _CONVERTERS = {kind: [(name, _converter(name)) for name in COLUMNS[kind]] for kind in Kind}
 
+_NONE = type(None)
+
+
+Picker = Callable[[Any], tuple[object, ...]]
+
+
+def _picker(keys: list[Any]) -> Picker:
+    """The values under `keys`, as a tuple (built in C by itemgetter), even for one key."""
+    get = operator.itemgetter(*keys)
+    if len(keys) == 1:
+        return lambda values: (get(values),)
+    return get
+
+
+@dataclass(frozen=True)
+class _RowShape:
+    """Where each kind of column sits in a kind's row, for `_row`'s fast path: one C call
+    takes the values out, one type check per kind of column vouches for them, and only the
+    JSON columns need work (a sync converts ~25 fields per record, ~150,000 at 6,000)."""
+
+    values: Picker
+    text: Picker
+    ints: Picker
+    flags: tuple[int, ...]
+    json: tuple[int, ...]
+
+    @staticmethod
+    def of(kind: Kind) -> _RowShape:
+        names = COLUMNS[kind]
+        return _RowShape(
+            values=_picker(list(names)),
+            text=_picker([i for i, name in enumerate(names) if _converter(name) is _text_or_null]),
+            ints=_picker([i for i, name in enumerate(names) if name in _INT_COLUMNS]),
+            flags=tuple(i for i, name in enumerate(names) if name in _BOOL_COLUMNS),
+            json=tuple(i for i, name in enumerate(names) if name in _JSON_COLUMNS),
+        )
+
+
+_ROW_SHAPES = {kind: _RowShape.of(kind) for kind in Kind}
+_TEXT_TYPES = frozenset({str, _NONE})
+_INT_TYPES = frozenset({int, _NONE})
+_FLAG_TYPES = frozenset({bool, _NONE})
+
 
 def _row(kind: Kind, record: Record) -> list[object]:
-    get = record.get
-    row = [convert(get(name)) for name, convert in _CONVERTERS[kind]]
+    """The record as its table's row: `column_value` of every column (packages add
+    `category_id`)."""
+    shape = _ROW_SHAPES[kind]
+    try:
+        row = list(shape.values(record))
+    except KeyError:  # a field missing from a hand-edited file
+        row = _slow_row(kind, record)
+    else:
+        if (
+            set(map(type, shape.text(row))) <= _TEXT_TYPES
+            and set(map(type, shape.ints(row))) <= _INT_TYPES
+            and {type(row[i]) for i in shape.flags} <= _FLAG_TYPES
+        ):
+            for i in shape.flags:
+                if row[i] is not None:
+                    row[i] = int(row[i])  # type: ignore[call-overload]
+            for i in shape.json:
+                if row[i] is not None:
+                    row[i] = _encode_json(row[i])
+        else:  # a value of the wrong type somewhere: the column decides, one by one
+            row = _slow_row(kind, record)
     if kind is Kind.PACKAGE:
         row.append(category_id(record))
     return row
+
+
+def _slow_row(kind: Kind, record: Record) -> list[object]:
+    get = record.get
+    return [convert(get(name)) for name, convert in _CONVERTERS[kind]]
+
+
+_NO_COMMITS = [0] * WEEKS
+_NO_COMMITS_TEXT = _ENCODE(_NO_COMMITS)
+
+
+def _encode_json(value: object) -> str:
+    """`_ENCODE`, with the 52 weeks of a package without commits (most packages of a
+    catalogue are dormant) answered without encoding them."""
+    # == also holds for 0.0 and False: only a list of exact ints is the constant text.
+    if type(value) is list and value == _NO_COMMITS and set(map(type, value)) == {int}:
+        return _NO_COMMITS_TEXT
+    return _ENCODE(value)
 
 
 def _upsert_sql(kind: Kind) -> str:
@@ -328,7 +409,11 @@ def _sync_kind(
     hints: _IndexHints,
 ) -> None:
     changed, gone_names, gone_ids = _changed_files(root, kind, conn, hints)
+    table = kind.value
     present_ids: set[int] = set()
+    # A table with no rows yet (a first sync, a rebuild) has no row before to compare with,
+    # except for an id two files hold (a hand-made copy): the second finds the first's row.
+    was_empty = bool(changed) and _is_empty(conn, table)
     read = 0
     for start in range(0, len(changed), SYNC_BATCH):
         batch = []
@@ -336,10 +421,11 @@ def _sync_kind(
             record = read_record(os.path.join(root, kind.value, name))
             if record is not None:  # None: it vanished since the scan
                 batch.append((name, file_id, record))
+        _apply_batch(
+            conn, kind, batch, run_id, changes_run, counts, present_ids if was_empty else None
+        )
         present_ids.update(record["id"] for _, _, record in batch)
         read += len(batch)
-        _apply_batch(conn, kind, batch, run_id, changes_run, counts)
-    table = kind.value
     conn.executemany(
         "DELETE FROM record_files WHERE kind = ? AND name = ?",
         ((kind.value, name) for name in gone_names),
@@ -388,9 +474,11 @@ def _apply_batch(
     run_id: int | None,
     changes_run: int | None,
     counts: SyncCounts,
+    only_ids: set[int] | None,
 ) -> None:
     """New and rewritten records: their changes against the rows before, the rows, their
-    files, grid membership, observations and weeks."""
+    files, grid membership, observations and weeks. `only_ids`: the only ids that can have a
+    row before (None: any)."""
     if not batch:
         return
     table = kind.value
@@ -403,11 +491,13 @@ def _apply_batch(
     wanted = "slug, " + (members or "NULL")
     if kind is Kind.PACKAGE:
         wanted += ", pypi_version, stars, commits_52w_total, commits_52w, last_fetched"
+    ids = [record["id"] for _, _, record in batch]
+    held = _rows_by_id(
+        conn, table, wanted, ids if only_ids is None else [i for i in ids if i in only_ids]
+    )
     moved: list[Record] = []
     for (_, _, record), row in zip(batch, rows, strict=True):
-        previous = conn.execute(
-            f"SELECT {wanted} FROM {table} WHERE id = ?", (record["id"],)
-        ).fetchone()
+        previous = held.get(record["id"])
         if changes_run is not None:
             change_rows.extend(_record_changes(changes_run, kind, record, previous))
         if members and (previous is None or previous[1] != row[member_index]):
@@ -418,15 +508,35 @@ def _apply_batch(
     conn.executemany(
         "INSERT OR REPLACE INTO record_files (kind, name, record_id, inode, mtime_ns, ctime_ns,"
         " size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((kind.value, name, record["id"], *file_id) for name, file_id, record in batch),
+        [(table, name, record["id"], *file_id) for name, file_id, record in batch],
     )
     if kind is Kind.GRID:
         _grid_members_from_grids(conn, moved, [])
     elif kind is Kind.PACKAGE:
         _grid_members_from_packages(conn, moved, [])
-        packages = [record for _, _, record in batch]
-        counts.observations += _observe(conn, packages, previous_windows, run_id)
+        counts.observations += _observe(conn, batch, rows, previous_windows, run_id)
     _insert_changes(conn, change_rows, counts)
+
+
+def _is_empty(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+
+
+_IDS_PER_QUERY = 500  # well below SQLite's oldest limit of bound parameters (999)
+
+
+def _rows_by_id(
+    conn: sqlite3.Connection, table: str, columns: str, ids: list[int]
+) -> dict[int, tuple[Any, ...]]:
+    """id -> (the columns) of the rows `ids` already have: a query per 500 ids, not per id."""
+    found: dict[int, tuple[Any, ...]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _IDS_PER_QUERY):
+        chunk = unique[start : start + _IDS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT id, {columns} FROM {table} WHERE id IN ({marks})", chunk):
+            found[row[0]] = row[1:]
+    return found
 
 
 def _record_changes(
@@ -497,57 +607,65 @@ def _window(last_fetched: object, counts: object) -> tuple[Any, list[int]] | Non
     return moment, weekly
 
 
+_PACKAGE_COLUMN = {name: index for index, name in enumerate(COLUMNS[Kind.PACKAGE])}
+
+
 def _observe(
     conn: sqlite3.Connection,
-    packages: list[Record],
+    batch: list[tuple[str, FileId, Record]],
+    rows: list[list[object]],
     previous_windows: dict[int, tuple[Any, Any]],
     run_id: int | None,
 ) -> int:
-    """Observations and stitched weeks of packages whose files changed; returns how many
-    observations were new. `previous_windows`: id -> (last_fetched, commits_52w JSON text) of
-    the package's row before this sync."""
+    """Observations and stitched weeks of packages whose files changed (`rows`: their
+    packages rows); returns how many observations were new. `previous_windows`: id ->
+    (last_fetched, commits_52w JSON text) of the package's row before this sync."""
     observations = []
     weeks: list[tuple[int, str, int]] = []
-    windows: list[tuple[int, float, str]] = []  # id, first Monday (Julian day), counts (JSON)
+    windows: list[tuple[int, float, object]] = []  # id, first Monday (Julian day), counts JSON
     json_each = has_json_each()
-    for package in packages:
-        moment = parse_timestamp(package.get("last_fetched"))
+    at = _PACKAGE_COLUMN
+    for (_, _, package), row in zip(batch, rows, strict=True):
+        moment = parse_timestamp(row[at["last_fetched"]])
         if moment is None:
             continue
+        package_id = package["id"]
+        total = row[at["commits_52w_total"]]
         observations.append(
             (
-                package["id"],
+                package_id,
                 iso_utc(moment),
-                column_value("stars", package.get("stars")),
-                column_value("forks", package.get("forks")),
-                package_total(package),
-                column_value("pypi_version", package.get("pypi_version")),
+                row[at["stars"]],
+                row[at["forks"]],
+                total if total is not None else package_total(package),
+                row[at["pypi_version"]],
                 run_id,
             )
         )
-        current = _window(moment.isoformat(), package.get("commits_52w"))
-        if current is None:
+        counts = history.weekly_counts(package.get("commits_52w"))
+        if counts is None or not 2 <= moment.year <= 9998:  # see _window
             continue
-        held = previous_windows.get(package["id"])
+        counts_text = row[at["commits_52w"]]  # the counts as JSON text
+        week = history.week_start(moment)
+        held = previous_windows.get(package_id)
         if (
             held is not None
-            and held[1] == _ENCODE(current[1])
+            and held[1] == counts_text
             and (old := parse_timestamp(held[0])) is not None
-            and history.week_start(old) == history.week_start(moment)
+            and history.week_start(old) == week
         ):
             continue  # the same counts for the same weeks: nothing to write
         previous = _window(held[0], json.loads(held[1])) if held and held[1] else None
         if previous is None:  # the common case of a first sync: the whole window
             if json_each:
-                first_week = history.window_mondays(history.week_start(moment))[0]
-                windows.append((package["id"], _julian_day(first_week), _ENCODE(current[1])))
+                first_week = history.window_mondays(week)[0]
+                windows.append((package_id, _julian_day(first_week), counts_text))
             else:
-                labels = _week_labels(history.week_start(moment))
-                weeks.extend(zip(repeat(package["id"]), labels, current[1]))
+                weeks.extend(zip(repeat(package_id), _week_labels(week), counts))
             continue
         weeks.extend(
-            (package["id"], week.isoformat(), count)
-            for week, count in history.weeks_to_write(previous, current)
+            (package_id, monday.isoformat(), count)
+            for monday, count in history.weeks_to_write(previous, (moment, counts))
         )
     before = conn.total_changes
     conn.executemany(
