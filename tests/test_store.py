@@ -832,3 +832,17 @@ def test_a_rerun_with_nothing_new_leaves_the_index_alone(
     before = (root / ".index.json").stat().st_mtime_ns
     run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
     assert (root / ".index.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("planted_id", ["²", "9" * 5000, "-1", "0x10"])
+def test_an_index_entry_with_a_planted_id_for_a_real_file_only_costs_a_read(
+    root: Path, seeded: dict[str, bytes], planted_id: str
+) -> None:
+    # The entry describes alpha.json exactly (size, mtime, inode), so only its id is wrong:
+    # superscript digits and 5,000 digits pass str.isdigit() yet int() refuses them.
+    info = (root / "packages" / "alpha.json").stat()
+    entry = f"{planted_id} {info.st_size} {info.st_mtime_ns} {info.st_ino} {'0' * 32}"
+    (root / ".index.json").write_text(json.dumps({"format": 2, "packages": {"alpha.json": entry}}))
+    changes, _ = run_once(root, [(Kind.PACKAGE, package(1, "alpha"))])
+    assert changes[Kind.PACKAGE, 1] is Change.UNCHANGED
+    assert mirror_files(root) == seeded

@@ -74,12 +74,14 @@ def _entry_id_if_same_file(entry: object, info: os.stat_result) -> int | None:
     if not isinstance(entry, str):
         return None
     parts = entry.split(" ")
-    if len(parts) not in (5, 6) or not all(part.isdigit() for part in parts[:4]):
-        return None
-    if (int(parts[1]), int(parts[2]), int(parts[3])) != (
-        info.st_size,
-        info.st_mtime_ns,
-        info.st_ino,
+    # The file's numbers compared as text: the digits the index wrote for this very file, or
+    # anything else (which then means "not vouched for", whatever it is).
+    if (
+        len(parts) not in (5, 6)
+        or parts[1] != str(info.st_size)
+        or parts[2] != str(info.st_mtime_ns)
+        or parts[3] != str(info.st_ino)
+        or not (parts[0].isascii() and parts[0].isdecimal() and len(parts[0]) <= 19)
     ):
         return None
     return int(parts[0])

@@ -68,6 +68,8 @@ class ApiBase:
         return f"{self.url}{kind.value}/?limit={limit}&offset={offset}"
 
     def detail_url(self, kind: Kind, key: int | str) -> str:
+        if type(key) is int:  # every record's api_url: digits need no quoting
+            return f"{self.url}{kind.value}/{key}/"
         return f"{self.url}{kind.value}/{quote(str(key), safe='')}/"
 
     def is_inside(self, url: str) -> bool:

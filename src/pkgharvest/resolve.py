@@ -39,6 +39,7 @@ class PackageLinks:
     category: int | None
     grids: tuple[int, ...]
     problems: dict[str, Any]
+    slug: str
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _link_ids(links: object, kind: Kind, base: ApiBase, stats: RunStats) -> tupl
 
 def package_links(raw: Any, base: ApiBase, stats: RunStats) -> PackageLinks:
     """A package's links as ids; RecordError when the record has no usable identity."""
-    record_id, _ = record_identity(raw)
+    record_id, slug = record_identity(raw)
     problems: dict[str, Any] = {}
     category = None
     if raw.get("category") is not None:
@@ -102,7 +103,7 @@ def package_links(raw: Any, base: ApiBase, stats: RunStats) -> PackageLinks:
     grid_ids, bad_grids = _link_ids(raw.get("grids"), Kind.GRID, base, stats)
     if bad_grids:
         problems["grids"] = bad_grids
-    return PackageLinks(record_id, category, tuple(grid_ids), problems)
+    return PackageLinks(record_id, category, tuple(grid_ids), problems, slug)
 
 
 def grid_draft(raw: Any, base: ApiBase, stats: RunStats) -> GridDraft:
@@ -245,6 +246,7 @@ class Resolver:
         known.slugs[links.record_id] = self.stager.package(
             raw,
             record_id=links.record_id,
+            slug=links.slug,
             category=None if links.category is None else known.ref(Kind.CATEGORY, links.category),
             grids=[known.ref(Kind.GRID, grid_id) for grid_id in links.grids],
             problems=links.problems,

@@ -94,16 +94,18 @@ class Stager:
         raw: dict[str, Any],
         *,
         record_id: int,
+        slug: str,
         category: Ref | None,
         grids: list[Ref],
         problems: dict[str, Any],
     ) -> str:
-        """Stage a package whose links are resolved; returns its slug."""
+        """Stage a package whose links are resolved (`record_id` and `slug`: its identity, as
+        `record_identity(raw)` gave them); returns its slug."""
         api_url = self.base.detail_url(Kind.PACKAGE, record_id)
         source = package_source(raw, api_url, category, grids, problems)
         if source is not None and self.txn.keep_if_same_source(Kind.PACKAGE, record_id, source):
             self._count(Kind.PACKAGE, Change.UNCHANGED)
-            return record_identity(raw)[1]
+            return slug
         weeks = raw.get("commits_over_52")
         # Only an empty commit list needs the old record (to keep real counts, marked stale).
         previous = self.txn.previous(Kind.PACKAGE, record_id) if not weeks else None
@@ -116,7 +118,6 @@ class Stager:
             previous=previous,
         )
         self._put(Kind.PACKAGE, record, source=source)
-        slug: str = record["slug"]
         return slug
 
     def _put(self, kind: Kind, record: Record, *, source: str | None = None) -> None:
