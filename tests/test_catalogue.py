@@ -232,6 +232,19 @@ def test_a_missing_database_is_rebuilt_and_says_so(mirror: Mirror) -> None:
     assert mirror.query("SELECT count(*) FROM changes") == [(0,)]  # no invented changes
 
 
+def test_a_planted_index_does_not_stop_a_rebuild(mirror: Mirror) -> None:
+    # The rebuild orders files by the ids `.index.json` names: "²" and 5,000 digits pass
+    # str.isdigit() but int() refuses them. A hint only orders; the rows come from the files.
+    index = {"format": 2, "packages": {}}
+    for number, path in enumerate(sorted((mirror.root / "packages").glob("*.json"))):
+        planted = ("²", "9" * 5000, "x")[number % 3]
+        index["packages"][path.name] = f"{planted} 1 2 3 {'0' * 32}"
+    (mirror.root / ".index.json").write_text(json.dumps(index))
+    (mirror.root / CATALOGUE_NAME).unlink()
+    open_catalogue(mirror.root).close()
+    assert mirror.query("SELECT count(*) FROM packages") == [(5,)]
+
+
 def test_a_corrupt_database_is_moved_aside_and_rebuilt(mirror: Mirror) -> None:
     path = mirror.root / CATALOGUE_NAME
     for suffix in ("-wal", "-shm"):

@@ -395,7 +395,8 @@ class _IndexHints:
 
 def _id_hint(entry: object) -> int:
     head = entry.partition(" ")[0] if isinstance(entry, str) else ""
-    return int(head) if head.isdigit() and len(head) < 19 else 1 << 63
+    usable = head.isascii() and head.isdecimal() and len(head) < 19  # "²".isdigit() is True
+    return int(head) if usable else 1 << 63
 
 
 def _sync_kind(
