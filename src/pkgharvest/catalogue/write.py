@@ -512,9 +512,9 @@ def _apply_batch(
         [(table, name, record["id"], *file_id) for name, file_id, record in batch],
     )
     if kind is Kind.GRID:
-        _grid_members_from_grids(conn, moved, [])
+        _grid_members_from_grids(conn, moved, [], only_ids)
     elif kind is Kind.PACKAGE:
-        _grid_members_from_packages(conn, moved, [])
+        _grid_members_from_packages(conn, moved, [], only_ids)
         counts.observations += _observe(conn, batch, rows, previous_windows, run_id)
     _insert_changes(conn, change_rows, counts)
 
@@ -565,11 +565,16 @@ def _record_changes(
 
 
 def _grid_members_from_grids(
-    conn: sqlite3.Connection, grids: list[Record], removed: Iterable[int]
+    conn: sqlite3.Connection,
+    grids: list[Record],
+    removed: Iterable[int],
+    held: set[int] | None = None,
 ) -> None:
-    """The grids' own member lists (`from_grid`), replaced for the grids given."""
+    """The grids' own member lists (`from_grid`), replaced for the grids given. `held`: the
+    only ids that can have such rows already (None: any)."""
     conn.executemany(
-        "UPDATE grid_packages SET from_grid = 0 WHERE grid_id = ?", ((g["id"],) for g in grids)
+        "UPDATE grid_packages SET from_grid = 0 WHERE grid_id = ?",
+        ((g["id"],) for g in grids if held is None or g["id"] in held),
     )
     conn.executemany(
         "INSERT INTO grid_packages (grid_id, package_id, from_grid) VALUES (?, ?, 1)"
@@ -584,12 +589,19 @@ def _grid_members_from_grids(
 
 
 def _grid_members_from_packages(
-    conn: sqlite3.Connection, packages: list[Record], removed: Iterable[int]
+    conn: sqlite3.Connection,
+    packages: list[Record],
+    removed: Iterable[int],
+    held: set[int] | None = None,
 ) -> None:
-    """The packages' own grid lists (`from_package`), replaced for the packages given."""
+    """The packages' own grid lists (`from_package`), replaced for the packages given.
+    `held`: the only ids that can have such rows already (None: any)."""
     conn.executemany(
         "UPDATE grid_packages SET from_package = 0 WHERE package_id = ?",
-        [*((p["id"],) for p in packages), *((p,) for p in removed)],
+        [
+            *((p["id"],) for p in packages if held is None or p["id"] in held),
+            *((p,) for p in removed),
+        ],
     )
     conn.executemany(
         "INSERT INTO grid_packages (grid_id, package_id, from_package) VALUES (?, ?, 1)"
