@@ -1,11 +1,11 @@
 """The raw crawler: the floor the harvester is measured against.
 
-It requests what `pkgharvest fetch` requests for a full catalogue (the API root, then for each
-list the first page, which gives `count`, then every other page, at most `--concurrency` in
-flight) and does nothing with the bodies beyond reading them off the socket: no parsing (except
-the first page's `count`), no records, no files. Standard library only (`http.client`, one
-keep-alive connection per worker thread), so its CPU time is close to the bare cost of the
-requests. Usable on its own::
+It requests what `pkgharvest fetch` requests for a full catalogue (the API root, then the first
+page of each list at once, which gives its `count`, then each list's other pages, at most
+`--concurrency` in flight) and does nothing with the bodies beyond reading them off the socket:
+no parsing (except the first page's `count`), no records, no files. Standard library only
+(`http.client`, one keep-alive connection per worker thread), so its CPU time is close to the
+bare cost of the requests. Usable on its own::
 
     python -m bench.raw http://127.0.0.1:PORT/api/v4/ --page-size 500 --concurrency 4
 """
@@ -69,9 +69,12 @@ def crawl(base_url: str, page_size: int, concurrency: int) -> RawResult:
     getter = _Getter(base_url)
     getter.get("")  # the root check the harvester makes
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        # The three first pages at once, as the harvester asks for them; then each list.
+        firsts = {
+            kind: pool.submit(getter.get, f"{kind}/?limit={page_size}&offset=0") for kind in KINDS
+        }
         for kind in KINDS:
-            first = getter.get(f"{kind}/?limit={page_size}&offset=0")
-            count = int(json.loads(first)["count"])
+            count = int(json.loads(firsts[kind].result())["count"])
             offsets = range(page_size, count, page_size)
             # map() keeps every request in flight the pool allows; bodies are dropped at once.
             for _ in pool.map(

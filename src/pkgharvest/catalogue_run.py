@@ -41,6 +41,10 @@ class CatalogueOutcome:
     integrity_faults: int
 
 
+CRAWL_ORDER = (Kind.CATEGORY, Kind.GRID, Kind.PACKAGE)
+"""The lists in the order they are read: a package's links name grids and a category."""
+
+
 class CatalogueRun(Phases):
     """Runs the phases above; everything but HTTP happens on the calling thread."""
 
@@ -55,13 +59,21 @@ class CatalogueRun(Phases):
     def run(self) -> CatalogueOutcome:
         resolver = self.resolver
         crawler = resolver.crawler()
+        # The three first pages at once (within --concurrency), then each list in turn.
+        first = {kind: crawler.request_first_page(kind) for kind in CRAWL_ORDER}
         self.outcomes[Kind.CATEGORY] = crawler.crawl(
-            Kind.CATEGORY, self._batch(lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False))
+            Kind.CATEGORY,
+            self._batch(lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False)),
+            first=first[Kind.CATEGORY],
         )
         self.outcomes[Kind.GRID] = crawler.crawl(
-            Kind.GRID, self._batch(lambda raw: resolver.take(Kind.GRID, raw, linked=False))
+            Kind.GRID,
+            self._batch(lambda raw: resolver.take(Kind.GRID, raw, linked=False)),
+            first=first[Kind.GRID],
         )
-        self.outcomes[Kind.PACKAGE] = crawler.crawl(Kind.PACKAGE, self._batch(self._package))
+        self.outcomes[Kind.PACKAGE] = crawler.crawl(
+            Kind.PACKAGE, self._batch(self._package), first=first[Kind.PACKAGE]
+        )
         self._resolve_waiting()
         self._settle_grids()
         for draft in self.known.drafts.values():

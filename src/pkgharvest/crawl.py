@@ -182,13 +182,26 @@ class ListCrawler:
         self.window = max(1, concurrency) * 2
         self.on_event = on_event
 
-    def crawl(self, kind: Kind, consume: Callable[[list[Any]], None]) -> ListOutcome:
+    def request_first_page(self, kind: Kind) -> Future[Page]:
+        """Ask for `kind`'s first page now, for a later `crawl(kind, ..., first=...)`: the
+        lists of a run are read one after another, but their first pages (each list's size)
+        need not wait for the list before (two round trips fewer per catalogue run)."""
+        return self.pool.submit(self.client.get_page, kind, offset=0, limit=self.page_size)
+
+    def crawl(
+        self,
+        kind: Kind,
+        consume: Callable[[list[Any]], None],
+        *,
+        first: Future[Page] | None = None,
+    ) -> ListOutcome:
         """Read `kind` completely; `consume` gets each record once (the first copy seen).
+        `first`: its first page, already asked for (`request_first_page`).
 
         Items without a usable id (broken records, non-objects) are consumed once each, so
         that they are reported failed, and prove nothing.
         """
-        return _ListRead(self, kind, consume).run()
+        return _ListRead(self, kind, consume).run(first)
 
 
 class _ListRead:
@@ -213,9 +226,13 @@ class _ListRead:
         self.pages = 0
         self.end_offset = math.inf  # the lowest offset where a short or empty page came
 
-    def run(self) -> ListOutcome:
+    def run(self, requested: Future[Page] | None = None) -> ListOutcome:
         crawler = self.crawler
-        first = self._read(0)
+        if requested is None:
+            first = self._read(0)
+        else:
+            first = requested.result()
+            self._take(first)
         self.on_first_page(first)
         step = step_for(crawler.page_size)
 
