@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +356,22 @@ def test_a_grid_listing_thousands_of_missing_packages_costs_no_request_each(data
     assert report.counts["packages"].missing == len(ghosts)
     assert len(report.notices) < 10
     assert report.requests < 20 + MAX_LOOKUPS
+
+
+def test_the_three_first_pages_are_in_flight_together(data: Path) -> None:
+    # Each first-page request waits until the other two have arrived: asked one list after the
+    # other, the first would wait alone and the barrier would break.
+    barrier = threading.Barrier(3, timeout=10)
+    broken: list[str] = []
+
+    def hold_first_pages(number: int, path: str) -> None:
+        if "offset=0" in path and "/api/v4/" in path and "limit=" in path:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                broken.append(path)
+
+    api = FakeApi(generate_catalogue(packages=60, grids=5, seed=6), on_request=hold_first_pages)
+    report = run(api, data, page_size=20)
+    assert report.exit_code is ExitCode.OK and not broken
+    assert_mirror_matches(data, api.catalogue)
