@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import os
 import sys
-import traceback
 from typing import TextIO
 
 import typer
@@ -65,11 +65,52 @@ def _root(
     """Mirror the Django Packages catalogue into local JSON, and read it offline."""
 
 
-# Command modules register themselves on `app` when imported.
-from pkgharvest.cli import fetch as _fetch  # noqa: E402
-from pkgharvest.cli import history as _history  # noqa: E402,F401
-from pkgharvest.cli import read as _read  # noqa: E402,F401
-from pkgharvest.cli import status as _status  # noqa: E402,F401
+COMMAND_MODULES = {
+    "fetch": "pkgharvest.cli.fetch",
+    "top": "pkgharvest.cli.read",
+    "grid": "pkgharvest.cli.read",
+    "show": "pkgharvest.cli.read",
+    "grids": "pkgharvest.cli.read",
+    "categories": "pkgharvest.cli.read",
+    "export": "pkgharvest.cli.read",
+    "trends": "pkgharvest.cli.history",
+    "changes": "pkgharvest.cli.history",
+    "status": "pkgharvest.cli.status",
+    "verify": "pkgharvest.cli.status",
+}
+"""Which module registers each command on `app` when imported, in the order `--help` lists
+them. A run imports only its command's module (a reading command never loads the fetch
+pipeline, httpx or the database writer's callers) and has typer build only that command: typer
+inspects every parameter of every command it builds, which cost more than some commands'
+own work."""
+
+
+def _command_name(info: typer.models.CommandInfo) -> str:
+    callback = info.callback
+    return info.name or typer.main.get_command_name(callback.__name__ if callback else "")
+
+
+def build_command(args: list[str]) -> typer.core.TyperGroup:
+    """The click command for `args`: the group with only the command named first when it is
+    one (its module alone imported), else the whole group (help, --version, a typo: every
+    command is listed or suggested)."""
+    named = args[0] if args else None
+    module = COMMAND_MODULES.get(named or "")
+    modules = [module] if module else list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in modules:
+        importlib.import_module(name)
+    everything = app.registered_commands
+    order = list(COMMAND_MODULES)
+    wanted = [info for info in everything if module is None or _command_name(info) == named]
+    app.registered_commands = sorted(wanted, key=lambda info: order.index(_command_name(info)))
+    try:
+        command = typer.main.get_command(app)
+    finally:
+        app.registered_commands = everything
+    assert isinstance(command, typer.core.TyperGroup)
+    return command
+
+
 from pkgharvest.cli.completion import (  # noqa: E402
     completion_request,
     document_shell_argument,
@@ -113,9 +154,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _bug(err: Exception) -> int:
+def _debug_traceback() -> None:
+    """With --debug, the traceback of the exception being handled (traceback is imported only
+    then: it costs start-up time on every run)."""
     if STATE.debug:
+        import traceback
+
         traceback.print_exc()
+
+
+def _bug(err: Exception) -> int:
+    _debug_traceback()
     return _fail(
         f"internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
         ExitCode.INTERNAL,
@@ -138,9 +187,9 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     STATE.debug = "--debug" in args
     STATE.deps = deps or Dependencies()
-    command = typer.main.get_command(app)
-    document_shell_argument(command)
     try:
+        command = build_command(args)
+        document_shell_argument(command)
         completion = completion_request(args)
         if completion is not None:
             return run_completion(*completion)
@@ -151,14 +200,15 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
         # disk) can still be reported, rather than in the interpreter's final flush.
         sys.stdout.flush()
     except PkgHarvestError as err:
-        if STATE.debug:
-            traceback.print_exc()
+        _debug_traceback()
         return _fail(f"error: {err}", err.exit_code)
     except typer.TyperException as err:  # usage errors: bad option, missing argument...
         line = usage_line(err)
         if line is not None:
             if args[:1] == ["fetch"] and "--json" in args:  # a script always gets a document
-                _fetch.write_json(_fetch.failure_document(ExitCode.USAGE, line))
+                from pkgharvest.cli import fetch
+
+                fetch.write_json(fetch.failure_document(ExitCode.USAGE, line))
             return _fail(f"error: {line}", ExitCode.USAGE)
         show = getattr(err, "show", None)
         if callable(show):
@@ -179,8 +229,7 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     except OSError as err:
         if err.errno not in _OUTPUT_FULL:
             return _bug(err)
-        if STATE.debug:
-            traceback.print_exc()
+        _debug_traceback()
         return _output_failed(err)
     except Exception as err:  # the last line of defence: a bug, never a raw traceback
         return _bug(err)

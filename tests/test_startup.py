@@ -1,0 +1,115 @@
+"""What a command loads before it answers (issue 8, "Fast at any size"): a reading command pays
+neither the fetch pipeline nor httpx at start-up, and typer builds only the command being run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.mirrorbuilder import run_cli, seed_content, write_mirror
+
+MP = pytest.MonkeyPatch
+Cap = pytest.CaptureFixture[str]
+
+READ_COMMANDS = [
+    ["top"],
+    ["grid", "postgresql"],
+    ["show", "django-hstore"],
+    ["grids"],
+    ["categories"],
+    ["trends"],
+    ["changes"],
+]
+
+FETCH_ONLY = ("httpx", "tenacity", "pkgharvest.harvest", "pkgharvest.crawl", "pkgharvest.api")
+"""Modules only `fetch` needs: a reading command that imports one of them pays for it."""
+
+_CHILD = """
+import contextlib, io, json, sys
+from pkgharvest.cli import run
+loaded = {}
+for argv in json.loads(sys.argv[1]):
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = run(argv)
+    assert code == 0, (argv, code)
+    loaded[argv[0]] = [m for m in sys.modules if m.split(".")[0] in ("httpx", "tenacity")
+                       or m.startswith(("pkgharvest.harvest", "pkgharvest.crawl",
+                                        "pkgharvest.api", "pkgharvest.cli.fetch"))]
+print(json.dumps(loaded))
+"""
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_mirror(tmp_path_factory.mktemp("startup") / "mirror", seed_content())
+
+
+def test_reading_commands_never_import_httpx_or_the_fetch_pipeline(mirror: Path) -> None:
+    """One fresh interpreter runs every reading command in turn, as `pkgharvest CMD` would;
+    after each, none of the fetch-only modules is loaded."""
+    argvs = [[*argv, "--data-dir", str(mirror)] for argv in READ_COMMANDS]
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(argvs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert set(loaded) == {argv[0] for argv in READ_COMMANDS}
+    assert loaded == {name: [] for name in loaded}
+
+
+def test_fetch_still_finds_its_modules(mirror: Path) -> None:
+    """The counterpart: the same child with `fetch --help` loads the fetch command's module,
+    so the test above would see a fetch-only module if a reading command pulled one in."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps([["fetch", "--help"]])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pkgharvest.cli.fetch" in json.loads(done.stdout)["fetch"]
+
+
+def test_every_command_is_mapped_to_its_module_in_help_order(monkeypatch: MP, capsys: Cap) -> None:
+    """`COMMAND_MODULES` is how a run finds its command's module: a command missing from it
+    would be reachable only through a full build. Its order is the order `--help` lists."""
+    import importlib
+
+    import typer
+
+    from pkgharvest import cli
+
+    for module in set(cli.COMMAND_MODULES.values()):
+        importlib.import_module(module)
+    registered = {
+        info.name or typer.main.get_command_name(info.callback.__name__): info.callback.__module__
+        for info in cli.app.registered_commands
+        if info.callback is not None
+    }
+    assert registered == cli.COMMAND_MODULES
+    result = run_cli(monkeypatch, capsys, "--help")
+    listed = [
+        line.split()[0]
+        for line in result.out.split("Commands:")[1].splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
+    assert listed == list(cli.COMMAND_MODULES)
+
+
+def test_a_command_run_first_in_a_process_leaves_help_and_suggestions_whole(
+    monkeypatch: MP, capsys: Cap, mirror: Path
+) -> None:
+    """Building one command at a time must not leave the group short of the others."""
+    assert run_cli(monkeypatch, capsys, "grids", "--data-dir", str(mirror)).code == 0
+    typo = run_cli(monkeypatch, capsys, "chanegs")
+    assert typo.code == 2 and "did you mean changes?" in typo.err
+    help_page = run_cli(monkeypatch, capsys, "--help").out
+    for name in ("fetch", "top", "trends", "verify"):
+        assert f"  {name} " in help_page
