@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import re
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
+from pkgharvest.mirror import GroupSummary
 from pkgharvest.views.charts import (
     activity_chart,
     bucket,
@@ -533,3 +536,84 @@ def test_help_imports_neither_rich_nor_the_writers() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# --- grids / categories: the hand-drawn table is rich's table, character for character -------
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _styled_chars(ansi: str) -> list[tuple[str, str]]:
+    """Each printed character with the SGR parameters in force: what a terminal shows, whatever
+    the escape sequences were split into."""
+    chars: list[tuple[str, str]] = []
+    style = ""
+    for index, piece in enumerate(_SGR.split(ansi)):
+        if index % 2:
+            style = "" if piece in ("", "0") else piece
+        else:
+            chars.extend((char, style if char not in " \n" else "") for char in piece)
+    return chars
+
+
+def _group_summaries(rng: random.Random, count: int) -> list[GroupSummary]:
+    words = ["django", "rest", "ÄÖÜ", "数据库", "🚀", "x" * 45, "", "auth", "  spaced  "]
+
+    def text(most: int) -> str | None:
+        picked = " ".join(rng.choice(words) for _ in range(rng.randint(0, most)))
+        return picked if rng.random() > 0.1 else None
+
+    return [
+        GroupSummary(
+            {"id": n, "slug": text(3) or f"g{n}", "title": text(4), "description": text(30)},
+            rng.choice([0, 7, 1_234, 10**9]),
+            rng.choice([0, 55, 123_456, 10**12]),
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
+    """Random grids (wide characters, emoji, long slugs, no description, huge numbers) at
+    random widths: the same text, and in colour the same style on every character."""
+    from rich.console import Console
+
+    from pkgharvest.views import tables
+
+    rng = random.Random(seed)
+    summaries = _group_summaries(rng, rng.choice([0, 1, 5, 40]))
+    width = rng.choice([12, 30, 50, 80, 120, 200])
+    caption = rng.choice([None, "380 grids; mirror updated 6 months ago"])
+    noun = rng.choice(["Grid", "Category"])
+    drawn = tables.groups_table(summaries, noun, width=width, caption=caption)
+    if isinstance(drawn, tables.Table):  # the hand-drawn path declined (too narrow)
+        assert width <= 30
+        return
+    columns_source = tables._draw_simple_head
+    try:
+        tables._draw_simple_head = lambda *args: None  # type: ignore[assignment]
+        by_rich = tables.groups_table(summaries, noun, width=width, caption=caption)
+    finally:
+        tables._draw_simple_head = columns_source
+    assert isinstance(by_rich, tables.Table)
+    for colour in (False, True):
+        outputs = []
+        for renderable in (drawn, by_rich):
+            console = Console(
+                width=width,
+                force_terminal=colour,
+                color_system="truecolor" if colour else None,
+                markup=False,
+                emoji=False,
+                highlight=False,
+                soft_wrap=False,
+                record=False,
+                file=io.StringIO(),
+            )
+            console.print(renderable)
+            outputs.append(console.file.getvalue())  # type: ignore[attr-defined]
+        if colour:
+            assert _styled_chars(outputs[0]) == _styled_chars(outputs[1])
+        else:
+            assert outputs[0] == outputs[1]

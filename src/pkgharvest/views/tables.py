@@ -16,6 +16,7 @@ from datetime import date, datetime
 from rich import box
 from rich.cells import cell_len, set_cell_size
 from rich.console import Group, RenderableType
+from rich.constrain import Constrain
 from rich.table import Table
 from rich.text import Span, Text
 
@@ -478,31 +479,131 @@ def _grid_block(
 
 def groups_table(
     summaries: Sequence[GroupSummary], noun: str, *, width: int, caption: str | None = None
-) -> Table:
+) -> RenderableType:
     """`grids` / `categories`: slug, title, package count, total stars, and as much of the
-    description as the width leaves (cut with an ellipsis)."""
-    slugs = [Text(display(s.record.get("slug")), style="bold") for s in summaries]
-    titles = [Text(display(s.record.get("title"))) for s in summaries]
-    counts = [_number(s.package_count) for s in summaries]
-    stars = [_number(s.total_stars) for s in summaries]
-    descriptions = [
-        Text(display(text_field(s.record, "description"), missing="")) for s in summaries
-    ]
+    description as the width leaves (cut with an ellipsis).
 
-    def widest(cells: Sequence[Text], header: str, cap: int) -> int:
-        return min(max([len(header), *(c.cell_len for c in cells)]), cap)
+    The lines are those of a rich Table (box SIMPLE_HEAD, no edge, padding collapsed), drawn
+    here by hand when the columns fit as measured (always, unless the terminal is narrower than
+    the numbers): rich measures and renders every cell through several layers, ~0.4 ms a row,
+    most of `grids`' time. `tests/test_views.py` holds the two to the same characters and
+    styles.
+    """
+    slugs = [display(s.record.get("slug")) for s in summaries]
+    titles = [display(s.record.get("title")) for s in summaries]
+    counts = [thousands(s.package_count, MISSING) for s in summaries]
+    stars = [thousands(s.total_stars, MISSING) for s in summaries]
+    descriptions = [display(text_field(s.record, "description"), missing="") for s in summaries]
+    measured = [_widest(column) for column in (slugs, titles, counts, stars, descriptions)]
 
     widths = [
-        widest(slugs, noun, _GROUP_TEXT_MAX),
-        widest(titles, "Title", _GROUP_TEXT_MAX),
-        widest(counts, "Packages", 20),
-        widest(stars, "Stars", 20),
+        min(max(len(noun), measured[0]), _GROUP_TEXT_MAX),
+        min(max(len("Title"), measured[1]), _GROUP_TEXT_MAX),
+        min(max(len("Packages"), measured[2]), 20),
+        min(max(len("Stars"), measured[3]), 20),
     ]
     # Numbers are never cut: the slug and title columns give up room first, equally.
     text_room = width - widths[2] - widths[3] - _GAP * 3
     while widths[0] + widths[1] > text_room and max(widths[:2]) > _GROUP_TEXT_MIN:
         widths[0 if widths[0] >= widths[1] else 1] -= 1
     room = width - sum(widths) - _GAP * len(widths)
+    columns = [
+        _GroupColumn(noun, slugs, measured[0], widths[0], style="bold"),
+        _GroupColumn("Title", titles, measured[1], widths[1]),
+        _GroupColumn("Packages", counts, measured[2], None, right=True),
+        _GroupColumn("Stars", stars, measured[3], None, right=True),
+    ]
+    if room >= _GROUP_DESCRIPTION_MIN:
+        columns.append(_GroupColumn("Description", descriptions, measured[4], room))
+    drawn = _draw_simple_head(columns, width, caption)
+    return drawn if drawn is not None else _rich_groups_table(columns, caption)
+
+
+def _widest(cells: Sequence[str]) -> int:
+    return max((len(c) if c.isascii() else cell_len(c) for c in cells), default=0)
+
+
+@dataclass(frozen=True)
+class _GroupColumn:
+    """A column of `groups_table`.
+
+    Attributes:
+        header: its title.
+        cells: per row, its sanitized one-line text.
+        widest: the widest cell, in terminal cells (headers not included).
+        max_width: longer cells are cut with an ellipsis (None: never cut).
+        right: right-aligned (numbers).
+        style: the style of every cell (the header is bold anyway).
+    """
+
+    header: str
+    cells: list[str]
+    widest: int
+    max_width: int | None
+    right: bool = False
+    style: str = ""
+
+
+def _draw_simple_head(
+    columns: Sequence[_GroupColumn], width: int, caption: str | None
+) -> RenderableType | None:
+    """What rich's Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False,
+    collapse_padding=True) prints for `columns`, or None when rich would have to shrink a
+    column to fit `width` (then it draws the table itself).
+
+    rich's rules followed here: each column is as wide as its widest cell or header, capped
+    at max_width; every cell but the last column's has one space of right padding; columns
+    are joined by the box's vertical (a space); the header row and its padding are bold; the
+    rule under it spans the table; the caption is wrapped and padded to the table's width.
+    """
+    room = width - (len(columns) - 1)  # the dividers
+    padding = [1] * (len(columns) - 1) + [0]
+    sizes = []
+    for column, pad in zip(columns, padding, strict=True):
+        if room - pad < 1:
+            return None
+        # A cell is measured within the table's room, then capped at max_width.
+        size = min(max(len(column.header), column.widest) + pad, room)
+        if column.max_width is not None:
+            size = min(size, column.max_width + pad)
+        if size - pad < 1:
+            return None
+        sizes.append(size - pad)
+    if sum(sizes) + sum(padding) > room:
+        return None
+    table_width = sum(sizes) + sum(padding) + len(columns) - 1
+    parts: list[str] = []
+    spans: list[Span] = []
+    offset = 0
+
+    def piece(text: str, style: str = "") -> None:
+        nonlocal offset
+        if style and text:
+            spans.append(Span(offset, offset + len(text), style))
+        parts.append(text)
+        offset += len(text)
+
+    for index, (column, size, pad) in enumerate(zip(columns, sizes, padding, strict=True)):
+        if index:
+            piece(" ")
+        piece(_fit(column.header, size, column.right) + " " * pad, "bold")
+    piece("\n")
+    piece("─" * table_width + "\n")
+    for row in range(len(columns[0].cells)):
+        for index, (column, size, pad) in enumerate(zip(columns, sizes, padding, strict=True)):
+            if index:
+                piece(" ")
+            piece(_fit(column.cells[row], size, column.right), column.style)
+            piece(" " * pad)
+        piece("\n")
+    table = Text("".join(parts).removesuffix("\n"), spans=spans, no_wrap=True)
+    if not caption:
+        return table
+    return Group(table, Constrain(Text(caption, justify="left"), width=table_width))
+
+
+def _rich_groups_table(columns: Sequence[_GroupColumn], caption: str | None) -> Table:
+    """`columns` through rich's Table, which shrinks columns to a width they do not fit."""
     table = Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -511,14 +612,19 @@ def groups_table(
         caption=Text(caption) if caption else None,
         caption_justify="left",
     )
-    table.add_column(noun, no_wrap=True, overflow="ellipsis", max_width=widths[0])
-    table.add_column("Title", no_wrap=True, overflow="ellipsis", max_width=widths[1])
-    table.add_column("Packages", justify="right", no_wrap=True)
-    table.add_column("Stars", justify="right", no_wrap=True)
-    columns: list[Sequence[Text]] = [slugs, titles, counts, stars]
-    if room >= _GROUP_DESCRIPTION_MIN:
-        table.add_column("Description", no_wrap=True, overflow="ellipsis", max_width=room)
-        columns.append(descriptions)
-    for row in zip(*columns, strict=True):
-        table.add_row(*row)
+    for column in columns:
+        table.add_column(
+            column.header,
+            justify="right" if column.right else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=column.max_width,
+        )
+    for row in zip(*(column.cells for column in columns), strict=True):
+        table.add_row(
+            *(
+                Text(cell, style=column.style, justify="right" if column.right else None)
+                for cell, column in zip(row, columns, strict=True)
+            )
+        )
     return table
