@@ -83,6 +83,18 @@ def test_ranking_is_the_same(mirror: Path, by: SortKey, reverse: bool, scope: di
 def test_group_summaries_are_the_same(mirror: Path, kind: Kind, order: GroupOrder) -> None:
     database, files = both(mirror)
     assert database.group_summaries(kind, order) == files.group_summaries(kind, order)
+    # What `grids` and `categories` ask for: the same counts, those fields of the same records.
+    from pkgharvest.cli.read import GROUP_FIELDS
+
+    wanted = [
+        (s.package_count, s.total_stars, {name: s.record.get(name) for name in GROUP_FIELDS})
+        for s in files.group_summaries(kind, order)
+    ]
+    got = [
+        (s.package_count, s.total_stars, s.record)
+        for s in database.group_summaries(kind, order, GROUP_FIELDS)
+    ]
+    assert got == wanted
 
 
 @pytest.mark.parametrize("key", ["django-hstore", "1327", "DJANGO-HSTORE", "tie-a"])

@@ -66,8 +66,11 @@ class DatabaseReader:
             fields=fields,
         )
 
-    def group_summaries(self, kind: Kind, order: GroupOrder) -> list[GroupSummary]:
-        return queries.group_summaries(self.conn, kind, order)
+    def group_summaries(
+        self, kind: Kind, order: GroupOrder, fields: tuple[str, ...] | None = None
+    ) -> list[GroupSummary]:
+        """fields: the record fields wanted (default: all)."""
+        return queries.group_summaries(self.conn, kind, order, fields)
 
     def history(self, package_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         """(observed_at, stars) of every observation, and the stitched (week_start, commits)."""
@@ -128,7 +131,10 @@ class FileReader:
         ranked = files.rank(self._selected(grid, category, match), by, reverse=reverse)
         return iter(ranked[:limit] if limit else ranked)
 
-    def group_summaries(self, kind: Kind, order: GroupOrder) -> list[GroupSummary]:
+    def group_summaries(
+        self, kind: Kind, order: GroupOrder, fields: tuple[str, ...] | None = None
+    ) -> list[GroupSummary]:
+        """Whole records whatever `fields` asks for: they are parsed whole anyway."""
         return files.summarize_groups(self.mirror, kind, order)
 
     def export_records(

@@ -380,11 +380,15 @@ def show(
         console.print(line)
 
 
+GROUP_FIELDS = ("id", "slug", "title", "description")
+"""What `grids` and `categories` show of a grid or category record, as a table or JSON."""
+
+
 def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
     from pkgharvest.mirror import group_rows
 
     reader = _open(data_dir)
-    summaries: list[GroupSummary] = reader.group_summaries(kind, order)
+    summaries: list[GroupSummary] = reader.group_summaries(kind, order, GROUP_FIELDS)
     if json_output:
         _print_json(list(group_rows(summaries)))
         return
