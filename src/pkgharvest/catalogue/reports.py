@@ -172,24 +172,24 @@ def change_report(
 def _star_moves(conn: sqlite3.Connection, ids: list[int]) -> list[dict[str, Any]]:
     """Per package, stars before its first change in the runs `ids` and after its last,
     biggest gain first. In SQL: a month of daily runs holds a star change for most packages
-    every day. (With a single min() or max(), SQLite takes the bare columns from that row.)"""
+    every day. One read of the runs' star changes, in run order (`+c.change`: by the primary
+    key, run by run, instead of the (change, run_id) index and a row lookup per change)."""
     marks = ",".join("?" * len(ids))
-    where = f"c.kind = 'packages' AND c.change = 'stars' AND c.run_id IN ({marks})"
-    before = {
-        record_id: old
-        for record_id, old, _ in conn.execute(
-            f"SELECT c.record_id, c.old, min(c.run_id) FROM changes AS c WHERE {where}"
-            " GROUP BY c.record_id",
-            ids,
-        )
-    }
-    moves = []
-    for record_id, new, _, slug in conn.execute(
-        f"SELECT c.record_id, c.new, max(c.run_id), coalesce(p.slug, c.slug) FROM changes AS c"
-        f" LEFT JOIN packages AS p ON p.id = c.record_id WHERE {where} GROUP BY c.record_id",
+    first_old: dict[int, Any] = {}
+    last: dict[int, tuple[Any, str]] = {}
+    for record_id, old, new, slug in conn.execute(
+        f"SELECT c.record_id, c.old, c.new, coalesce(p.slug, c.slug) FROM changes AS c"
+        f" LEFT JOIN packages AS p ON p.id = c.record_id"
+        f" WHERE c.run_id IN ({marks}) AND +c.change = 'stars' AND c.kind = 'packages'"
+        f" ORDER BY c.run_id",
         ids,
     ):
-        old = before.get(record_id)
+        first_old.setdefault(record_id, old)
+        last[record_id] = (new, slug)
+    moves = []
+    for record_id in sorted(last):
+        old = first_old[record_id]
+        new, slug = last[record_id]
         if isinstance(old, int) and isinstance(new, int) and new != old:
             moves.append({"slug": slug, "from": old, "to": new, "gained": new - old})
     moves.sort(key=lambda item: (-item["gained"], str(item["slug"])))
@@ -224,15 +224,12 @@ class Trend:
 
 _TRENDS_SQL = """
 WITH bounds AS (
-    SELECT p.id,
-           (SELECT max(observed_at) FROM observations WHERE package_id = p.id) AS until_at,
-           coalesce(
-               (SELECT max(observed_at) FROM observations
-                 WHERE package_id = p.id AND observed_at <= :since),
-               (SELECT min(observed_at) FROM observations
-                 WHERE package_id = p.id AND observed_at > :since)
-           ) AS since_at
-    FROM packages AS p {where}
+    SELECT o.package_id AS id, max(o.observed_at) AS until_at,
+           coalesce(max(CASE WHEN o.observed_at <= :since THEN o.observed_at END),
+                    min(o.observed_at)) AS since_at
+    FROM observations AS o {where}
+    GROUP BY o.package_id
+    HAVING count(*) > 1
 )
 SELECT p.slug, p.title, l.stars, l.stars - b.stars, b.stars, l.forks, l.forks - b.forks,
        b.forks, b.observed_at, l.observed_at, p.id
@@ -241,8 +238,12 @@ JOIN packages AS p ON p.id = bounds.id
 JOIN observations AS l ON l.package_id = bounds.id AND l.observed_at = bounds.until_at
 JOIN observations AS b ON b.package_id = bounds.id AND b.observed_at = bounds.since_at
 WHERE bounds.since_at < bounds.until_at AND {gained} IS NOT NULL
-ORDER BY {gained} DESC, {gained} * 1.0 / max({base}, 1) DESC, p.slug
+ORDER BY {gained} DESC, ({gained}) * 1.0 / max({base}, 1) DESC, p.slug
 """
+"""Per package: its newest observation, and its last one at or before :since (else its first:
+then every one is after :since). One pass over the observations in key order: three
+correlated subqueries per package took ~3 times as long at 30,000 packages. Packages observed
+once have no trend; removed packages (not in `packages`) are left out by the join."""
 
 
 def trends(
@@ -258,10 +259,12 @@ def trends(
     clauses: list[str] = []
     params: dict[str, object] = {"since": iso_utc(since)}
     if grid is not None:
-        clauses.append("p.id IN (SELECT package_id FROM grid_packages WHERE grid_id = :grid)")
+        clauses.append(
+            "o.package_id IN (SELECT package_id FROM grid_packages WHERE grid_id = :grid)"
+        )
         params["grid"] = grid["id"]
     if category is not None:
-        clauses.append("p.category_id = :category")
+        clauses.append("o.package_id IN (SELECT id FROM packages WHERE category_id = :category)")
         params["category"] = category["id"]
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     gained, base = (
