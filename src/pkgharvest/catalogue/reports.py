@@ -186,7 +186,7 @@ def _star_moves(conn: sqlite3.Connection, ids: list[int]) -> list[dict[str, Any]
     ):
         first_old.setdefault(record_id, old)
         last[record_id] = (new, slug)
-    moves = []
+    moves: list[dict[str, Any]] = []
     for record_id in sorted(last):
         old = first_old[record_id]
         new, slug = last[record_id]
