@@ -163,33 +163,3 @@ def test_rows_hold_each_field_as_its_column_stores_it() -> None:
         assert row == expected, record
         assert list(map(type, row)) == list(map(type, expected)), record  # 1, never True
     assert len(shapes) > 300
-
-
-def test_the_sync_cache_is_given_back_to_readers(tmp_path: Path) -> None:
-    """A sync writes with a page cache of SYNC_CACHE_KIB; the connection a reading command
-    then uses has SQLite's default again, after a sync that failed too."""
-    from pkgharvest.catalogue import _manifest, open_catalogue
-    from pkgharvest.errors import CorruptStore
-    from pkgharvest.mirror import read_record_file
-
-    default = sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()[0]
-    assert default != -write.SYNC_CACHE_KIB
-    mirror = Mirror(tmp_path / "m")
-    mirror.put(1, "alpha", stars=1, last_fetched=fetched(1))
-    mirror.commit(sync=False)
-    with open_catalogue(mirror.root) as catalogue:  # built here: a sync ran
-        assert catalogue.notice is not None
-        assert catalogue.conn.execute("PRAGMA cache_size").fetchone()[0] == default
-        (mirror.root / "packages" / "alpha.json").write_text("{broken", "utf-8")
-        mirror.commit(sync=False)
-        manifest, stamp = _manifest(mirror.root)
-        with pytest.raises(CorruptStore):
-            write.sync(
-                catalogue.conn,
-                mirror.root,
-                manifest,
-                stamp,
-                baseline=False,
-                read_record=read_record_file,
-            )
-        assert catalogue.conn.execute("PRAGMA cache_size").fetchone()[0] == default

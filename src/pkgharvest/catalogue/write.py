@@ -275,32 +275,6 @@ def sync(
     # memory, not in temp files: they were most of a 30,000-package sync's writes (563,000
     # pwrite calls, 96,000 with this), at no cost in peak memory.
     conn.execute("PRAGMA temp_store = MEMORY")
-    # A page cache of SYNC_CACHE_KIB while the sync writes (SQLite's default is 2 MiB): a
-    # sync of 30,000 packages otherwise spills its index pages to the WAL and reads them back
-    # over and over. Readers of this connection get the default back.
-    default_cache = conn.execute("PRAGMA cache_size").fetchone()[0]
-    conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB}")
-    try:
-        return _sync(conn, root, manifest, stamp, baseline=baseline, read_record=read_record)
-    finally:
-        conn.execute(f"PRAGMA cache_size = {int(default_cache)}")
-
-
-SYNC_CACHE_KIB = 8192
-"""The page cache of a sync, in KiB. A first sync of 30,000 packages made 96,000 pwrite and
-65,000 pread calls with the default 2 MiB, 61,000 and 29,000 with 8 MiB, 57,000 and 25,000 with
-16 MiB; the fetch's peak RSS grew by ~1.6 MB (85.5 -> 87.2 MB)."""
-
-
-def _sync(
-    conn: sqlite3.Connection,
-    root: Path,
-    manifest: dict[str, Any],
-    stamp: str,
-    *,
-    baseline: bool,
-    read_record: Any,
-) -> SyncCounts | None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         if stored_stamp(conn) == stamp:  # another process synced while we waited for the lock
