@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pkgharvest.events import EventSink, ignore
-
 if TYPE_CHECKING:  # httpx costs ~40 ms to import: the reading commands never need it
     import httpx
+
+    from pkgharvest.events import EventSink  # its event classes cost ~5 ms at start-up
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -74,6 +74,11 @@ def default_timeout() -> httpx.Timeout:
     return httpx.Timeout(30.0, connect=10.0)
 
 
+def _ignore_events(event: object) -> None:
+    """The default event sink: progress goes nowhere (pkgharvest.events.ignore, without
+    importing the event classes into every command)."""
+
+
 @dataclass(frozen=True)
 class Dependencies:
     """The outside world of one run.
@@ -95,7 +100,7 @@ class Dependencies:
     sleep: Sleep | None = None
     clock: Clock = time.monotonic
     now: Now = utc_now
-    on_event: EventSink = ignore
+    on_event: EventSink = _ignore_events
 
     def with_events(self, sink: EventSink) -> Dependencies:
         """The same dependencies reporting to `sink` (the CLI picks one per output mode)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +74,7 @@ def create_temp(folder: Path, name: str) -> tuple[int, Path]:
     # Not tempfile.mkstemp: that creates files with mode 0600, and the result must get the
     # umask's usual permissions. The name is capped so a long target name stays under 255 bytes.
     while True:
-        temp = folder / f".{name[:100]}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        temp = folder / f".{name[:100]}.{os.urandom(6).hex()}{TEMP_SUFFIX}"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY, 0o666)
         except FileExistsError:
