@@ -578,6 +578,7 @@ def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
     """Random grids (wide characters, emoji, long slugs, no description, huge numbers) at
     random widths: the same text, and in colour the same style on every character."""
     from rich.console import Console
+    from rich.table import Table
 
     from pkgharvest.views import tables
 
@@ -587,7 +588,7 @@ def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
     caption = rng.choice([None, "380 grids; mirror updated 6 months ago"])
     noun = rng.choice(["Grid", "Category"])
     drawn = tables.groups_table(summaries, noun, width=width, caption=caption)
-    if isinstance(drawn, tables.Table):  # the hand-drawn path declined (too narrow)
+    if isinstance(drawn, Table):  # the hand-drawn path declined (too narrow)
         assert width <= 30
         return
     columns_source = tables._draw_simple_head
@@ -596,7 +597,7 @@ def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
         by_rich = tables.groups_table(summaries, noun, width=width, caption=caption)
     finally:
         tables._draw_simple_head = columns_source
-    assert isinstance(by_rich, tables.Table)
+    assert isinstance(by_rich, Table)
     for colour in (False, True):
         outputs = []
         for renderable in (drawn, by_rich):

@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from rich import box
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.constrain import Constrain
 from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Span, Text
 
 from pkgharvest.activity import DORMANT_AFTER_DAYS, aligned_weeks, end_week, is_dormant
@@ -35,6 +34,9 @@ from pkgharvest.records import Record
 from pkgharvest.views import ActivityScale
 from pkgharvest.views.charts import SPARK_WIDTHS, bucket, relative_date, sparkline, thousands
 from pkgharvest.views.text import ELLIPSIS, clip_lines, display, title_differs
+
+if TYPE_CHECKING:  # rich.table (and the fractions and decimal it imports) only where drawn
+    from rich.table import Table
 
 UNKNOWN_ACTIVITY = "unknown"
 DORMANT = "dormant"
@@ -442,6 +444,9 @@ def grid_columns_view(
 def _grid_block(
     block: Sequence[Record], sparks: Sequence[Text], first_rank: int, now: datetime, cell: int
 ) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SQUARE, show_lines=True, pad_edge=True, expand=False)
     table.add_column("", width=_GRID_LABEL, no_wrap=True, style="dim")
     for offset, record in enumerate(block):
@@ -634,6 +639,9 @@ class _Lines:
 
 def _rich_groups_table(columns: Sequence[_GroupColumn], caption: str | None) -> Table:
     """`columns` through rich's Table, which shrinks columns to a width they do not fit."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
