@@ -107,26 +107,25 @@ def fast_value_encoder(
 
 
 _encode_value: ValueEncoder = fast_value_encoder() or public_value_encoder()
+encode_compact: ValueEncoder = fast_value_encoder(
+    item_separator=",", key_separator=":"
+) or public_value_encoder(",", ":")
+"""Compact JSON text (no spaces), through the C encoder when this Python has it: the catalogue
+database's JSON columns and the source digests of records (stage.py)."""
 _encode_ascii: ValueEncoder = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
 
 
-def record_text(record: Record, encode: ValueEncoder) -> str:
-    """The text of a record file, each name and value encoded by `encode`."""
-    body = ",\n".join(f"  {encode(key)}: {encode(value)}" for key, value in record.items())
-    return "{\n" + body + "\n}\n"
-
-
-# The line heads of the contract's field names (`  "slug": `), encoded once: a record's
-# names are nearly always these (half of the encoding calls of a full catalogue).
+# The line heads of the contract's field names (`  "slug": `), encoded once: a record's names
+# are nearly always these (half of the encoding calls of a full catalogue). The names are plain
+# ASCII, so every JSON encoder writes them the same way.
 _FIELD_HEADS = {
     name: f"  {_encode_value(name)}: " for fields in FIELDS_BY_KIND.values() for name in fields
 }
 
 
-def _fast_record_text(record: Record) -> str:
-    """`record_text(record, _encode_value)`, with the field names' heads looked up."""
+def record_text(record: Record, encode: ValueEncoder) -> str:
+    """The text of a record file, each name and value encoded by `encode`."""
     heads = _FIELD_HEADS
-    encode = _encode_value
     body = ",\n".join(
         [(heads.get(key) or f"  {encode(key)}: ") + encode(value) for key, value in record.items()]
     )
@@ -136,7 +135,7 @@ def _fast_record_text(record: Record) -> str:
 def serialize_record(record: Record) -> bytes:
     """The exact bytes of a record file (see the module docs)."""
     try:
-        return _fast_record_text(record).encode("utf-8")
+        return record_text(record, _encode_value).encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (the API can send "\ud800") has no UTF-8 form: escape it instead.
         return record_text(record, _encode_ascii).encode("ascii")

@@ -29,7 +29,7 @@ from typing import Any
 from pkgharvest.catalogue import history
 from pkgharvest.kindindex import load_saved_index
 from pkgharvest.mirror import parse_timestamp
-from pkgharvest.recordfile import fast_value_encoder, public_value_encoder
+from pkgharvest.recordfile import encode_compact
 from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Kind, Record, iso_utc
 
 _JSON_COLUMNS = frozenset(
@@ -46,11 +46,9 @@ COLUMNS = FIELDS_BY_KIND
 SYNC_ORDER = (Kind.CATEGORY, Kind.GRID, Kind.PACKAGE)
 
 
-# Compact JSON text, through the C encoder built once when this Python has it (the same text
-# as json.JSONEncoder's, checked at import; the public encoder cost a sync ~0.4 s at 6,000).
-_ENCODE = fast_value_encoder(item_separator=",", key_separator=":") or public_value_encoder(
-    ",", ":"
-)
+# Compact JSON text, through the C encoder when this Python has it (the same text as
+# json.JSONEncoder's, checked at import; the public encoder cost a sync ~0.4 s at 6,000).
+_ENCODE = encode_compact
 
 
 def _is_int(value: object) -> bool:
