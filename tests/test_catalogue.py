@@ -245,6 +245,18 @@ def test_a_planted_index_does_not_stop_a_rebuild(mirror: Mirror) -> None:
     assert mirror.query("SELECT count(*) FROM packages") == [(5,)]
 
 
+def test_the_ids_a_fetch_hands_over_only_order_the_sync(mirror: Mirror) -> None:
+    # after_commit takes the ids of the files the fetch wrote (not re-reading .index.json);
+    # wrong ones, out of range or for names that are not there, cost order, never a row.
+    names = sorted(path.name for path in (mirror.root / "packages").glob("*.json"))
+    hints = {"packages": {name: (-1, 1 << 70, 7)[n % 3] for n, name in enumerate(names)}}
+    hints["packages"]["not-there.json"] = 1
+    (mirror.root / CATALOGUE_NAME).unlink()
+    assert after_commit(mirror.root, id_hints=hints) is None
+    rows = mirror.query("SELECT id, slug FROM packages ORDER BY id")
+    assert len(rows) == 5 and rows[0] == (1, "alpha")
+
+
 def test_a_corrupt_database_is_moved_aside_and_rebuilt(mirror: Mirror) -> None:
     path = mirror.root / CATALOGUE_NAME
     for suffix in ("-wal", "-shm"):

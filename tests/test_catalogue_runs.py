@@ -119,7 +119,7 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
         from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 
         # The moment between the two commits: the JSON files are in place, the database not yet.
-        db.after_commit = lambda root: os.kill(os.getpid(), signal.SIGKILL)
+        db.after_commit = lambda root, **_: os.kill(os.getpid(), signal.SIGKILL)
         catalogue = seed_catalogue()
         second_run(catalogue)
         deps = Dependencies(transport=httpx.MockTransport(FakeApi(catalogue).handler),

@@ -180,6 +180,29 @@ def test_put_reports_new_changed_and_unchanged(root: Path, seeded: dict[str, byt
     assert json.loads((root / "packages/beta.json").read_bytes())["stars"] == 11
 
 
+def test_a_commit_names_the_files_it_wrote_and_their_ids(
+    root: Path, seeded: dict[str, bytes]
+) -> None:
+    # What the catalogue sync after a fetch orders its reads by (instead of the index file).
+    store = Store(root)
+    with store.lock():
+        store.open_for_update()
+        txn = store.begin()
+        txn.put(Kind.PACKAGE, package(1, "alpha"))  # unchanged: not written
+        txn.put(Kind.PACKAGE, package(2, "beta-renamed"))  # renamed: its new file
+        txn.put(Kind.PACKAGE, package(3, "gamma"))
+        with pytest.raises(RuntimeError, match="not committed"):
+            txn.written_ids()
+        txn.commit(source="https://example.test/api/v4/", run={})
+
+    assert txn.written_ids() == {
+        "packages": {"beta-renamed.json": 2, "gamma.json": 3},
+        "grids": {},
+        "categories": {},
+    }
+    assert not (root / "packages/beta.json").exists()
+
+
 def test_unchanged_put_leaves_bytes_and_mtime(root: Path, seeded: dict[str, bytes]) -> None:
     alpha = root / "packages/alpha.json"
     os.utime(alpha, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))

@@ -151,6 +151,7 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 known=Known(),
             )
             exit_code, plan, not_found = _phases(options, resolver, stats)
+            del resolver  # what the run learnt of every record: not needed from here on
             removed = _apply(plan, txn, stats)
             report = FetchReport(
                 scope=options.scope,
@@ -172,7 +173,8 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
             del manifest_run["notices"], manifest_run["source"], manifest_run["not_found"]
             # The commit point: the one place where the mirror changes.
             txn.commit(source=base.url, run=manifest_run)
-            catalogue.after_commit(store.root)  # the database follows the JSON files
+            # The database follows the JSON files.
+            catalogue.after_commit(store.root, id_hints=txn.written_ids())
             return report
         except BaseException:
             txn.discard()

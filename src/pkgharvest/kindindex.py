@@ -161,24 +161,36 @@ class KindIndex:
         CorruptStore propagate."""
         index = cls(folder)
         saved = saved or {}
-        found: list[tuple[str, os.DirEntry[str]]] = []
+        # Each entry is judged while the scan holds it: keeping the DirEntry objects (and the
+        # stat results they cache) until the end cost ~25 MB at 30,000 packages.
+        found: list[tuple[str, int | None]] = []
         with os.scandir(folder) as entries:
             for entry in entries:
                 name = entry.name
-                if name.endswith(paths.RECORD_SUFFIX) and not name.startswith("."):
-                    found.append((name, entry))
+                if not name.endswith(paths.RECORD_SUFFIX) or name.startswith("."):
+                    continue
+                if not entry.is_file():
+                    continue
+                known = saved.get(name)
+                vouched = None
+                if known is not None:
+                    vouched = _entry_id_if_same_file(known, entry.stat())
+                    if vouched is not None:
+                        index.entries[name] = known
+                found.append((name, vouched))
+        # Name order, so that which of two files holding one id is "extra" does not depend on
+        # the order the file system lists them in.
         found.sort()
-        for name, entry in found:
-            if not entry.is_file():
-                continue
-            known = saved.get(name)
-            record_id = None if known is None else _entry_id_if_same_file(known, entry.stat())
-            if known is not None and record_id is not None:
-                index.entries[name] = known
-                index._add(name, record_id)
-            else:
-                index._add(name, read_record_id(entry.path))
+        for name, vouched in found:
+            record_id = read_record_id(os.path.join(folder, name)) if vouched is None else vouched
+            index._add(name, record_id)
         return index
+
+    def take_entries(self) -> dict[str, FileEntry]:
+        """The entries the saved index vouched for, handed over (not copied: a transaction
+        keeps them up to date from here on)."""
+        entries, self.entries = self.entries, {}
+        return entries
 
     def _add(self, name: str, record_id: int) -> None:
         self.id_by_name[name] = record_id

@@ -255,6 +255,7 @@ class Transaction:
         self._saved_index: SavedIndex | None = None
         # Once the journal is written, the staging folder belongs to it (journal.recover).
         self._journal_begun = False
+        self._written: dict[str, dict[str, int]] | None = None
 
     def __enter__(self) -> Transaction:
         return self
@@ -287,7 +288,7 @@ class Transaction:
             except OSError as err:
                 raise self._store.write_error(err, doing="read") from None
             self._indexes[kind] = index
-            self._entries[kind] = dict(index.entries)
+            self._entries[kind] = index.take_entries()
         return index
 
     def _read_mirror(self, kind: Kind, name: str) -> tuple[bytes, os.stat_result]:
@@ -507,6 +508,7 @@ class Transaction:
                 begun = self._journal_begun = True
                 journal.apply(store.root, plan, fsync=store.fsync)
                 journal.finish(store.root, plan)
+            self._release()
         except OSError as err:
             if not begun:
                 self.discard()
@@ -518,6 +520,29 @@ class Transaction:
                 f"{store.root / journal.JOURNAL_NAME}"
             ) from None
         return manifest
+
+    def _release(self) -> None:
+        """After the commit: keep only what `written_ids` answers, and let the rest (indexes,
+        names and entries of every record: ~12 MB at 30,000 packages) go before the catalogue
+        sync that follows reads the files."""
+        self._written = {
+            kind.value: {name: record_id for record_id, name in self._staged[kind].items()}
+            for kind in Kind
+        }
+        self._indexes = {}
+        self._saved_index = None
+        self._final_name = {kind: {} for kind in Kind}
+        self._claimed = {kind: {} for kind in Kind}
+        self._staged = {kind: {} for kind in Kind}
+        self._entries = {kind: {} for kind in Kind}
+        self._removals = {kind: set() for kind in Kind}
+
+    def written_ids(self) -> dict[str, dict[str, int]]:
+        """The files the committed run wrote, by kind folder: name -> the id it holds (what
+        the catalogue sync orders its reads by, without reading `.index.json` again)."""
+        if self._written is None:
+            raise RuntimeError("this transaction was not committed")
+        return self._written
 
     def _plan(self) -> journal.CommitPlan:
         """The commit's moves and removals, per kind, in the order they must happen."""

@@ -102,8 +102,9 @@ def _manifest(root: Path) -> tuple[dict[str, Any], str]:
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
 
 
-def open_catalogue(root: Path) -> Catalogue:
-    """The catalogue of the mirror in `root`, brought up to date with its JSON files."""
+def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Catalogue:
+    """The catalogue of the mirror in `root`, brought up to date with its JSON files
+    (`id_hints`: see `write.sync`)."""
     from pkgharvest.mirror import read_record_file
 
     root = Path(root)
@@ -130,6 +131,7 @@ def open_catalogue(root: Path) -> Catalogue:
                 stamp,
                 baseline=reason is not None or not had_stamp,
                 read_record=read_record_file,
+                id_hints=id_hints,
             )
         except BaseException:
             conn.close()
@@ -177,14 +179,15 @@ def _looks_corrupt(err: sqlite3.OperationalError) -> bool:
     return "malformed" in text or "not a database" in text
 
 
-def after_commit(root: Path) -> str | None:
-    """Record a run that has just committed its JSON files; never raises for the database.
+def after_commit(root: Path, id_hints: write.IdHints | None = None) -> str | None:
+    """Record a run that has just committed its JSON files (`id_hints`: the ids of the files it
+    wrote, see `write.sync`); never raises for the database.
 
     The mirror is already committed: a database problem must not turn the run into a failure.
     It is returned as a one-line message instead, and the next command catches up.
     """
     try:
-        open_catalogue(root).close()
+        open_catalogue(root, id_hints=id_hints).close()
     except Exception as err:  # even a bug here must not fail a run whose mirror is committed
         return f"the catalogue database was not updated ({err}); the next command catches up"
     return None
