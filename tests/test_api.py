@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from pkgharvest import USER_AGENT
-from pkgharvest.api import ApiClient, Throttle
+from pkgharvest.api import ApiClient, Throttle, no_certificates_context
 from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ApiNotFound, ForeignLink, GaveUp, TooManyRedirects
 from pkgharvest.events import Event, Notice, Retrying
@@ -167,6 +168,21 @@ def test_redirects_and_links_to_other_hosts_are_never_followed() -> None:
     with pytest.raises(ForeignLink):
         client.get_link("http://evil.test/api/v4/packages/7/")
     assert [str(r.url) for r in seen] == ["http://api.test/api/v4/packages/7/"]
+
+
+def test_a_plain_http_api_never_turns_to_tls() -> None:
+    # Why a client of an http:// API loads no certificate store (api.no_certificates_context):
+    # a redirect to https, even on the same host, leaves the API and is not followed...
+    handler, seen = scripted(
+        [httpx.Response(301, headers={"Location": "https://api.test/api/v4/"})]
+    )
+    with pytest.raises(ForeignLink):
+        client_for(handler, FakeTime()).get_record(Kind.PACKAGE, 7)
+    assert len(seen) == 1
+    # ...and were a TLS connection ever attempted, its context would trust no certificate.
+    context = no_certificates_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509"] == 0
 
 
 def test_format_api_is_stripped_before_a_link_is_followed() -> None:
