@@ -9,7 +9,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from pkgharvest.cli.progress import MAX_NOTICES, BarSink, LineSink
+from pkgharvest.cli.bar import BarSink
+from pkgharvest.cli.progress import MAX_NOTICES, LineSink
 from pkgharvest.deps import Dependencies
 from pkgharvest.events import Event, ListSized, Notice, RecordsDone, RequestDone, Retrying
 from pkgharvest.harvest import FetchOptions, fetch

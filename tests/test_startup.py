@@ -113,3 +113,34 @@ def test_a_command_run_first_in_a_process_leaves_help_and_suggestions_whole(
     help_page = run_cli(monkeypatch, capsys, "--help").out
     for name in ("fetch", "top", "trends", "verify"):
         assert f"  {name} " in help_page
+
+
+_FETCH_CHILD = """
+import contextlib, io, json, sys
+import httpx
+from pkgharvest.cli import run
+from pkgharvest.deps import Dependencies
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
+
+deps = Dependencies(transport=httpx.MockTransport(FakeApi(seed_catalogue()).handler))
+argv = ["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", sys.argv[1], *sys.argv[2:]]
+with contextlib.redirect_stdout(io.StringIO()):
+    code = run(argv, deps)
+print(json.dumps([code, sorted(m for m in sys.modules if m.split(".")[0] == "rich")]))
+"""
+
+
+@pytest.mark.parametrize("mode", [["--quiet"], ["--json"], []])
+def test_fetch_without_a_terminal_never_imports_rich(tmp_path: Path, mode: list[str]) -> None:
+    """A cron job (stderr not a terminal), --quiet and --json print no bar: they do not pay
+    rich's import (~40 ms a run); only the bars on a terminal need it (cli/bar.py)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FETCH_CHILD, str(tmp_path / "mirror"), *mode],
+        capture_output=True,  # stderr is a pipe, as under cron
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    code, rich_modules = json.loads(done.stdout.splitlines()[-1])
+    assert code == 0 and (tmp_path / "mirror" / "packages").is_dir()
+    assert rich_modules == []

@@ -22,6 +22,7 @@ from pkgharvest.records import Kind, iso_utc
 from pkgharvest.signals import stop_on_signals
 
 if TYPE_CHECKING:
+    from pkgharvest.cli.bar import BarSink
     from pkgharvest.harvest import FetchOptions, FetchReport
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
@@ -107,7 +108,7 @@ def fetch(
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    from pkgharvest.cli.progress import BarSink, LineSink, QuietSink  # rich: not for --help
+    from pkgharvest.cli.progress import LineSink, QuietSink
     from pkgharvest.harvest import FetchOptions  # httpx: not for the reading commands
     from pkgharvest.harvest import fetch as run_fetch
     from pkgharvest.memory import pin_mmap_threshold
@@ -125,11 +126,13 @@ def fetch(
         timeout=timeout or None,
         switch_source=switch_source,
     )
-    sink: BarSink | LineSink | QuietSink
+    sink: BarSink | LineSink | QuietSink  # rich only on a terminal
     if quiet or json_output:
         sink = QuietSink()
     elif sys.stderr.isatty():
         from rich.console import Console
+
+        from pkgharvest.cli.bar import BarSink
 
         sink = BarSink(Console(stderr=True))
     else:
