@@ -57,6 +57,7 @@ TARGET_RSS_GROWTH = 1.5
 TARGET_RATIO_TO_RAW = 1.25
 TARGET_USER_CPU_6000 = 0.8
 TARGET_EXT4_SYS_CPU_6000 = 0.5
+TARGET_RSS_30000_MB = 70.0  # issue 10: "as flat as today (70 MB at 30,000 packages)"
 DEFAULT_RAW_PAGE_SIZES = (100, 250, 500, 1000)  # 250: the harvester's own default
 
 
@@ -372,6 +373,13 @@ def check_targets(results: list[dict[str, Any]], concurrency: int) -> dict[str, 
                 "target": f"< {TARGET_RSS_GROWTH}",
                 "value": round(growth, 3),
                 "met": growth < TARGET_RSS_GROWTH,
+            }
+        if at_30000:
+            peak = max(at_30000[run]["peak_rss_mb"] for run in ("full", "rerun"))
+            targets[f"{fs}: rss_30000"] = {
+                "target": f"<= {TARGET_RSS_30000_MB} MB (first run and rerun)",
+                "value": peak,
+                "met": peak <= TARGET_RSS_30000_MB,
             }
         written = {r["packages"]: r["rerun"]["record_files_written"] for r in runs}
         targets[f"{fs}: rerun_writes_nothing"] = {
