@@ -7,6 +7,7 @@ the database is opened as every command opens it. Times are fixed strings, never
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -245,16 +246,59 @@ def test_a_planted_index_does_not_stop_a_rebuild(mirror: Mirror) -> None:
     assert mirror.query("SELECT count(*) FROM packages") == [(5,)]
 
 
-def test_the_ids_a_fetch_hands_over_only_order_the_sync(mirror: Mirror) -> None:
-    # after_commit takes the ids of the files the fetch wrote (not re-reading .index.json);
-    # wrong ones, out of range or for names that are not there, cost order, never a row.
+def _read_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the record files the sync reads, in the order it reads them."""
+    from pkgharvest import mirror as mirror_module
+
+    order: list[str] = []
+    read = mirror_module.read_record_file
+
+    def spy(path: Any) -> Any:
+        order.append(os.path.basename(path))
+        return read(path)
+
+    monkeypatch.setattr(mirror_module, "read_record_file", spy)
+    return order
+
+
+def test_the_sync_after_a_fetch_reads_in_the_order_of_the_ids_it_hands_over(
+    mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # after_commit takes the ids of the files the fetch wrote and orders its reads by them
+    # (rows then go to the end of the B-trees), without parsing .index.json again.
     names = sorted(path.name for path in (mirror.root / "packages").glob("*.json"))
-    hints = {"packages": {name: (-1, 1 << 70, 7)[n % 3] for n, name in enumerate(names)}}
-    hints["packages"]["not-there.json"] = 1
+    hints = {"packages": {name: 100 - n for n, name in enumerate(names)}}  # reverse name order
+    order = _read_order(monkeypatch)
+
+    def no_index(root: Path) -> Any:
+        raise AssertionError(".index.json read although the fetch named every file")
+
+    monkeypatch.setattr(write, "load_saved_index", no_index)
     (mirror.root / CATALOGUE_NAME).unlink()
     assert after_commit(mirror.root, id_hints=hints) is None
-    rows = mirror.query("SELECT id, slug FROM packages ORDER BY id")
-    assert len(rows) == 5 and rows[0] == (1, "alpha")
+    assert order == names[::-1]
+    assert mirror.query("SELECT count(*) FROM packages") == [(5,)]
+
+
+def test_files_the_fetch_did_not_write_are_ordered_by_the_index(
+    mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A database that was behind before the fetch: the fetch names only its own files; the
+    # others take their ids from .index.json. Wrong hints (out of range, for names that are
+    # not there) cost order, never a row.
+    names = sorted(path.name for path in (mirror.root / "packages").glob("*.json"))
+    index = {"format": 2, "packages": {}}
+    for n, name in enumerate(names):
+        index["packages"][name] = f"{10 * (n + 1)} 1 2 3 {'0' * 32}"
+    (mirror.root / ".index.json").write_text(json.dumps(index))
+    hints = {"packages": {names[0]: 45, names[1]: 1 << 70, "not-there.json": -1}}
+    order = _read_order(monkeypatch)
+    (mirror.root / CATALOGUE_NAME).unlink()
+    assert after_commit(mirror.root, id_hints=hints) is None
+    # ids: names[2..4] 30, 40, 50 (the index), names[0] 45 (the fetch's, over the index's 10),
+    # names[1] last (the fetch's hint is out of range; the index's 20 is not used).
+    assert order == [names[2], names[3], names[0], names[4], names[1]]
+    assert mirror.query("SELECT count(*) FROM packages") == [(5,)]
 
 
 def test_a_corrupt_database_is_moved_aside_and_rebuilt(mirror: Mirror) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakeproc import REPO_ROOT
 from tests.mirrorbuilder import run_cli, seed_content, write_mirror
 
 MP = pytest.MonkeyPatch
@@ -136,6 +137,7 @@ def test_fetch_without_a_terminal_never_imports_rich(tmp_path: Path, mode: list[
     rich's import (~40 ms a run); only the bars on a terminal need it (cli/bar.py)."""
     done = subprocess.run(
         [sys.executable, "-c", _FETCH_CHILD, str(tmp_path / "mirror"), *mode],
+        cwd=REPO_ROOT,  # the child imports tests.fakeapi
         capture_output=True,  # stderr is a pipe, as under cron
         text=True,
         check=False,

@@ -190,17 +190,22 @@ def test_a_commit_names_the_files_it_wrote_and_their_ids(
         txn = store.begin()
         txn.put(Kind.PACKAGE, package(1, "alpha"))  # unchanged: not written
         txn.put(Kind.PACKAGE, package(2, "beta-renamed"))  # renamed: its new file
+        txn.put(Kind.PACKAGE, package(4, "beta"))  # another id takes beta's old name
         txn.put(Kind.PACKAGE, package(3, "gamma"))
+        txn.schedule_removal(Kind.PACKAGE, [3])  # put, then removed: not written
         with pytest.raises(RuntimeError, match="not committed"):
             txn.written_ids()
         txn.commit(source="https://example.test/api/v4/", run={})
 
     assert txn.written_ids() == {
-        "packages": {"beta-renamed.json": 2, "gamma.json": 3},
+        "packages": {"beta-renamed.json": 2, "beta.json": 4},
         "grids": {},
         "categories": {},
     }
-    assert not (root / "packages/beta.json").exists()
+    assert json.loads((root / "packages/beta.json").read_bytes())["id"] == 4
+    assert not (root / "packages/gamma.json").exists()
+    with pytest.raises(RuntimeError, match="already committed"):
+        txn.put(Kind.PACKAGE, package(5, "epsilon"))
 
 
 def test_unchanged_put_leaves_bytes_and_mtime(root: Path, seeded: dict[str, bytes]) -> None:

@@ -179,7 +179,7 @@ def _looks_corrupt(err: sqlite3.OperationalError) -> bool:
     return "malformed" in text or "not a database" in text
 
 
-def after_commit(root: Path, id_hints: write.IdHints | None = None) -> str | None:
+def after_commit(root: Path, *, id_hints: write.IdHints | None = None) -> str | None:
     """Record a run that has just committed its JSON files (`id_hints`: the ids of the files it
     wrote, see `write.sync`); never raises for the database.
 

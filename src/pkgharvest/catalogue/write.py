@@ -374,7 +374,7 @@ def _changed_files(
         if (seen := known.get(name)) is None or seen[0] != file_id
     ]
     if changed:  # a rerun that changed nothing does not even read the index
-        id_hints = hints.take(kind)
+        id_hints = hints.take(kind, [name for name, _ in changed])
         changed.sort(key=lambda item: (_id_hint(id_hints.get(item[0])), item[0]))
     gone_names = [name for name in known if name not in on_disk]
     return changed, gone_names, {known[name][1] for name in gone_names}
@@ -387,17 +387,24 @@ knows them (`Transaction.written_ids`)."""
 
 class _IndexHints:
     """Which id each file holds, for the order of a sync's reads, handed out one kind at a
-    time: given by the fetch that wrote the files, or else read from the store's index
-    (`.index.json`) when a sync first needs an order (~8 MB at 30,000 packages, not kept)."""
+    time: what the fetch that has just written the files says (`given`), and for any other
+    file (a database that was behind before that fetch) the store's index, `.index.json`,
+    read only then (~8 MB at 30,000 packages, not kept)."""
 
     def __init__(self, root: Path, given: IdHints | None = None) -> None:
         self.root = root
-        self.entries: dict[str, dict[str, Any]] | None = None if given is None else dict(given)
+        self.given = dict(given) if given is not None else None
+        self.saved: dict[str, dict[str, Any]] | None = None
 
-    def take(self, kind: Kind) -> dict[str, Any]:
-        if self.entries is None:
-            self.entries = load_saved_index(self.root).entries
-        return self.entries.pop(kind.value, {})
+    def take(self, kind: Kind, names: list[str]) -> dict[str, Any]:
+        """Hints covering `names` where anything knows them (name -> id, or an index entry)."""
+        given = self.given.pop(kind.value, {}) if self.given is not None else {}
+        if self.given is not None and all(name in given for name in names):
+            return given
+        if self.saved is None:
+            self.saved = load_saved_index(self.root).entries
+        saved = self.saved.pop(kind.value, {})
+        return {**saved, **given} if given else saved
 
 
 def _id_hint(entry: object) -> int:
