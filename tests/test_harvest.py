@@ -13,6 +13,7 @@ import pytest
 from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ApiUnavailable, CorruptStore, ExitCode, LockHeld, NotTheApi
 from pkgharvest.harvest import FetchOptions, FetchReport, fetch
+from pkgharvest.stage import Stager
 from pkgharvest.store import Store
 from tests.fakeapi import (
     FOREIGN_CATEGORY_URL,
@@ -356,6 +357,32 @@ def test_a_grid_listing_thousands_of_missing_packages_costs_no_request_each(data
     assert report.counts["packages"].missing == len(ghosts)
     assert len(report.notices) < 10
     assert report.requests < 20 + MAX_LOOKUPS
+
+
+def test_the_next_pages_are_asked_for_before_the_first_one_is_consumed(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Staging the first package waits until the packages list's second page is asked for:
+    # asked for only after the first page's records (the old order), it never would be.
+    second_page = threading.Event()
+
+    def note(number: int, path: str) -> None:
+        if "/packages/?" in path and "offset=0" not in path:
+            second_page.set()
+
+    stage_package = Stager.package
+    waited: list[bool] = []
+
+    def first_waits(self: Stager, *args: Any, **kwargs: Any) -> str:
+        if not waited:
+            waited.append(second_page.wait(timeout=10))
+        return stage_package(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stager, "package", first_waits)
+    api = FakeApi(generate_catalogue(packages=60, grids=5, seed=6), on_request=note)
+    report = run(api, data, page_size=20)
+    assert report.exit_code is ExitCode.OK and waited == [True]
+    assert_mirror_matches(data, api.catalogue)
 
 
 def test_the_three_first_pages_are_in_flight_together(data: Path) -> None:

@@ -61,6 +61,7 @@ class CatalogueRun(Phases):
         crawler = resolver.crawler()
         # The three first pages at once (within --concurrency), then each list in turn.
         first = {kind: crawler.request_first_page(kind) for kind in CRAWL_ORDER}
+        self.txn.load_indexes()  # the mirror as it is, read while the first pages travel
         self.outcomes[Kind.CATEGORY] = crawler.crawl(
             Kind.CATEGORY,
             self._batch(lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False)),

@@ -133,13 +133,32 @@ def pages_for(size: int, page_size: int) -> int:
     return pages + (1 if size - last_offset >= page_size else 0)
 
 
+def submit_ahead(
+    pool: ThreadPoolExecutor, func: Callable[[T], R], source: Iterator[T], *, window: int
+) -> dict[Future[R], T]:
+    """Submit `func` for the next `window` items of `source` (fewer if it runs out), without
+    waiting: the start of a `bounded_map` over the same iterator (`started=`)."""
+    pending: dict[Future[R], T] = {}
+    for item in source:
+        pending[pool.submit(func, item)] = item
+        if len(pending) >= window:
+            break
+    return pending
+
+
 def bounded_map(
-    pool: ThreadPoolExecutor, func: Callable[[T], R], items: Iterable[T], *, window: int
+    pool: ThreadPoolExecutor,
+    func: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    window: int,
+    started: dict[Future[R], T] | None = None,
 ) -> Iterator[tuple[T, Future[R]]]:
     """Run `func` over `items` on `pool` with at most `window` submitted and not yet consumed,
-    yielding (item, finished future) in completion order. Keeps memory flat for long inputs."""
+    yielding (item, finished future) in completion order. Keeps memory flat for long inputs.
+    `started`: what `submit_ahead` already submitted from the same iterator."""
     source = iter(items)
-    pending: dict[Future[R], T] = {}
+    pending: dict[Future[R], T] = started if started is not None else {}
     exhausted = False
     while True:
         while not exhausted and len(pending) < window:
@@ -228,12 +247,6 @@ class _ListRead:
 
     def run(self, requested: Future[Page] | None = None) -> ListOutcome:
         crawler = self.crawler
-        if requested is None:
-            first = self._read(0)
-        else:
-            first = requested.result()
-            self._take(first)
-        self.on_first_page(first)
         step = step_for(crawler.page_size)
 
         def offsets() -> Iterator[int]:
@@ -243,7 +256,16 @@ class _ListRead:
                 yield offset
                 offset += step
 
-        self._read_all(offsets())
+        first = self._get(0) if requested is None else requested.result()
+        # The next pages are asked for before the first one's records are consumed (which
+        # can take a while: the first package staged loads the mirror's index), so that the
+        # network works meanwhile.
+        self._size(first)
+        rest = offsets()
+        started = submit_ahead(crawler.pool, self._get, rest, window=crawler.window)
+        self._take(first)
+        self.on_first_page(first)
+        self._read_all(rest, started)
         for _ in range(MAX_REREAD_ROUNDS):
             broken = gaps(self.spans)
             if not broken:
@@ -304,27 +326,34 @@ class _ListRead:
                     gone.add(record_id)
         return frozenset(gone)
 
+    def _get(self, offset: int) -> Page:
+        return self.crawler.client.get_page(self.kind, offset=offset, limit=self.crawler.page_size)
+
     def _read(self, offset: int) -> Page:
-        page = self.crawler.client.get_page(self.kind, offset=offset, limit=self.crawler.page_size)
+        page = self._get(offset)
         self._take(page)
         return page
 
-    def _read_all(self, offsets: Iterable[int]) -> None:
+    def _read_all(
+        self, offsets: Iterable[int], started: dict[Future[Page], int] | None = None
+    ) -> None:
         crawler = self.crawler
-
-        def fetch(offset: int) -> Page:
-            return crawler.client.get_page(self.kind, offset=offset, limit=crawler.page_size)
-
-        for _, future in bounded_map(crawler.pool, fetch, offsets, window=crawler.window):
+        for _, future in bounded_map(
+            crawler.pool, self._get, offsets, window=crawler.window, started=started
+        ):
             self._take(future.result())
 
-    def _take(self, page: Page) -> None:
-        """Everything here runs on the crawling thread: no locks needed."""
-        self.pages += 1
+    def _size(self, page: Page) -> None:
+        """What a page says of the list's size: its count, and its end if the page is short."""
         self.count = page.count
         self.counts_seen.add(page.count)
         if len(page.results) < page.limit:
             self.end_offset = min(self.end_offset, page.offset)
+
+    def _take(self, page: Page) -> None:
+        """Everything here runs on the crawling thread: no locks needed."""
+        self.pages += 1
+        self._size(page)
         fresh: list[Any] = []
         page_ids: list[int] = []
         for raw in page.results:

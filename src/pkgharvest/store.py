@@ -308,6 +308,15 @@ class Transaction:
         data, _ = self._read_mirror(kind, name)
         return parse_record(self._store.kind_folder(kind) / name, data)
 
+    def load_indexes(self) -> None:
+        """Read which file holds which id in every kind folder now (what the first put of
+        each kind would read): a fetch does it while its first pages are on their way (0.06 s
+        at 6,000 packages, 0.4 s at 30,000). (A thread of its own for it measured no faster:
+        the reading holds the interpreter lock.)"""
+        self._check_open()
+        for kind in Kind:
+            self._index(kind)
+
     def mirror_ids(self, kind: Kind) -> frozenset[int]:
         """The ids the mirror held before this run."""
         self._check_open()
