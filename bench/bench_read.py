@@ -33,23 +33,15 @@ sys.path.insert(0, str(REPO / "src"))
 
 from tests.mirrorbuilder import (  # noqa: E402
     MirrorContent,
-    link_grids,
-    many_packages,
+    grown_content,
     seed_content,
-    synthetic_grids,
     write_mirror,
 )
 
 
 def build(root: Path, packages: int, grids: int, *, catalogue: bool = True) -> MirrorContent:
     seeds = seed_content()
-    all_grids = seeds.grids + synthetic_grids(grids - len(seeds.grids))
-    content = MirrorContent(
-        seeds.packages + many_packages(packages - len(seeds.packages), all_grids, seeds.categories),
-        all_grids,
-        seeds.categories,
-    )
-    link_grids(content)
+    content = grown_content(packages - len(seeds.packages), grids - len(seeds.grids))
     write_mirror(root, content, catalogue=catalogue)
     return content
 

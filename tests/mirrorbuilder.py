@@ -287,6 +287,20 @@ def link_grids(content: MirrorContent) -> None:
         grid["packages"] += [item for item in members[grid["id"]] if item["id"] not in known]
 
 
+def grown_content(
+    extra_packages: int, extra_grids: int, also: Sequence[Record] = ()
+) -> MirrorContent:
+    """The seeds grown into a bigger catalogue: `extra_grids` synthetic grids after the seed
+    grids, `extra_packages` synthetic packages (spread over all of them and the seed
+    categories) after the seed packages, then `also`; every grid linked to its members."""
+    seeds = seed_content()
+    grids = seeds.grids + synthetic_grids(extra_grids)
+    packages = seeds.packages + many_packages(extra_packages, grids, seeds.categories)
+    content = MirrorContent([*packages, *also], grids, seeds.categories)
+    link_grids(content)
+    return content
+
+
 # --- writing ----------------------------------------------------------------------------
 
 

@@ -12,31 +12,18 @@ from pkgharvest.catalogue import reader as reader_module
 from pkgharvest.catalogue.reader import DatabaseReader, FileReader, open_reader
 from pkgharvest.mirror import GroupOrder, SortKey
 from pkgharvest.records import Kind
-from tests.mirrorbuilder import (
-    MirrorContent,
-    link_grids,
-    many_packages,
-    run_cli,
-    seed_content,
-    synthetic_grids,
-    synthetic_package,
-    write_mirror,
-)
+from tests.mirrorbuilder import grown_content, run_cli, synthetic_package, write_mirror
 
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    seeds = seed_content()
-    grids = seeds.grids + synthetic_grids(12)
-    packages = seeds.packages + many_packages(400, grids, seeds.categories)
     # Ties and unknowns, where orders most easily differ.
-    packages += [
+    ties = [
         synthetic_package(800_001, "tie-b", stars=100, forks=None, commits_52w=None),
         synthetic_package(800_002, "tie-a", stars=100, forks=None, last_commit=None),
         synthetic_package(800_003, "no-stars", stars=None, repo_description="Ünïcode MATCH me"),
     ]
-    content = MirrorContent(packages, grids, seeds.categories)
-    link_grids(content)
+    content = grown_content(400, 12, also=ties)
     return write_mirror(tmp_path_factory.mktemp("read") / "mirror", content)
 
 

@@ -12,14 +12,7 @@ from typing import Any
 import pytest
 
 from pkgharvest.catalogue import CATALOGUE_NAME, reports
-from tests.mirrorbuilder import (
-    MirrorContent,
-    link_grids,
-    many_packages,
-    seed_content,
-    synthetic_grids,
-    write_mirror,
-)
+from tests.mirrorbuilder import grown_content, write_mirror
 
 DAY0 = datetime(2026, 5, 1, 6, 0, tzinfo=UTC)
 
@@ -32,12 +25,7 @@ def stamp(moment: datetime) -> str:
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
     """The seed mirror's database with a random month of observations per package (none, one
     or many, some with unknown stars), and observations of packages no longer in it."""
-    seeds = seed_content()
-    grids = seeds.grids + synthetic_grids(4)
-    content = MirrorContent(
-        seeds.packages + many_packages(300, grids, seeds.categories), grids, seeds.categories
-    )
-    link_grids(content)
+    content = grown_content(300, 4)
     root = write_mirror(tmp_path_factory.mktemp("history") / "mirror", content)
     conn = sqlite3.connect(root / CATALOGUE_NAME)
     rng = random.Random(8)
