@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS
@@ -25,9 +25,10 @@ _ORDER_VALUE = {
 }
 
 
-def _columns(kind: Kind, alias: str = "") -> str:
+def _columns(names: Sequence[str], alias: str = "") -> str:
+    """The SELECT list of the columns `names` (under the table alias `alias`, if any)."""
     prefix = f"{alias}." if alias else ""
-    return ", ".join(prefix + name for name in COLUMNS[kind])
+    return ", ".join(prefix + name for name in names)
 
 
 def record_from_row(kind: Kind, row: tuple[Any, ...]) -> Record:
@@ -65,13 +66,12 @@ def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
     """The record whose slug is `key`, else whose id is `key` (digits), else whose slug equals
     it ignoring case. RecordNotFound with close slugs as suggestions."""
     table = kind.value
+    columns = _columns(COLUMNS[kind])
     row = conn.execute(
-        f"SELECT {_columns(kind)} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
+        f"SELECT {columns} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
     ).fetchone()
     if row is None and key.isascii() and key.isdigit() and len(key) <= 19:
-        row = conn.execute(
-            f"SELECT {_columns(kind)} FROM {table} WHERE id = ?", (int(key),)
-        ).fetchone()
+        row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (int(key),)).fetchone()
     if row is not None:
         return record_from_row(kind, row)
     slugs = [slug for (slug,) in conn.execute(f"SELECT slug FROM {table} ORDER BY id")]
@@ -139,7 +139,7 @@ def ranked(
     direction = "ASC" if reverse else "DESC"
     names = fields or COLUMNS[Kind.PACKAGE]
     sql = (
-        f"SELECT {', '.join('p.' + n for n in names)} FROM packages AS p{where}"
+        f"SELECT {_columns(names, 'p')} FROM packages AS p{where}"
         f" ORDER BY {value} IS NULL, {value} {direction}, p.slug"
     )
     if limit:
@@ -188,7 +188,7 @@ def group_summaries(
     }[order]
     names = fields or COLUMNS[kind]
     sql = (
-        f"SELECT {', '.join('g.' + n for n in names)}, coalesce(c.n, 0), coalesce(c.stars, 0)"
+        f"SELECT {_columns(names, 'g')}, coalesce(c.n, 0), coalesce(c.stars, 0)"
         f" FROM {table} AS g LEFT JOIN ({counted}) AS c ON c.group_id = g.id"
         f" ORDER BY {ordering}"
     )
