@@ -405,8 +405,7 @@ class Transaction:
         if not self._name_is_free(kind, current, record_id):
             return False
         self._removals[kind].discard(record_id)
-        self._final_name[kind][record_id] = current
-        self._claimed[kind][current] = record_id
+        self._claim(kind, record_id, current)
         return True
 
     def put(self, kind: Kind, record: Record, *, source: str | None = None) -> Change:
@@ -452,9 +451,13 @@ class Transaction:
             self._staged[kind][record_id] = name
             self._entries[kind][name] = entry_for(record_id, info, data_digest, source)
             change = Change.NEW if current is None else Change.CHANGED
+        self._claim(kind, record_id, name)
+        return change
+
+    def _claim(self, kind: Kind, record_id: int, name: str) -> None:
+        """This run leaves the file `name` for `record_id` (written, or kept as it is)."""
         self._final_name[kind][record_id] = name
         self._claimed[kind][name] = record_id
-        return change
 
     def schedule_removal(self, kind: Kind, ids: Iterable[int]) -> int:
         """Remove these ids' files at commit; returns how many of them the mirror holds.
