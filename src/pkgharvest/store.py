@@ -322,10 +322,6 @@ class Transaction:
         self._check_open()
         return frozenset(self._index(Kind(kind)).name_by_id)
 
-    def has_put(self, kind: Kind, record_id: int) -> bool:
-        """Whether this run already put the record with this id (without copying put_ids)."""
-        return record_id in self._final_name[Kind(kind)]
-
     def put_ids(self, kind: Kind) -> frozenset[int]:
         """The ids put so far in this run (written to staging or found unchanged)."""
         self._check_open()
