@@ -39,7 +39,7 @@ from pathlib import Path
 if {src!r}:
     sys.path.insert(0, {src!r})
 from pkgharvest.catalogue import open_catalogue
-from pkgharvest.mirror import read_record_file
+from pkgharvest.store.mirror import read_record_file
 if {rebuild!r}:
     open_catalogue(Path({root!r})).close()
 """

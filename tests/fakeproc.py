@@ -51,7 +51,7 @@ def harvester_argv(base_url: str, root: Path, *extra: str) -> list[str]:
 _WITHOUT_BACKOFF = """
 import sys
 from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RetryPolicy
+from pkgharvest.runtime import Dependencies, RetryPolicy
 deps = Dependencies(retry=RetryPolicy(attempts=2), sleep=lambda seconds: None)
 sys.exit(run(sys.argv[1:], deps))
 """

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from pkgharvest.deps import Dependencies, RetryPolicy
-from pkgharvest.harvest import FetchOptions, FetchReport, fetch
+from pkgharvest.fetch.run import FetchOptions, FetchReport, fetch
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests import fakeproc
 from tests.fakeapi import Catalogue, FakeApi
 from tests.fakeproc import serve_in_subprocess
@@ -72,7 +72,7 @@ def fetch_mock(
     retry: RetryPolicy = FAST_RETRY,
     time: FakeTime | None = None,
 ) -> FetchReport:
-    """`pkgharvest.harvest.fetch` of the whole catalogue through `api.handler` (in-process).
+    """`pkgharvest.fetch.run.fetch` of the whole catalogue through `api.handler` (in-process).
 
     Waits go to `time` (a fresh FakeTime by default): its clock moves only by what the
     harvester sleeps, so backoff, Retry-After and throttle pauses cost no real time.

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.paths import record_filename
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, WEEKS
+from pkgharvest.store.paths import record_filename
 
 Record = dict[str, Any]
 
@@ -397,7 +397,7 @@ def run_cli(
 ) -> CliResult:
     """Run `pkgharvest ARGS` in-process with a fixed clock and terminal width, piped output."""
     from pkgharvest.cli import run
-    from pkgharvest.deps import Dependencies
+    from pkgharvest.runtime import Dependencies
 
     for name in _TERMINAL_ENV:
         monkeypatch.delenv(name, raising=False)

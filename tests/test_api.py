@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from pkgharvest import USER_AGENT
-from pkgharvest.api import ApiClient, Throttle, no_certificates_context
-from pkgharvest.deps import Dependencies, RetryPolicy
+from pkgharvest.api.client import ApiClient, Throttle, no_certificates_context
+from pkgharvest.api.links import ApiBase
 from pkgharvest.errors import ApiNotFound, ForeignLink, GaveUp, TooManyRedirects
 from pkgharvest.events import Event, Notice, Retrying
-from pkgharvest.links import ApiBase
 from pkgharvest.records import Kind
+from pkgharvest.runtime import Dependencies, RetryPolicy
 
 BASE = ApiBase.parse("http://api.test/api/v4/")
 PAGE = {"count": 1, "next": None, "previous": None, "results": [{"id": 1, "slug": "a"}]}

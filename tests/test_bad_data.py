@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode
-from pkgharvest.harvest import FetchOptions, FetchReport, fetch
+from pkgharvest.fetch.run import FetchOptions, FetchReport, fetch
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 from tests.mirrorbuilder import run_cli, seed_content, synthetic_package, write_mirror
 

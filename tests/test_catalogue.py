@@ -25,8 +25,8 @@ from pkgharvest.catalogue.history import (
     weeks_to_write,
 )
 from pkgharvest.errors import CatalogueError, CorruptStore
-from pkgharvest.mirror import read_record_file
-from pkgharvest.paths import record_filename
+from pkgharvest.store.mirror import read_record_file
+from pkgharvest.store.paths import record_filename
 from tests.mirrorbuilder import API, synthetic_package
 
 MONDAY = datetime(2026, 5, 25, tzinfo=UTC)  # a Monday
@@ -248,7 +248,7 @@ def test_a_planted_index_does_not_stop_a_rebuild(mirror: Mirror) -> None:
 
 def _read_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the record files the sync reads, in the order it reads them."""
-    from pkgharvest import mirror as mirror_module
+    from pkgharvest.store import mirror as mirror_module
 
     order: list[str] = []
     read = mirror_module.read_record_file

@@ -10,8 +10,8 @@ import pytest
 
 from pkgharvest.catalogue import reader as reader_module
 from pkgharvest.catalogue.reader import DatabaseReader, FileReader, open_reader
-from pkgharvest.mirror import GroupOrder, SortKey
 from pkgharvest.records import Kind
+from pkgharvest.store.mirror import GroupOrder, SortKey
 from tests.mirrorbuilder import grown_content, run_cli, synthetic_package, write_mirror
 
 

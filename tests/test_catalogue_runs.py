@@ -18,7 +18,7 @@ import pytest
 
 from pkgharvest.catalogue import CATALOGUE_NAME
 from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RetryPolicy
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 from tests.fakeproc import REPO_ROOT
 
@@ -115,7 +115,7 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
         import httpx
         from pkgharvest import catalogue as db
         from pkgharvest.cli import run
-        from pkgharvest.deps import Dependencies, RetryPolicy
+        from pkgharvest.runtime import Dependencies, RetryPolicy
         from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 
         # The moment between the two commits: the JSON files are in place, the database not yet.

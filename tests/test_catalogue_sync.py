@@ -13,7 +13,7 @@ import pytest
 
 from pkgharvest.catalogue import CATALOGUE_NAME, write
 from pkgharvest.catalogue.history import calendar_weeks
-from pkgharvest.kindindex import INDEX_NAME
+from pkgharvest.store.index import INDEX_NAME
 from tests.test_catalogue import Mirror, fetched
 
 QUERIES = {

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import EXIT_CODE_MEANINGS
-from pkgharvest.store import Store
+from pkgharvest.runtime import Dependencies, RetryPolicy
+from pkgharvest.store.transaction import Store
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, generate_catalogue, seed_catalogue
 from tests.mirrorbuilder import many_packages, seed_content, write_mirror
 from tests.mirrorcheck import digest

@@ -17,7 +17,7 @@ import pytest
 from pkgharvest.cli import run as cli_run
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.records import Kind
-from pkgharvest.store import Store
+from pkgharvest.store.transaction import Store
 from tests.fakeproc import REPO_ROOT, harvester_argv, serve_in_subprocess
 from tests.test_store import leftovers, mirror_files, package, run_once
 

@@ -27,8 +27,8 @@ import httpx
 import pytest
 
 from pkgharvest import cli
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode, PkgHarvestError
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests.fakeapi import ALL_FAULTS, Catalogue, FakeApi, Faults, generate_catalogue
 from tests.faultkit import (
     FAST_RETRY,

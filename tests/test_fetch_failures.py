@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RetryPolicy
-from pkgharvest.store import Store
+from pkgharvest.runtime import Dependencies, RetryPolicy
+from pkgharvest.store.transaction import Store
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, seed_catalogue
 from tests.fakeproc import REPO_ROOT, harvester_argv
 

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ApiUnavailable, CorruptStore, ExitCode, LockHeld, NotTheApi
-from pkgharvest.harvest import FetchOptions, FetchReport, fetch
-from pkgharvest.stage import Stager
-from pkgharvest.store import Store
+from pkgharvest.fetch.run import FetchOptions, FetchReport, fetch
+from pkgharvest.fetch.stage import Stager
+from pkgharvest.runtime import Dependencies, RetryPolicy
+from pkgharvest.store.transaction import Store
 from tests.fakeapi import (
     FOREIGN_CATEGORY_URL,
     PUBLIC_BASE_URL,
@@ -336,7 +336,7 @@ def test_a_grid_listing_thousands_of_missing_packages_costs_no_request_each(data
     """0.1 made 2,714 one-by-one requests and kept a notice per id. Ids older than the newest
     listed package are proven gone by the complete list (no request); newer ones may be new
     packages, so at most MAX_LOOKUPS of them are looked up; the notices stay few."""
-    from pkgharvest.catalogue_run import MAX_LOOKUPS
+    from pkgharvest.fetch.full_run import MAX_LOOKUPS
 
     catalogue = generate_catalogue(packages=100, grids=5, seed=12)
     newest = max(catalogue.packages)

@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pkgharvest.api import ApiClient, parse_retry_after
+from pkgharvest.api.client import ApiClient, parse_retry_after
+from pkgharvest.api.links import ApiBase
 from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies, RequestLimits, RetryPolicy
 from pkgharvest.errors import DeadlinePassed, ExitCode
-from pkgharvest.harvest import FetchOptions, fetch
-from pkgharvest.links import ApiBase
+from pkgharvest.fetch.run import FetchOptions, fetch
 from pkgharvest.records import Kind
+from pkgharvest.runtime import Dependencies, RequestLimits, RetryPolicy
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, Faults, generate_catalogue, seed_catalogue
 from tests.fakeproc import quick_retry_argv, run_measured
 from tests.test_api import FakeTime, ok

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pkgharvest.api.links import ApiBase, strip_format_param
 from pkgharvest.errors import ForeignLink, UsageError
-from pkgharvest.links import ApiBase, strip_format_param
 from pkgharvest.records import Kind
 
 BASE = ApiBase.parse("https://djangopackages.org/api/v4/")

@@ -17,7 +17,7 @@ import pytest
 
 CHILD = """
 import ctypes, sys
-from pkgharvest.memory import pin_mmap_threshold
+from pkgharvest.fetch.memory import pin_mmap_threshold
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (

@@ -1,4 +1,4 @@
-"""pkgharvest.mirror: opening, finding, ranking and summarizing a mirror on disk."""
+"""pkgharvest.store.mirror: opening, finding, ranking and summarizing a mirror on disk."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pkgharvest.errors import CorruptStore, NoMirror, RecordNotFound
-from pkgharvest.mirror import (
+from pkgharvest.records import Kind
+from pkgharvest.store.mirror import (
     GroupOrder,
     SortKey,
     open_mirror,
@@ -16,7 +17,6 @@ from pkgharvest.mirror import (
     select_packages,
     summarize_groups,
 )
-from pkgharvest.records import Kind
 from tests.mirrorbuilder import (
     MirrorContent,
     link_grids,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pkgharvest.links import ApiBase
-from pkgharvest.normalize import (
+from pkgharvest.api.links import ApiBase
+from pkgharvest.fetch.normalize import (
     RecordError,
     normalize_category,
     normalize_grid,
@@ -218,7 +218,7 @@ _WRONG_VALUES: tuple[Any, ...] = (
 def _package_variants() -> list[dict[str, Any]]:
     """Generated packages as the API sends them, then every API field of one of them set to
     each wrong value, removed, and joined by unknown fields."""
-    from pkgharvest.normalize import _PACKAGE_API_FIELDS
+    from pkgharvest.fetch.normalize import _PACKAGE_API_FIELDS
     from tests.fakeapi import _render, generate_catalogue
 
     table = generate_catalogue(packages=200, grids=10, seed=3, hostile=True).table("packages")
@@ -242,8 +242,8 @@ def _package_variants() -> list[dict[str, Any]]:
 def test_well_formed_packages_take_the_fast_path_to_the_same_bytes(
     previous: dict[str, Any] | None,
 ) -> None:
-    from pkgharvest.normalize import _identity, _package_field_by_field
-    from pkgharvest.recordfile import serialize_record
+    from pkgharvest.fetch.normalize import _identity, _package_field_by_field
+    from pkgharvest.store.recordfile import serialize_record
 
     links: dict[str, Any] = {"category": "https://evil.example/api/v4/categories/1/"}
     grids = [grid_ref(1), grid_ref(2)]

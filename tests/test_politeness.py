@@ -14,8 +14,8 @@ import pytest
 
 import pkgharvest
 from pkgharvest import cli
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests.fakeapi import FakeApi, Faults, generate_catalogue
 from tests.faultkit import FakeTime, Gate, fetch_mock, fetch_served, mirror_differences
 

@@ -11,10 +11,10 @@ from rich.console import Console
 
 from pkgharvest.cli.bar import BarSink
 from pkgharvest.cli.progress import MAX_NOTICES, LineSink
-from pkgharvest.deps import Dependencies
 from pkgharvest.events import Event, ListSized, Notice, RecordsDone, RequestDone, Retrying
-from pkgharvest.harvest import FetchOptions, fetch
+from pkgharvest.fetch.run import FetchOptions, fetch
 from pkgharvest.records import Kind
+from pkgharvest.runtime import Dependencies
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, generate_catalogue
 
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from pkgharvest import recordfile
-from pkgharvest.recordfile import (
+from pkgharvest.records import Record
+from pkgharvest.store import recordfile
+from pkgharvest.store.recordfile import (
     fast_value_encoder,
     public_value_encoder,
     record_text,
     serialize_record,
 )
-from pkgharvest.records import Record
 from tests.mirrorbuilder import seed_content, synthetic_package
 
 

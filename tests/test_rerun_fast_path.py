@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pkgharvest import stage
-from pkgharvest.deps import Dependencies, RetryPolicy
-from pkgharvest.harvest import FetchOptions, FetchReport, fetch
+from pkgharvest.fetch import stage
+from pkgharvest.fetch.run import FetchOptions, FetchReport, fetch
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, generate_catalogue, seed_catalogue
 from tests.mirrorcheck import assert_mirror_matches, mirror_files, records
 

@@ -13,20 +13,20 @@ from typing import Any
 
 import pytest
 
-from pkgharvest.api import Page
-from pkgharvest.assemble import (
+from pkgharvest.api.client import Page
+from pkgharvest.api.links import ApiBase
+from pkgharvest.fetch.assemble import (
     dangling_links,
     dangling_members,
     member_refs,
     stale_grids,
     worth_a_lookup,
 )
-from pkgharvest.crawl import gaps, pages_for, span_of
-from pkgharvest.links import ApiBase
+from pkgharvest.fetch.crawl import gaps, pages_for, span_of
+from pkgharvest.fetch.removal import KindEvidence, plan_removal
+from pkgharvest.fetch.resolve import grid_draft, package_links
+from pkgharvest.fetch.stats import MAX_NOTICES, RunStats
 from pkgharvest.records import Kind
-from pkgharvest.removal import KindEvidence, plan_removal
-from pkgharvest.resolve import grid_draft, package_links
-from pkgharvest.stats import MAX_NOTICES, RunStats
 
 PAGES = Path(__file__).parent.parent / "fixtures" / "pages"
 BASE = ApiBase.parse("https://djangopackages.org/api/v4/")

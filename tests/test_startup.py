@@ -26,9 +26,6 @@ READ_COMMANDS = [
     ["changes"],
 ]
 
-FETCH_ONLY = ("httpx", "tenacity", "pkgharvest.harvest", "pkgharvest.crawl", "pkgharvest.api")
-"""Modules only `fetch` needs: a reading command that imports one of them pays for it."""
-
 _CHILD = """
 import contextlib, io, json, sys
 from pkgharvest.cli import run
@@ -38,8 +35,8 @@ for argv in json.loads(sys.argv[1]):
         code = run(argv)
     assert code == 0, (argv, code)
     loaded[argv[0]] = [m for m in sys.modules if m.split(".")[0] in ("httpx", "tenacity")
-                       or m.startswith(("pkgharvest.harvest", "pkgharvest.crawl",
-                                        "pkgharvest.api", "pkgharvest.cli.fetch"))]
+                       or m.split(".")[:2] in (["pkgharvest", "fetch"], ["pkgharvest", "api"])
+                       or m == "pkgharvest.cli.fetch"]
 print(json.dumps(loaded))
 """
 
@@ -120,7 +117,7 @@ _FETCH_CHILD = """
 import contextlib, io, json, sys
 import httpx
 from pkgharvest.cli import run
-from pkgharvest.deps import Dependencies
+from pkgharvest.runtime import Dependencies
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 
 deps = Dependencies(transport=httpx.MockTransport(FakeApi(seed_catalogue()).handler))

@@ -147,7 +147,7 @@ def test_no_mirror_exits_66(monkeypatch, capsys, tmp_path: Path) -> None:
 _HOLD_LOCK = """
 import sys
 from pathlib import Path
-from pkgharvest.store import Store
+from pkgharvest.store.transaction import Store
 with Store(Path(sys.argv[1])).lock():
     print("locked", flush=True)
     sys.stdin.read()

@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from pkgharvest import __version__, fileio
+from pkgharvest import __version__
 from pkgharvest.errors import CorruptStore, ExitCode, LockHeld, StoreWriteError
-from pkgharvest.fileio import atomic_write_bytes
-from pkgharvest.manifest import FORMAT_VERSION
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
-from pkgharvest.store import Change, Store, Transaction
+from pkgharvest.store import fileio
+from pkgharvest.store.fileio import atomic_write_bytes
+from pkgharvest.store.manifest import FORMAT_VERSION
+from pkgharvest.store.transaction import Change, Store, Transaction
 
 BASE = "https://djangopackages.example/api/v4/"
 FIELDS = {Kind.PACKAGE: PACKAGE_FIELDS, Kind.GRID: GRID_FIELDS, Kind.CATEGORY: CATEGORY_FIELDS}
@@ -376,7 +377,7 @@ def test_a_run_killed_mid_update_changes_nothing_and_its_leftovers_are_cleaned(
         "import sys\n"
         "from pathlib import Path\n"
         "from pkgharvest.records import Kind\n"
-        "from pkgharvest.store import Store\n"
+        "from pkgharvest.store.transaction import Store\n"
         "store = Store(Path(sys.argv[1]))\n"
         "with store.lock():\n"
         "    store.open_for_update()\n"
@@ -518,7 +519,7 @@ def test_schedule_removal_removes_only_at_commit(root: Path, seeded: dict[str, b
 LOCK_HOLDER = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from pkgharvest.store import Store\n"
+    "from pkgharvest.store.transaction import Store\n"
     "with Store(Path(sys.argv[1])).lock():\n"
     "    print('locked', flush=True)\n"
     "    sys.stdin.read()\n"

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from pkgharvest.cli import run as cli_run
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import CorruptStore, ExitCode, LockHeld, SourceMismatch
 from pkgharvest.records import Kind
-from pkgharvest.store import Store
+from pkgharvest.runtime import Dependencies, RetryPolicy
+from pkgharvest.store.transaction import Store
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
 from tests.mirrorbuilder import CliResult, run_cli
 from tests.test_store import leftovers, lock_held_by_a_child, mirror_files, package, run_once

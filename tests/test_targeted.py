@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pkgharvest.deps import Dependencies, RetryPolicy
 from pkgharvest.errors import ExitCode
-from pkgharvest.harvest import FetchOptions, FetchReport, fetch
+from pkgharvest.fetch.run import FetchOptions, FetchReport, fetch
+from pkgharvest.runtime import Dependencies, RetryPolicy
 from tests.fakeapi import PUBLIC_BASE_URL, Catalogue, FakeApi, generate_catalogue
 from tests.mirrorcheck import records
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pkgharvest.deps import Dependencies
 from pkgharvest.errors import ExitCode
-from pkgharvest.harvest import FetchOptions, fetch
+from pkgharvest.fetch.run import FetchOptions, fetch
+from pkgharvest.runtime import Dependencies
 from pkgharvest.verify import SHOWN_PROBLEMS
 from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, generate_catalogue
 from tests.mirrorbuilder import run_cli

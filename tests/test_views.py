@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from pkgharvest.mirror import GroupSummary
+from pkgharvest.store.mirror import GroupSummary
 from pkgharvest.views.charts import (
     activity_chart,
     bucket,

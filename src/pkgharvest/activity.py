@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
-from pkgharvest.mirror import parse_timestamp, weekly_commits
-from pkgharvest.records import WEEKS, Record
+from pkgharvest.records import WEEKS, Record, parse_timestamp, weekly_commits
 
 DORMANT_AFTER_DAYS = 365
 """A package whose last commit is older than this (and with no commit in its 52 weeks) is

@@ -148,3 +148,66 @@ def iso_utc(moment: datetime) -> str:
     """An instant as the records, the manifest and the database write it:
     `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds, zero-padded, so the text sorts as time does)."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- field access (records are data from disk: never trust their types) -------------------
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def int_field(record: Record, name: str) -> int | None:
+    """An integer field, or None when null or of the wrong type."""
+    value = record.get(name)
+    return value if _is_int(value) else None
+
+
+def text_field(record: Record, name: str) -> str | None:
+    value = record.get(name)
+    return value if isinstance(value, str) else None
+
+
+def weekly_commits(record: Record) -> list[int] | None:
+    """The 52 weekly commit counts, oldest first, or None when unknown."""
+    counts = record.get("commits_52w")
+    # set(map(type, ...)) checks all 52 in C; `type is int` also excludes bools.
+    if isinstance(counts, list) and len(counts) == WEEKS and set(map(type, counts)) == {int}:
+        return counts
+    return None
+
+
+def commits_total(record: Record) -> int | None:
+    total = int_field(record, "commits_52w_total")
+    if total is None:
+        counts = weekly_commits(record)
+        total = sum(counts) if counts is not None else None
+    return total
+
+
+def refs(value: object) -> list[dict[str, Any]]:
+    """A Ref or list of Refs from a record, keeping only well-formed ones."""
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, dict) and _is_int(item.get("id"))]
+
+
+def ref_slug(ref: dict[str, Any]) -> str:
+    """The slug of a Ref, or its id as text when the linked record could not be fetched."""
+    slug = ref.get("slug")
+    return slug if isinstance(slug, str) and slug else str(ref["id"])
+
+
+def category_ref(record: Record) -> dict[str, Any] | None:
+    found = refs(record.get("category"))
+    return found[0] if found else None
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An ISO 8601 timestamp as an aware UTC datetime; None when null or unreadable."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 0 or 10000 once in UTC
+        return None

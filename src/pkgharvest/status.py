@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import NoMirror, UsageError
-from pkgharvest.lock import LOCK_NAME
-from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
-from pkgharvest.mirror import parse_timestamp
-from pkgharvest.paths import RECORD_SUFFIX
-from pkgharvest.records import Kind, iso_utc
+from pkgharvest.records import Kind, iso_utc, parse_timestamp
+from pkgharvest.store.lock import LOCK_NAME
+from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
+from pkgharvest.store.paths import RECORD_SUFFIX
 
 # --- durations (--max-age) -------------------------------------------------------------------
 

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore, StoreError
-from pkgharvest.fileio import PART_SUFFIX, TEMP_SUFFIX
-from pkgharvest.journal import JOURNAL_NAME, STAGING_PREFIX
-from pkgharvest.lock import LOCK_NAME
-from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
-from pkgharvest.paths import RECORD_SUFFIX, fallback_stem, record_filename
 from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
 from pkgharvest.status import lock_facts
+from pkgharvest.store.fileio import PART_SUFFIX, TEMP_SUFFIX
+from pkgharvest.store.journal import JOURNAL_NAME, STAGING_PREFIX
+from pkgharvest.store.lock import LOCK_NAME
+from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
+from pkgharvest.store.paths import RECORD_SUFFIX, fallback_stem, record_filename
 
 SHOWN_PROBLEMS = 20
 """Problems printed one per line; the rest are counted."""

@@ -93,7 +93,7 @@ def _move_aside(path: Path) -> Path:
 
 def _manifest(root: Path) -> tuple[dict[str, Any], str]:
     """The manifest and its digest (the stamp a synced database stores)."""
-    from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
+    from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 
     path = Path(root) / MANIFEST_NAME
     data = read_manifest_bytes(path)
@@ -105,7 +105,7 @@ def _manifest(root: Path) -> tuple[dict[str, Any], str]:
 def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Catalogue:
     """The catalogue of the mirror in `root`, brought up to date with its JSON files
     (`id_hints`: see `write.sync`)."""
-    from pkgharvest.mirror import read_record_file
+    from pkgharvest.store.mirror import read_record_file
 
     root = Path(root)
     path = catalogue_path(root)
@@ -197,7 +197,7 @@ def prepare(root: Path) -> str | None:
     """Before a fetch: migrate the database, refuse a newer one (exit 65, before anything is
     fetched), and catch it up if a crash left it behind, so that the crashed run's changes are
     its own. Returns the one-line notice, if any. Nothing happens in a folder with no mirror."""
-    from pkgharvest.manifest import MANIFEST_NAME
+    from pkgharvest.store.manifest import MANIFEST_NAME
 
     root = Path(root)
     if not (catalogue_path(root).exists() or (root / MANIFEST_NAME).exists()):

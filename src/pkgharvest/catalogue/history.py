@@ -20,8 +20,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from pkgharvest.mirror import parse_timestamp
-from pkgharvest.records import WEEKS, iso_utc
+from pkgharvest.records import WEEKS, iso_utc, parse_timestamp
 
 
 def observed_at(last_fetched: object) -> str | None:

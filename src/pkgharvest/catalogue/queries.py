@@ -1,6 +1,6 @@
 """The reading commands' queries, answered by SQL on the catalogue database.
 
-Each returns what the JSON-file reader (pkgharvest.mirror) returns for the same question, in the
+Each returns what the JSON-file reader (store/mirror.py) returns for the same question, in the
 same order (tests/test_catalogue_read.py compares them on one mirror): records rebuilt from their
 columns, ranked with unknown values last and ties broken by slug. Only the rows a view shows are
 turned back into records; `top --json --limit 0` streams them.
@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS
-from pkgharvest.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 from pkgharvest.records import Kind, Record
+from pkgharvest.store.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 
 _ORDER_VALUE = {
     SortKey.STARS: "p.stars",

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgharvest import mirror as files
 from pkgharvest.catalogue import Catalogue, open_catalogue, queries
 from pkgharvest.errors import StoreWriteError
-from pkgharvest.mirror import GroupOrder, GroupSummary, Mirror, SortKey
-from pkgharvest.records import Kind, Record
+from pkgharvest.records import Kind, Record, category_ref
+from pkgharvest.store import mirror as files
+from pkgharvest.store.mirror import GroupOrder, GroupSummary, Mirror, SortKey
 
 
 @dataclass
@@ -106,7 +106,7 @@ class FileReader:
             packages = [
                 p
                 for p in packages
-                if (ref := files.category_ref(p)) is not None and ref["id"] == category["id"]
+                if (ref := category_ref(p)) is not None and ref["id"] == category["id"]
             ]
         if match:
             packages = [p for p in packages if files.matches_text(p, match)]

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import history
-from pkgharvest.kindindex import load_saved_index
-from pkgharvest.mirror import parse_timestamp
-from pkgharvest.recordfile import encode_compact
-from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Kind, Record, iso_utc
+from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Kind, Record, iso_utc, parse_timestamp
+from pkgharvest.store.index import load_saved_index
+from pkgharvest.store.recordfile import encode_compact
 
 _JSON_COLUMNS = frozenset(
     {"category", "grids", "commits_52w", "participants", "stale_fields", "invalid", "extra"}

@@ -19,9 +19,9 @@ from typing import TextIO
 import typer
 
 from pkgharvest import __version__
-from pkgharvest.deps import Dependencies
 from pkgharvest.errors import ExitCode, PkgHarvestError, exit_codes_help
-from pkgharvest.signals import take_interruption
+from pkgharvest.runtime import Dependencies
+from pkgharvest.store.signals import take_interruption
 
 app = typer.Typer(
     name="pkgharvest",
@@ -40,7 +40,7 @@ app = typer.Typer(
 class _RunState:
     """What the funnel and the commands share for one invocation.
 
-    debug: show tracebacks. deps: the outside world the command uses (see pkgharvest.deps).
+    debug: show tracebacks. deps: the outside world the command uses (see pkgharvest.runtime).
     """
 
     debug = False

@@ -15,15 +15,15 @@ from pkgharvest import catalogue
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
-from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, RequestLimits
 from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
 from pkgharvest.events import Event, EventSink, Notice
 from pkgharvest.records import Kind, iso_utc
-from pkgharvest.signals import stop_on_signals
+from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, RequestLimits
+from pkgharvest.store.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from pkgharvest.cli.bar import BarSink
-    from pkgharvest.harvest import FetchOptions, FetchReport
+    from pkgharvest.fetch.run import FetchOptions, FetchReport
 
 FETCH_HELP = f"""Mirror the Django Packages catalogue into the data folder.
 
@@ -109,9 +109,9 @@ def fetch(
     debug: DebugOption = False,
 ) -> None:
     from pkgharvest.cli.progress import LineSink, QuietSink
-    from pkgharvest.harvest import FetchOptions  # httpx: not for the reading commands
-    from pkgharvest.harvest import fetch as run_fetch
-    from pkgharvest.memory import pin_mmap_threshold
+    from pkgharvest.fetch.memory import pin_mmap_threshold
+    from pkgharvest.fetch.run import FetchOptions  # httpx: not for the reading commands
+    from pkgharvest.fetch.run import fetch as run_fetch
 
     STATE.debug = debug
     pin_mmap_threshold()  # this process is ours: keep a long crawl's RSS flat (see memory.py)
@@ -237,7 +237,7 @@ def _targets_said_at_the_end(sink: EventSink) -> EventSink:
 def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
     """One line per target the API does not have, with close slugs from the mirror and the
     API's search: "no package 'django-serch' in the API, did you mean 'django-search'?"."""
-    from pkgharvest.suggest import close_slugs
+    from pkgharvest.fetch.suggest import close_slugs
 
     lines = []
     for kind, key in report.not_found:

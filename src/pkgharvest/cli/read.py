@@ -1,6 +1,6 @@
 """Reading commands: top, grid, show, grids, categories, export. Offline: no network at all.
 
-Thin on purpose: the mirror (pkgharvest.mirror) finds and ranks records, pkgharvest.views draws
+Thin on purpose: the mirror (store/mirror.py) finds and ranks records, pkgharvest.views draws
 them, pkgharvest.formats exports them. rich and the writers are imported inside the commands so
 that `pkgharvest --help` stays fast. Failures are raised as PkgHarvestError subclasses; the
 funnel in cli/__init__.py prints them as one line with their exit code.
@@ -20,15 +20,15 @@ import typer
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.formats import DateFormat, ExportFormat
-from pkgharvest.mirror import GroupOrder, SortKey
 from pkgharvest.records import Kind, Record
+from pkgharvest.store.mirror import GroupOrder, SortKey
 from pkgharvest.views import ActivityScale
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from pkgharvest.catalogue.reader import Reader
-    from pkgharvest.mirror import GroupSummary, Mirror
+    from pkgharvest.store.mirror import GroupSummary, Mirror
 
 
 def _complete_slugs(kind: Kind) -> Callable[[typer.Context, str], list[str]]:
@@ -157,7 +157,7 @@ class GridLayout(StrEnum):
 def _rows_json(records: Iterable[Record], now: datetime) -> Iterator[dict[str, Any]]:
     """`top` / `grid` rows for --json, with `dormant` beside the record fields (streamed)."""
     from pkgharvest.activity import is_dormant
-    from pkgharvest.mirror import package_rows
+    from pkgharvest.store.mirror import package_rows
 
     for row in package_rows(records):
         row["dormant"] = is_dormant(row, now)
@@ -231,7 +231,7 @@ def top(
     shown: Iterable[Record]
     if active or by is SortKey.ACTIVITY:
         # Both judge records against each other or the date: every selected record is needed.
-        from pkgharvest.mirror import rank
+        from pkgharvest.store.mirror import rank
 
         candidates = list(reader.ranked(SortKey.STARS, **scope))
         if active:
@@ -240,7 +240,7 @@ def top(
         ranked = rank(candidates, by, reverse=reverse)
         shown = ranked[:limit] if limit else ranked
     else:
-        from pkgharvest.mirror import PACKAGE_ROW_FIELDS, PACKAGE_VIEW_FIELDS
+        from pkgharvest.store.mirror import PACKAGE_ROW_FIELDS, PACKAGE_VIEW_FIELDS
 
         fields = PACKAGE_ROW_FIELDS if json_output else PACKAGE_VIEW_FIELDS
         shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
@@ -312,7 +312,7 @@ def grid(
     now = STATE.deps.now()
     reader = _open(data_dir)
     grid_record = reader.find(Kind.GRID, slug)
-    from pkgharvest.mirror import PACKAGE_VIEW_FIELDS
+    from pkgharvest.store.mirror import PACKAGE_VIEW_FIELDS
 
     members = list(reader.ranked(SortKey.STARS, grid=grid_record, fields=PACKAGE_VIEW_FIELDS))
     hidden = 0
@@ -385,7 +385,7 @@ GROUP_FIELDS = ("id", "slug", "title", "description")
 
 
 def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
-    from pkgharvest.mirror import group_rows
+    from pkgharvest.store.mirror import group_rows
 
     reader = _open(data_dir)
     summaries: list[GroupSummary] = reader.group_summaries(kind, order, GROUP_FIELDS)

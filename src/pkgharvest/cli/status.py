@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _now() -> datetime:
-    # The invocation's clock (pkgharvest.deps), so that tests fix one "now" for every command.
+    # The invocation's clock (pkgharvest.runtime), so that tests fix one "now" for every command.
     return STATE.deps.now()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pkgharvest.errors import StoreWriteError
-from pkgharvest.fileio import BINARY, atomic_replace
+from pkgharvest.store.fileio import BINARY, atomic_replace
 
 
 def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:

@@ -18,8 +18,15 @@ from typing import Any
 
 from pkgharvest.errors import UsageError
 from pkgharvest.formats import DateFormat
-from pkgharvest.mirror import parse_timestamp, ref_slug, refs, weekly_commits
-from pkgharvest.records import PACKAGE_FIELDS, WEEKS, Record
+from pkgharvest.records import (
+    PACKAGE_FIELDS,
+    WEEKS,
+    Record,
+    parse_timestamp,
+    ref_slug,
+    refs,
+    weekly_commits,
+)
 
 WEEK_FIELDS: tuple[str, ...] = tuple(f"w{week:02d}" for week in range(1, WEEKS + 1))
 WEEKS_ALIAS = "weeks"

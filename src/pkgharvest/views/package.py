@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pkgharvest.activity import DORMANT_AFTER_DAYS, is_dormant
-from pkgharvest.mirror import (
+from pkgharvest.records import (
+    Record,
     commits_total,
     int_field,
     parse_timestamp,
@@ -21,7 +22,6 @@ from pkgharvest.mirror import (
     refs,
     weekly_commits,
 )
-from pkgharvest.records import Record
 from pkgharvest.views.charts import activity_chart, relative_date, thousands
 from pkgharvest.views.text import display, sanitize
 

@@ -22,15 +22,15 @@ from rich.style import Style
 from rich.text import Span, Text
 
 from pkgharvest.activity import DORMANT_AFTER_DAYS, aligned_weeks, end_week, is_dormant
-from pkgharvest.mirror import (
-    GroupSummary,
+from pkgharvest.records import (
+    Record,
     category_ref,
     commits_total,
     int_field,
     parse_timestamp,
     text_field,
 )
-from pkgharvest.records import Record
+from pkgharvest.store.mirror import GroupSummary
 from pkgharvest.views import ActivityScale
 from pkgharvest.views.charts import SPARK_WIDTHS, bucket, relative_date, sparkline, thousands
 from pkgharvest.views.text import ELLIPSIS, clip_lines, display, title_differs

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pkgharvest.assemble import member_refs
 from pkgharvest.errors import RecordError
+from pkgharvest.fetch.assemble import member_refs
+from pkgharvest.fetch.resolve import PackageLinks, Phases, Resolver, package_links
 from pkgharvest.records import Kind
-from pkgharvest.resolve import PackageLinks, Phases, Resolver, package_links
 
 
 @dataclass(frozen=True)

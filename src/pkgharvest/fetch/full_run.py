@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pkgharvest.assemble import dangling_members, member_refs, stale_grids, worth_a_lookup
-from pkgharvest.crawl import ListOutcome
 from pkgharvest.errors import RecordError
+from pkgharvest.fetch.assemble import dangling_members, member_refs, stale_grids, worth_a_lookup
+from pkgharvest.fetch.crawl import ListOutcome
+from pkgharvest.fetch.removal import KindEvidence
+from pkgharvest.fetch.resolve import PackageLinks, Phases, Resolver, package_links
 from pkgharvest.records import Kind
-from pkgharvest.removal import KindEvidence
-from pkgharvest.resolve import PackageLinks, Phases, Resolver, package_links
 
 MAX_LOOKUPS = 50
 """Detail requests per kind for records no complete list showed (newer ones only)."""

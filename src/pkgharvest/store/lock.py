@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pkgharvest.errors import CorruptStore, LockHeld
-from pkgharvest.fileio import BINARY
-from pkgharvest.recordfile import REPAIR_HINT
 from pkgharvest.records import iso_utc
+from pkgharvest.store.fileio import BINARY
+from pkgharvest.store.recordfile import REPAIR_HINT
 
 LOCK_NAME = ".lock"
 

@@ -17,15 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pkgharvest.api import ApiClient
-from pkgharvest.assemble import GridDraft
-from pkgharvest.crawl import ListCrawler, bounded_map, pages_for
+from pkgharvest.api.client import ApiClient
+from pkgharvest.api.links import ApiBase
 from pkgharvest.errors import ApiNotFound, ForeignLink, RecordError, UnexpectedStatus
-from pkgharvest.links import ApiBase
-from pkgharvest.normalize import missing_ref, record_identity, ref_of
+from pkgharvest.fetch.assemble import GridDraft
+from pkgharvest.fetch.crawl import ListCrawler, bounded_map, pages_for
+from pkgharvest.fetch.normalize import missing_ref, record_identity, ref_of
+from pkgharvest.fetch.stage import Stager
+from pkgharvest.fetch.stats import RunStats
 from pkgharvest.records import Kind, Ref
-from pkgharvest.stage import Stager
-from pkgharvest.stats import RunStats
 
 LIST_SIZE_GUESS = {Kind.CATEGORY: 5, Kind.GRID: 400, Kind.PACKAGE: 6000}
 """Records per list when the mirror cannot tell (API.md: 5 categories, ~380 grids)."""

@@ -43,16 +43,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pkgharvest import __version__, journal, paths, signals
+from pkgharvest import __version__
 from pkgharvest.errors import CorruptStore, SourceMismatch, StoreWriteError
-from pkgharvest.fileio import (
+from pkgharvest.records import Kind, Record
+from pkgharvest.store import journal, paths, signals
+from pkgharvest.store.fileio import (
     PART_SUFFIX,
     create_temp,
     read_small_file_and_stat,
     remove_leftover_temps,
     write_new_file,
 )
-from pkgharvest.kindindex import (
+from pkgharvest.store.index import (
     INDEX_NAME,
     FileEntry,
     KindIndex,
@@ -65,10 +67,9 @@ from pkgharvest.kindindex import (
     load_saved_index,
     with_source,
 )
-from pkgharvest.lock import LOCK_NAME, FolderLock
-from pkgharvest.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
-from pkgharvest.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
-from pkgharvest.records import Kind, Record
+from pkgharvest.store.lock import LOCK_NAME, FolderLock
+from pkgharvest.store.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
+from pkgharvest.store.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
 # Free space a commit wants beyond what staging used: directory entries of the moved files

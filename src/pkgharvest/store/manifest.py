@@ -15,8 +15,8 @@ from typing import Any
 
 from pkgharvest import __version__
 from pkgharvest.errors import CorruptStore, StoreError
-from pkgharvest.fileio import BINARY
-from pkgharvest.recordfile import REPAIR_HINT
+from pkgharvest.store.fileio import BINARY
+from pkgharvest.store.recordfile import REPAIR_HINT
 
 FORMAT_VERSION = 1
 """Version of the data folder's layout; a folder with a newer one is refused, never rewritten."""

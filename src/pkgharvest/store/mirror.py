@@ -17,18 +17,28 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
-from pkgharvest.fileio import read_small_file_and_stat
-from pkgharvest.journal import finish_for_readers
-from pkgharvest.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
-from pkgharvest.paths import RECORD_SUFFIX, is_safe_slug, record_filename
-from pkgharvest.recordfile import corrupt_record
-from pkgharvest.records import WEEKS, Kind, Record
+from pkgharvest.records import (
+    Kind,
+    Record,
+    _is_int,
+    category_ref,
+    commits_total,
+    int_field,
+    parse_timestamp,
+    refs,
+    text_field,
+)
+from pkgharvest.store.fileio import read_small_file_and_stat
+from pkgharvest.store.journal import finish_for_readers
+from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
+from pkgharvest.store.paths import RECORD_SUFFIX, is_safe_slug, record_filename
+from pkgharvest.store.recordfile import corrupt_record
 
 # --- opening and reading ------------------------------------------------------------------
 
@@ -194,69 +204,6 @@ def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:
     if close:
         message += "; did you mean " + ", ".join(repr(by_fold[c]) for c in close) + "?"
     return RecordNotFound(message)
-
-
-# --- field access (records are data from disk: never trust their types) -------------------
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def int_field(record: Record, name: str) -> int | None:
-    """An integer field, or None when null or of the wrong type."""
-    value = record.get(name)
-    return value if _is_int(value) else None
-
-
-def text_field(record: Record, name: str) -> str | None:
-    value = record.get(name)
-    return value if isinstance(value, str) else None
-
-
-def weekly_commits(record: Record) -> list[int] | None:
-    """The 52 weekly commit counts, oldest first, or None when unknown."""
-    counts = record.get("commits_52w")
-    # set(map(type, ...)) checks all 52 in C; `type is int` also excludes bools.
-    if isinstance(counts, list) and len(counts) == WEEKS and set(map(type, counts)) == {int}:
-        return counts
-    return None
-
-
-def commits_total(record: Record) -> int | None:
-    total = int_field(record, "commits_52w_total")
-    if total is None:
-        counts = weekly_commits(record)
-        total = sum(counts) if counts is not None else None
-    return total
-
-
-def refs(value: object) -> list[dict[str, Any]]:
-    """A Ref or list of Refs from a record, keeping only well-formed ones."""
-    items = value if isinstance(value, list) else [value]
-    return [item for item in items if isinstance(item, dict) and _is_int(item.get("id"))]
-
-
-def ref_slug(ref: dict[str, Any]) -> str:
-    """The slug of a Ref, or its id as text when the linked record could not be fetched."""
-    slug = ref.get("slug")
-    return slug if isinstance(slug, str) and slug else str(ref["id"])
-
-
-def category_ref(record: Record) -> dict[str, Any] | None:
-    found = refs(record.get("category"))
-    return found[0] if found else None
-
-
-def parse_timestamp(value: object) -> datetime | None:
-    """An ISO 8601 timestamp as an aware UTC datetime; None when null or unreadable."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # OverflowError: year 0 or 10000 once in UTC
-        return None
 
 
 # --- queries ------------------------------------------------------------------------------

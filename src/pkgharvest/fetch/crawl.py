@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pkgharvest.api import ApiClient, Page
+from pkgharvest.api.client import ApiClient, Page
 from pkgharvest.events import EventSink, ListSized, Notice, ignore
 from pkgharvest.records import MAX_INTEGER, Kind
 

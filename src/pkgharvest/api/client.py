@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 import tenacity
 
-from pkgharvest import USER_AGENT, netlimits
-from pkgharvest.deps import Clock, Dependencies, Sleep, default_timeout
+from pkgharvest import USER_AGENT
+from pkgharvest.api import limits as netlimits
+from pkgharvest.api.links import ApiBase
 from pkgharvest.errors import (
     ApiNotFound,
     BodyTooLarge,
@@ -42,8 +43,8 @@ from pkgharvest.errors import (
     UnknownEncoding,
 )
 from pkgharvest.events import Notice, RequestDone, Retrying
-from pkgharvest.links import ApiBase
 from pkgharvest.records import Kind
+from pkgharvest.runtime import Clock, Dependencies, Sleep, default_timeout
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5

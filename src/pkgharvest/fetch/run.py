@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest import catalogue
-from pkgharvest.api import ApiClient
-from pkgharvest.catalogue_run import CatalogueRun
+from pkgharvest.api.client import ApiClient
+from pkgharvest.api.links import ApiBase
 from pkgharvest.config import DEFAULT_PAGE_SIZE
-from pkgharvest.deps import DEFAULT_RUN_TIMEOUT, Dependencies
 from pkgharvest.errors import ExitCode, UsageError
-from pkgharvest.links import ApiBase
+from pkgharvest.fetch.full_run import CatalogueRun
+from pkgharvest.fetch.removal import RemovalPlan, plan_removal
+from pkgharvest.fetch.resolve import Known, Resolver
+from pkgharvest.fetch.stage import Stager
+from pkgharvest.fetch.stats import KindCounts, RunStats
+from pkgharvest.fetch.targeted_run import TargetedRun
 from pkgharvest.records import Kind, iso_utc
-from pkgharvest.removal import RemovalPlan, plan_removal
-from pkgharvest.resolve import Known, Resolver
-from pkgharvest.stage import Stager
-from pkgharvest.stats import KindCounts, RunStats
-from pkgharvest.store import Store, Transaction
-from pkgharvest.targeted_run import TargetedRun
+from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, Dependencies
+from pkgharvest.store.transaction import Store, Transaction
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 16

@@ -27,9 +27,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from pkgharvest import paths
-from pkgharvest.fileio import BINARY
-from pkgharvest.recordfile import read_record_id
+from pkgharvest.store import paths
+from pkgharvest.store.fileio import BINARY
+from pkgharvest.store.recordfile import read_record_id
 
 INDEX_NAME = ".index.json"
 _INDEX_FORMAT = 2

@@ -12,20 +12,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pkgharvest import __version__
-from pkgharvest.assemble import GridDraft
+from pkgharvest.api.links import ApiBase
 from pkgharvest.errors import RecordError
-from pkgharvest.links import ApiBase
-from pkgharvest.normalize import (
+from pkgharvest.fetch.assemble import GridDraft
+from pkgharvest.fetch.normalize import (
     normalize_category,
     normalize_grid,
     normalize_package,
     record_identity,
     ref_of,
 )
-from pkgharvest.recordfile import encode_compact
+from pkgharvest.fetch.stats import RunStats
 from pkgharvest.records import Kind, PackageRef, Record, Ref
-from pkgharvest.stats import RunStats
-from pkgharvest.store import Change, Transaction
+from pkgharvest.store.recordfile import encode_compact
+from pkgharvest.store.transaction import Change, Transaction
 
 SOURCE_REVISION = 1
 """Part of every source digest, with the version: bump it when `normalize_package` makes other

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pkgharvest.deps import Dependencies, RequestLimits, RetryPolicy
+from pkgharvest.api.links import ApiBase
 from pkgharvest.errors import PkgHarvestError
-from pkgharvest.links import ApiBase
-from pkgharvest.paths import RECORD_SUFFIX
+from pkgharvest.runtime import Dependencies, RequestLimits, RetryPolicy
+from pkgharvest.store.paths import RECORD_SUFFIX
 
 SEARCH_LIMITS = RequestLimits(deadline=10.0, max_body_bytes=1024 * 1024)
 """A search answer is at most 20 hits (~20 KB)."""
@@ -52,7 +52,7 @@ def _search_slugs(kind: str, key: str, base_url: str, deps: Dependencies) -> lis
     """Slugs of `kind` from the API's search for `key`, and for a shorter prefix of it (the
     search matches prefixes and title words, so "django-serch" finds nothing but "django-se"
     finds "django-search")."""
-    from pkgharvest.api import ApiClient
+    from pkgharvest.api.client import ApiClient
 
     base = ApiBase.parse(base_url)
     quiet = replace(deps, retry=RetryPolicy(attempts=1), limits=SEARCH_LIMITS)

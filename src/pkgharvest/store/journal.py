@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pkgharvest import paths
 from pkgharvest.errors import CorruptStore, PkgHarvestError
-from pkgharvest.fileio import BINARY, PART_SUFFIX, atomic_write_bytes, fsync_dir
-from pkgharvest.kindindex import INDEX_NAME
-from pkgharvest.manifest import MANIFEST_NAME
-from pkgharvest.recordfile import REPAIR_HINT
 from pkgharvest.records import Kind
+from pkgharvest.store import paths
+from pkgharvest.store.fileio import BINARY, PART_SUFFIX, atomic_write_bytes, fsync_dir
+from pkgharvest.store.index import INDEX_NAME
+from pkgharvest.store.manifest import MANIFEST_NAME
+from pkgharvest.store.recordfile import REPAIR_HINT
 
 JOURNAL_NAME = ".commit-journal.json"
 STAGING_PREFIX = ".staging-"
@@ -200,7 +200,7 @@ def finish_for_readers(root: Path) -> int | None:
     folder can be written; otherwise it is left for the next `fetch`. Never raises."""
     if not os.path.lexists(root / JOURNAL_NAME):
         return None
-    from pkgharvest.lock import LOCK_NAME, FolderLock  # only on this rare path
+    from pkgharvest.store.lock import LOCK_NAME, FolderLock  # only on this rare path
 
     try:
         held = FolderLock.acquire(root / LOCK_NAME)
