@@ -304,7 +304,7 @@ def test_json_keeps_52_weeks_on_one_line(monkeypatch, capsys, wide) -> None:
 
 
 def test_readme_says_what_one_bar_is() -> None:
-    readme = (REPO / "README.md").read_text("utf-8")
+    readme = (REPO / "docs" / "reading.md").read_text("utf-8")
     for phrase in (
         "one bar = commits in one week",
         "one bar = commits in two weeks",
