@@ -260,7 +260,7 @@ def test_export_history_is_long_form(capsys: Cap, history: Path) -> None:
 
 def test_the_readme_example_queries_run(history: Path) -> None:
     readme = (REPO_ROOT / "docs" / "database.md").read_text("utf-8")
-    section = readme.split("### The catalogue database", 1)[1].split("```sql", 1)[1]
+    section = readme.split("## The catalogue database", 1)[1].split("```sql", 1)[1]
     script = section.split("```", 1)[0]
     queries = [q.strip() for q in script.split(";") if q.strip()]
     assert len(queries) == 3
