@@ -17,15 +17,16 @@ import pytest
 
 from pkgharvest.catalogue import CATALOGUE_NAME, after_commit, open_catalogue, schema, write
 from pkgharvest.catalogue.history import (
-    activity_change,
+    RELEASE,
+    WENT_BACK,
     calendar_weeks,
     parse_since,
     stitch,
+    version_move,
     week_start,
     weeks_to_write,
 )
 from pkgharvest.errors import CatalogueError, CorruptStore
-from pkgharvest.store.mirror import read_record_file
 from pkgharvest.store.paths import record_filename
 from tests.mirrorbuilder import API, synthetic_package
 
@@ -75,10 +76,14 @@ def test_weeks_to_write_is_what_stitching_changes() -> None:
     assert len(changed) == 2  # one new week; one whose count moved
 
 
-def test_dormant_and_revived() -> None:
-    assert activity_change(12, 0) == "dormant"
-    assert activity_change(0, 3) == "revived"
-    assert activity_change(None, 0) is None and activity_change(4, 5) is None
+def test_releases_follow_pep_440_order() -> None:
+    assert version_move("0.9.0", "0.10.0") == RELEASE  # as text, "0.10.0" < "0.9.0"
+    assert version_move("1.0.0rc1", "1.0.0") == RELEASE
+    assert version_move("0.8.0", "0.7.7") == WENT_BACK
+    assert version_move(None, "1.0") == RELEASE  # the first version known
+    assert version_move("1.0", "1.0.0") is None  # the same version in PEP 440
+    assert version_move("1.0", None) is None and version_move("1.0", "") is None
+    assert version_move("banana", "apple") == RELEASE  # no order where one does not parse
 
 
 def test_since_accepts_days_weeks_and_dates() -> None:
@@ -177,16 +182,14 @@ def test_three_runs_observe_changes_once(mirror: Mirror) -> None:
         started,
     )
     assert changes == [
-        ("dormant", 3, 52, 0),
         ("new", 6, None, None),
         ("release", 1, "1.0", "1.1"),
         ("removed", 2, None, None),
         ("rename", 5, "old-name", "new-name"),
-        ("revived", 4, 0, 2),
-        ("stars", 1, 10, 64),
     ]
     observations = mirror.query("SELECT count(*) FROM observations")[0][0]
-    assert observations == 5 + 5  # alpha, gamma, delta, new-name and epsilon were re-measured
+    # alpha, gamma and delta changed, epsilon is new; new-name's values did not change.
+    assert observations == 5 + 4
     # Run 3: the service re-measured nothing; the manifest is new, the records are not.
     mirror.commit()
     assert mirror.query("SELECT count(*) FROM observations") == [(observations,)]
@@ -194,6 +197,17 @@ def test_three_runs_observe_changes_once(mirror: Mirror) -> None:
     assert mirror.query("SELECT count(*) FROM runs") == [(3,)]
     # The removed package's history stays.
     assert mirror.query("SELECT stars FROM observations WHERE package_id = 2") == [(20,)]
+
+
+def test_a_re_measurement_that_changed_nothing_adds_no_observation(mirror: Mirror) -> None:
+    mirror.put(1, "alpha", stars=10, pypi_version="1.0", last_fetched=fetched(2))
+    mirror.commit()
+    assert mirror.query("SELECT count(*) FROM observations WHERE package_id = 1") == [(1,)]
+    mirror.put(1, "alpha", stars=11, pypi_version="1.0", last_fetched=fetched(3))
+    mirror.commit()
+    assert mirror.query(
+        "SELECT observed_at, stars FROM observations WHERE package_id = 1 ORDER BY 1"
+    ) == [(fetched(1), 10), (fetched(3), 11)]
 
 
 def test_weekly_commits_in_the_database_are_the_stitched_series(mirror: Mirror) -> None:
@@ -323,7 +337,9 @@ def test_a_database_behind_the_manifest_catches_up_keeping_history(mirror: Mirro
         (10,),
         (99,),
     ]
-    assert mirror.query("SELECT change FROM changes WHERE record_id = 1") == [("stars",)]
+    assert mirror.query("SELECT stars, observed_at FROM observations WHERE run_id = 2") == [
+        (99, fetched(2))
+    ]
     assert open_catalogue(mirror.root).notice is None  # caught up: silent from now on
 
 
@@ -355,19 +371,55 @@ def test_a_newer_schema_is_refused_untouched(mirror: Mirror) -> None:
 
 
 def test_a_database_of_the_previous_schema_is_migrated_on_open(tmp_path: Path) -> None:
+    """A version 2 database, as the previous pkgharvest left it (an observation per
+    re-measurement, star and activity rows in `changes`), is rebuilt with foreign keys: its
+    history kept as changes only, its runs and releases kept."""
     m = Mirror(tmp_path / "mirror")
-    m.put(1, "alpha", stars=10, last_fetched=fetched(1))
+    m.put(1, "alpha", stars=12, commits_52w=[1] * 52, last_fetched=fetched(3))
     m.commit(sync=False)
     conn = sqlite3.connect(m.root / CATALOGUE_NAME, isolation_level=None)
-    schema.migrate(conn, "test", upto=schema.SCHEMA_VERSION - 1)
-    manifest = json.loads((m.root / "manifest.json").read_text())
-    write.sync(conn, m.root, manifest, "old", baseline=True, read_record=read_record_file)
+    schema.migrate(conn, "test", upto=2)
+    conn.executescript(
+        """
+        INSERT INTO runs (id, started, recorded, manifest_sha256)
+            VALUES (1, '2026-05-01T03:00:00Z', 'rebuild', 'a'), (2, '2026-05-02T03:00:00Z',
+            'fetch', 'b'), (3, '2026-05-03T03:00:00Z', 'fetch', 'c');
+        INSERT INTO packages (id, slug, stars, commits_52w, commits_52w_total, last_fetched,
+            pypi_version) VALUES (1, 'alpha', 12, '[1]', 52, '2026-05-03T02:00:00Z', '1.1');
+        INSERT INTO observations VALUES
+            (1, '2026-05-01T02:00:00Z', 10, 0, 52, '1.0', 1),
+            (1, '2026-05-02T02:00:00Z', 10, 0, 52, '1.0', 2),
+            (1, '2026-05-03T02:00:00Z', 12, 0, 52, '1.1', 3);
+        INSERT INTO changes VALUES (3, 'stars', 'packages', 1, 'alpha', 10, 12),
+            (3, 'release', 'packages', 1, 'alpha', '1.0', '1.1'),
+            (2, 'dormant', 'packages', 1, 'alpha', 3, 0);
+        """
+    )
+    conn.execute("INSERT INTO catalogue_meta VALUES ('manifest_sha256', 'old')")
     conn.close()
-    m.put(1, "alpha", stars=15, last_fetched=fetched(2))
+    m.put(1, "alpha", stars=15, commits_52w=[1] * 52, last_fetched=fetched(4))
     m.commit()
     assert m.query("PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
-    assert m.query("SELECT slug, stars, observed_stars FROM package_latest") == [("alpha", 15, 15)]
-    assert m.query("SELECT stars FROM observations ORDER BY observed_at") == [(10,), (15,)]
+    assert m.query("SELECT observed_at, stars, run_id FROM observations ORDER BY 1") == [
+        ("2026-05-01T02:00:00Z", 10, 1),  # the re-measurement of the 2nd changed nothing
+        ("2026-05-03T02:00:00Z", 12, 3),
+        (fetched(4), 15, 4),
+    ]
+    assert m.query("SELECT run_id, change FROM changes") == [(3, "release")]
+    assert m.query("SELECT slug, stars, observed_stars, dormant FROM package_latest") == [
+        ("alpha", 15, 15, 0)
+    ]
+    references = {
+        table: {(row[2], row[3], row[4]) for row in m.query(f"PRAGMA foreign_key_list({table})")}
+        for table in ("packages", "observations", "weekly_commits", "grid_packages", "changes")
+    }
+    assert references == {
+        "packages": {("categories", "category_id", "id")},
+        "observations": {("packages", "package_id", "id"), ("runs", "run_id", "id")},
+        "weekly_commits": {("packages", "package_id", "id")},
+        "grid_packages": {("grids", "grid_id", "id"), ("packages", "package_id", "id")},
+        "changes": {("runs", "run_id", "id")},
+    }
 
 
 def test_show_draws_stitched_activity_only_beyond_52_weeks() -> None:

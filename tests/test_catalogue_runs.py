@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,16 @@ MP = pytest.MonkeyPatch
 Cap = pytest.CaptureFixture[str]
 
 
+NOW = datetime(2026, 2, 23, 12, tzinfo=UTC)
+"""Every run's clock: a week after the seeds' `last_fetched`."""
+
+
 def deps_for(api: FakeApi) -> Dependencies:
     return Dependencies(
         transport=httpx.MockTransport(api.handler),
         retry=RetryPolicy(attempts=2),
         sleep=lambda seconds: None,
+        now=lambda: NOW,
     )
 
 
@@ -45,7 +51,7 @@ def query(data: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
 
 
 # The second run's world: the service re-measured two packages, one shipped a release, one went
-# quiet, one package is new.
+# quiet (no commit in 52 weeks, the last one over a year ago), one package is new.
 SECOND_RUN = textwrap.dedent(
     """
     def second_run(catalogue):
@@ -55,6 +61,7 @@ SECOND_RUN = textwrap.dedent(
         )
         catalogue.update_package(
             4100, repo_watchers=540, commits_over_52=[0] * 52,
+            last_updated="2024-11-02T08:32:25-04:00",
             last_fetched="2026-02-22T18:01:40.058837-05:00",
         )
         catalogue.add_package(id=5000, slug="django-brand-new", repo_watchers=12)
@@ -112,6 +119,7 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
     child = SECOND_RUN + textwrap.dedent(
         f"""
         import os, signal, sys
+        from datetime import UTC, datetime
         import httpx
         from pkgharvest import catalogue as db
         from pkgharvest.cli import run
@@ -123,7 +131,8 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
         catalogue = seed_catalogue()
         second_run(catalogue)
         deps = Dependencies(transport=httpx.MockTransport(FakeApi(catalogue).handler),
-                            retry=RetryPolicy(attempts=2), sleep=lambda s: None)
+                            retry=RetryPolicy(attempts=2), sleep=lambda s: None,
+                            now=lambda: datetime(2026, 2, 23, 12, tzinfo=UTC))
         sys.exit(run(["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", {str(data)!r}], deps))
         """
     )
@@ -141,12 +150,11 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
     run_id = query(data, "SELECT id FROM runs WHERE manifest_sha256 = ?", stamp)
     assert run_id, "the catch-up recorded the run"
     changes = "SELECT change, record_id FROM changes WHERE run_id = ? ORDER BY 1, 2"
-    assert query(data, changes, run_id[0][0]) == [
-        ("dormant", 4100),
-        ("new", 5000),
-        ("release", 1083),
-        ("stars", 1083),
-        ("stars", 4100),
+    assert query(data, changes, run_id[0][0]) == [("new", 5000), ("release", 1083)]
+    assert query(data, "SELECT package_id FROM observations WHERE run_id = ?", run_id[0][0]) == [
+        (1083,),
+        (4100,),
+        (5000,),
     ]
     observations = query(data, "SELECT count(*) FROM observations")
     assert observations == [(8,)]
@@ -246,7 +254,7 @@ def test_export_history_is_long_form(capsys: Cap, history: Path) -> None:
     capsys.readouterr()
     assert run(["export", "--history", "--data-dir", str(history)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "slug,observed_at,stars,forks,commits_52w_total,pypi_version"
+    assert lines[0] == "slug,observed_at,stars,forks,commits_52w_total,pypi_version,last_commit"
     xtd = [line for line in lines if line.startswith("django-comments-xtd,")]
     assert [line.split(",")[2] for line in xtd] == ["618", "672"]  # by date
     argv = ["export", "--history", "--format", "jsonl", "--since", "2026-02-20"]

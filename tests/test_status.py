@@ -66,13 +66,14 @@ def test_status_text_shows_every_fact(monkeypatch, capsys, mirror: Path) -> None
     result = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror))
     assert result.code == 0, result.err
     lines = dict(
-        (line[:14].strip(), line[14:]) for line in result.out.splitlines() if line[:14].strip()
+        (line[:16].strip(), line[16:]) for line in result.out.splitlines() if line[:16].strip()
     )
     assert lines["data folder"] == str(mirror)
     assert lines["source"] == "https://djangopackages.org/api/v4/"
     assert lines["last run"].startswith("2026-06-01 02:00:00 UTC (10 hours ago), exit 3, partial")
     assert "9.3 s, 17 requests" in lines["last run"]
     assert lines["last complete"].startswith("2026-05-31 06:00:00 UTC (yesterday), exit 0")
+    assert lines["last full fetch"] == lines["last complete"]  # a catalogue run
     assert lines["records"].startswith("5 packages, ")
     assert re.fullmatch(r"\d+\.\d kB \(\d+ files\)", lines["size on disk"])
     assert lines["lock"] == "free (no fetch running)"
@@ -104,8 +105,8 @@ def test_max_age_exit_code(monkeypatch, capsys, mirror: Path, max_age: str, code
     assert "last run" in result.out  # the status is printed either way
     if code:
         assert result.err == (
-            "pkgharvest: error: the last complete fetch finished 2026-05-31 06:00:00 UTC, "
-            f"more than --max-age {max_age} ago\n"
+            "pkgharvest: error: the last complete catalogue fetch finished 2026-05-31 06:00:00"
+            f" UTC, more than --max-age {max_age} ago\n"
         )
     else:
         assert result.err == ""
@@ -117,8 +118,10 @@ def test_max_age_without_any_complete_run_is_stale(monkeypatch, capsys, tmp_path
     root = write_mirror(tmp_path / "m", content, _manifest(content, partial, None))
     result = run_cli(monkeypatch, capsys, "status", "--max-age", "36h", "--data-dir", str(root))
     assert result.code == ExitCode.STALE
-    assert "last complete never" in result.out
-    assert result.err == f"pkgharvest: error: no complete fetch has finished in {root}\n"
+    assert "last complete   never" in result.out and "last full fetch never" in result.out
+    assert result.err == (
+        f"pkgharvest: error: no complete catalogue fetch has finished in {root}\n"
+    )
 
 
 @pytest.mark.parametrize("bad", ["soon", "36x", "-1h", "0"])

@@ -682,9 +682,11 @@ def test_a_full_disk_is_reported_and_the_mirror_stays_intact(
 
 
 def test_the_manifest_describes_the_mirror_and_keeps_the_last_complete_run(root: Path) -> None:
-    complete = {"complete": True, "started": "2026-01-01T00:00:00Z"}
+    complete = {"complete": True, "scope": "catalogue", "started": "2026-01-01T00:00:00Z"}
     run_once(root, [(Kind.PACKAGE, package(1, "alpha"))], run=complete)
-    partial = {"complete": False, "started": "2026-01-02T00:00:00Z", "errors": 3}
+    targeted = {"complete": True, "scope": "targeted", "started": "2026-01-02T00:00:00Z"}
+    run_once(root, [(Kind.PACKAGE, package(1, "alpha"))], run=targeted)
+    partial = {"complete": False, "started": "2026-01-03T00:00:00Z", "errors": 3}
 
     _, returned = run_once(
         root,
@@ -699,10 +701,26 @@ def test_the_manifest_describes_the_mirror_and_keeps_the_last_complete_run(root:
         "pkgharvest_version": __version__,
         "source": BASE,
         "last_run": partial,
-        "last_complete_run": complete,
+        "last_complete_run": targeted,  # any scope
+        "last_complete_catalogue_run": complete,  # what the mirror's age is
         "records": {"packages": 2, "grids": 1, "categories": 0},
     }
     assert Store(root).read_manifest() == stored
+
+
+def test_a_manifest_of_an_earlier_version_keeps_its_complete_catalogue_run(root: Path) -> None:
+    """Before `last_complete_catalogue_run`, only catalogue runs were complete: an older
+    manifest's `last_complete_run` is its last complete catalogue run."""
+    complete = {"complete": True, "scope": "catalogue", "started": "2026-01-01T00:00:00Z"}
+    run_once(root, [(Kind.PACKAGE, package(1, "alpha"))], run=complete)
+    path = root / "manifest.json"
+    older = json.loads(path.read_bytes())
+    del older["last_complete_catalogue_run"]
+    path.write_text(json.dumps(older))
+    targeted = {"complete": True, "scope": "targeted", "started": "2026-01-02T00:00:00Z"}
+    _, manifest = run_once(root, [(Kind.PACKAGE, package(1, "alpha"))], run=targeted)
+    assert manifest["last_complete_catalogue_run"] == complete
+    assert manifest["last_complete_run"] == targeted
 
 
 def test_a_first_partial_run_has_no_complete_run(root: Path) -> None:

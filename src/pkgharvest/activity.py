@@ -2,10 +2,12 @@
 
 Pure functions (no rich, no typer), shared by the views, `--json` rows and `top --by activity`.
 
-Dormant (README "Reading the mirror"): the API's 52 weekly counts hold no commit (or are
-unknown) AND the last commit is more than DORMANT_AFTER_DAYS before now. Both, because either
-alone misleads: the weekly counts are as old as the service's last refresh of the package, and
-a package without a known last commit is not known to be abandoned.
+Dormant (docs/reading.md): the package's 52-week commit total is 0 (or unknown) AND its last
+commit is known and more than DORMANT_AFTER_DAYS before now. Both, because either alone
+misleads: the weekly counts are as old as the service's last refresh of the package, and a
+package without a known last commit is not known to be abandoned. This is the one definition:
+`is_dormant` for records (every view, `--active`, `--json`, `changes`), and `dormant_sql`, the
+same test as SQL, for the database's `package_latest.dormant` column.
 
 Calendar alignment: each record's 52 counts end with the week of its own `last_fetched` (the
 service refreshes packages on different days). A table lines them up on one end week, the
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
-from pkgharvest.records import WEEKS, Record, parse_timestamp, weekly_commits
+from pkgharvest.records import WEEKS, Record, commits_total, parse_timestamp, weekly_commits
 
 DORMANT_AFTER_DAYS = 365
 """A package whose last commit is older than this (and with no commit in its 52 weeks) is
@@ -29,12 +31,24 @@ RECENT_WEEKS = 13
 
 
 def is_dormant(record: Record, now: datetime) -> bool:
-    """No commit in the 52 weekly counts (or none known), and the last commit over a year ago."""
+    """No commit in the 52 weeks (a total of 0, or none known), and the last commit known and
+    more than DORMANT_AFTER_DAYS before `now`. `record` needs `last_commit` and
+    `commits_52w_total` (or `commits_52w`): a package record, or an observation's values."""
     last = parse_timestamp(record.get("last_commit"))
     if last is None or now - last <= timedelta(days=DORMANT_AFTER_DAYS):
         return False
-    counts = weekly_commits(record)
-    return counts is None or not any(counts)
+    total = commits_total(record)
+    return total is None or total == 0
+
+
+def dormant_sql(last_commit: str, total: str, now: str) -> str:
+    """`is_dormant` as an SQL expression (1 or 0) over the columns named `last_commit` and
+    `total` (a `commits_52w_total`), at the moment `now` (an SQL expression: `'now'`, or a
+    bound parameter). tests/test_dormant.py holds the two to each other."""
+    return (
+        f"(CASE WHEN julianday({now}) - julianday({last_commit}) > {DORMANT_AFTER_DAYS}"
+        f" AND coalesce({total}, 0) = 0 THEN 1 ELSE 0 END)"
+    )
 
 
 def week_of(moment: datetime) -> date:

@@ -138,6 +138,10 @@ FIELDS_BY_KIND: dict[Kind, tuple[str, ...]] = {
 
 WEEKS = 52
 
+STALE_COMMITS = "commits_52w"
+"""The name `stale_fields` holds when a record keeps the 52 counts of an earlier run (the API
+sent `[]`, which means unknown): those counts are as old as that run's `last_fetched`."""
+
 MAX_INTEGER = 2**53 - 1
 """The largest id or count a record holds: the largest integer every JSON reader keeps exactly
 (JavaScript's Number.MAX_SAFE_INTEGER), well inside SQLite's and C's 64-bit integers. A record

@@ -1,8 +1,14 @@
 """`pkgharvest status`: what a data folder holds and how fresh it is, for people and monitors.
 
-Pure core: reads the manifest, counts record files, sums their size and looks at the lock,
-without writing anything, taking the lock, or importing typer or rich. The CLI prints a
-`MirrorStatus` as text, JSON or the Prometheus text exposition format (`prometheus_text`).
+Pure core: reads the manifest and the runs the catalogue database recorded (read-only: a run
+that failed committed nothing to the manifest, and is recorded only there), counts record
+files, sums their size and looks at the lock, without writing anything, taking the lock, or
+importing typer or rich. The CLI prints a `MirrorStatus` as text, JSON or the Prometheus text
+exposition format (`prometheus_text`).
+
+Three runs: the last run (whatever its outcome), the last complete run (any scope: a targeted
+run that got all it asked for counts), and the last complete catalogue run, which is what the
+mirror's freshness is (`--max-age`, the reading commands' footers).
 
 Whether a fetch holds the lock is read without trying to take it (taking it, even for an
 instant, could make a fetch starting at that moment fail with "locked"): on Linux from
@@ -16,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +32,12 @@ from typing import Any
 from pkgharvest.errors import NoMirror, UsageError
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
 from pkgharvest.store.lock import LOCK_NAME
-from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
+from pkgharvest.store.manifest import (
+    MANIFEST_NAME,
+    last_complete_catalogue_run,
+    parse_manifest,
+    read_manifest_bytes,
+)
 from pkgharvest.store.paths import RECORD_SUFFIX
 
 # --- durations (--max-age) -------------------------------------------------------------------
@@ -64,8 +76,9 @@ class RunFacts:
     Attributes:
         started, finished: when it began and ended (aware UTC), or None.
         age_seconds: how long before "now" it finished, or None.
-        exit_code: the run's exit code (0 complete, 3 partial), or None.
-        complete: whether it was a complete catalogue run.
+        exit_code: the run's exit code (0 complete, 3 partial, 75 the API failed...), or None.
+        complete: whether it got everything it asked for.
+        error: why it failed (one line), None when it committed.
         scope: "catalogue" or "targeted".
         seconds: how long it took.
         requests, retries: HTTP requests made, and retried.
@@ -82,6 +95,7 @@ class RunFacts:
     requests: int | None
     retries: int | None
     counts: dict[str, dict[str, int]]
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +104,7 @@ class RunFacts:
             "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
             "exit_code": self.exit_code,
             "complete": self.complete,
+            "error": self.error,
             "scope": self.scope,
             "seconds": self.seconds,
             "requests": self.requests,
@@ -114,7 +129,9 @@ class MirrorStatus:
         data_dir: the data folder (absolute).
         source: the API the mirror was fetched from (from the manifest: untrusted text).
         format_version, pkgharvest_version: of the manifest and of the run that wrote it.
-        last_run, last_complete_run: None when there was none.
+        last_run: the last fetch that took the lock, failed ones included (None: none).
+        last_complete_run: the last that got everything it asked for, any scope.
+        last_complete_catalogue_run: the last complete catalogue fetch: the mirror's age.
         records: record files on disk, per kind (what readers see now).
         manifest_records: the counts the last run wrote into the manifest.
         size_bytes: disk space the folder uses (allocated blocks, like `du`).
@@ -129,6 +146,7 @@ class MirrorStatus:
     pkgharvest_version: str | None
     last_run: RunFacts | None
     last_complete_run: RunFacts | None
+    last_complete_catalogue_run: RunFacts | None
     records: dict[str, int]
     manifest_records: dict[str, int]
     size_bytes: int
@@ -137,8 +155,8 @@ class MirrorStatus:
     now: datetime = field(compare=False)
 
     def is_stale(self, max_age_seconds: float) -> bool:
-        """True when there is no complete run, or the last one finished longer ago."""
-        complete = self.last_complete_run
+        """True when there is no complete catalogue run, or the last one finished longer ago."""
+        complete = self.last_complete_catalogue_run
         if complete is None or complete.age_seconds is None:
             return True
         return complete.age_seconds > max_age_seconds
@@ -153,6 +171,11 @@ class MirrorStatus:
             "last_run": None if self.last_run is None else self.last_run.as_dict(),
             "last_complete_run": (
                 None if self.last_complete_run is None else self.last_complete_run.as_dict()
+            ),
+            "last_complete_catalogue_run": (
+                None
+                if self.last_complete_catalogue_run is None
+                else self.last_complete_catalogue_run.as_dict()
             ),
             "records": self.records,
             "manifest_records": self.manifest_records,
@@ -188,6 +211,7 @@ def _run_facts(entry: object, now: datetime) -> RunFacts | None:
                     for name, value in values.items()
                     if (number := _int(value)) is not None
                 }
+    error = entry.get("error")
     return RunFacts(
         started=started,
         finished=finished,
@@ -199,7 +223,76 @@ def _run_facts(entry: object, now: datetime) -> RunFacts | None:
         requests=_int(entry.get("requests")),
         retries=_int(entry.get("retries")),
         counts=counts,
+        error=error if isinstance(error, str) else None,
     )
+
+
+_RUN_FIELDS = (
+    "started",
+    "finished",
+    "scope",
+    "complete",
+    "exit_code",
+    "error",
+    "counts",
+    "requests",
+    "retries",
+    "seconds",
+)
+
+
+def _recorded_last_run(root: Path) -> dict[str, Any] | None:
+    """The last run the catalogue database recorded, as a manifest entry (None when there is
+    no database, or it cannot be read as it is: read-only, never caught up or migrated here)."""
+    from pkgharvest.catalogue import CATALOGUE_NAME
+
+    path = root / CATALOGUE_NAME
+    if not path.is_file():
+        return None
+    # Read-only either way. Without a write-ahead log the file is all there is, and opened as
+    # immutable nothing is created beside it; with one (a fetch writing, or one that died),
+    # SQLite reads the log through its shared memory file.
+    wal = path.with_name(path.name + "-wal").exists()
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro{'' if wal else '&immutable=1'}", uri=True
+        )
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(
+            f"SELECT {', '.join(_RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.Error:  # an older schema, a file that is no database
+        return None
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    entry = dict(zip(_RUN_FIELDS, row, strict=True))
+    if isinstance(entry["complete"], int):
+        entry["complete"] = bool(entry["complete"])
+    try:
+        entry["counts"] = json.loads(entry["counts"]) if entry["counts"] else None
+    except (TypeError, ValueError):
+        entry["counts"] = None
+    return entry
+
+
+def _later(manifest_run: object, recorded_run: dict[str, Any] | None) -> object:
+    """The manifest's last run, or the database's when that one started later (a run that
+    committed nothing is only in the database)."""
+    if recorded_run is None:
+        return manifest_run
+    if not isinstance(manifest_run, dict):
+        return recorded_run
+    ours, theirs = (
+        parse_timestamp(recorded_run.get("started")),
+        parse_timestamp(manifest_run.get("started")),
+    )
+    if ours is not None and (theirs is None or ours > theirs):
+        return recorded_run
+    return manifest_run
 
 
 def _walk(root: Path) -> Iterator[os.DirEntry[str]]:
@@ -323,8 +416,9 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
         source=source if isinstance(source, str) else None,
         format_version=int(manifest["format_version"]),
         pkgharvest_version=version if isinstance(version, str) else None,
-        last_run=_run_facts(manifest.get("last_run"), now),
+        last_run=_run_facts(_later(manifest.get("last_run"), _recorded_last_run(root)), now),
         last_complete_run=_run_facts(manifest.get("last_complete_run"), now),
+        last_complete_catalogue_run=_run_facts(last_complete_catalogue_run(manifest), now),
         records=_count_records(root),
         manifest_records=manifest_records,
         size_bytes=size,
@@ -349,7 +443,7 @@ def _number(value: float) -> str:
 def prometheus_text(status: MirrorStatus) -> str:
     """The status as Prometheus text exposition format 0.0.4, for node_exporter's textfile
     collector. Ages are not exported (they go stale in the file): alert on
-    `time() - pkgharvest_last_complete_run_timestamp_seconds`."""
+    `time() - pkgharvest_last_complete_catalogue_run_timestamp_seconds`."""
     lines: list[str] = []
 
     def metric(
@@ -382,8 +476,17 @@ def prometheus_text(status: MirrorStatus) -> str:
         ],
     )
     for prefix, run, what in (
-        ("pkgharvest_last_run", status.last_run, "the last fetch run"),
-        ("pkgharvest_last_complete_run", status.last_complete_run, "the last complete fetch"),
+        ("pkgharvest_last_run", status.last_run, "the last fetch run (failed ones included)"),
+        (
+            "pkgharvest_last_complete_run",
+            status.last_complete_run,
+            "the last complete fetch (any scope)",
+        ),
+        (
+            "pkgharvest_last_complete_catalogue_run",
+            status.last_complete_catalogue_run,
+            "the last complete catalogue fetch",
+        ),
     ):
         if run is None:
             continue
@@ -396,7 +499,7 @@ def prometheus_text(status: MirrorStatus) -> str:
         if run.exit_code is not None:
             metric(
                 f"{prefix}_exit_code",
-                f"The exit code of {what} (0 complete, 3 partial).",
+                f"The exit code of {what} (0 complete, 3 partial, 75 the API failed, ...).",
                 [(dir_label, run.exit_code)],
             )
         if run.seconds is not None:

@@ -248,7 +248,11 @@ def check_manifest_counts(ctx: VerifyContext) -> Iterator[Problem]:
 
 def _last_run_was_complete_catalogue(manifest: dict[str, Any] | None) -> bool:
     run = (manifest or {}).get("last_run")
-    return isinstance(run, dict) and run.get("complete") is True
+    return (
+        isinstance(run, dict)
+        and run.get("complete") is True
+        and run.get("scope", "catalogue") == "catalogue"
+    )
 
 
 def check_references(ctx: VerifyContext) -> Iterator[Problem]:

@@ -26,6 +26,8 @@ from pkgharvest.errors import StoreWriteError
 
 CATALOGUE_NAME = "catalogue.db"
 CORRUPT_SUFFIX = ".corrupt"
+NO_MANIFEST = "no-manifest"
+"""The stamp of a database synced with a folder that has no manifest yet."""
 _BUSY_TIMEOUT_MS = 30_000  # a reader may wait for a fetch's sync to finish
 
 
@@ -98,7 +100,7 @@ def _manifest(root: Path) -> tuple[dict[str, Any], str]:
     path = Path(root) / MANIFEST_NAME
     data = read_manifest_bytes(path)
     if data is None:
-        return {}, "no-manifest"
+        return {}, NO_MANIFEST
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
 
 
@@ -123,7 +125,9 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
             conn = _open_schema(path)
         catalogue = Catalogue(root, path, conn, manifest)
         try:
-            had_stamp = write.stored_stamp(conn) is not None
+            # A database that knew no mirror yet (a first fetch that failed was recorded in
+            # it) holds no state to compare with: the first sync is the baseline.
+            had_stamp = write.stored_stamp(conn) not in (None, NO_MANIFEST)
             counts = write.sync(
                 conn,
                 root,
@@ -143,7 +147,7 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
         if read_only is None:
             raise StoreWriteError(f"cannot use the catalogue database {path}: {err}") from None
         return Catalogue(root, path, read_only, manifest)
-    if counts is not None and stamp != "no-manifest":
+    if counts is not None and stamp != NO_MANIFEST:
         if reason is not None:
             catalogue.notice = (
                 f"catalogue database {path.name} was {reason}: built from the JSON files "
@@ -207,9 +211,35 @@ def prepare(root: Path) -> str | None:
 
 
 def run_changes(root: Path) -> Any:
-    """The ChangeReport of the mirror's last run (None if it is not recorded)."""
+    """The ChangeReport of the mirror's last run (None if it is not recorded): the same report
+    `pkgharvest changes` prints afterwards."""
     from pkgharvest.catalogue import reports
 
     with open_catalogue(root) as catalogue:
-        run_id = reports.synced_run_id(catalogue.conn)
-        return None if run_id is None else reports.change_report(catalogue.conn, run_id=run_id)
+        if reports.synced_run_id(catalogue.conn) is None:
+            return None
+        return reports.change_report(catalogue.conn)
+
+
+def record_uncommitted_run(root: Path, run: dict[str, Any]) -> str | None:
+    """Record a fetch that took the lock and committed nothing (it failed, was interrupted,
+    or found none of its targets) in the database's `runs`, so that `status` and monitoring see
+    it. The mirror's files and manifest stay as they were: only the database is written, and it
+    is not brought up to date with the files here (the next command does that). Never raises:
+    the run's own error is what the user must see; a problem here is returned as one line."""
+    path = catalogue_path(root)
+    try:
+        conn = _open_schema(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                write.record_uncommitted_run(conn, run)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+    except Exception as err:  # even a bug here must not hide the run's own error
+        return f"the failed run was not recorded in {path.name} ({err})"
+    return None

@@ -1,17 +1,25 @@
 """The catalogue's history rules, as pure functions (no database, no files).
 
-- An *observation* is one measurement the service made of a package: it is dated by the
-  record's `last_fetched` (the service's own refresh time, in UTC). A record whose
-  `last_fetched` did not move was not re-measured, so it adds no observation; a record without
-  a readable `last_fetched` cannot be dated and adds none either.
-- *Stitching*: the API's `commits_52w` holds 52 weekly counts, oldest first, the last one being
-  the week of `last_fetched`. Each count is filed under the Monday (UTC) that starts its
-  calendar week. Windows of successive runs overlap (a daily run shares 51 weeks with the day
-  before) or leave gaps (no run for more than a year); a week is set by the newest observation
-  that covers it (a week still in progress grows until it is complete), and a week no
-  observation covered has no row: unknown, never zero.
-- *Dormant*: a package whose known 52-week commit total was above 0 and is now 0. *Revived*: the
-  other way round. A total that is unknown on either side says nothing.
+docs/database.md ("The history rules") states them for users; this is their code.
+
+- An *observation* is a package's observed values (stars, forks, PyPI version, 52-week commit
+  total, last commit) whenever they differ from its latest observation, however the service
+  got there: a re-measurement, an admin edit or the GitHub webhook (which saves stars before it
+  moves `last_fetched`), a restore from a backup. Its time (`observation_time`) is the record's
+  `last_fetched` when that is later than the latest observation, else the start of the run that
+  saw the change; never at or before the latest observation, so that the latest observation is
+  always the last one recorded.
+- *Weekly commits*: the API's `commits_52w` holds 52 weekly counts, oldest first, the last one
+  being the week of the `last_fetched` that came with them. Each count is filed under the
+  Monday (UTC) that starts its calendar week. Only lists the API sent are filed: counts a
+  record keeps from an earlier run (the API sent `[]`) are never filed again under other weeks.
+  Where windows overlap, a list at least as new as the newest filed one sets every week it
+  covers (a week in progress grows until it is complete); an older one (a restored backup)
+  only fills weeks no list covered. A week no list covered has no row: unknown, never zero.
+- A *release* is a version newer than the one before in PEP 440 order (where both parse; where
+  one does not, any other version). A version older than the one before *went back*
+  (`version_move`); neither is a version that became unknown.
+- *Dormant*: activity.is_dormant, the one definition, applied to a state at its own moment.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pkgharvest.records import WEEKS, iso_utc, parse_timestamp
 
@@ -57,26 +66,31 @@ def weekly_counts(value: object) -> list[int] | None:
 
 
 def stitch(windows: Iterable[tuple[datetime, Sequence[int]]]) -> dict[date, int]:
-    """Several observations' windows as one calendar series (week Monday -> commits).
+    """Lists filed in this order as one calendar series (week Monday -> commits).
 
-    The newest observation wins for every week it covers; gaps stay absent. The order of
-    `windows` does not matter (a rebuild and a day-by-day sync give the same series).
+    A list at least as new as every one before it sets each week it covers; an older one (a
+    restored backup) only fills weeks no list covered; gaps stay absent. In time order, the
+    newest list wins every week it covers.
     """
-    series: dict[date, tuple[datetime, int]] = {}
+    series: dict[date, int] = {}
+    newest: datetime | None = None
     for fetched, counts in windows:
+        older = newest is not None and fetched < newest
         for week, count in calendar_weeks(counts, fetched):
-            held = series.get(week)
-            if held is None or held[0] <= fetched:
-                series[week] = (fetched, count)
-    return {week: series[week][1] for week in sorted(series)}
+            if not older or week not in series:
+                series[week] = count
+        if not older:
+            newest = fetched
+    return {week: series[week] for week in sorted(series)}
 
 
 def weeks_to_write(
     previous: tuple[datetime, Sequence[int]] | None, current: tuple[datetime, Sequence[int]]
 ) -> list[tuple[date, int]]:
     """The weeks of `current`'s window that the stored series must change, given that the
-    series already holds `previous`'s window (the package's last observation) on top of older
-    ones. Equal to what `stitch` would change, without reading the stored weeks back.
+    series already holds `previous`'s window (the newest list filed) on top of older ones, and
+    that `current` is at least as new. Equal to what `stitch` would change, without reading
+    the stored weeks back.
     """
     fetched, counts = current
     weeks = calendar_weeks(counts, fetched)
@@ -84,8 +98,6 @@ def weeks_to_write(
         return weeks
     old_fetched, old_counts = previous
     held = dict(calendar_weeks(old_counts, old_fetched))
-    if fetched < old_fetched:  # an older measurement: it may only fill weeks nobody covered
-        return [(week, count) for week, count in weeks if week not in held]
     return [(week, count) for week, count in weeks if held.get(week) != count]
 
 
@@ -97,20 +109,53 @@ def aligned_weeks(series: dict[date, int], last_week: date, weeks: int = WEEKS) 
     return [series.get(week) for week in window_mondays(last_week, weeks)]
 
 
-def activity_change(old_total: int | None, new_total: int | None) -> str | None:
-    """ "dormant", "revived" or None, from a package's previous and new 52-week totals."""
-    if old_total is None or new_total is None:
+ONE_SECOND = timedelta(seconds=1)
+
+
+def observation_time(
+    last_fetched: datetime | None, latest: datetime | None, run_started: datetime | None
+) -> datetime | None:
+    """When a change of a package's values is dated: its `last_fetched` when that is later
+    than the package's `latest` observation (the service re-measured it), else `run_started`
+    (the run that saw the change), and never at or before `latest` (a second after it, when the
+    run's clock is behind). None when nothing dates it (no `last_fetched`, no run)."""
+    if last_fetched is not None and (latest is None or last_fetched > latest):
+        return last_fetched
+    if latest is None:
+        return run_started
+    if run_started is None or run_started <= latest:
+        return latest + ONE_SECOND
+    return run_started
+
+
+RELEASE = "release"
+WENT_BACK = "rollback"
+
+
+def version_move(old_version: object, new_version: object) -> str | None:
+    """RELEASE when `new_version` is newer than `old_version`, WENT_BACK when it is older, None
+    when neither (the same, equal in PEP 440, or no version known now). Where one of them does
+    not parse as PEP 440, any other non-empty version is a release."""
+    if not isinstance(new_version, str) or not new_version or new_version == old_version:
         return None
-    if old_total > 0 and new_total == 0:
-        return "dormant"
-    if old_total == 0 and new_total > 0:
-        return "revived"
-    return None
+    if not isinstance(old_version, str) or not old_version:
+        return RELEASE  # the first version known
+    old, new = _pep440(old_version), _pep440(new_version)
+    if old is None or new is None:
+        return RELEASE
+    if new > old:
+        return RELEASE
+    return WENT_BACK if new < old else None
 
 
-def is_release(old_version: object, new_version: object) -> bool:
-    """A new PyPI version: a known version that differs from the one before (or the first)."""
-    return isinstance(new_version, str) and bool(new_version) and new_version != old_version
+@functools.lru_cache(maxsize=4096)
+def _pep440(text: str) -> Any:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 def percent(gained: int, before: int) -> float | None:

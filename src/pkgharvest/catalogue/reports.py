@@ -1,41 +1,64 @@
-"""What the history says: the changes between runs, and trends over a window.
+"""What the history says: the changes between two states of the catalogue, and trends.
 
 Pure SQL over the catalogue database plus small dataclasses; no rich, no typer. The text is
-drawn by views/history.py; `--json` prints `as_dict()`.
+drawn by views/history.py; `--json` prints `as_dict()`. The rules are in history.py and
+docs/database.md; in short, every report compares two states, never adds up events:
 
-Changes over several runs are folded per package: a release goes from the version before the
-first release in the window to the last one; stars go from the count before the first change
-to the count after the last; a package that is new and later removed in the window shows as
-neither; dormant and revived keep the last word.
+- A *state* of a package is its latest observation at a moment (for a window starting at a
+  date) or before a run (for the last run's own changes); whether a record exists and under
+  which slug comes from the runs' `new`, `removed` and `rename` rows of `changes`.
+- `change_report`: new, removed and renamed packages, grids and categories; releases and
+  versions that went back; star moves; packages that went dormant or came back. Something that
+  went and came back inside the window is not a change.
+- `trends`: a package's gain is its newest observation minus its observation at the window's
+  start (its first one, for a package first seen inside the window).
 
-Trends: a package's gain is its newest observation minus its *baseline*, the last observation at
-or before the window's start (or, for a package first seen inside the window, its first one).
+Every start and end state is found by a seek in the observations' primary key (package, time):
+the cost follows the catalogue's size, not the length of its history.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pkgharvest.activity import is_dormant
 from pkgharvest.catalogue import history
-from pkgharvest.records import Record, iso_utc
+from pkgharvest.records import Kind, Record, iso_utc, parse_timestamp
+
+
+@dataclass
+class GroupChanges:
+    """Grids' or categories' changes: `new` and `removed` items carry `slug` and `title`;
+    `renamed` items `from` and `to` (the slugs; the id is the same)."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    renamed: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.removed or self.renamed)
 
 
 @dataclass
 class ChangeReport:
-    """The catalogue's changes over some runs (`pkgharvest changes`, the fetch digest).
+    """The catalogue's changes between two states (`pkgharvest changes`, the fetch digest).
 
     Attributes:
-        since: start of the window (the first run's start, or the date asked for).
-        until: start of the last run in the window.
-        runs: how many recorded runs the window holds.
+        since: the start: the run before the reported one (its start time), or the moment
+            asked for.
+        until: the start of the last run reported.
+        runs: how many recorded runs (that committed to the mirror) the window holds.
         baseline: the only run in the window is the one that created the database (its
             changes are unknown).
-        new, removed, renamed, releases, stars, dormant, revived: one object per package, each
-            with `slug` (releases and renames add `from` and `to`; stars add `from`, `to`,
-            `gained`), biggest star gains first.
+        new, removed, renamed, releases, rollbacks, stars, dormant, revived: packages, one
+            object each with `slug` (new and removed add `title`, new `stars`; renames,
+            releases and rollbacks add `from` and `to`; stars `from`, `to` and `gained`, biggest
+            gain first; dormant and revived `last_commit`).
+        grids, categories: their new, removed and renamed (GroupChanges).
     """
 
     since: str | None
@@ -46,15 +69,18 @@ class ChangeReport:
     removed: list[dict[str, Any]] = field(default_factory=list)
     renamed: list[dict[str, Any]] = field(default_factory=list)
     releases: list[dict[str, Any]] = field(default_factory=list)
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)
     stars: list[dict[str, Any]] = field(default_factory=list)
     dormant: list[dict[str, Any]] = field(default_factory=list)
     revived: list[dict[str, Any]] = field(default_factory=list)
+    grids: GroupChanges = field(default_factory=GroupChanges)
+    categories: GroupChanges = field(default_factory=GroupChanges)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def digest(self) -> str:
-        """One line: `3 new, 1 removed, 12 releases, top gainer django-foo +54`."""
+        """One line: `3 new, 1 removed, 12 releases, top gainer django-foo +54; grids: 1 new`."""
         if self.baseline:
             return "catalogue database started; changes are reported from the next run"
         parts = [
@@ -62,38 +88,60 @@ class ChangeReport:
             f"{len(self.removed):,} removed",
             f"{len(self.releases):,} release{'s' if len(self.releases) != 1 else ''}",
         ]
-        for label, items in (("renamed", self.renamed), ("dormant", self.dormant)):
+        for label, items in (
+            ("renamed", self.renamed),
+            ("went back a version", self.rollbacks),
+            ("dormant", self.dormant),
+            ("revived", self.revived),
+        ):
             if items:
                 parts.append(f"{len(items):,} {label}")
-        if self.revived:
-            parts.append(f"{len(self.revived):,} revived")
         top = self.stars[0] if self.stars and self.stars[0]["gained"] > 0 else None
         if top is not None:
             parts.append(f"top gainer {top['slug']} +{top['gained']:,}")
-        return ", ".join(parts)
+        line = ", ".join(parts)
+        for noun, groups in (("grids", self.grids), ("categories", self.categories)):
+            if groups:
+                counted = [
+                    f"{len(items):,} {label}"
+                    for label, items in (
+                        ("new", groups.new),
+                        ("removed", groups.removed),
+                        ("renamed", groups.renamed),
+                    )
+                    if items
+                ]
+                line += f"; {noun}: " + ", ".join(counted)
+        return line
 
 
-def _run_window(
-    conn: sqlite3.Connection, since: datetime | None
-) -> tuple[list[int], str | None, str | None, bool]:
-    """(run ids, since, until, baseline) of the window: the last run, or runs since `since`."""
-    if since is None:
-        row = conn.execute(
-            "SELECT id, started, recorded FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return [], None, None, False
-        before = conn.execute(
-            "SELECT started FROM runs WHERE id < ? ORDER BY id DESC LIMIT 1", (row[0],)
-        ).fetchone()
-        return [row[0]], before[0] if before else None, row[1], row[2] == "rebuild"
-    rows = conn.execute(
-        "SELECT id, started, recorded FROM runs WHERE started >= ? ORDER BY id",
-        (iso_utc(since),),
-    ).fetchall()
-    baseline = len(rows) == 1 and rows[0][2] == "rebuild"
-    until = rows[-1][1] if rows else None
-    return [r[0] for r in rows], iso_utc(since), until, baseline
+# --- runs ---------------------------------------------------------------------------------------
+
+_COMMITTED = "manifest_sha256 IS NOT NULL"
+"""A run that committed to the mirror (failed runs are recorded too, and changed nothing)."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    id: int
+    started: str
+    baseline: bool
+
+
+def _runs(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> list[_Run]:
+    return [
+        _Run(run_id, started, recorded == "rebuild")
+        for run_id, started, recorded in conn.execute(
+            f"SELECT id, started, recorded FROM runs WHERE {_COMMITTED} AND {where} ORDER BY id",
+            params,
+        )
+    ]
+
+
+def last_committed_run(conn: sqlite3.Connection) -> int | None:
+    """The last run that committed to the mirror (None: none recorded)."""
+    row = conn.execute(f"SELECT max(id) FROM runs WHERE {_COMMITTED}").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def synced_run_id(conn: sqlite3.Connection) -> int | None:
@@ -105,95 +153,216 @@ def synced_run_id(conn: sqlite3.Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def change_report(
-    conn: sqlite3.Connection, since: datetime | None = None, *, run_id: int | None = None
-) -> ChangeReport:
-    """The changes of the last run (default), of runs started at or after `since`, or of the
-    run `run_id`."""
-    if run_id is not None:
-        row = conn.execute("SELECT started, recorded FROM runs WHERE id = ?", (run_id,)).fetchone()
-        ids, start, until, baseline = [run_id], None, row[0] if row else None, False
-        baseline = bool(row) and row[1] == "rebuild"
+# --- the report -------------------------------------------------------------------------------
+
+
+def change_report(conn: sqlite3.Connection, since: datetime | None = None) -> ChangeReport:
+    """The changes of the last run that committed (default: the state before it against the
+    state after it), or between the state at `since` and the state now."""
+    if since is None:
+        last = last_committed_run(conn)
+        if last is None:
+            return ChangeReport(since=None, until=None, runs=0)
+        (run,) = _runs(conn, "id = ?", (last,))
+        before = _runs(conn, "id < ?", (last,))
+        start = before[-1].started if before else None
+        report = ChangeReport(since=start, until=run.started, runs=1, baseline=run.baseline)
+        if run.baseline:
+            return report
+        window = [run]
+        start_moment = parse_timestamp(start)
     else:
-        ids, start, until, baseline = _run_window(conn, since)
-    report = ChangeReport(since=start, until=until, runs=len(ids), baseline=baseline)
-    if not ids:
-        return report
-    marks = ",".join("?" * len(ids))
-    rows = conn.execute(
-        f"SELECT c.change, c.record_id, c.slug, c.old, c.new, p.slug, p.title, p.stars,"
-        f" p.last_commit FROM changes AS c LEFT JOIN packages AS p ON p.id = c.record_id"
-        f" WHERE c.kind = 'packages' AND c.change != 'stars' AND c.run_id IN ({marks})"
-        f" ORDER BY c.run_id",
-        ids,
-    ).fetchall()
-    first: dict[tuple[str, int], Any] = {}
-    last: dict[tuple[str, int], Any] = {}
-    activity: dict[int, str] = {}
-    current: dict[int, tuple[Any, ...]] = {}
-    created: set[int] = set()
-    removed: dict[int, str] = {}
-    for change, record_id, slug, old, new, now_slug, title, stars, last_commit in rows:
-        current[record_id] = (now_slug or slug, title, stars, last_commit, now_slug is not None)
-        if change == "new":
-            created.add(record_id)
-            removed.pop(record_id, None)
-        elif change == "removed":
-            removed[record_id] = slug
-        elif change in ("dormant", "revived"):
-            activity[record_id] = change
-        else:
-            first.setdefault((change, record_id), old)
-            last[(change, record_id)] = new
-    for record_id in sorted(created, key=lambda r: str(current[r][0])):
-        slug, title, stars, _, present = current[record_id]
-        if present:
-            report.new.append({"slug": slug, "title": title, "stars": stars})
-    for record_id, slug in sorted(removed.items(), key=lambda item: str(item[1])):
-        if record_id not in created and not current[record_id][4]:
-            report.removed.append({"slug": slug})
-    for (change, record_id), old in first.items():
-        new = last[(change, record_id)]
-        slug = current[record_id][0]
-        if change == "release" and new != old:
-            report.releases.append({"slug": slug, "from": old, "to": new})
-        elif change == "rename" and new != old:
-            report.renamed.append({"slug": slug, "from": old, "to": new})
-    report.stars = _star_moves(conn, ids)
-    report.releases.sort(key=lambda item: str(item["slug"]))
-    report.renamed.sort(key=lambda item: str(item["slug"]))
-    for record_id, change in sorted(activity.items(), key=lambda item: str(current[item[0]][0])):
-        slug, _, _, last_commit, present = current[record_id]
-        if present:
-            getattr(report, change).append({"slug": slug, "last_commit": last_commit})
+        window = _runs(conn, "started >= ?", (iso_utc(since),))
+        start = iso_utc(since)
+        report = ChangeReport(
+            since=start,
+            until=window[-1].started if window else None,
+            runs=len(window),
+            baseline=len(window) == 1 and window[0].baseline,
+        )
+        if not window or report.baseline:
+            return report
+        start_moment = since
+    events = _events(conn, [run.id for run in window if not run.baseline])
+    for kind in Kind:
+        _existence(conn, kind, events.get(kind.value, {}), report)
+    gone = {item["id"] for item in report.new} | {item["id"] for item in report.removed}
+    _package_moves(
+        conn,
+        report,
+        run_id=window[0].id if since is None else None,
+        since=start if since is not None else None,
+        start_moment=start_moment,
+        end_moment=parse_timestamp(report.until),
+        skip=gone,
+    )
+    for items in (report.new, report.removed):
+        for item in items:
+            del item["id"]
     return report
 
 
-def _star_moves(conn: sqlite3.Connection, ids: list[int]) -> list[dict[str, Any]]:
-    """Per package, stars before its first change in the runs `ids` and after its last,
-    biggest gain first. In SQL: a month of daily runs holds a star change for most packages
-    every day. One read of the runs' star changes, in run order (`+c.change`: by the primary
-    key, run by run, instead of the (change, run_id) index and a row lookup per change)."""
-    marks = ",".join("?" * len(ids))
-    first_old: dict[int, Any] = {}
-    last: dict[int, tuple[Any, str]] = {}
-    for record_id, old, new, slug in conn.execute(
-        f"SELECT c.record_id, c.old, c.new, coalesce(p.slug, c.slug) FROM changes AS c"
-        f" LEFT JOIN packages AS p ON p.id = c.record_id"
-        f" WHERE c.run_id IN ({marks}) AND +c.change = 'stars' AND c.kind = 'packages'"
-        f" ORDER BY c.run_id",
-        ids,
+_Event = tuple[str, str | None, str | None, Any, Any]  # change, slug, title, old, new
+
+
+def _events(conn: sqlite3.Connection, run_ids: list[int]) -> dict[str, dict[int, list[_Event]]]:
+    """kind -> record id -> its new/removed/rename rows in the runs `run_ids`, in run order."""
+    found: dict[str, dict[int, list[_Event]]] = {}
+    if not run_ids:
+        return found
+    marks = ",".join("?" * len(run_ids))
+    for kind, record_id, change, slug, title, old, new in conn.execute(
+        "SELECT kind, record_id, change, slug, title, old, new FROM changes"
+        f" WHERE run_id IN ({marks}) AND change IN ('new', 'removed', 'rename') ORDER BY run_id",
+        run_ids,
     ):
-        first_old.setdefault(record_id, old)
-        last[record_id] = (new, slug)
-    moves: list[dict[str, Any]] = []
-    for record_id in sorted(last):
-        old = first_old[record_id]
-        new, slug = last[record_id]
-        if isinstance(old, int) and isinstance(new, int) and new != old:
-            moves.append({"slug": slug, "from": old, "to": new, "gained": new - old})
-    moves.sort(key=lambda item: (-item["gained"], str(item["slug"])))
-    return moves
+        found.setdefault(kind, {}).setdefault(record_id, []).append((change, slug, title, old, new))
+    return found
+
+
+def _existence(
+    conn: sqlite3.Connection, kind: Kind, events: dict[int, list[_Event]], report: ChangeReport
+) -> None:
+    """New, removed and renamed records of one kind: whether each existed, and under which
+    slug, at the start (from its first change in the window) and at the end (the table)."""
+    if not events:
+        return
+    now = _current(conn, kind, list(events))
+    new: list[dict[str, Any]] = []
+    removed: list[dict[str, Any]] = []
+    renamed: list[dict[str, Any]] = []
+    for record_id, changes in events.items():
+        first = changes[0]
+        existed = first[0] != "new"
+        start_slug = first[3] if first[0] == "rename" else first[1]
+        current = now.get(record_id)
+        if not existed and current is not None:
+            new.append({"id": record_id, "slug": current[0], "title": current[1], **current[2]})
+        elif existed and current is None:
+            last_removal = next(c for c in reversed(changes) if c[0] == "removed")
+            removed.append({"id": record_id, "slug": last_removal[1], "title": last_removal[2]})
+        elif existed and current is not None and current[0] != start_slug:
+            renamed.append({"id": record_id, "from": start_slug, "to": current[0]})
+    new.sort(key=lambda item: (str(item["slug"]), item["id"]))
+    removed.sort(key=lambda item: (str(item["slug"]), item["id"]))
+    renamed.sort(key=lambda item: (str(item["to"]), item["id"]))
+    if kind is Kind.PACKAGE:
+        report.new, report.removed = new, removed
+        report.renamed = [
+            {"slug": item["to"], "from": item["from"], "to": item["to"]} for item in renamed
+        ]
+        return
+    groups = report.grids if kind is Kind.GRID else report.categories
+    groups.new = [{"slug": item["slug"], "title": item["title"]} for item in new]
+    groups.removed = [{"slug": item["slug"], "title": item["title"]} for item in removed]
+    groups.renamed = [{"from": item["from"], "to": item["to"]} for item in renamed]
+
+
+def _current(
+    conn: sqlite3.Connection, kind: Kind, ids: list[int]
+) -> dict[int, tuple[Any, Any, dict[str, Any]]]:
+    """id -> (slug, title, extra fields of a new item) of the records `ids` the table holds."""
+    table = kind.value
+    extra = ", stars" if kind is Kind.PACKAGE else ""
+    found: dict[int, tuple[Any, Any, dict[str, Any]]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(
+            f"SELECT id, slug, title{extra} FROM {table} WHERE id IN ({marks})", chunk
+        ):
+            found[row[0]] = (row[1], row[2], {"stars": row[3]} if kind is Kind.PACKAGE else {})
+    return found
+
+
+_STATES_SQL = """
+SELECT p.id, p.slug,
+       e.observed_at, e.stars, e.pypi_version, e.commits_52w_total, e.last_commit,
+       s.observed_at, s.stars, s.pypi_version, s.commits_52w_total, s.last_commit
+FROM packages AS p
+JOIN observations AS e
+  ON e.package_id = p.id
+ AND e.observed_at = (SELECT max(observed_at) FROM observations WHERE package_id = p.id)
+JOIN observations AS s
+  ON s.package_id = p.id
+ AND s.observed_at = {start}
+"""
+"""Per package in the catalogue: its latest observation (the end state) and the one in force at
+the start; each found by a seek in the observations' primary key."""
+
+_START_AT_MOMENT = """coalesce(
+      (SELECT max(observed_at) FROM observations WHERE package_id = p.id AND observed_at <= :since),
+      (SELECT min(observed_at) FROM observations WHERE package_id = p.id))"""
+"""The observation in force at :since, else the package's first (first seen after it)."""
+
+_START_BEFORE_RUN = """CASE WHEN e.run_id = :run THEN coalesce(
+      (SELECT max(observed_at) FROM observations
+        WHERE package_id = p.id AND observed_at < e.observed_at), e.observed_at)
+      ELSE e.observed_at END"""
+"""The observation before the one run :run recorded (the latest run: no later run recorded
+any), else the latest: a package the run did not change."""
+
+
+def _package_moves(
+    conn: sqlite3.Connection,
+    report: ChangeReport,
+    *,
+    run_id: int | None,
+    since: str | None,
+    start_moment: datetime | None,
+    end_moment: datetime | None,
+    skip: set[int],
+) -> None:
+    """Releases, versions gone back, star moves, dormant and revived: each package's state at
+    the start against its state at the end. `skip`: packages new or removed in the window."""
+    if run_id is not None:
+        rows = conn.execute(_STATES_SQL.format(start=_START_BEFORE_RUN), {"run": run_id})
+    else:
+        rows = conn.execute(_STATES_SQL.format(start=_START_AT_MOMENT), {"since": since})
+    for (
+        package_id,
+        slug,
+        _end_at,
+        end_stars,
+        end_version,
+        end_total,
+        end_commit,
+        _start_at,
+        start_stars,
+        start_version,
+        start_total,
+        start_commit,
+    ) in rows:
+        if package_id in skip:
+            continue
+        move = history.version_move(start_version, end_version)
+        if move is not None:
+            item = {"slug": slug, "from": start_version, "to": end_version}
+            (report.releases if move == history.RELEASE else report.rollbacks).append(item)
+        if type(start_stars) is int and type(end_stars) is int and start_stars != end_stars:
+            report.stars.append(
+                {
+                    "slug": slug,
+                    "from": start_stars,
+                    "to": end_stars,
+                    "gained": end_stars - start_stars,
+                }
+            )
+        if start_moment is None or end_moment is None:
+            continue
+        was = is_dormant(
+            {"last_commit": start_commit, "commits_52w_total": start_total}, start_moment
+        )
+        now = is_dormant({"last_commit": end_commit, "commits_52w_total": end_total}, end_moment)
+        if was != now:
+            (report.dormant if now else report.revived).append(
+                {"slug": slug, "last_commit": end_commit}
+            )
+    report.releases.sort(key=lambda item: str(item["slug"]))
+    report.rollbacks.sort(key=lambda item: str(item["slug"]))
+    report.stars.sort(key=lambda item: (-item["gained"], str(item["slug"])))
+    report.dormant.sort(key=lambda item: str(item["slug"]))
+    report.revived.sort(key=lambda item: str(item["slug"]))
 
 
 # --- trends -----------------------------------------------------------------------------------
@@ -214,7 +383,7 @@ class Trend:
     since: str
     until: str
     history: tuple[int, ...] = ()
-    """Stars at each observation from the baseline to the newest (for the sparkline)."""
+    """Stars at each observation from the start to the newest (for the sparkline)."""
 
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)
@@ -224,26 +393,22 @@ class Trend:
 
 _TRENDS_SQL = """
 WITH bounds AS (
-    SELECT o.package_id AS id, max(o.observed_at) AS until_at,
-           coalesce(max(CASE WHEN o.observed_at <= :since THEN o.observed_at END),
-                    min(o.observed_at)) AS since_at
-    FROM observations AS o {where}
-    GROUP BY o.package_id
-    HAVING count(*) > 1
+    SELECT p.id, p.slug, p.title,
+           (SELECT max(observed_at) FROM observations WHERE package_id = p.id) AS until_at,
+           {start} AS since_at
+    FROM packages AS p {where}
 )
-SELECT p.slug, p.title, l.stars, l.stars - b.stars, b.stars, l.forks, l.forks - b.forks,
-       b.forks, b.observed_at, l.observed_at, p.id
-FROM bounds
-JOIN packages AS p ON p.id = bounds.id
-JOIN observations AS l ON l.package_id = bounds.id AND l.observed_at = bounds.until_at
-JOIN observations AS b ON b.package_id = bounds.id AND b.observed_at = bounds.since_at
-WHERE bounds.since_at < bounds.until_at AND {gained} IS NOT NULL
-ORDER BY {gained} DESC, ({gained}) * 1.0 / max({base}, 1) DESC, p.slug
+SELECT b.slug, b.title, l.stars, l.stars - s.stars, s.stars, l.forks, l.forks - s.forks,
+       s.forks, s.observed_at, l.observed_at, b.id
+FROM bounds AS b
+JOIN observations AS l ON l.package_id = b.id AND l.observed_at = b.until_at
+JOIN observations AS s ON s.package_id = b.id AND s.observed_at = b.since_at
+WHERE b.since_at < b.until_at AND {gained} IS NOT NULL
+ORDER BY {gained} DESC, ({gained}) * 1.0 / max({base}, 1) DESC, b.slug
 """
-"""Per package: its newest observation, and its last one at or before :since (else its first:
-then every one is after :since). One pass over the observations in key order: three
-correlated subqueries per package took ~3 times as long at 30,000 packages. Packages observed
-once have no trend; removed packages (not in `packages`) are left out by the join."""
+"""Per package in the catalogue (or the grid or category): its newest observation and the one
+in force at :since (else its first: then every one is after :since), by primary-key seeks.
+Packages that did not change in the window have no trend; removed ones are left out."""
 
 
 def trends(
@@ -259,18 +424,16 @@ def trends(
     clauses: list[str] = []
     params: dict[str, object] = {"since": iso_utc(since)}
     if grid is not None:
-        clauses.append(
-            "o.package_id IN (SELECT package_id FROM grid_packages WHERE grid_id = :grid)"
-        )
+        clauses.append("p.id IN (SELECT package_id FROM grid_packages WHERE grid_id = :grid)")
         params["grid"] = grid["id"]
     if category is not None:
-        clauses.append("o.package_id IN (SELECT id FROM packages WHERE category_id = :category)")
+        clauses.append("p.category_id = :category")
         params["category"] = category["id"]
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     gained, base = (
-        ("l.stars - b.stars", "b.stars") if by == "stars" else ("l.forks - b.forks", "b.forks")
+        ("l.stars - s.stars", "s.stars") if by == "stars" else ("l.forks - s.forks", "s.forks")
     )
-    sql = _TRENDS_SQL.format(where=where, gained=gained, base=base)
+    sql = _TRENDS_SQL.format(start=_START_AT_MOMENT, where=where, gained=gained, base=base)
     if limit:
         sql += " LIMIT :limit"
         params["limit"] = limit
@@ -304,16 +467,18 @@ def trends(
 
 
 def has_history(conn: sqlite3.Connection) -> bool:
-    """Whether any package has been observed twice (trends need two observations)."""
+    """Whether any package has two observations (changed at least once since it was first
+    seen): trends need two."""
     row = conn.execute(
-        "SELECT 1 FROM observations AS o WHERE EXISTS (SELECT 1 FROM observations AS e"
-        " WHERE e.package_id = o.package_id AND e.observed_at > o.observed_at) LIMIT 1"
+        "SELECT 1 FROM observations AS o WHERE o.observed_at >"
+        " (SELECT min(observed_at) FROM observations WHERE package_id = o.package_id) LIMIT 1"
     ).fetchone()
     return row is not None
 
 
 def star_history(conn: sqlite3.Connection, package_id: int) -> list[tuple[str, int]]:
-    """(observed_at, stars) of every observation of a package with known stars, oldest first."""
+    """(observed_at, stars) of every observation of a package with known stars, in time order
+    (the same observations `trends` and `changes` compare)."""
     return [
         (at, stars)
         for at, stars in conn.execute(
@@ -335,14 +500,37 @@ def stitched_weeks(conn: sqlite3.Connection, package_id: int) -> list[tuple[str,
     )
 
 
-def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> sqlite3.Cursor:
-    """`export --history`: (slug, observed_at, stars, forks, commits_52w_total, pypi_version),
-    by slug then date; removed packages keep the slug of their last row in `changes`."""
-    return conn.execute(
-        "SELECT coalesce(p.slug, (SELECT slug FROM changes WHERE record_id = o.package_id"
-        " AND kind = 'packages' ORDER BY run_id DESC LIMIT 1), CAST(o.package_id AS TEXT)),"
-        " o.observed_at, o.stars, o.forks, o.commits_52w_total, o.pypi_version"
-        " FROM observations AS o LEFT JOIN packages AS p ON p.id = o.package_id"
-        " WHERE o.observed_at >= ? ORDER BY 1, 2",
-        (iso_utc(since) if since is not None else "",),
-    )
+HISTORY_COLUMNS = (
+    "slug",
+    "observed_at",
+    "stars",
+    "forks",
+    "commits_52w_total",
+    "pypi_version",
+    "last_commit",
+)
+"""The columns of `export --history`, one row per observation."""
+
+
+def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> Iterator[tuple[Any, ...]]:
+    """`export --history`: HISTORY_COLUMNS of every observation (from `since` on), by slug then
+    date; a removed package keeps the slug it had when it was removed (its id as text when none
+    is known). Each package's rows are one seek in the primary key."""
+    packages = conn.execute("SELECT id, slug FROM packages").fetchall()
+    present = {package_id for package_id, _ in packages}
+    gone: dict[int, str] = {}
+    for record_id, slug in conn.execute(
+        "SELECT record_id, slug FROM changes WHERE kind = 'packages' AND change = 'removed'"
+        " ORDER BY run_id"
+    ):
+        if record_id not in present:
+            gone[record_id] = slug if isinstance(slug, str) else str(record_id)
+    order = sorted([*packages, *gone.items()], key=lambda item: (str(item[1]), item[0]))
+    start = iso_utc(since) if since is not None else ""
+    for package_id, slug in order:
+        for row in conn.execute(
+            "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
+            " FROM observations WHERE package_id = ? AND observed_at >= ? ORDER BY observed_at",
+            (package_id, start),
+        ):
+            yield (slug, *row)

@@ -7,9 +7,10 @@ stitched weekly commits, grid membership, and the run's changes (against the row
 held before). So the same routine serves the fetch that has just committed (only its rewritten
 files are read), a catch-up after a crash between the JSON commit and the database commit, and a
 rebuild of a lost database (every file is read; no change is recorded, since the state before is
-unknown: that sync is a *baseline*). Every history row has a natural key (a package and the
-service's `last_fetched`; a run's start time; a run, change and record), so a rerun, a catch-up
-or a rebuild never adds a row twice.
+unknown: that sync is a *baseline*). The history rules themselves are in history.py (and
+docs/database.md). An observation is added only where a package's values differ from its latest
+one, a week only where a list the API sent says something new, and a run is its manifest: a
+rerun, a catch-up or a rebuild never adds a row twice.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import history
-from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Kind, Record, iso_utc, parse_timestamp
+from pkgharvest.records import (
+    FIELDS_BY_KIND,
+    STALE_COMMITS,
+    WEEKS,
+    Kind,
+    Record,
+    iso_utc,
+    parse_timestamp,
+)
 from pkgharvest.store.index import load_saved_index
 from pkgharvest.store.recordfile import encode_compact
 
@@ -176,8 +185,13 @@ def _row(kind: Kind, record: Record) -> list[object]:
         else:  # a value of the wrong type somewhere: the column decides, one by one
             row = _slow_row(kind, record)
     if kind is Kind.PACKAGE:
+        if row[_TOTAL] is None:  # the column is the sum of the counts, whatever the file says
+            row[_TOTAL] = package_total(record)
         row.append(category_id(record))
     return row
+
+
+_TOTAL = COLUMNS[Kind.PACKAGE].index("commits_52w_total")
 
 
 def _slow_row(kind: Kind, record: Record) -> list[object]:
@@ -284,17 +298,9 @@ def sync(
         run_id = _record_run(conn, manifest, stamp, baseline=baseline)
         changes_run = None if baseline else run_id
         hints = _IndexHints(root, id_hints)
+        run = _SyncRun(run_id, changes_run, _run_started(manifest))
         for kind in SYNC_ORDER:
-            _sync_kind(
-                conn,
-                root,
-                kind,
-                run_id,
-                changes_run,
-                counts,
-                read_record,
-                hints,
-            )
+            _sync_kind(conn, root, kind, run, counts, read_record, hints)
         conn.execute("DELETE FROM grid_packages WHERE from_grid = 0 AND from_package = 0")
         conn.execute(
             "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('manifest_sha256', ?)",
@@ -312,6 +318,60 @@ def stored_stamp(conn: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
+@dataclass(frozen=True)
+class _SyncRun:
+    """The run a sync records: its row (None: the manifest names none), the row its changes
+    go under (None: a baseline records none) and its start, which dates a change the service
+    did not date itself (see history.observation_time)."""
+
+    run_id: int | None
+    changes_run: int | None
+    started: datetime | None
+
+
+def _run_started(manifest: dict[str, Any]) -> datetime | None:
+    run = manifest.get("last_run")
+    return parse_timestamp(run.get("started")) if isinstance(run, dict) else None
+
+
+RUN_COLUMNS = (
+    "started, finished, scope, complete, exit_code, error, counts, requests, retries, seconds,"
+    " recorded, manifest_sha256"
+)
+
+
+def run_row(run: dict[str, Any], *, recorded: str, stamp: str | None) -> tuple[object, ...]:
+    """A `runs` row (RUN_COLUMNS) from a run's summary as the manifest and `fetch --json` hold
+    it; a value of the wrong type is stored as NULL. `stamp`: the manifest's digest, None for a
+    run that committed nothing."""
+    counts = run.get("counts")
+    seconds = run.get("seconds")
+    error = run.get("error")
+
+    def text(name: str) -> str | None:
+        value = run.get(name)
+        return value if isinstance(value, str) else None
+
+    def integer(name: str) -> int | None:
+        value = run.get(name)
+        return value if _is_int(value) else None
+
+    return (
+        text("started"),
+        text("finished"),
+        text("scope"),
+        int(run["complete"]) if isinstance(run.get("complete"), bool) else None,
+        integer("exit_code"),
+        error if isinstance(error, str) else None,
+        json.dumps(counts, separators=(",", ":")) if isinstance(counts, dict) else None,
+        integer("requests"),
+        integer("retries"),
+        float(seconds) if isinstance(seconds, int | float) else None,
+        recorded,
+        stamp,
+    )
+
+
 def _record_run(
     conn: sqlite3.Connection, manifest: dict[str, Any], stamp: str, *, baseline: bool
 ) -> int | None:
@@ -319,27 +379,23 @@ def _record_run(
     run = manifest.get("last_run")
     if not isinstance(run, dict) or not isinstance(run.get("started"), str):
         return None
-    started = run["started"]
-    counts = run.get("counts")
-    seconds = run.get("seconds")
     conn.execute(
-        "INSERT OR IGNORE INTO runs (started, finished, scope, complete, exit_code, counts,"
-        " seconds, recorded, manifest_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            started,
-            run.get("finished") if isinstance(run.get("finished"), str) else None,
-            run.get("scope") if isinstance(run.get("scope"), str) else None,
-            int(run["complete"]) if isinstance(run.get("complete"), bool) else None,
-            run.get("exit_code") if _is_int(run.get("exit_code")) else None,
-            json.dumps(counts, separators=(",", ":")) if isinstance(counts, dict) else None,
-            float(seconds) if isinstance(seconds, int | float) else None,
-            "rebuild" if baseline else "fetch",
-            stamp,
-        ),
+        f"INSERT OR IGNORE INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        run_row(run, recorded="rebuild" if baseline else "fetch", stamp=stamp),
     )
     # A run is its manifest: two runs may start in the same second, never write the same bytes.
     row = conn.execute("SELECT id FROM runs WHERE manifest_sha256 = ?", (stamp,)).fetchone()
     return int(row[0])
+
+
+def record_uncommitted_run(conn: sqlite3.Connection, run: dict[str, Any]) -> int:
+    """A run that committed nothing to the mirror (it failed, was interrupted, or found none of
+    its targets): its row, without a manifest. Returns its id."""
+    cursor = conn.execute(
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        run_row(run, recorded="fetch", stamp=None),
+    )
+    return int(cursor.lastrowid or 0)
 
 
 SYNC_BATCH = 500
@@ -420,8 +476,7 @@ def _sync_kind(
     conn: sqlite3.Connection,
     root: Path,
     kind: Kind,
-    run_id: int | None,
-    changes_run: int | None,
+    run: _SyncRun,
     counts: SyncCounts,
     read_record: Any,
     hints: _IndexHints,
@@ -432,6 +487,13 @@ def _sync_kind(
     # A table with no rows yet (a first sync, a rebuild) has no row before to compare with,
     # except for an id two files hold (a hand-made copy): the second finds the first's row.
     was_empty = bool(changed) and _is_empty(conn, table)
+    # Nothing to compare a package's values and weeks with: a first sync or a rebuild.
+    no_history = (
+        kind is Kind.PACKAGE
+        and was_empty
+        and _is_empty(conn, "observations")
+        and _is_empty(conn, "weekly_windows")
+    )
     read = 0
     for start in range(0, len(changed), SYNC_BATCH):
         batch = []
@@ -439,9 +501,7 @@ def _sync_kind(
             record = read_record(os.path.join(root, kind.value, name))
             if record is not None:  # None: it vanished since the scan
                 batch.append((name, file_id, record))
-        _apply_batch(
-            conn, kind, batch, run_id, changes_run, counts, present_ids if was_empty else None
-        )
+        _apply_batch(conn, kind, batch, run, counts, present_ids if was_empty else None, no_history)
         present_ids.update(record["id"] for _, _, record in batch)
         read += len(batch)
     conn.executemany(
@@ -459,11 +519,13 @@ def _sync_kind(
     ]
     change_rows: list[tuple[object, ...]] = []
     for record_id in removed:
-        row = conn.execute(f"SELECT slug FROM {table} WHERE id = ?", (record_id,)).fetchone()
+        row = conn.execute(f"SELECT slug, title FROM {table} WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             continue
-        if changes_run is not None:
-            change_rows.append((changes_run, "removed", kind.value, record_id, row[0], None, None))
+        if run.changes_run is not None:
+            change_rows.append(
+                (run.changes_run, "removed", kind.value, record_id, row[0], row[1], None, None)
+            )
         conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
     if kind is Kind.GRID:
         _grid_members_from_grids(conn, [], removed)
@@ -478,8 +540,8 @@ def _insert_changes(
     conn: sqlite3.Connection, rows: list[tuple[object, ...]], counts: SyncCounts
 ) -> None:
     conn.executemany(
-        "INSERT OR IGNORE INTO changes (run_id, change, kind, record_id, slug, old, new)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO changes (run_id, change, kind, record_id, slug, title, old, new)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     counts.changes += len(rows)
@@ -489,26 +551,25 @@ def _apply_batch(
     conn: sqlite3.Connection,
     kind: Kind,
     batch: list[tuple[str, FileId, Record]],
-    run_id: int | None,
-    changes_run: int | None,
+    run: _SyncRun,
     counts: SyncCounts,
     only_ids: set[int] | None,
+    no_history: bool = False,
 ) -> None:
     """New and rewritten records: their changes against the rows before, the rows, their
     files, grid membership, observations and weeks. `only_ids`: the only ids that can have a
-    row before (None: any)."""
+    row before (None: any); `no_history`: no package has an observation or a list filed yet."""
     if not batch:
         return
     table = kind.value
     change_rows: list[tuple[object, ...]] = []
-    previous_windows: dict[int, tuple[Any, Any]] = {}
     rows = [_row(kind, record) for _, _, record in batch]
     # Membership as stored (JSON text): a record whose list did not change keeps its rows.
     members = {Kind.PACKAGE: "grids", Kind.GRID: "packages"}.get(kind)
     member_index = COLUMNS[kind].index(members) if members else 0
     wanted = "slug, " + (members or "NULL")
     if kind is Kind.PACKAGE:
-        wanted += ", pypi_version, stars, commits_52w_total, commits_52w, last_fetched"
+        wanted += ", pypi_version"
     ids = [record["id"] for _, _, record in batch]
     held = _rows_by_id(
         conn, table, wanted, ids if only_ids is None else [i for i in ids if i in only_ids]
@@ -516,12 +577,10 @@ def _apply_batch(
     moved: list[Record] = []
     for (_, _, record), row in zip(batch, rows, strict=True):
         previous = held.get(record["id"])
-        if changes_run is not None:
-            change_rows.extend(_record_changes(changes_run, kind, record, previous))
+        if run.changes_run is not None:
+            change_rows.extend(_record_changes(run.changes_run, kind, record, previous))
         if members and (previous is None or previous[1] != row[member_index]):
             moved.append(record)
-        if kind is Kind.PACKAGE and previous is not None:
-            previous_windows[record["id"]] = (previous[6], previous[5])
     conn.executemany(_upsert_sql(kind), rows)
     conn.executemany(
         "INSERT OR REPLACE INTO record_files (kind, name, record_id, inode, mtime_ns, ctime_ns,"
@@ -532,7 +591,7 @@ def _apply_batch(
         _grid_members_from_grids(conn, moved, [], only_ids)
     elif kind is Kind.PACKAGE:
         _grid_members_from_packages(conn, moved, [], only_ids)
-        counts.observations += _observe(conn, batch, rows, previous_windows, run_id)
+        counts.observations += _observe(conn, batch, rows, run, fresh=no_history)
     _insert_changes(conn, change_rows, counts)
 
 
@@ -560,25 +619,22 @@ def _rows_by_id(
 def _record_changes(
     run_id: int, kind: Kind, record: Record, previous: tuple[Any, ...] | None
 ) -> Iterator[tuple[object, ...]]:
-    """The changes rows of one new or rewritten record, against its previous database row."""
+    """The changes rows of one new or rewritten record, against its previous database row
+    (slug, member list, and a package's version)."""
     record_id, slug = record["id"], record.get("slug")
+    title = column_value("title", record.get("title"))
     if previous is None:
-        yield (run_id, "new", kind.value, record_id, slug, None, None)
+        yield (run_id, "new", kind.value, record_id, slug, title, None, None)
         return
-    if previous[0] != slug:  # previous: slug, member list, then the package's fields
-        yield (run_id, "rename", kind.value, record_id, slug, previous[0], slug)
+    if previous[0] != slug:
+        yield (run_id, "rename", kind.value, record_id, slug, title, previous[0], slug)
     if kind is not Kind.PACKAGE:
         return
-    _, _, old_version, old_stars, old_total = previous[:5]
+    old_version = previous[2]
     version = column_value("pypi_version", record.get("pypi_version"))
-    if history.is_release(old_version, version):
-        yield (run_id, "release", kind.value, record_id, slug, old_version, version)
-    stars = column_value("stars", record.get("stars"))
-    if _is_int(stars) and _is_int(old_stars) and stars != old_stars:
-        yield (run_id, "stars", kind.value, record_id, slug, old_stars, stars)
-    activity = history.activity_change(old_total, package_total(record))
-    if activity is not None:
-        yield (run_id, activity, kind.value, record_id, slug, old_total, package_total(record))
+    move = history.version_move(old_version, version)
+    if move is not None:
+        yield (run_id, move, kind.value, record_id, slug, title, old_version, version)
 
 
 def _grid_members_from_grids(
@@ -627,87 +683,128 @@ def _grid_members_from_packages(
     )
 
 
-def _window(last_fetched: object, counts: object) -> tuple[Any, list[int]] | None:
-    """(last_fetched, 52 counts) of a package, or None when unknown or not on a calendar
-    (a year-1 or year-9999 date from a broken record has no 52 weeks around it)."""
-    moment = parse_timestamp(last_fetched)
-    weekly = history.weekly_counts(counts)
-    if moment is None or weekly is None or not 2 <= moment.year <= 9998:
-        return None
-    return moment, weekly
-
-
 _PACKAGE_COLUMN = {name: index for index, name in enumerate(COLUMNS[Kind.PACKAGE])}
+_OBSERVED = tuple(
+    _PACKAGE_COLUMN[name]
+    for name in ("stars", "forks", "commits_52w_total", "pypi_version", "last_commit")
+)
+"""Where a package row holds the values an observation records, in `observations` order."""
+
+
+def _latest_observations(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """id -> (observed_at, stars, forks, commits_52w_total, pypi_version, last_commit) of each
+    package's latest observation: a seek by primary key each, never a scan of its history."""
+    found: dict[int, tuple[Any, ...]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _IDS_PER_QUERY):
+        chunk = unique[start : start + _IDS_PER_QUERY]
+        marks = ",".join(["(?)"] * len(chunk))
+        for row in conn.execute(
+            f"WITH wanted (id) AS (VALUES {marks})"
+            " SELECT o.package_id, o.observed_at, o.stars, o.forks, o.commits_52w_total,"
+            " o.pypi_version, o.last_commit FROM wanted CROSS JOIN observations AS o"
+            " ON o.package_id = wanted.id AND o.observed_at ="
+            " (SELECT max(observed_at) FROM observations WHERE package_id = wanted.id)",
+            chunk,
+        ):
+            found[row[0]] = row[1:]
+    return found
+
+
+def _windows_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str, str]]:
+    """id -> (last_fetched, commits_52w JSON text) of the newest list filed into weekly_commits
+    for each package that has one."""
+    found: dict[int, tuple[str, str]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _IDS_PER_QUERY):
+        chunk = unique[start : start + _IDS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        for package_id, fetched, counts in conn.execute(
+            "SELECT package_id, last_fetched, commits_52w FROM weekly_windows"
+            f" WHERE package_id IN ({marks})",
+            chunk,
+        ):
+            found[package_id] = (fetched, counts)
+    return found
 
 
 def _observe(
     conn: sqlite3.Connection,
     batch: list[tuple[str, FileId, Record]],
     rows: list[list[object]],
-    previous_windows: dict[int, tuple[Any, Any]],
-    run_id: int | None,
+    run: _SyncRun,
+    *,
+    fresh: bool,
 ) -> int:
-    """Observations and stitched weeks of packages whose files changed (`rows`: their
-    packages rows); returns how many observations were new. `previous_windows`: id ->
-    (last_fetched, commits_52w JSON text) of the package's row before this sync."""
-    observations = []
+    """Observations and weekly commits of packages whose files changed (`rows`: their
+    packages rows); returns how many observations were added. `fresh`: the database had no
+    package before this sync (nothing to look up)."""
+    ids = [package["id"] for _, _, package in batch]
+    latest = {} if fresh else _latest_observations(conn, ids)
+    newest = {} if fresh else _windows_by_id(conn, ids)
+    observations: list[tuple[object, ...]] = []
     weeks: list[tuple[int, str, int]] = []
-    windows: list[tuple[int, float, object]] = []  # id, first Monday (Julian day), counts JSON
+    gap_weeks: list[tuple[int, str, int]] = []
+    whole: list[tuple[int, float, object]] = []  # id, first Monday (Julian day), counts JSON
+    filed: list[tuple[int, str, object]] = []
     json_each = has_json_each()
     at = _PACKAGE_COLUMN
     for (_, _, package), row in zip(batch, rows, strict=True):
-        moment = parse_timestamp(row[at["last_fetched"]])
-        if moment is None:
-            continue
         package_id = package["id"]
-        total = row[at["commits_52w_total"]]
-        observations.append(
-            (
-                package_id,
-                iso_utc(moment),
-                row[at["stars"]],
-                row[at["forks"]],
-                total if total is not None else package_total(package),
-                row[at["pypi_version"]],
-                run_id,
+        values = tuple(row[i] for i in _OBSERVED)
+        before = latest.get(package_id)
+        fetched = parse_timestamp(row[at["last_fetched"]])
+        if before is None or tuple(before[1:]) != values:
+            moment = history.observation_time(
+                fetched, parse_timestamp(before[0]) if before else None, run.started
             )
-        )
-        counts = history.weekly_counts(package.get("commits_52w"))
-        if counts is None or not 2 <= moment.year <= 9998:  # see _window
+            if moment is not None:
+                observations.append((package_id, iso_utc(moment), *values, run.run_id))
+        if fetched is None or not 2 <= fetched.year <= 9998:  # no 52 weeks around year 1
             continue
-        counts_text = row[at["commits_52w"]]  # the counts as JSON text
-        week = history.week_start(moment)
-        held = previous_windows.get(package_id)
-        if (
-            held is not None
-            and held[1] == counts_text
-            and (old := parse_timestamp(held[0])) is not None
-            and history.week_start(old) == week
-        ):
-            continue  # the same counts for the same weeks: nothing to write
-        previous = _window(held[0], json.loads(held[1])) if held and held[1] else None
-        if previous is None:  # the common case of a first sync: the whole window
+        counts = history.weekly_counts(package.get("commits_52w"))
+        stale = package.get("stale_fields")
+        if counts is None or (isinstance(stale, list) and STALE_COMMITS in stale):
+            continue  # unknown, or a list kept from an earlier run: never filed again
+        counts_text = row[at["commits_52w"]]
+        week = history.week_start(fetched)
+        held = newest.get(package_id)
+        held_at = parse_timestamp(held[0]) if held is not None else None
+        if held is None or held_at is None:  # the first list of this package: all 52 weeks
             if json_each:
                 first_week = history.window_mondays(week)[0]
-                windows.append((package_id, _julian_day(first_week), counts_text))
+                whole.append((package_id, _julian_day(first_week), counts_text))
             else:
                 weeks.extend(zip(repeat(package_id), _week_labels(week), counts))
+        elif fetched < held_at:  # older than a list already filed (a restored backup)
+            gap_weeks.extend(zip(repeat(package_id), _week_labels(week), counts))
             continue
-        weeks.extend(
-            (package_id, monday.isoformat(), count)
-            for monday, count in history.weeks_to_write(previous, (moment, counts))
-        )
-    before = conn.total_changes
+        elif held[1] != counts_text or held_at != fetched:
+            previous = (held_at, json.loads(held[1]))
+            weeks.extend(
+                (package_id, monday.isoformat(), count)
+                for monday, count in history.weeks_to_write(previous, (fetched, counts))
+            )
+        else:
+            continue  # this very list is filed already
+        filed.append((package_id, iso_utc(fetched), counts_text))
+    before_changes = conn.total_changes
     conn.executemany(
         "INSERT INTO observations (package_id, observed_at, stars, forks, commits_52w_total,"
-        " pypi_version, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        " pypi_version, last_commit, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         observations,
     )
-    added = conn.total_changes - before
+    added = conn.total_changes - before_changes
     conn.executemany(
         "INSERT INTO weekly_commits (package_id, week_start, commits) VALUES (?, ?, ?)"
         " ON CONFLICT DO UPDATE SET commits = excluded.commits",
         weeks,
+    )
+    conn.executemany(
+        "INSERT INTO weekly_commits (package_id, week_start, commits) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        gap_weeks,
     )
     # A whole window in one statement: SQLite files the 52 counts under their Mondays (the
     # first Monday plus 7 days per index), instead of Python binding 52 rows: a first sync of
@@ -716,7 +813,12 @@ def _observe(
         "INSERT INTO weekly_commits (package_id, week_start, commits)"
         " SELECT ?1, date(?2 + key * 7), value FROM json_each(?3) WHERE true"
         " ON CONFLICT DO UPDATE SET commits = excluded.commits",
-        windows,
+        whole,
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO weekly_windows (package_id, last_fetched, commits_52w)"
+        " VALUES (?, ?, ?)",
+        filed,
     )
     return added
 

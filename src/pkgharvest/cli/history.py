@@ -155,46 +155,36 @@ def changes(
     sys.stdout.flush()
 
 
-HISTORY_FIELDS = ("slug", "observed_at", "stars", "forks", "commits_52w_total", "pypi_version")
-"""The columns of `export --history`, one row per observation (long form)."""
-
-
 def history_writer(
-    reader: Any, since: str | None, export_format: str, *, bom: bool
+    reader: Any, since: str | None, export_format: str, *, bom: bool, date_format: str, tty: bool
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
-    Lines or a JSON array, by slug then date. Text cells get the export's formula guard."""
-    import csv
-
+    Lines or a JSON array, by slug then date: CSV as the package export (timestamps as
+    `date_format` says, formula guard, the terminal's sanitizer when `tty`)."""
     from pkgharvest.catalogue import reports
     from pkgharvest.catalogue.reader import DatabaseReader
-    from pkgharvest.formats.writers import UTF8_BOM, dumps, neutralize
+    from pkgharvest.formats import DateFormat, ExportFormat
+    from pkgharvest.formats.writers import write_history
 
     if not isinstance(reader, DatabaseReader):
         raise UsageError("--history needs the catalogue database, which cannot be used here")
     start = parse_since(since, STATE.deps.now()) if since is not None else None
     rows = reports.observation_rows(reader.conn, start)
+    clean = None
+    if tty:
+        from pkgharvest.views.text import sanitize
+
+        clean = sanitize
 
     def write(out: TextIO) -> None:
-        if export_format == "csv":
-            if bom:
-                out.write(UTF8_BOM)
-            writer = csv.writer(out, lineterminator="\r\n")
-            writer.writerow(HISTORY_FIELDS)
-            for row in rows:
-                writer.writerow(
-                    [neutralize(v) if isinstance(v, str) else ("" if v is None else v) for v in row]
-                )
-            return
-        objects = (dict(zip(HISTORY_FIELDS, row, strict=True)) for row in rows)
-        if export_format == "jsonl":
-            for item in objects:
-                out.write(dumps(item) + "\n")
-            return
-        separator = "[\n"
-        for item in objects:
-            out.write(separator + dumps(item))
-            separator = ",\n"
-        out.write("[]\n" if separator == "[\n" else "\n]\n")
+        write_history(
+            rows,
+            reports.HISTORY_COLUMNS,
+            ExportFormat(export_format),
+            out,
+            bom=bom,
+            clean=clean,
+            date_format=DateFormat(date_format),
+        )
 
     return write

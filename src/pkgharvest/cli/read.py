@@ -131,9 +131,11 @@ def _print_json_array(items: Iterable[Any]) -> None:
 def _freshness(mirror: Mirror, now: datetime) -> str:
     from pkgharvest.views.charts import relative_date
 
+    # The catalogue is as fresh as its last complete fetch: a targeted fetch since, or one
+    # that found nothing or failed, does not make it fresher or say it is broken.
     updated = mirror.last_updated()
-    text = f"mirror updated {relative_date(updated, now)}" if updated else "mirror date unknown"
-    if mirror.last_run_complete() is False:
+    text = f"mirror updated {relative_date(updated, now)}" if updated else "no complete fetch yet"
+    if mirror.last_catalogue_fetch_unfinished():
         text += "; the last fetch did not finish"
     return text
 
@@ -480,7 +482,8 @@ def export(
             "--history",
             help=(
                 "Export the observations instead, one row each (slug, observed_at, stars, "
-                "forks, commits_52w_total, pypi_version), from the catalogue database."
+                "forks, commits_52w_total, pypi_version, last_commit), from the catalogue "
+                "database."
             ),
         ),
     ] = False,
@@ -510,8 +513,16 @@ def export(
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
-        write_history = history_writer(reader, since, export_format.value, bom=bom)
-        if output is not None and str(output) != "-":
+        to_file = output is not None and str(output) != "-"
+        write_history = history_writer(
+            reader,
+            since,
+            export_format.value,
+            bom=bom,
+            date_format=date_format.value,
+            tty=not to_file and sys.stdout.isatty(),
+        )
+        if output is not None and to_file:
             from pkgharvest.formats.atomic import write_atomically
 
             write_atomically(output, write_history)

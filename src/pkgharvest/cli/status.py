@@ -41,25 +41,34 @@ def _counts_text(counts: dict[str, dict[str, int]]) -> str:
     return "; ".join(parts)
 
 
+LABEL_WIDTH = 16
+
+
 def _run_lines(label: str, run: RunFacts | None, now: datetime) -> list[str]:
     from pkgharvest.views.charts import relative_date
+    from pkgharvest.views.text import display
 
     if run is None or run.finished is None:
-        return [f"{label:<14}never"]
+        return [f"{label:<{LABEL_WIDTH}}never"]
     facts = [f"{run.finished:%Y-%m-%d %H:%M:%S} UTC ({relative_date(run.finished, now)})"]
     if run.exit_code is not None:
         facts.append(f"exit {run.exit_code}")
     if run.complete is not None:
-        facts.append("complete" if run.complete else "partial")
+        if run.complete:
+            facts.append("complete")
+        else:
+            facts.append("partial" if run.exit_code == 3 else "failed")
     if run.scope:
         facts.append(run.scope)
     if run.seconds is not None:
         facts.append(f"{run.seconds:.1f} s")
     if run.requests is not None:
         facts.append(f"{run.requests:,} requests")
-    lines = [f"{label:<14}" + ", ".join(facts)]
-    if run.counts:
-        lines.append(" " * 14 + _counts_text(run.counts))
+    lines = [f"{label:<{LABEL_WIDTH}}" + ", ".join(facts)]
+    if run.error:
+        lines.append(" " * LABEL_WIDTH + display(run.error))
+    elif run.counts:
+        lines.append(" " * LABEL_WIDTH + _counts_text(run.counts))
     return lines
 
 
@@ -67,6 +76,7 @@ def status_text(status: MirrorStatus) -> str:
     """The status as aligned `label  value` lines (API text sanitized for the terminal)."""
     from pkgharvest.views.text import display
 
+    width = LABEL_WIDTH
     records = ", ".join(f"{n:,} {kind}" for kind, n in status.records.items())
     differs = status.manifest_records and status.manifest_records != status.records
     if differs:
@@ -81,13 +91,14 @@ def status_text(status: MirrorStatus) -> str:
         else "free (no fetch running)"
     )
     lines = [
-        f"{'data folder':<14}{display(str(status.data_dir))}",
-        f"{'source':<14}{display(status.source)}",
+        f"{'data folder':<{width}}{display(str(status.data_dir))}",
+        f"{'source':<{width}}{display(status.source)}",
         *_run_lines("last run", status.last_run, status.now),
         *_run_lines("last complete", status.last_complete_run, status.now)[:1],
-        f"{'records':<14}{records}",
-        f"{'size on disk':<14}{_size_text(status.size_bytes)} ({status.files:,} files)",
-        f"{'lock':<14}{lock}",
+        *_run_lines("last full fetch", status.last_complete_catalogue_run, status.now)[:1],
+        f"{'records':<{width}}{records}",
+        f"{'size on disk':<{width}}{_size_text(status.size_bytes)} ({status.files:,} files)",
+        f"{'lock':<{width}}{lock}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -106,7 +117,7 @@ def status(
             "--max-age",
             metavar="AGE",
             help=(
-                "Exit 6 when the last complete fetch finished longer ago than AGE "
+                "Exit 6 when the last complete catalogue fetch finished longer ago than AGE "
                 "(36h, 2d, 90m), or never did."
             ),
         ),
@@ -142,12 +153,13 @@ def status(
     else:
         sys.stdout.write(status_text(facts))
     if limit is not None and facts.is_stale(limit):
-        complete = facts.last_complete_run
+        complete = facts.last_complete_catalogue_run
         if complete is None or complete.finished is None:
-            raise MirrorStale(f"no complete fetch has finished in {facts.data_dir}")
+            raise MirrorStale(f"no complete catalogue fetch has finished in {facts.data_dir}")
         raise MirrorStale(
-            f"the last complete fetch finished {complete.finished:%Y-%m-%d %H:%M:%S} UTC, "
-            f"more than --max-age {duration_text(limit)} ago"
+            f"the last complete catalogue fetch finished "
+            f"{complete.finished:%Y-%m-%d %H:%M:%S} UTC, more than --max-age "
+            f"{duration_text(limit)} ago"
         )
 
 

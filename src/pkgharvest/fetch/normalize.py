@@ -28,13 +28,12 @@ from pkgharvest.records import (
     GRID_FIELDS,
     MAX_INTEGER,
     PACKAGE_FIELDS,
+    STALE_COMMITS,
     WEEKS,
     PackageRef,
     Record,
     Ref,
 )
-
-STALE_COMMITS = "commits_52w"
 
 MAX_DEPTH = 100
 """The deepest nesting kept in `extra` or `invalid`; real records nest three levels at most.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pkgharvest import catalogue
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
 from pkgharvest.config import DEFAULT_PAGE_SIZE
-from pkgharvest.errors import ExitCode, UsageError
+from pkgharvest.errors import ExitCode, Interrupted, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
 from pkgharvest.fetch.removal import RemovalPlan, plan_removal
 from pkgharvest.fetch.resolve import Known, Resolver
@@ -69,8 +70,10 @@ class FetchOptions:
 class FetchReport:
     """The outcome of one fetch run (printed as the summary line, or as JSON with --json).
 
-    complete: every list was read completely and nothing failed (catalogue runs only).
-    exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists.
+    complete: everything asked for was fetched (exit 0): a catalogue run read every list
+        completely, a targeted run got every record it asked for that exists.
+    exit_code: 0 complete, 3 partial, 5 nothing of what was asked for exists (nothing is
+        committed then).
     removal_withheld: why records gone from the API were not removed, if they were not.
     not_found: (kind, key) of each target the API does not have (for a "did you mean").
     """
@@ -121,7 +124,9 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     """Bring the mirror in `options.data_dir` up to date with the API; see the module docs.
 
     Raises a PkgHarvestError (LockHeld, CorruptStore, StoreWriteError, ApiUnavailable,
-    NotTheApi, ...) when the run cannot finish; the mirror is then unchanged.
+    NotTheApi, ...) when the run cannot finish; the mirror is then unchanged. Every run that
+    took the lock is recorded in the catalogue database's `runs`, failures included; one that
+    found none of its targets (exit 5) commits nothing either.
     """
     deps = deps or Dependencies()
     _check(options)
@@ -130,59 +135,132 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     started, started_clock = deps.now(), deps.clock()
     stats = RunStats(deps.on_event)
     with store.lock():
-        store.open_for_update(source=base.url, switch_source=options.switch_source)
-        client = ApiClient(
-            base,
-            deps.with_events(stats.relay),
-            concurrency=options.concurrency,
-            run_timeout=options.timeout,
-        )
-        pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
-        txn = store.begin()
+        client: ApiClient | None = None
         try:
-            client.get_index()
-            resolver = Resolver(
-                client=client,
-                pool=pool,
+            store.open_for_update(source=base.url, switch_source=options.switch_source)
+            client = ApiClient(
+                base,
+                deps.with_events(stats.relay),
                 concurrency=options.concurrency,
-                page_size=options.page_size,
-                stats=stats,
-                stager=Stager(txn, base, stats),
-                known=Known(),
+                run_timeout=options.timeout,
             )
-            exit_code, plan, not_found = _phases(options, resolver, stats)
-            del resolver  # what the run learnt of every record: not needed from here on
-            removed = _apply(plan, txn, stats)
-            report = FetchReport(
-                scope=options.scope,
-                source=base.url,
-                complete=exit_code == ExitCode.OK and options.scope == "catalogue",
-                exit_code=exit_code,
-                counts={kind.value: stats.counts[kind] for kind in Kind},
-                requests=client.requests,
-                retries=client.retries,
-                bytes_received=client.received,
-                started=iso_utc(started),
-                finished=iso_utc(deps.now()),
-                seconds=round(deps.clock() - started_clock, 3),
-                notices=stats.all_notices(),
-                removal_withheld=plan.withheld if not removed else None,
-                not_found=not_found,
-            )
-            manifest_run = report.as_dict()
-            del manifest_run["notices"], manifest_run["source"], manifest_run["not_found"]
-            # The commit point: the one place where the mirror changes.
-            txn.commit(source=base.url, run=manifest_run)
-            # The database follows the JSON files.
-            catalogue.after_commit(store.root, id_hints=txn.written_ids())
-            return report
-        except BaseException:
-            txn.discard()
+            report = _run(options, base, store, client, stats, deps, started, started_clock)
+        except BaseException as err:
+            # A refusal (another source without --switch-source) is no run; a run the commit
+            # of which a signal followed is in the manifest, and the next command syncs it.
+            if not isinstance(err, UsageError | Interrupted) or (
+                isinstance(err, Interrupted) and not err.committed
+            ):
+                _record_uncommitted(
+                    options, store.root, stats, client, deps, started, started_clock, err
+                )
             raise
-        finally:
-            client.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
-            client.close()
+        if report.exit_code == ExitCode.NOT_FOUND:
+            _record_uncommitted(
+                options, store.root, stats, client, deps, started, started_clock, None, report
+            )
+        return report
+
+
+def _run(
+    options: FetchOptions,
+    base: ApiBase,
+    store: Store,
+    client: ApiClient,
+    stats: RunStats,
+    deps: Dependencies,
+    started: datetime,
+    started_clock: float,
+) -> FetchReport:
+    """The run under the lock: begin, the phases, the removal plan, the commit (unless nothing
+    asked for exists), the database's sync."""
+    pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
+    txn = store.begin()
+    try:
+        client.get_index()
+        resolver = Resolver(
+            client=client,
+            pool=pool,
+            concurrency=options.concurrency,
+            page_size=options.page_size,
+            stats=stats,
+            stager=Stager(txn, base, stats),
+            known=Known(),
+        )
+        exit_code, plan, not_found = _phases(options, resolver, stats)
+        del resolver  # what the run learnt of every record: not needed from here on
+        removed = _apply(plan, txn, stats)
+        report = FetchReport(
+            scope=options.scope,
+            source=base.url,
+            complete=exit_code == ExitCode.OK,
+            exit_code=exit_code,
+            counts={kind.value: stats.counts[kind] for kind in Kind},
+            requests=client.requests,
+            retries=client.retries,
+            bytes_received=client.received,
+            started=iso_utc(started),
+            finished=iso_utc(deps.now()),
+            seconds=round(deps.clock() - started_clock, 3),
+            notices=stats.all_notices(),
+            removal_withheld=plan.withheld if not removed else None,
+            not_found=not_found,
+        )
+        if exit_code == ExitCode.NOT_FOUND:  # nothing asked for exists: nothing to commit
+            txn.discard()
+            return report
+        manifest_run = report.as_dict()
+        del manifest_run["notices"], manifest_run["source"], manifest_run["not_found"]
+        # The commit point: the one place where the mirror changes.
+        txn.commit(source=base.url, run=manifest_run)
+        # The database follows the JSON files.
+        catalogue.after_commit(store.root, id_hints=txn.written_ids())
+        return report
+    except BaseException:
+        txn.discard()
+        raise
+    finally:
+        client.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        client.close()
+
+
+def _record_uncommitted(
+    options: FetchOptions,
+    root: Path,
+    stats: RunStats,
+    client: ApiClient | None,
+    deps: Dependencies,
+    started: datetime,
+    started_clock: float,
+    err: BaseException | None,
+    report: FetchReport | None = None,
+) -> None:
+    """Record a run that committed nothing (a failure `err`, or a `report` of exit 5) in the
+    database's `runs`; a problem doing so is a notice, never the run's error."""
+    if report is not None:
+        run = report.as_dict()
+        run["error"] = "none of the targets exists in the API"
+    else:
+        assert err is not None
+        code = getattr(err, "exit_code", None)
+        if not isinstance(code, int):
+            code = ExitCode.INTERRUPTED if isinstance(err, KeyboardInterrupt) else ExitCode.INTERNAL
+        run = {
+            "scope": options.scope,
+            "complete": False,
+            "exit_code": int(code),
+            "error": str(err) or type(err).__name__,
+            "counts": {kind.value: asdict(stats.counts[kind]) for kind in Kind},
+            "requests": client.requests if client is not None else 0,
+            "retries": client.retries if client is not None else 0,
+            "started": iso_utc(started),
+            "finished": iso_utc(deps.now()),
+            "seconds": round(deps.clock() - started_clock, 3),
+        }
+    problem = catalogue.record_uncommitted_run(root, run)
+    if problem is not None:
+        stats.notice(problem, topic="database")
 
 
 def _phases(

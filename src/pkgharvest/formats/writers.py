@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TextIO
 
 from pkgharvest.formats import DateFormat, ExportFormat
-from pkgharvest.formats.fields import csv_cells, default_fields, json_object
+from pkgharvest.formats.fields import csv_cells, default_fields, json_object, spreadsheet_date
 from pkgharvest.records import Record
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -166,6 +166,60 @@ _EXPORTERS: dict[ExportFormat, type[Exporter]] = {
     ExportFormat.JSONL: JsonLinesExporter,
     ExportFormat.JSON: JsonExporter,
 }
+
+
+def write_history(
+    rows: Iterable[Sequence[Any]],
+    columns: Sequence[str],
+    export_format: ExportFormat,
+    out: TextIO,
+    *,
+    bom: bool = False,
+    clean: Callable[[str], str] | None = None,
+    date_format: DateFormat = DateFormat.SPREADSHEET,
+) -> None:
+    """`export --history`: one row or object per observation, `columns` its fields. CSV as
+    the package export writes it (timestamps in `date_format`, text through `clean` and the
+    formula guard); JSON Lines and JSON keep the stored values. A history holds many rows of
+    one package in a row: a text cell is worked out once for a run of equal values."""
+    if export_format is ExportFormat.JSONL:
+        for row in rows:
+            out.write(dumps(dict(zip(columns, row, strict=True))) + "\n")
+        return
+    if export_format is ExportFormat.JSON:
+        separator = "[\n"
+        for row in rows:
+            out.write(separator + dumps(dict(zip(columns, row, strict=True))))
+            separator = ",\n"
+        out.write("[]\n" if separator == "[\n" else "\n]\n")
+        return
+    if bom:
+        out.write(UTF8_BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    spreadsheet = date_format is DateFormat.SPREADSHEET
+    dates = {i for i, name in enumerate(columns) if name in _HISTORY_DATES}
+    cells_before: list[Any] = [None] * len(columns)
+    texts_before: list[Any] = [None] * len(columns)
+    for row in rows:
+        cells: list[Any] = []
+        for i, value in enumerate(row):
+            if type(value) is not str:
+                cells.append("" if value is None else value)
+            elif value is cells_before[i] or value == cells_before[i]:
+                cells.append(texts_before[i])
+            else:
+                text = spreadsheet_date(value) if spreadsheet and i in dates else value
+                if clean is not None:
+                    text = clean(text)
+                text = neutralize(text)
+                cells_before[i], texts_before[i] = value, text
+                cells.append(text)
+        writer.writerow(cells)
+
+
+_HISTORY_DATES = frozenset({"observed_at", "last_commit"})
+"""The timestamp columns of `export --history`."""
 
 
 def exporter_for(

@@ -79,5 +79,20 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return None if data is None else parse_manifest(path, data)
 
 
+def last_complete_catalogue_run(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's last complete catalogue run: `last_complete_catalogue_run`, or in a
+    manifest written before that key existed, `last_complete_run` (only catalogue runs were
+    complete then); None when there was none."""
+    run = manifest.get("last_complete_catalogue_run")
+    if isinstance(run, dict):
+        return run
+    if "last_complete_catalogue_run" in manifest:
+        return None
+    older = manifest.get("last_complete_run")
+    if isinstance(older, dict) and older.get("scope", "catalogue") == "catalogue":
+        return older
+    return None
+
+
 def dump_manifest(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -36,7 +36,12 @@ from pkgharvest.records import (
 )
 from pkgharvest.store.fileio import read_small_file_and_stat
 from pkgharvest.store.journal import finish_for_readers
-from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
+from pkgharvest.store.manifest import (
+    MANIFEST_NAME,
+    last_complete_catalogue_run,
+    parse_manifest,
+    read_manifest_bytes,
+)
 from pkgharvest.store.paths import RECORD_SUFFIX, is_safe_slug, record_filename
 from pkgharvest.store.recordfile import corrupt_record
 
@@ -116,19 +121,20 @@ class Mirror:
         raise _not_found(kind, key, [r.get("slug") for r in records])
 
     def last_updated(self) -> datetime | None:
-        """When the last complete fetch finished (else the last run), from the manifest."""
-        for entry in (self.manifest.get("last_complete_run"), self.manifest.get("last_run")):
-            if isinstance(entry, dict):
-                entry = entry.get("finished")
-            when = parse_timestamp(entry)
-            if when is not None:
-                return when
-        return None
+        """When the last complete catalogue fetch finished, from the manifest (None: none has).
+        A targeted fetch, complete or not, leaves the rest of the catalogue as old as that."""
+        run = last_complete_catalogue_run(self.manifest)
+        return parse_timestamp(run.get("finished")) if run is not None else None
 
-    def last_run_complete(self) -> bool | None:
+    def last_catalogue_fetch_unfinished(self) -> bool:
+        """Whether the last committed run was a catalogue fetch that did not complete (some of
+        the catalogue is newer than `last_updated`, and nothing was removed)."""
         last_run = self.manifest.get("last_run")
-        complete = last_run.get("complete") if isinstance(last_run, dict) else None
-        return complete if isinstance(complete, bool) else None
+        return (
+            isinstance(last_run, dict)
+            and last_run.get("scope") == "catalogue"
+            and last_run.get("complete") is False
+        )
 
 
 def open_mirror(root: Path) -> Mirror:

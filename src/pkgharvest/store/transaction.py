@@ -68,7 +68,13 @@ from pkgharvest.store.index import (
     with_source,
 )
 from pkgharvest.store.lock import LOCK_NAME, FolderLock
-from pkgharvest.store.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
+from pkgharvest.store.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    dump_manifest,
+    last_complete_catalogue_run,
+    read_manifest,
+)
 from pkgharvest.store.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
@@ -481,14 +487,18 @@ class Transaction:
         self._check_open()
         store = self._store
         try:
-            previous = store.read_manifest()
+            previous = store.read_manifest() or {}
+            complete = run.get("complete") is True
             manifest: dict[str, Any] = {
                 "format_version": FORMAT_VERSION,
                 "pkgharvest_version": __version__,
                 "source": source,
                 "last_run": run,
-                "last_complete_run": (
-                    run if run.get("complete") else (previous or {}).get("last_complete_run")
+                "last_complete_run": run if complete else previous.get("last_complete_run"),
+                "last_complete_catalogue_run": (
+                    run
+                    if complete and run.get("scope") == "catalogue"
+                    else last_complete_catalogue_run(previous)
                 ),
                 "records": {kind.value: len(self._final_ids(kind)) for kind in Kind},
             }
