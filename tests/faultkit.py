@@ -213,7 +213,7 @@ def _package_expected(raw: dict[str, Any], catalogue: Catalogue, base_url: str) 
         "title": raw["title"],
         # A link to another host is never followed: no category.
         "category": _ref(catalogue.categories[category]) if isinstance(category, int) else None,
-        "grids": [_ref(catalogue.grids[g]) for g in raw["grids"]],
+        "grids": [_ref(catalogue.grids[g]) for g in sorted(raw["grids"])],  # id order
         "stars": raw["repo_watchers"],
         "forks": raw["repo_forks"],
         "commits_52w": weeks or None,
@@ -242,7 +242,9 @@ def _grid_expected(raw: dict[str, Any], catalogue: Catalogue, base_url: str) -> 
         "header": raw["header"],
         "created": _instant(raw["created"]),
         "modified": _instant(raw["modified"]),
-        "packages": [{"id": p, "slug": catalogue.packages[p]["slug"]} for p in raw["packages"]],
+        "packages": [
+            {"id": p, "slug": catalogue.packages[p]["slug"]} for p in sorted(raw["packages"])
+        ],
         "api_url": f"{base_url}grids/{raw['id']}/",
     }
 

@@ -205,7 +205,7 @@ def test_trends_with_one_observation_say_when_they_start(capsys: Cap, tmp_path: 
     assert fetch(FakeApi(seed_catalogue()), data) == 0
     capsys.readouterr()
     assert run(["trends", "--data-dir", str(data)]) == 0
-    assert capsys.readouterr().out.startswith("Trends start with the second run")
+    assert capsys.readouterr().out.startswith("Trends start once a package changes")
 
 
 def test_changes_of_the_last_run(capsys: Cap, history: Path) -> None:

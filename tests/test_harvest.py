@@ -114,7 +114,7 @@ def test_grid_fetch_brings_all_its_packages(data: Path) -> None:
     stored = records(data, "packages")
     assert set(grid["packages"]) <= set(stored)
     assert records(data, "grids")[grid["id"]]["packages"] == [
-        {"id": p, "slug": catalogue.packages[p]["slug"]} for p in grid["packages"]
+        {"id": p, "slug": catalogue.packages[p]["slug"]} for p in sorted(grid["packages"])
     ]
 
 

@@ -85,7 +85,9 @@ def test_a_grid_into_an_empty_folder_stays_within_the_bound(
     assert report.requests <= len(members) + len(grids) + len(categories) + 5
     assert sorted(package_details(api)) == sorted(members)  # each member once, nothing else
     stored = records(tmp_path / "mirror", "grids")[int(grid["id"])]  # type: ignore[call-overload]
-    assert stored["packages"] == [{"id": p, "slug": catalogue.packages[p]["slug"]} for p in members]
+    assert stored["packages"] == [
+        {"id": p, "slug": catalogue.packages[p]["slug"]} for p in sorted(members)
+    ]
     for package in records(tmp_path / "mirror", "packages").values():
         assert all(ref["slug"] is not None for ref in package["grids"])
         assert package["category"] is None or package["category"]["slug"] is not None

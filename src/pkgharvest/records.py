@@ -8,7 +8,7 @@ Package record (`packages/<name>.json`):
     slug                str, exactly as the API sent it (the file name may differ, see store.py)
     title               str
     category            Ref or null: the package's category, resolved by following its link
-    grids               list[Ref]: the grids it appears in, in the API's order
+    grids               list[Ref]: the grids it appears in, by id (the API's order varies)
     stars               int or null (API `repo_watchers`)
     forks               int or null (API `repo_forks`)
     commits_52w         list[int] of 52 weekly commit counts, oldest first; null = unknown
@@ -32,8 +32,8 @@ Package record (`packages/<name>.json`):
     extra               object: API fields this version does not know, as sent, keys sorted
 
 Grid record (`grids/<name>.json`): id, slug, title, description, is_locked, header, created,
-    modified, packages (list of PackageRef {"id", "slug"}; slug null if unknown), api_url,
-    invalid, extra.
+    modified, packages (list of PackageRef {"id", "slug"} by id; slug null if unknown),
+    api_url, invalid, extra.
 
 Category record (`categories/<name>.json`): id, slug, title, title_plural, description,
     show_pypi, created, modified, api_url, invalid, extra.

@@ -112,14 +112,18 @@ def show_trends(
     if not rows:
         if not reports.has_history(reader.conn):
             console.print(
-                Text("Trends start with the second run: so far each package was observed once.")
+                Text(
+                    "Trends start once a package changes: so far each package was observed "
+                    "once (an observation is recorded when its stars, forks, version or "
+                    "commits change)."
+                )
             )
         else:
             console.print(Text(f"No package gained or lost {by} since {since}."))
         return
     caption = (
         f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
-        " (from each package's last observation before then, or its first after)"
+        " (from each package's state then, or its first observation after)"
     )
     console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
 
@@ -133,13 +137,17 @@ def changes(
         typer.Option(
             "--since",
             metavar="last-run|7d|DATE",
-            help="The last run against the one before (default), or every run since then.",
+            help=(
+                "The last run's changes (default: the state before it against the state "
+                "after), or the state at that moment against the state now."
+            ),
         ),
     ] = "last-run",
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
+    """What changed in the catalogue: new, removed and renamed packages, grids and categories;
+    releases, star gains and losses, packages gone dormant or back."""
     from pkgharvest.catalogue import reports
 
     start = None if since == "last-run" else parse_since(since, STATE.deps.now())

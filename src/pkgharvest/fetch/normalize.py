@@ -5,6 +5,7 @@ Rules (the record contract is in records.py):
 - Datetimes become ISO 8601 in UTC with a `Z`; the API sends America/New_York offsets.
 - A value of the wrong type becomes null, and the raw value is kept under `invalid`.
 - Fields this version does not know are kept under `extra`, never dropped.
+- Links are kept in id order (the service sends a package's grids in no fixed order).
 - `commits_over_52: []` means "unknown": null, or the previous run's counts marked stale;
   anything but exactly 52 non-negative integer counts is invalid.
 - Every number stored is finite (record files are standard JSON that any reader parses):
@@ -285,7 +286,7 @@ def _package_field_by_field(
         "slug": slug,
         "title": fields.value("title", _text),
         "category": category,
-        "grids": list(grids),
+        "grids": in_id_order(grids),
         "stars": fields.value("repo_watchers", _count),
         "forks": fields.value("repo_forks", _count),
         "commits_52w": commits,
@@ -364,7 +365,7 @@ def _clean_package(
         "slug": slug,
         "title": title,
         "category": category,
-        "grids": list(grids),
+        "grids": in_id_order(grids),
         "stars": stars,
         "forks": forks,
         "commits_52w": commits,
@@ -407,7 +408,7 @@ def normalize_grid(
         "header": fields.value("header", _flag),
         "created": fields.datetime("created"),
         "modified": fields.datetime("modified"),
-        "packages": list(packages),
+        "packages": in_id_order(packages),
         "api_url": api_url,
     }
     values["invalid"] = {**_storable_items(link_problems), **fields.invalid}
@@ -431,6 +432,12 @@ def normalize_category(raw: Mapping[str, Any], *, api_url: str) -> Record:
     values["invalid"] = fields.invalid
     values["extra"] = fields.extra()
     return _ordered(values, CATEGORY_FIELDS)
+
+
+def in_id_order(refs: Sequence[Any]) -> list[Any]:
+    """Links in a fixed order, by id: the service lists a package's grids (and a grid's
+    packages) in no fixed order, and the same data must make the same record file."""
+    return sorted(refs, key=lambda ref: ref["id"])
 
 
 def ref_of(record: Mapping[str, Any]) -> Ref:

@@ -27,7 +27,7 @@ from pkgharvest.records import Kind, PackageRef, Record, Ref
 from pkgharvest.store.recordfile import encode_compact
 from pkgharvest.store.transaction import Change, Transaction
 
-SOURCE_REVISION = 1
+SOURCE_REVISION = 2
 """Part of every source digest, with the version: bump it when `normalize_package` makes other
 bytes from the same input, so that the next run normalizes every record again."""
 

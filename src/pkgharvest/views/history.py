@@ -118,12 +118,19 @@ def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
         ],
         more,
     )
-    items, more = cut(report.releases)
-    parts += _section(
-        f"Releases ({len(report.releases):,})",
-        [_slug(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}") for i in items],
-        more,
-    )
+    for title, moves in (
+        ("Releases", report.releases),
+        ("Versions that went back (a restored or corrected record)", report.rollbacks),
+    ):
+        items, more = cut(moves)
+        parts += _section(
+            f"{title} ({len(moves):,})",
+            [
+                _slug(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}")
+                for i in items
+            ],
+            more,
+        )
     gains = [i for i in report.stars if i["gained"] > 0]
     losses = sorted((i for i in report.stars if i["gained"] < 0), key=lambda i: i["gained"])
     for title, moves, style in (
@@ -142,8 +149,8 @@ def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
             more,
         )
     for title, key in (
-        ("Went dormant (no commits in 52 weeks)", "dormant"),
-        ("Came back (commits again)", "revived"),
+        ("Went dormant (no commits in 52 weeks, the last over a year ago)", "dormant"),
+        ("Came back (no longer dormant)", "revived"),
     ):
         items, more = cut(getattr(report, key))
         parts += _section(
@@ -157,6 +164,28 @@ def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
     )
     items, more = cut(report.removed)
     parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more)
+    for noun, groups in (("grids", report.grids), ("categories", report.categories)):
+        for label, listed in (("New", groups.new), ("Removed", groups.removed)):
+            items, more = cut(listed)
+            parts += _section(
+                f"{label} {noun} ({len(listed):,})",
+                [
+                    _slug(i).append(f"  {display(i.get('title'), missing='')}", style="dim")
+                    for i in items
+                ],
+                more,
+            )
+        items, more = cut(groups.renamed)
+        parts += _section(
+            f"Renamed {noun} ({len(groups.renamed):,})",
+            [
+                Text(display(i.get("to")), style=SLUG_STYLE).append(
+                    f"  was {display(i.get('from'))}", style="dim"
+                )
+                for i in items
+            ],
+            more,
+        )
     if len(parts) == 3:
         parts.append(Text("Nothing changed.", style="dim"))
     return Group(*parts)
