@@ -69,11 +69,17 @@ def content() -> MirrorContent:
 def sheets(
     content: MirrorContent, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """Three exports (default, --bom, --date-format iso) converted by one LibreOffice run;
-    each as its rows of openpyxl cells."""
+    """Five exports (default, --bom, --date-format iso; the history, by default and with
+    --date-format iso) converted by one LibreOffice run; each as its rows of openpyxl cells."""
     work = tmp_path_factory.mktemp("spreadsheet")
     mirror = write_mirror(work / "mirror", content)
-    variants = {"plain": (), "bom": ("--bom",), "iso": ("--date-format", "iso")}
+    variants = {
+        "plain": (),
+        "bom": ("--bom",),
+        "iso": ("--date-format", "iso"),
+        "history": ("--history",),
+        "history-iso": ("--history", "--date-format", "iso"),
+    }
     for name, extra in variants.items():
         args = ["export", "-o", str(work / f"{name}.csv"), "--data-dir", str(mirror), *extra]
         assert run(args) == 0
@@ -168,3 +174,43 @@ def test_bom_is_not_a_character_in_the_first_cell(sheets) -> None:
     assert [[c.value for c in row] for row in sheets["bom"]] == [
         [c.value for c in row] for row in sheets["plain"]
     ]
+
+
+def test_history_dates_are_dates_and_numbers_numbers(sheets, content: MirrorContent) -> None:
+    """`export --history`: a spreadsheet can chart stars over time (issue 19)."""
+    rows = sheets["history"]
+    header = [cell.value for cell in rows[0]]
+    assert header == [
+        "slug",
+        "observed_at",
+        "stars",
+        "forks",
+        "commits_52w_total",
+        "pypi_version",
+        "last_commit",
+    ]
+    cells = {row[0].value: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    assert len(cells) == len(content.packages)  # one observation each so far
+    for package in content.packages:
+        row = cells[package["slug"]]
+        observed = row["observed_at"]
+        assert observed.is_date, (package["slug"], observed.value)
+        when = datetime.fromisoformat(package["last_fetched"].replace("Z", "+00:00"))
+        assert observed.value == when.replace(tzinfo=None, microsecond=0)
+        assert row["stars"].data_type == "n" and row["stars"].value == package["stars"]
+        if package["last_commit"] is not None:
+            assert row["last_commit"].is_date
+    unicode_row = cells["django-unicode-text"]
+    assert unicode_row["last_commit"].value == datetime(2026, 2, 2, 0, 18, 21)
+    iso = {row[0].value: row for row in sheets["history-iso"][1:]}
+    assert not iso["django-unicode-text"][1].is_date
+    assert iso["django-unicode-text"][6].value == "2026-02-02T00:18:21.737467Z"
+
+
+def test_the_docs_name_the_date_formats_the_command_takes() -> None:
+    from pkgharvest.formats import DateFormat
+    from tests.fakeproc import REPO_ROOT
+
+    reading = (REPO_ROOT / "docs" / "reading.md").read_text("utf-8")
+    choices = "|".join(member.value for member in DateFormat)
+    assert f"[--date-format {choices}]" in reading and "excel|iso" not in reading

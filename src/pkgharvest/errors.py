@@ -39,8 +39,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     "what was fetched is kept, nothing removed",
     ExitCode.LOCKED: "another run holds the data folder's lock",
     ExitCode.NOT_FOUND: "not found: no such package or grid (in the API or the mirror)",
-    ExitCode.STALE: "status --max-age: the last complete fetch is older than that, or there "
-    "was none",
+    ExitCode.STALE: "status --max-age: the last complete catalogue fetch is older than that, "
+    "or there was none",
     ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
     "nothing was changed (verify: problems found)",
     ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",
@@ -238,7 +238,8 @@ class VerifyFailed(CorruptStore):
 
 
 class MirrorStale(PkgHarvestError):
-    """`pkgharvest status --max-age`: the last complete fetch is too old, or there was none."""
+    """`pkgharvest status --max-age`: the last complete catalogue fetch is too old, or there was
+    none."""
 
     exit_code = ExitCode.STALE
 

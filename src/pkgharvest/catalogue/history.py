@@ -118,7 +118,12 @@ def observation_time(
     """When a change of a package's values is dated: its `last_fetched` when that is later
     than the package's `latest` observation (the service re-measured it), else `run_started`
     (the run that saw the change), and never at or before `latest` (a second after it, when the
-    run's clock is behind). None when nothing dates it (no `last_fetched`, no run)."""
+    run's clock is behind). None when nothing dates it (no `last_fetched`, no run). In whole
+    seconds, as `observed_at` stores them."""
+    if last_fetched is not None:
+        last_fetched = last_fetched.replace(microsecond=0)
+    if run_started is not None:
+        run_started = run_started.replace(microsecond=0)
     if last_fetched is not None and (latest is None or last_fetched > latest):
         return last_fetched
     if latest is None:
