@@ -325,7 +325,7 @@ def check_catalogue(ctx: VerifyContext) -> Iterator[Problem]:
     step with this manifest (a database behind the manifest is allowed: the next reading
     command catches it up). Opened read-only: verify changes nothing."""
     from pkgharvest.catalogue import CATALOGUE_NAME
-    from pkgharvest.catalogue.write import COLUMNS, column_value, stored_stamp
+    from pkgharvest.catalogue.write import COLUMNS, stored_stamp, stored_values
 
     path = ctx.root / CATALOGUE_NAME
     if not path.exists():
@@ -344,7 +344,7 @@ def check_catalogue(ctx: VerifyContext) -> Iterator[Problem]:
         yield Problem("catalogue", path, f"cannot be opened: {err}")
         return
     try:
-        yield from _compare_catalogue(ctx, conn, path, COLUMNS, column_value, stored_stamp)
+        yield from _compare_catalogue(ctx, conn, path, COLUMNS, stored_values, stored_stamp)
     except sqlite3.Error as err:
         yield Problem("catalogue", path, f"cannot be read: {err}")
     finally:
@@ -356,7 +356,7 @@ def _compare_catalogue(
     conn: sqlite3.Connection,
     path: Path,
     columns: Mapping[Kind, Sequence[str]],
-    column_value: Callable[[str, Any], object],
+    stored_values: Callable[[Kind, Any], tuple[object, ...]],
     stored_stamp: Callable[[sqlite3.Connection], str | None],
 ) -> Iterator[Problem]:
     check = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -378,7 +378,7 @@ def _compare_catalogue(
             for row in conn.execute(f"SELECT {', '.join(names)} FROM {kind.value}")
         }
         files = {
-            record_id: tuple(column_value(name, record.get(name)) for name in names)
+            record_id: stored_values(kind, record)
             for record_id, (_, record) in ctx.records.get(kind, {}).items()
         }
         lacking = sorted(files.keys() - held.keys())

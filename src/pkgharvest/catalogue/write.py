@@ -194,6 +194,12 @@ def _row(kind: Kind, record: Record) -> list[object]:
 _TOTAL = COLUMNS[Kind.PACKAGE].index("commits_52w_total")
 
 
+def stored_values(kind: Kind, record: Record) -> tuple[object, ...]:
+    """The record's fields as its table stores them (COLUMNS[kind], in order): what `verify`
+    holds the database to."""
+    return tuple(_row(kind, record)[: len(COLUMNS[kind])])
+
+
 def _slow_row(kind: Kind, record: Record) -> list[object]:
     get = record.get
     return [convert(get(name)) for name, convert in _CONVERTERS[kind]]
