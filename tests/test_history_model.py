@@ -22,7 +22,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,11 +168,16 @@ def _moved(rng: random.Random, now: datetime) -> str:
     return service_stamp(now - timedelta(minutes=rng.randint(1, 300)))
 
 
+EDITS = (
+    *("stars", "stars", "forks", "version", "version", "commits", "commits", "last-commit"),
+    *("touch", "add", "remove", "rename", "reorder", "member"),
+    *("grid-add", "grid-remove", "grid-rename", "category-add", "category-rename"),
+)
+"""What one edit of the service's state can be (stars, versions and commits most often)."""
+
+
 def _edit(rng: random.Random, service: Service, now: datetime) -> None:
-    what = rng.choice(
-        "stars stars forks version version commits commits last-commit touch add remove "
-        "rename reorder member grid-add grid-remove grid-rename category-add category-rename".split()
-    )
+    what = rng.choice(EDITS)
     ids = sorted(service.packages)
     if what == "add" or not ids:
         _add_package(rng, service, now)
