@@ -768,6 +768,7 @@ def _observe(
                 observations.append((package_id, iso_utc(moment), *values, run.run_id))
         if fetched is None or not 2 <= fetched.year <= 9998:  # no 52 weeks around year 1
             continue
+        fetched = fetched.replace(microsecond=0)  # as weekly_windows stores it
         counts = history.weekly_counts(package.get("commits_52w"))
         stale = package.get("stale_fields")
         if counts is None or (isinstance(stale, list) and STALE_COMMITS in stale):
