@@ -110,18 +110,41 @@ def show_trends(
 
     console = make_console()
     if not rows:
-        if not reports.has_history(reader.conn):
-            console.print(
-                Text("Trends start with the second run: so far each package was observed once.")
-            )
-        else:
-            console.print(Text(f"No package gained or lost {by} since {since}."))
+        console.print(Text(_no_trends(reader, by, since)))
         return
-    caption = (
-        f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
-        " (from each package's last observation before then, or its first after)"
+    from pkgharvest.activity import is_dormant
+    from pkgharvest.catalogue.queries import dormancy_fields
+
+    now = STATE.deps.now()
+    fields = dormancy_fields(reader.conn, [row.slug for row in rows])
+    dormant = [row.slug in fields and is_dormant(fields[row.slug], now) for row in rows]
+    table = trends_table(rows, by=by, width=console.width, dormant=dormant)
+    # soft_wrap: the lines are fitted already; slugs and numbers are never cut.
+    console.print(table.table, soft_wrap=True)
+    for line in table.legend:
+        console.print(Text(line, style="dim"))
+    console.print(
+        Text(
+            f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d} (from each package's"
+            " last observation before then, or its first after)",
+            style="dim",
+        )
     )
-    console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
+
+
+def _no_trends(reader: DatabaseReader, by: str, since: str) -> str:
+    """What an empty `trends` table means on this mirror, in one line."""
+    from pkgharvest.catalogue import reports
+
+    if reports.has_history(reader.conn):
+        return f"No package gained or lost {by} since {since}."
+    runs = reports.run_count(reader.conn)
+    if runs < 2:
+        return "Trends start with the second run: so far each package was observed once."
+    return (
+        f"No package has changed since its first observation ({runs:,} runs so far): trends"
+        " start once the service re-measures a package (it refreshes each about daily)."
+    )
 
 
 @app.command(
@@ -151,7 +174,10 @@ def changes(
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import changes_view
 
-    make_console().print(changes_view(report))
+    hint = None
+    if start is None:
+        hint = "`pkgharvest changes --since 7d` shows what the runs of the last week changed."
+    make_console().print(changes_view(report, hint=hint))
     sys.stdout.flush()
 
 

@@ -372,12 +372,14 @@ def show(
         _print_json(record)
         return
     from pkgharvest.views.history import history_lines
-    from pkgharvest.views.package import package_panel
+    from pkgharvest.views.package import link_lines, package_panel
 
     console = _console()
     console.print(package_panel(record, now=STATE.deps.now()))
-    for line in history_lines(*reader.history(record["id"])):
+    for line in history_lines(*reader.history(record["id"]), width=console.width):
         console.print(line)
+    for line in link_lines(record, console.width):
+        console.print(line, soft_wrap=True)  # a URL is never wrapped in the middle
 
 
 GROUP_FIELDS = ("id", "slug", "title", "description")
@@ -398,7 +400,8 @@ def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | N
     plural = "grids" if kind is Kind.GRID else "categories"
     caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, STATE.deps.now())}"
     console = _console()
-    console.print(groups_table(summaries, noun, width=console.width, caption=caption))
+    # crop=False: slugs and numbers are never cut, even where they do not fit.
+    console.print(groups_table(summaries, noun, width=console.width, caption=caption), crop=False)
 
 
 @app.command(
