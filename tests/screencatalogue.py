@@ -38,7 +38,7 @@ BIG = "django-starry-giant"
 """1,234,567 stars, re-measured every night: the longest number, and a star history chart."""
 QUIET_BUT_ALIVE = "django-resting-between-releases"
 """No commit in 52 weeks, last commit five months ago: not dormant, an empty commit chart."""
-GRID_OF_40 = "image-thumbnails"
+GRID_OF_40 = "thumbnails"
 DORMANT_STAR = "django-old-but-loved"
 """A dormant package among the most starred: every screen's first page has a dormant row."""
 
@@ -54,22 +54,40 @@ def _plant(catalogue: Catalogue, day0: datetime) -> dict[str, int]:
     """Add the packages narrow screens trip on; returns their ids by slug."""
     fetched = service_datetime(_local(day0 - timedelta(hours=2)))
     grid_ids = sorted(catalogue.grids)
-    planted = {
-        LONG_SLUGS[0]: {"repo_watchers": 76_321, "repo_forks": 12_345},
-        LONG_SLUGS[1]: {"repo_watchers": 8_802, "repo_forks": 910},
-        LONG_SLUGS[2]: {"repo_watchers": 2_417, "repo_forks": 133},
-        BIG: {"repo_watchers": 1_234_567, "repo_forks": 98_765},
+    planted: dict[str, dict[str, object]] = {
+        LONG_SLUGS[0]: {
+            "repo_watchers": 76_321,
+            "repo_forks": 12_345,
+            "repo_description": "Thumbnails queued and generated off the request cycle, into S3.",
+        },
+        LONG_SLUGS[1]: {
+            "repo_watchers": 8_802,
+            "repo_forks": 910,
+            "repo_description": "A token blacklist app for djangorestframework-simplejwt.",
+        },
+        LONG_SLUGS[2]: {
+            "repo_watchers": 2_417,
+            "repo_forks": 133,
+            "repo_description": "Accessibility checks and reports for Wagtail pages.",
+        },
+        BIG: {
+            "repo_watchers": 1_234_567,
+            "repo_forks": 98_765,
+            "repo_description": "Stars by the million: the longest number on every screen.",
+        },
         QUIET_BUT_ALIVE: {
             "repo_watchers": 3_120,
             "repo_forks": 210,
             "commits_over_52": [0] * 52,
             "last_updated": service_datetime(_local(day0 - timedelta(days=150))),
+            "repo_description": "Finished, not abandoned: no commit this year, none needed.",
         },
         DORMANT_STAR: {
             "repo_watchers": 45_678,
             "repo_forks": 4_321,
             "commits_over_52": [0] * 52,
             "last_updated": service_datetime(_local(day0 - timedelta(days=3 * 365))),
+            "repo_description": "Loved and left: no commit in three years.",
         },
     }
     ids = {}
@@ -83,8 +101,6 @@ def _plant(catalogue: Catalogue, day0: datetime) -> dict[str, int]:
             "repo_url": f"https://github.com/example/{slug}",
             "pypi_url": f"http://pypi.python.org/pypi/{slug}",
             "documentation_url": f"https://{slug}.readthedocs.io/en/latest/",
-            "repo_description": f"{slug.replace('-', ' ').capitalize()}: a package planted"
-            " for the screens tests.",
             "commits_over_52": [1, 0, 3, 0, 2, 5, 0, 1] * 6 + [2, 0, 4, 1],
         }
         ids[slug] = catalogue.add_package({**defaults, **fields})
@@ -105,7 +121,7 @@ def _plant(catalogue: Catalogue, day0: datetime) -> dict[str, int]:
     catalogue.grids[grid_ids[0]] = {
         **grid,
         "slug": GRID_OF_40,
-        "title": "Image thumbnails",
+        "title": "Thumbnails",
         "description": "Thumbnails for Django images: on the fly, queued, or cached.",
         "packages": members,
     }

@@ -488,3 +488,47 @@ def test_screens_in_a_real_80_column_terminal(
             assert (row.split()[2] == MARK) == (slug in dormant), row
     if name == "grid --layout columns":
         assert len(column_headers(out)) == 40
+
+
+# --- the README's screens -------------------------------------------------------------------
+
+
+def readme_screens() -> list[tuple[list[str], list[str]]]:
+    """Each `$ pkgharvest ...` block of the README's "Reading the mirror": (its arguments, the
+    lines shown under it; "…" stands for lines left out)."""
+    text = (REPO / "README.md").read_text("utf-8")
+    section = text[text.index("## Reading the mirror") : text.index("## Running it every")]
+    screens: list[tuple[list[str], list[str]]] = []
+    for line in section.splitlines():
+        if line.startswith("    $ pkgharvest "):
+            screens.append((line.removeprefix("    $ pkgharvest ").split(), []))
+        elif screens and line.startswith("    "):
+            screens[-1][1].append(line.removeprefix("    "))
+        elif screens and line.strip():
+            screens.append(([], []))  # prose ends a block
+    return [screen for screen in screens if screen[0]]
+
+
+def test_the_readme_shows_real_80_column_screens(mirror: Path) -> None:
+    """The README's screens are what the commands print at 80 columns on the test catalogue,
+    line for line (a "…" line skips to the next line shown)."""
+    shown = readme_screens()
+    assert [args[0] for args, _ in shown] == ["top", "grid", "show", "trends"]
+    mp = pytest.MonkeyPatch()
+    try:
+        for args, lines in shown:
+            code, out, err = _run(mp, args, mirror, 80)
+            assert code == 0, err
+            printed = [line.rstrip() for line in out.splitlines()]
+            assert all(len(line) <= 80 for line in lines)
+            at = 0
+            for line in lines:
+                if line == "…":
+                    at = -1
+                    continue
+                if at < 0:
+                    at = printed.index(line)
+                assert printed[at] == line, (args, at, line)
+                at += 1
+    finally:
+        mp.undo()
