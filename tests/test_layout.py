@@ -400,8 +400,11 @@ def test_grid_columns_put_several_packages_side_by_side(
 ) -> None:
     args = ("grid", "synthetic-grid-0", "--layout", "columns", "--data-dir", str(wide))
     out = run_cli(monkeypatch, capsys, *args, columns=columns).out
-    first = next(line for line in out.splitlines() if line.startswith("┌"))
-    assert first.count("┬") == side_by_side
+    lines = out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("┌"))
+    assert lines[top].count("┬") == side_by_side
+    # The headers start on the block's first line, however many lines a wrapped slug takes.
+    assert all(f"│ {n}. " in lines[top + 1] for n in range(1, side_by_side + 1))
     assert max(cell_len(line) for line in out.splitlines()) <= columns
     headers = column_headers(out)
     assert len(headers) == 63 and f"1. {LONG_SLUGS[0]}" in headers  # whole, though wrapped

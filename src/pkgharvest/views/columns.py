@@ -136,7 +136,7 @@ def render_columns(columns: Sequence[Column]) -> Text:
         pieces = [(fit_cell(c.cells[row][0], c.width, c.right), c.cells[row][1]) for c in columns]
         for index, column in enumerate(columns):
             text, style = column.cells[row]
-            if column.spill and cell_len(text) > column.width:
+            if column.spill and (len(text) if text.isascii() else cell_len(text)) > column.width:
                 line([*pieces[:index], (text, style)])
                 pieces[: index + 1] = [(" " * c.width, "") for c in columns[: index + 1]]
                 break

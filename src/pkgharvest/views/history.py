@@ -263,6 +263,8 @@ def star_history_chart(history: Sequence[tuple[str, int]], width: int) -> list[T
     points = [
         (moment, stars) for at, stars in history if (moment := parse_timestamp(at)) is not None
     ]
+    if len(points) < 2:  # no dates to draw against (never from the database's own stamps)
+        return [star_history_text(history)]
     first, last = history[0], history[-1]
     heading = Text.assemble(
         ("Stars", "bold"),

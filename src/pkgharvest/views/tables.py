@@ -198,11 +198,14 @@ and the stars."""
 SPILL = "Package spills"
 """The last try to keep the sparkline: the package column stops being as wide as the longest
 slug, and a slug longer than it gets a line of its own, the rest of its row on the next line.
-It narrows only as far as keeps at least three rows in four on one line (SPILL_SHARE). When the
-sparkline goes anyway, the column is as wide as the longest slug again."""
+It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST). When the sparkline goes
+anyway, the column is as wide as the longest slug again."""
 
 SPILL_SHARE = 4
-"""At the SPILL step, at most one row in this many (and at least one) spills."""
+SPILL_MOST = 5
+"""At the SPILL step, at most one row in SPILL_SHARE and SPILL_MOST rows in all (and at least
+one) spill: a few long slugs, not a whole catalogue's (`top --limit 0` keeps one line a
+package and gives up the sparkline instead)."""
 
 NARROWING: tuple[str, ...] = (
     "Activity 26",
@@ -272,10 +275,10 @@ def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
 
 
 def spill_width(slug_widths: Sequence[int], header: str = "Package") -> int:
-    """The package column's width at the SPILL step: as wide as all but the longest slugs,
-    one in SPILL_SHARE (at least one)."""
+    """The package column's width at the SPILL step: as wide as all but the few longest slugs
+    (one in SPILL_SHARE, SPILL_MOST at most, at least one)."""
     ordered = sorted(slug_widths, reverse=True)
-    spilled = max(1, len(ordered) // SPILL_SHARE)
+    spilled = max(1, min(len(ordered) // SPILL_SHARE, SPILL_MOST))
     return max(ordered[spilled] if spilled < len(ordered) else 0, len(header))
 
 
@@ -366,7 +369,7 @@ def package_table(
     longest = widest([text for text, _ in descriptions])
     if longest:
         longest = max(longest, len("Description"))
-    slug_widths = [cell_len(text) for text, _ in cells["Package"]]
+    slug_widths = [len(t) if t.isascii() else cell_len(t) for t, _ in cells["Package"]]
     spilled = min(spill_width(slug_widths), widths["Package"])
     layout = _choose_layout(widths, longest, width, columns, spilled)
 
@@ -502,8 +505,11 @@ def _grid_block(
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SQUARE, show_lines=True, pad_edge=True, expand=False)
-    table.add_column("", width=_GRID_LABEL, no_wrap=True, style="dim")
+    # The packages' headers are the first row, not rich's header row: rich aligns a header row
+    # to its bottom, and a wrapped slug would push the others down.
+    table = Table(box=box.SQUARE, show_header=False, show_lines=True, pad_edge=True, expand=False)
+    table.add_column(width=_GRID_LABEL, no_wrap=True, style="dim")
+    heads: list[Text] = []
     for header, quiet in zip(headers, dormant, strict=True):
         rank_length = len(header.partition(" ")[0]) + 1  # "12. "
         text = Text(no_wrap=True, overflow="fold")
@@ -516,12 +522,17 @@ def _grid_block(
             text.append(rank_part, style="dim")
             text.append(line[len(rank_part) :], style="dim" if quiet else SLUG_STYLE)
             offset += len(line)
-        table.add_column(text, width=cell, overflow="ellipsis")
+        heads.append(text)
+        table.add_column(width=cell, overflow="ellipsis")
 
     def row(label: str, cells: Sequence[RenderableType]) -> None:
         table.add_row(Text(label), *cells)
 
-    row("Title", [Text(_title_cell(r), no_wrap=True, overflow="ellipsis") for r in block])
+    row("", heads)
+
+    titles = [_title_cell(r) for r in block]
+    if any(titles):  # a row of blanks says nothing
+        row("Title", [Text(title, no_wrap=True, overflow="ellipsis") for title in titles])
     row(
         "Description",
         [
