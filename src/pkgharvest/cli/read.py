@@ -204,8 +204,8 @@ def top(
     order = f"by {by.value}{' (reversed)' if reverse else ''}"
     caption = f"{counts}, {order}; {_freshness(mirror, now)}"
     table = package_table(shown, now=now, width=console.width, columns=TOP_COLUMNS, scale=scale)
-    # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
-    # (three times faster for a whole mirror).
+    # soft_wrap: the lines are fitted already; rich must neither wrap nor crop them (a slug is
+    # never cut), and need not measure them again.
     console.print(table.table, soft_wrap=True)
     for line in table.legend:
         console.print(Text(line, style="dim"))
