@@ -35,7 +35,6 @@ import contextlib
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -44,7 +43,7 @@ from types import TracebackType
 from typing import Any
 
 from pkgharvest import __version__
-from pkgharvest.errors import CorruptStore, SourceMismatch, StoreWriteError
+from pkgharvest.errors import SourceMismatch, StoreWriteError
 from pkgharvest.records import Kind, Record
 from pkgharvest.store import journal, paths, signals
 from pkgharvest.store.fileio import (
@@ -69,7 +68,7 @@ from pkgharvest.store.index import (
 )
 from pkgharvest.store.lock import LOCK_NAME, FolderLock
 from pkgharvest.store.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
-from pkgharvest.store.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
+from pkgharvest.store.recordfile import corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
 # Free space a commit wants beyond what staging used: directory entries of the moved files
@@ -209,15 +208,7 @@ class Store:
     def _check_folder(path: Path, what: str) -> bool:
         """Whether `path` exists; CorruptStore (one line naming it) if it is a symlink or not a
         folder: the run would otherwise write, or delete, wherever it leads."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            return False
-        if stat.S_ISLNK(info.st_mode):
-            raise CorruptStore(f"the {what} {path} is a symlink; {REPAIR_HINT}")
-        if not stat.S_ISDIR(info.st_mode):
-            raise CorruptStore(f"the {what} {path} is not a folder; {REPAIR_HINT}")
-        return True
+        return journal.check_folder(path, what)
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest, None if there is none yet; CorruptStore if it is broken or newer."""
