@@ -71,10 +71,15 @@ from pkgharvest.store.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manife
 from pkgharvest.store.recordfile import corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
-# Free space a commit wants beyond what staging used: directory entries of the moved files
-# (ext4 needs ~32 bytes each, in new 4 KiB blocks) and some spare.
-_DIR_BYTES_PER_MOVE = 64
+# Free space a commit wants beyond what staging used (the staged files already hold their
+# blocks): see Transaction._commit_blocks.
+_DIR_ENTRY_HEAD = 8  # ext4's directory entry: inode, record length, name length, type
 _SPARE_BYTES = 64 * 1024
+_SPARE_BLOCKS = 16
+# ext4 keeps 2% of its blocks (at most 4096) for its own metadata: statvfs counts them in
+# f_bfree, but no file may use them, root's included.
+_EXT4_RESERVE_FRACTION = 50
+_EXT4_RESERVE_MAX = 4096
 
 
 class Change(StrEnum):
@@ -561,20 +566,43 @@ class Transaction:
         return plan
 
     def _check_free_space(self, plan: journal.CommitPlan) -> None:
-        """StoreWriteError unless the file system has room for the journal and for the record
-        folders to grow (a rename can need a new directory block): checked before the first
-        move, so a full disk stops the run with the mirror unchanged."""
+        """StoreWriteError unless the file system has room for what the commit allocates:
+        checked before the first move, so a full disk stops the run with the mirror unchanged.
+        """
         root = self._store.root
         info = os.statvfs(root)
-        is_root = getattr(os, "geteuid", lambda: -1)() == 0  # root may use the reserved blocks
-        blocks = info.f_bfree if is_root else info.f_bavail
-        free = blocks * info.f_frsize
-        needed = 2 * len(plan.to_bytes()) + _DIR_BYTES_PER_MOVE * plan.move_count + _SPARE_BYTES
-        if free < needed:
+        block = info.f_frsize or info.f_bsize or 4096
+        if getattr(os, "geteuid", lambda: -1)() == 0:
+            # Root may use the blocks reserved for root, never those the file system keeps.
+            kept = min(info.f_blocks // _EXT4_RESERVE_FRACTION, _EXT4_RESERVE_MAX)
+            free_blocks = max(0, info.f_bfree - kept)
+        else:
+            free_blocks = info.f_bavail
+        needed_blocks = self._commit_blocks(plan, block)
+        if free_blocks < needed_blocks:
             raise StoreWriteError(
-                f"not enough free space in {root} to commit ({free // 1024} KiB free, about "
-                f"{needed // 1024} KiB needed); the mirror is unchanged"
+                f"not enough free space in {root} to commit ({free_blocks * block // 1024} KiB "
+                f"free, about {needed_blocks * block // 1024} KiB needed); the mirror is unchanged"
             )
+
+    def _commit_blocks(self, plan: journal.CommitPlan, block: int) -> int:
+        """File system blocks the commit may allocate, at `block` bytes each: the journal (a
+        temporary file renamed into place), the new directory entries of the record folders
+        (a name the folder does not hold yet: 8 bytes and the name rounded up to 4; a
+        directory block that splits keeps half of its entries, so twice that), a block for
+        each folder's index, and a spare."""
+        journal_bytes = len(plan.to_bytes())
+        blocks = 2 * -(-journal_bytes // block) + 2
+        for kind in Kind:
+            existing = self._index(kind).id_by_name
+            entry_bytes = sum(
+                _DIR_ENTRY_HEAD + -(-len(os.fsencode(name)) // 4) * 4
+                for name in plan.moves.get(kind.value, [])
+                if name not in existing
+            )
+            if entry_bytes:
+                blocks += -(-2 * entry_bytes // block) + 1
+        return blocks + max(_SPARE_BLOCKS, -(-_SPARE_BYTES // block))
 
     def _index_bytes(self) -> bytes:
         """The index after this run: every file it leaves that it knows the digest of."""
