@@ -281,3 +281,58 @@ def test_a_reader_stops_waiting_for_a_fetch_that_never_finishes(tmp_path: Path) 
         journal.finish_for_readers(root, patience=2.0, clock=lambda: now[0], sleep=later)
     assert getattr(stopped.value, "exit_code", None) == ExitCode.LOCKED
     assert 2.0 <= now[0] < 2.2
+
+
+# --- item 16: the journal is durable before the first move ------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")
+def test_the_journal_is_on_the_disk_before_the_first_record_moves(
+    tmp_path: Path, monkeypatch: MP
+) -> None:
+    """After a power loss the journal must be there whenever a record is: its bytes, its name
+    in the folder, both synced before the first staged file is moved into place."""
+    root = tmp_path / "mirror"
+    store = Store(root)
+    with store.lock():
+        store.open_for_update()
+        with store.begin() as txn:
+            txn.put(Kind.PACKAGE, package(1, "alpha"))
+            txn.commit(source=PUBLIC_BASE_URL, run={"complete": True})
+    events: list[tuple[str, str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"), ""))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        events.append(("replace", os.fsdecode(src), os.fsdecode(dst)))
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with store.lock():
+        store.open_for_update()
+        with store.begin() as txn:
+            txn.put(Kind.PACKAGE, package(2, "beta"))
+            txn.commit(source=PUBLIC_BASE_URL, run={"complete": True})
+
+    journal_path = str(root / journal.JOURNAL_NAME)
+    first_move = next(
+        i
+        for i, (what, src, dst) in enumerate(events)
+        if what == "replace" and "/.staging-" in src and Path(dst).parent.name == "packages"
+    )
+    in_place = next(i for i, event in enumerate(events) if event[:1] == ("replace",)
+                    and event[2] == journal_path)  # fmt: skip
+    bytes_synced = [
+        i
+        for i, (what, path, _) in enumerate(events)
+        if what == "fsync" and Path(path).name.startswith("." + journal.JOURNAL_NAME)
+    ]
+    name_synced = [
+        i for i, (what, path, _) in enumerate(events) if what == "fsync" and path == str(root)
+    ]
+    assert bytes_synced and bytes_synced[0] < in_place, events
+    assert any(in_place < i < first_move for i in name_synced), events
