@@ -208,9 +208,7 @@ def read_only_view(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
         if done.returncode != 0:
             pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
         mounts.append(point)
-        done = subprocess.run(
-            ["mount", "-o", "remount,ro,bind", str(point)], capture_output=True
-        )
+        done = subprocess.run(["mount", "-o", "remount,ro,bind", str(point)], capture_output=True)
         if done.returncode != 0:
             pytest.skip(f"cannot remount read-only here: {done.stderr.decode().strip()}")
         return point
@@ -283,7 +281,7 @@ def test_a_reader_stops_waiting_for_a_fetch_that_never_finishes(tmp_path: Path) 
     assert 2.0 <= now[0] < 2.2
 
 
-# --- item 16: the journal is durable before the first move ------------------------------------------
+# --- item 16: the journal is durable before the first move ----------------------------------------
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds through /proc")

@@ -403,7 +403,7 @@ def test_the_store_refuses_another_source_before_touching_anything(tmp_path: Pat
         store.open_for_update(source=OTHER_BASE_URL, switch_source=True)
 
 
-# --- issue 20 item 18: a lock file swapped between open and flock ----------------------------------
+# --- issue 20 item 18: a lock file swapped between open and flock ---------------------------------
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="flock")
