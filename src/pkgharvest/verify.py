@@ -32,13 +32,22 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore, StoreError
-from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
+from pkgharvest.records import (
+    CATEGORY_FIELDS,
+    GRID_FIELDS,
+    MAX_INTEGER,
+    PACKAGE_FIELDS,
+    Kind,
+    Record,
+    is_record_id,
+)
 from pkgharvest.status import lock_facts
 from pkgharvest.store.fileio import PART_SUFFIX, TEMP_SUFFIX
 from pkgharvest.store.journal import JOURNAL_NAME, STAGING_PREFIX
 from pkgharvest.store.lock import LOCK_NAME
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX, fallback_stem, record_filename
+from pkgharvest.store.recordfile import describe_id
 
 SHOWN_PROBLEMS = 20
 """Problems printed one per line; the rest are counted."""
@@ -172,6 +181,8 @@ def _parse(path: Path, kind: Kind) -> tuple[Record | None, str | None]:
         return None, f"is not UTF-8 text (byte {err.start})"
     except json.JSONDecodeError as err:
         return None, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+    except (ValueError, RecursionError) as err:  # an integer of 5,000 digits, [[[[...
+        return None, f"is not JSON this version reads ({err})"
     if not isinstance(record, dict):
         return None, "is not a JSON object"
     record_id = record.get("id")
@@ -179,6 +190,11 @@ def _parse(path: Path, kind: Kind) -> tuple[Record | None, str | None]:
         return None, 'has no integer "id"'
     if not isinstance(record.get("slug"), str):
         return None, 'has no text "slug"'
+    if not is_record_id(record_id):
+        return None, (
+            f"holds {describe_id(record_id)}, and ids run from 1 to {MAX_INTEGER:,}: readers "
+            "leave it out, the next fetch replaces it"
+        )
     missing = [name for name in _FIELDS[kind] if name not in record]
     if missing:
         return record, f"lacks the {kind.singular} fields {', '.join(missing)}"

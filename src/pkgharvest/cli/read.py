@@ -543,6 +543,11 @@ def export(
         write_atomically(output, lambda out: exporter.write(records, out))
     else:
         _write_stdout(lambda out: exporter.write(records, out))
+    from pkgharvest.store.mirror import left_out_notice
+
+    left_out = left_out_notice(files.mirror.left_out)
+    if left_out is not None:
+        sys.stderr.write(f"pkgharvest: {left_out}\n")
 
 
 def _write_stdout(write: Callable[[Any], None]) -> None:

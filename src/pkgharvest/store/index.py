@@ -27,6 +27,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from pkgharvest.records import is_record_id
 from pkgharvest.store import paths
 from pkgharvest.store.fileio import BINARY
 from pkgharvest.store.recordfile import read_record_id
@@ -81,10 +82,11 @@ def _entry_id_if_same_file(entry: object, info: os.stat_result) -> int | None:
         or parts[1] != str(info.st_size)
         or parts[2] != str(info.st_mtime_ns)
         or parts[3] != str(info.st_ino)
-        or not (parts[0].isascii() and parts[0].isdecimal() and len(parts[0]) <= 19)
+        or not (parts[0].isascii() and parts[0].isdecimal() and len(parts[0]) <= 16)
     ):
         return None
-    return int(parts[0])
+    record_id = int(parts[0])
+    return record_id if is_record_id(record_id) else None
 
 
 class SavedIndex:
@@ -153,6 +155,8 @@ class KindIndex:
         # renamed record into place and removing its old name). They are removed when the id
         # is next put or removed.
         self.extra_names: dict[int, list[str]] = {}
+        # Files holding an integer id no record may have (records.is_record_id).
+        self.invalid_names: list[str] = []
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, FileEntry] | None = None) -> KindIndex:
@@ -183,6 +187,11 @@ class KindIndex:
         found.sort()
         for name, vouched in found:
             record_id = read_record_id(os.path.join(folder, name)) if vouched is None else vouched
+            if record_id is None:
+                # An id no record may have: the file is left alone, and its name is free for
+                # the record the run writes there.
+                index.invalid_names.append(name)
+                continue
             index._add(name, record_id)
         return index
 
