@@ -122,6 +122,9 @@ class Store:
         """fsync every record file (slow); the manifest is always fsynced."""
         self._locked = False
         self._opened = False
+        # What this lock session created (the folders, `.lock`): a run into a new folder that
+        # never commits leaves none of it behind.
+        self._made: list[Path] = []
         self.recovered: int | None = None
         """Files moved into place by finishing a commit an earlier run began (None: none)."""
 
@@ -145,20 +148,49 @@ class Store:
     def lock(self) -> Iterator[None]:
         """Hold the data folder's lock (see lock.py), or raise LockHeld at once if another run
         holds it."""
+        made: list[Path] = []
         try:
             if self.root.exists() and not self.root.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            if not self.root.exists():
+                new_folders = [self.root, *(p for p in self.root.parents if not p.exists())]
+                made.extend(reversed(new_folders))
             self.root.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(self.lock_path):
+                made.append(self.lock_path)
             held = FolderLock.acquire(self.lock_path)
         except OSError as err:
+            self._remove_made(made)
             raise self.write_error(err) from None
+        except BaseException:
+            self._remove_made(made)
+            raise
+        self._made = made
         self._locked = True
         try:
             yield
         finally:
             self._locked = False
             self._opened = False
+            leave = self._made if not os.path.lexists(self.manifest_path) else []
+            self._made = []
+            # The kind folders and `.lock` go while the lock is held; the folders above them
+            # once it is released (the held lock keeps the data folder open).
+            files = [path for path in leave if path == self.lock_path or path.parent == self.root]
+            self._remove_made(files)
             held.release()
+            self._remove_made([path for path in leave if path not in files])
+
+    @staticmethod
+    def _remove_made(paths: list[Path]) -> None:
+        """Remove what a run that never committed created, newest first: a folder only while
+        it is empty (anything put there since stays, and so do the folders holding it)."""
+        for path in reversed(paths):
+            with contextlib.suppress(OSError):
+                if path.name == LOCK_NAME:
+                    os.unlink(path)
+                else:
+                    os.rmdir(path)
 
     def open_for_update(self, *, source: str | None = None, switch_source: bool = False) -> None:
         """Check the folder can be updated, and clean what killed runs left. Call under lock().
@@ -174,6 +206,7 @@ class Store:
             for kind in Kind:
                 if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):
                     self.kind_folder(kind).mkdir()
+                    self._made.append(self.kind_folder(kind))
             for folder in (self.root, *(self.kind_folder(kind) for kind in Kind)):
                 # A real create+remove: permissions, read-only mounts and ACLs all show here.
                 fd, probe = create_temp(folder, "probe")
