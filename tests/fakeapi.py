@@ -757,7 +757,8 @@ class ScriptedFault:
 
 @dataclass
 class Faults:
-    """What to inject. All randomness comes from `random.Random(seed)`.
+    """What to inject. All randomness comes from the seed: the nth request for a target (path
+    and query) meets the same fault in every run, however requests interleave.
 
     rate:         probability that a request (matching `only`) gets a random fault (never
                   "html" on the API root: a website there is final, not a passing fault)
@@ -783,7 +784,7 @@ class Faults:
     bomb_bytes: int = 256 * 1024 * 1024
     drip_interval: float = 0.2
     drip_for: float = 30.0
-    _rng: random.Random = field(init=False, repr=False, compare=False)
+    _asked: Counter[str] = field(default_factory=Counter, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -799,7 +800,6 @@ class Faults:
             raise ValueError(f"unknown faults {unknown}; known: {', '.join(ALL_FAULTS)}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
-        self._rng = random.Random(self.seed)
 
     def script(self, pattern: str, fault: str, times: int | None = 1) -> Faults:
         """Append a scripted fault; returns self so calls chain."""
@@ -822,8 +822,16 @@ class Faults:
                 return None
             if self.only and not re.search(self.only, target):
                 return None
-            if self._rng.random() < self.rate:
-                fault = self._rng.choice(self.kinds)
+            # Each request draws from its own generator, seeded by the seed, its target and
+            # how often that target was asked for: which attempts fail does not depend on how
+            # the client's threads happen to interleave. (One shared stream let a request
+            # retried at once take every fault of a dense stretch while the other requests in
+            # flight took the gaps: eight faults in a row at a 20% rate, now and then.)
+            attempt = self._asked[target]
+            self._asked[target] += 1
+            draw = random.Random(f"{self.seed}:{target}:{attempt}")
+            if draw.random() < self.rate:
+                fault = draw.choice(self.kinds)
                 # A 200 HTML page at the API root is what a website answers: the client takes
                 # it as final (exit 78), so a fault meant to pass never puts one there.
                 return None if fault == "html" and target == API_PREFIX else fault
