@@ -135,6 +135,38 @@ def _read_index_file(path: Path) -> bytes:
         os.close(fd)
 
 
+def index_problem(root: Path) -> str | None:
+    """What is wrong with `<root>/.index.json` for `verify`, in words; None when it is absent
+    or an index this version wrote (a run ignores a broken one, and writes it again)."""
+    path = root / INDEX_NAME
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink (never followed)"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size > _INDEX_MAX_BYTES:
+        return "is larger than any index"
+    try:
+        document = json.loads(_read_index_file(path))
+    except (ValueError, RecursionError):
+        return "is not valid JSON"
+    if not isinstance(document, dict) or document.get("format") != _INDEX_FORMAT:
+        return "is not an index this version wrote"
+    for kind, entries in document.items():
+        if kind == "format":
+            continue
+        if not isinstance(entries, dict) or not all(
+            isinstance(name, str) and isinstance(entry, str) for name, entry in entries.items()
+        ):
+            return f"holds {kind!r} entries that are not an index's"
+    return None
+
+
 def dump_index(entries_by_kind: dict[str, dict[str, FileEntry]]) -> bytes:
     """The index file's bytes; keys sorted, so the same entries always give the same bytes."""
     document: dict[str, Any] = {"format": _INDEX_FORMAT}
@@ -173,8 +205,8 @@ class KindIndex:
                 name = entry.name
                 if not name.endswith(paths.RECORD_SUFFIX) or name.startswith("."):
                     continue
-                if not entry.is_file():
-                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # a folder, or a link to a file elsewhere: never a record
                 known = saved.get(name)
                 vouched = None
                 if known is not None:

@@ -72,7 +72,13 @@ class Mirror:
         folder = str(self.folder(kind))
         try:
             with os.scandir(folder) as entries:
-                names = [entry.name for entry in entries if _is_record_name(entry.name)]
+                # A regular file (from the directory entry, no stat): a folder or a link of a
+                # record's name is no record, and a link is never followed out of the folder.
+                names = [
+                    entry.name
+                    for entry in entries
+                    if _is_record_name(entry.name) and entry.is_file(follow_symlinks=False)
+                ]
         except FileNotFoundError:
             return []
         except OSError as err:
@@ -99,7 +105,7 @@ class Mirror:
         """
         if is_safe_slug(key) and kind not in self._cache:
             path = self.folder(kind) / record_filename(key, 0)
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 record = _read_record(str(path), self.left_out)
                 if record is not None and record.get("slug") == key:
                     return record
