@@ -160,10 +160,16 @@ HISTORY_FIELDS = ("slug", "observed_at", "stars", "forks", "commits_52w_total", 
 
 
 def history_writer(
-    reader: Any, since: str | None, export_format: str, *, bom: bool
+    reader: Any,
+    since: str | None,
+    export_format: str,
+    *,
+    bom: bool,
+    clean: Callable[[str], str] | None = None,
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
-    Lines or a JSON array, by slug then date. Text cells get the export's formula guard."""
+    Lines or a JSON array, by slug then date. Text cells get the export's formula guard, and
+    `clean` first (the terminal's sanitizer, when the CSV is shown on one)."""
     import csv
 
     from pkgharvest.catalogue import reports
@@ -183,7 +189,12 @@ def history_writer(
             writer.writerow(HISTORY_FIELDS)
             for row in rows:
                 writer.writerow(
-                    [neutralize(v) if isinstance(v, str) else ("" if v is None else v) for v in row]
+                    [
+                        neutralize(clean(v) if clean else v)
+                        if isinstance(v, str)
+                        else ("" if v is None else v)
+                        for v in row
+                    ]
                 )
             return
         objects = (dict(zip(HISTORY_FIELDS, row, strict=True)) for row in rows)

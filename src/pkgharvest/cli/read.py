@@ -98,8 +98,11 @@ def _open(data_dir: Path | None) -> Reader:
     from pkgharvest.config import default_data_dir
 
     reader = open_reader(data_dir or default_data_dir())
-    for notice in reader.notices:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
+    if reader.notices:
+        from pkgharvest.views.text import visible  # file names from the data folder
+
+        for notice in reader.notices:
+            sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
     return reader
 
 
@@ -507,10 +510,18 @@ def export(
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
     reader = _open(data_dir)
+    to_file = output is not None and str(output) != "-"
+    clean = None
+    if not to_file and sys.stdout.isatty():
+        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
+        # get the exact text.
+        from pkgharvest.views.text import sanitize
+
+        clean = sanitize
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
-        write_history = history_writer(reader, since, export_format.value, bom=bom)
+        write_history = history_writer(reader, since, export_format.value, bom=bom, clean=clean)
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 
@@ -528,14 +539,6 @@ def export(
         category=files.find(Kind.CATEGORY, category) if category is not None else None,
         match=match,
     )
-    to_file = output is not None and str(output) != "-"
-    clean = None
-    if not to_file and sys.stdout.isatty():
-        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
-        # get the exact text.
-        from pkgharvest.views.text import sanitize
-
-        clean = sanitize
     exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
     if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
@@ -547,7 +550,9 @@ def export(
 
     left_out = left_out_notice(files.mirror.left_out)
     if left_out is not None:
-        sys.stderr.write(f"pkgharvest: {left_out}\n")
+        from pkgharvest.views.text import visible
+
+        sys.stderr.write(f"pkgharvest: {visible(left_out)}\n")
 
 
 def _write_stdout(write: Callable[[Any], None]) -> None:

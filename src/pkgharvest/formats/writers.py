@@ -29,9 +29,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # `a - b` leaves a lone `-`, which spreadsheets keep as text (at the end of the text the next
 # cell's separator follows it in the file, so a trigger there counts).
 _CELL_BREAKS = (",", ";", "\t", "\r", "\n", '"', "|", ":", "/", " ")
-_EMBEDDED_TRIGGER = re.compile(
-    r"""([,;\t\r\n"|:/][ \t\r\n"]*|[ ]+(?=[=+\-@](?:\S|$)))([=+\-@])"""
-)
+_EMBEDDED_TRIGGER = re.compile(r"""([,;\t\r\n"|:/][ \t\r\n"]*|[ ]+(?=[=+\-@](?:\S|$)))([=+\-@])""")
 
 UTF8_BOM = "\ufeff"
 
