@@ -251,7 +251,7 @@ def test_file_names_planted_in_the_data_folder_are_shown_escaped(
     readers = [["top", *data], ["export", *data], ["verify", *data], ["status", *data]]
     shown = on_a_terminal(readers)
     corrupt.write_text("{not json")
-    shown += on_a_terminal(readers + [["fetch", "--base-url", base_url, *data]])
+    shown += on_a_terminal([*readers, ["fetch", "--base-url", base_url, *data]])
 
     # (top answers from the database, which follows the manifest: files planted since the
     # last fetch are the file readers' and verify's to see.)
