@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, JsonOption
-from pkgharvest.cli.read import CategoryOption, GridOption, _open, _print_json
+from pkgharvest.cli.common import invocation, open_reader, print_json
+from pkgharvest.cli.options import CategoryOption, DataDirOption, GridOption, JsonOption
 from pkgharvest.errors import UsageError
 from pkgharvest.records import Kind, Record
 
@@ -38,7 +37,7 @@ def parse_since(text: str, now: datetime) -> datetime:
 def _database(data_dir: Path | None) -> DatabaseReader:
     from pkgharvest.catalogue.reader import DatabaseReader
 
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     if not isinstance(reader, DatabaseReader):
         raise UsageError(
             "history needs the catalogue database, which cannot be used here "
@@ -47,10 +46,14 @@ def _database(data_dir: Path | None) -> DatabaseReader:
     return reader
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog="Example: pkgharvest trends --since 30d --grid rest-frameworks --limit 10",
 )
 def trends(
+    ctx: typer.Context,
     since: Annotated[
         str,
         typer.Option("--since", metavar="7d|30d|90d|DATE", help="Start of the window."),
@@ -72,6 +75,7 @@ def trends(
         reader,
         since,
         by.value,
+        now=invocation(ctx).deps.now(),
         grid=reader.find(Kind.GRID, grid) if grid is not None else None,
         category=reader.find(Kind.CATEGORY, category) if category is not None else None,
         limit=limit,
@@ -84,6 +88,7 @@ def show_trends(
     since: str,
     by: str,
     *,
+    now: datetime,
     grid: Record | None,
     category: Record | None,
     limit: int,
@@ -98,10 +103,10 @@ def show_trends(
             "gains need the catalogue database, which cannot be used here "
             "(see the line above); run `pkgharvest fetch` with write access first"
         )
-    start = parse_since(since, STATE.deps.now())
+    start = parse_since(since, now)
     rows = reports.trends(reader.conn, start, by=by, limit=limit, grid=grid, category=category)
     if json_output:
-        _print_json([row.as_dict() for row in rows])
+        print_json([row.as_dict() for row in rows])
         return
     from rich.text import Text
 
@@ -124,10 +129,11 @@ def show_trends(
     console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest changes --since 7d",
 )
 def changes(
+    ctx: typer.Context,
     since: Annotated[
         str,
         typer.Option(
@@ -142,11 +148,11 @@ def changes(
     """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
     from pkgharvest.catalogue import reports
 
-    start = None if since == "last-run" else parse_since(since, STATE.deps.now())
+    start = None if since == "last-run" else parse_since(since, invocation(ctx).deps.now())
     reader = _database(data_dir)
     report = reports.change_report(reader.conn, start)
     if json_output:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import changes_view
@@ -165,6 +171,7 @@ def history_writer(
     export_format: str,
     *,
     bom: bool,
+    now: datetime,
     clean: Callable[[str], str] | None = None,
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
@@ -178,7 +185,7 @@ def history_writer(
 
     if not isinstance(reader, DatabaseReader):
         raise UsageError("--history needs the catalogue database, which cannot be used here")
-    start = parse_since(since, STATE.deps.now()) if since is not None else None
+    start = parse_since(since, now) if since is not None else None
     rows = reports.observation_rows(reader.conn, start)
 
     def write(out: TextIO) -> None:
