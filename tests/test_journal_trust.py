@@ -334,3 +334,24 @@ def test_the_journal_is_on_the_disk_before_the_first_record_moves(
     ]
     assert bytes_synced and bytes_synced[0] < in_place, events
     assert any(in_place < i < first_move for i in name_synced), events
+
+
+def test_status_says_a_commit_is_unfinished(monkeypatch: MP, capsys: Cap, tmp_path: Path) -> None:
+    """status reads without writing or locking: it does not finish the commit, it says that
+    the counts it shows are half old, half new."""
+    root = tmp_path / "mirror"
+    half_committed(root)
+
+    text = run_cli(monkeypatch, capsys, "status", "--data-dir", str(root))
+    document = run_cli(monkeypatch, capsys, "status", "--json", "--data-dir", str(root))
+
+    assert text.code == 0 and "commit        unfinished: a run was cut short" in text.out
+    assert json.loads(document.out)["unfinished_commit"] is True
+    assert (root / journal.JOURNAL_NAME).exists()
+    run_cli(monkeypatch, capsys, "top", "--data-dir", str(root))  # a reader finishes it
+    assert (
+        json.loads(run_cli(monkeypatch, capsys, "status", "--json", "--data-dir", str(root)).out)[
+            "unfinished_commit"
+        ]
+        is False
+    )

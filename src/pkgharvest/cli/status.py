@@ -84,6 +84,11 @@ def status_text(status: MirrorStatus) -> str:
         f"{'size on disk':<14}{_size_text(status.size_bytes)} ({status.files:,} files)",
         f"{'lock':<14}{lock}",
     ]
+    if status.unfinished_commit:
+        lines.append(
+            f"{'commit':<14}unfinished: a run was cut short while moving its records into "
+            "place; the next command finishes it"
+        )
     return "\n".join(lines) + "\n"
 
 
