@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -119,7 +118,6 @@ def percent(gained: int, before: int) -> float | None:
     return round(100.0 * gained / before, 1) if before > 0 else None
 
 
-_WINDOW = re.compile(r"([0-9]+)([hdw])", re.ASCII | re.IGNORECASE)
 _WINDOW_HOURS = {"h": 1, "d": 24, "w": 7 * 24}
 MAX_WINDOW_HOURS = 100 * 366 * 24
 """How far back `--since` may reach (a window of a century covers every observation)."""
@@ -131,10 +129,10 @@ def parse_since(text: str, now: datetime) -> datetime:
     Raises ValueError saying what is wrong, without the value (the caller quotes it).
     """
     value = text.strip()
-    window = _WINDOW.fullmatch(value)
-    if window is not None:
-        amount = window.group(1).lstrip("0") or "0"
-        hours = int(amount[:12]) * _WINDOW_HOURS[window.group(2).lower()]
+    amount, unit = value[:-1], value[-1:].lower()
+    if unit in _WINDOW_HOURS and amount.isascii() and amount.isdigit():  # isdigit takes "²"
+        amount = amount.lstrip("0") or "0"
+        hours = int(amount[:12]) * _WINDOW_HOURS[unit]
         if len(amount) > 12 or hours > MAX_WINDOW_HOURS:
             raise ValueError("is too far back (100 years at most)")
         return now - timedelta(hours=hours)

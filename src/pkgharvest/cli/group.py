@@ -185,6 +185,9 @@ class LazyGroup(typer.core.TyperGroup):
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         """Usage, the description, the commands, the options, the exit codes: on a terminal of
         24 lines the commands are on the first screen."""
+        from pkgharvest.cli.completion import document_shell_argument
+
+        document_shell_argument(self)
         self.format_usage(ctx, formatter)
         self.format_help_text(ctx, formatter)
         self.format_commands(ctx, formatter)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 import stat
 from datetime import datetime
 from enum import Enum
@@ -34,10 +33,6 @@ MAX_ROWS = 1_000_000_000
 
 _SHOWN = 80
 """The most characters of a refused value (not a path) a message repeats."""
-
-_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
 
 
 def shown(value: object, *, whole: bool = False) -> str:
@@ -84,9 +79,10 @@ class WholeNumber(IntRange):
             number, given = value, str(value)
         else:
             given = str(value).strip()
-            if _INTEGER.fullmatch(given) is None:
+            digits = given[1:] if given[:1] in "+-" else given
+            if not (digits.isascii() and digits.isdigit()):  # isdigit alone takes "²"
                 raise BadParameter(f"{shown(value)} is not a whole number", ctx, param)
-            if len(given.lstrip("+-").lstrip("0")) > 30:
+            if len(digits.lstrip("0")) > 30:
                 # Beyond any limit (and int() refuses 4,300 digits and more).
                 number = -(10**30) if given.startswith("-") else 10**30
             else:
@@ -117,9 +113,12 @@ class Number(FloatRange):
             number, given = float(value), str(value)
         else:
             given = str(value).strip()
-            if _NOT_FINITE.fullmatch(given) is None and _DECIMAL.fullmatch(given) is None:
-                raise BadParameter(f"{shown(value)} is not a number", ctx, param)
-            number = float(given)  # 1e400 is inf, refused below
+            try:
+                if not given.isascii() or "_" in given:  # float() takes other digits and "1_000"
+                    raise ValueError(given)
+                number = float(given)  # "1e400" is inf, "nan" nan: refused below
+            except ValueError:
+                raise BadParameter(f"{shown(value)} is not a number", ctx, param) from None
         if math.isnan(number):
             raise BadParameter(
                 f"must be a number from {self._describe_range()} (got {_cut(given)})", ctx, param
