@@ -28,11 +28,11 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminal
 
 HOSTILE = (
     "\x1b[2J\x1b[H\x1b]0;pwned\x07\x9b31m\x85\x90dcs\x9c\u202eevil\u202c\u2066iso\u2069"
-    "[/][bold]b[/bold][link=file:///etc/passwd]l[/link]\r\nline2\x08\x7f\u2028"
+    "[/][bold]b[/bold][link=file:///etc/passwd]l[/link]\r\nline2\x08\x7f\u2028\x00nul"
 )
 """Screen clear, cursor home, an OSC window title ended by BEL, an 8-bit CSI, NEL, an 8-bit DCS
 string, bidi override and isolate, rich markup (a closing tag with nothing to close raises if
-it is ever parsed), CR LF, backspace, DEL and a line separator."""
+it is ever parsed), CR LF, backspace, DEL, a line separator and NUL."""
 
 ANY_CONTROL = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
