@@ -26,6 +26,7 @@ from pkgharvest.cli.options import (
     MatchOption,
     complete_slugs,
 )
+from pkgharvest.cli.params import MAX_ROWS, OneOf, OutputFile, Since, SinceType, WholeNumber
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.mirror import GroupOrder, SortKey
@@ -41,16 +42,18 @@ ScaleOption = Annotated[
     ActivityScale,
     typer.Option(
         "--scale",
+        click_type=OneOf(ActivityScale),
         help=(
             "Sparkline scale: 'row' scales each package to its own busiest week (shape); "
             "'shared' scales every row to the table's busiest week (rows compare)."
         ),
-        case_sensitive=False,
     ),
 ]
 GroupOrderOption = Annotated[
     GroupOrder,
-    typer.Option("--by", help="Order by slug, package count or total stars.", case_sensitive=False),
+    typer.Option(
+        "--by", click_type=OneOf(GroupOrder), help="Order by slug, package count or total stars."
+    ),
 ]
 
 
@@ -115,6 +118,7 @@ def top(
         SortKey,
         typer.Option(
             "--by",
+            click_type=OneOf(SortKey),
             help=(
                 "Rank by this; largest or newest first. activity: commits in the last 13 "
                 "weeks (then the 52-week total). stars-gained: stars gained since --since, "
@@ -126,7 +130,10 @@ def top(
     category: CategoryOption = None,
     match: MatchOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit", click_type=WholeNumber(0, MAX_ROWS), help="Show this many rows; 0 shows all."
+        ),
     ] = 20,
     reverse: Annotated[
         bool, typer.Option("--reverse", help="Smallest or oldest first (unknown still last).")
@@ -134,11 +141,14 @@ def top(
     active: ActiveOption = False,
     scale: ScaleOption = ActivityScale.ROW,
     since: Annotated[
-        str,
+        Since,
         typer.Option(
-            "--since", metavar="7d|30d|DATE", help="With --by stars-gained: the window's start."
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|30d|DATE",
+            help="With --by stars-gained: the window's start.",
         ),
-    ] = "30d",
+    ] = "30d",  # type: ignore[assignment]  # the type converts the default too
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -228,8 +238,8 @@ def grid(
         GridLayout,
         typer.Option(
             "--layout",
+            click_type=OneOf(GridLayout),
             help="rows: one line per package (default); columns: side by side, as the website.",
-            case_sensitive=False,
         ),
     ] = GridLayout.ROWS,
     active: ActiveOption = False,
@@ -237,9 +247,9 @@ def grid(
         ActivityScale,
         typer.Option(
             "--scale",
+            click_type=OneOf(ActivityScale),
             help="Sparkline scale: 'shared' (default) one scale for the grid, so rows compare; "
             "'row' each package to its own busiest week.",
-            case_sensitive=False,
         ),
     ] = ActivityScale.SHARED,
     json_output: JsonOption = False,
@@ -377,18 +387,18 @@ def categories(
     ),
 )
 def export(
-    ctx: typer.Context,
     export_format: Annotated[
-        ExportFormat, typer.Option("--format", help="csv, jsonl or json.", case_sensitive=False)
+        ExportFormat,
+        typer.Option("--format", click_type=OneOf(ExportFormat), help="csv, jsonl or json."),
     ] = ExportFormat.CSV,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
+            click_type=OutputFile(),
             help="Write to FILE (replaced only once the export is complete) instead of stdout.",
             metavar="FILE",
-            dir_okay=False,
         ),
     ] = None,
     grid: GridOption = None,
@@ -413,11 +423,11 @@ def export(
         DateFormat,
         typer.Option(
             "--date-format",
+            click_type=OneOf(DateFormat),
             help=(
                 "CSV timestamps, in UTC: 'spreadsheet' 2026-02-02 00:18:21 (read as dates by "
                 "LibreOffice and Excel) or 'iso' 2026-02-02T00:18:21.737467Z as stored."
             ),
-            case_sensitive=False,
         ),
     ] = DateFormat.SPREADSHEET,
     history: Annotated[
@@ -431,8 +441,13 @@ def export(
         ),
     ] = False,
     since: Annotated[
-        str | None,
-        typer.Option("--since", metavar="7d|DATE", help="With --history: from then on."),
+        Since | None,
+        typer.Option(
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|DATE",
+            help="With --history: from then on.",
+        ),
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -453,12 +468,18 @@ def export(
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
     reader = open_reader(data_dir)
+    to_file = output is not None and str(output) != "-"
+    clean = None
+    if not to_file and sys.stdout.isatty():
+        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
+        # get the exact text.
+        from pkgharvest.views.text import sanitize
+
+        clean = sanitize
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
-        write_history = history_writer(
-            reader, since, export_format.value, bom=bom, now=invocation(ctx).deps.now()
-        )
+        write_history = history_writer(reader, since, export_format.value, bom=bom, clean=clean)
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 
@@ -476,14 +497,6 @@ def export(
         category=files.find(Kind.CATEGORY, category) if category is not None else None,
         match=match,
     )
-    to_file = output is not None and str(output) != "-"
-    clean = None
-    if not to_file and sys.stdout.isatty():
-        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
-        # get the exact text.
-        from pkgharvest.views.text import sanitize
-
-        clean = sanitize
     exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
     if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
@@ -491,6 +504,13 @@ def export(
         write_atomically(output, lambda out: exporter.write(records, out))
     else:
         _write_stdout(lambda out: exporter.write(records, out))
+    from pkgharvest.store.mirror import left_out_notice
+
+    left_out = left_out_notice(files.mirror.left_out)
+    if left_out is not None:
+        from pkgharvest.views.text import visible
+
+        sys.stderr.write(f"pkgharvest: {visible(left_out)}\n")
 
 
 def _write_stdout(write: Callable[[Any], None]) -> None:

@@ -17,6 +17,7 @@ import typer
 
 from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.params import Duration
 
 if TYPE_CHECKING:
     from pkgharvest.status import MirrorStatus, RunFacts
@@ -43,10 +44,13 @@ _LABEL = 14
 
 def _line(label: str, value: str, width: int) -> list[str]:
     """`label` and `value` in lines of at most `width` characters: the value is broken after
-    its ", " and "; " separators, and continued under itself (a piece longer than a line, a
-    long path say, is not broken)."""
+    its ", " and "; " separators (between words in a piece longer than a line), and continued
+    under itself. A word longer than a line, a long path say, is not broken."""
     lines = [f"{label:<{_LABEL}}"]
+    pieces: list[str] = []
     for piece in re.split(r"(?<=[,;]) ", value):
+        pieces += piece.split(" ") if _LABEL + len(piece) > width else [piece]
+    for piece in pieces:
         start = len(lines[-1]) == _LABEL
         if not start and len(lines[-1]) + 1 + len(piece) > width:
             lines.append(" " * _LABEL)
@@ -106,6 +110,13 @@ def status_text(status: MirrorStatus, width: int = 80) -> str:
         *_line("size on disk", f"{_size_text(status.size_bytes)} ({status.files:,} files)", width),
         *_line("lock", lock, width),
     ]
+    if status.unfinished_commit:
+        lines += _line(
+            "commit",
+            "unfinished: a run was cut short while moving its records into place;"
+            " the next command finishes it",
+            width,
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -122,9 +133,10 @@ commands = typer.Typer()
 def status(
     ctx: typer.Context,
     max_age: Annotated[
-        str | None,
+        float | None,
         typer.Option(
             "--max-age",
+            click_type=Duration(),
             metavar="AGE",
             help=(
                 "Exit 6 when the last complete fetch finished longer ago than AGE "
@@ -145,13 +157,20 @@ def status(
     """The mirror's data folder, source, last runs, record counts, size, and whether a fetch
     is running."""
     from pkgharvest.config import default_data_dir
-    from pkgharvest.errors import MirrorStale, UsageError
-    from pkgharvest.status import collect_status, duration_text, parse_duration, prometheus_text
+    from pkgharvest.errors import MirrorStale, NoMirror, UsageError
+    from pkgharvest.status import collect_status, duration_text, prometheus_text
 
     if prometheus and json_output:
         raise UsageError("--prometheus and --json cannot be used together")
-    limit = parse_duration(max_age) if max_age is not None else None
-    facts = collect_status(data_dir or default_data_dir(), now=invocation(ctx).deps.now())
+    limit = max_age
+    root = data_dir or default_data_dir()
+    try:
+        facts = collect_status(root, now=invocation(ctx).deps.now())
+    except NoMirror as err:
+        if limit is None:
+            raise
+        # A monitoring check keyed on 6 must see a machine that never fetched, too.
+        raise MirrorStale(f"{err} (so no complete fetch has finished there)") from None
     if prometheus:
         sys.stdout.write(prometheus_text(facts))
     elif json_output:
