@@ -254,6 +254,13 @@ def test_trends_on_a_young_mirror_say_what_is_true(capsys: Cap, tmp_path: Path) 
     assert "second run" not in out
 
 
+def test_trends_with_nothing_in_the_window_name_its_start(capsys: Cap, history: Path) -> None:
+    out = read(capsys, "trends", "--since", "30d", "--data-dir", str(history))
+    assert out == "No package gained or lost stars since 2027-01-30 (30d).\n"  # LATER - 30 days
+    out = read(capsys, "trends", "--since", "2026-12-01", "--data-dir", str(history))
+    assert out == "No package gained or lost stars since 2026-12-01.\n"
+
+
 def test_changes_with_nothing_changed_suggest_a_longer_window(capsys: Cap, history: Path) -> None:
     assert fetch(FakeApi(_second_catalogue()), history) == 0  # a rerun: nothing new
     out = read(capsys, "changes", "--data-dir", str(history))

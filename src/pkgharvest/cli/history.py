@@ -117,7 +117,9 @@ def show_trends(
 
     console = make_console()
     if not rows:
-        console.print(Text(_no_trends(reader, by, since.text)))
+        day = f"{start:%Y-%m-%d}"
+        shown = day if since.text.strip() == day else f"{day} ({since.text.strip()})"
+        console.print(Text(_no_trends(reader, by, shown)))
         return
     from pkgharvest.activity import is_dormant
     from pkgharvest.catalogue.queries import dormancy_fields
@@ -139,7 +141,8 @@ def show_trends(
 
 
 def _no_trends(reader: DatabaseReader, by: str, since: str) -> str:
-    """What an empty `trends` table means on this mirror, in one line."""
+    """What an empty `trends` table means on this mirror, in one line (`since`: the window's
+    start, as shown)."""
     from pkgharvest.catalogue import reports
 
     if reports.has_history(reader.conn):
