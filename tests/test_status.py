@@ -80,6 +80,20 @@ def test_status_text_shows_every_fact(monkeypatch, capsys, mirror: Path) -> None
     assert "packages 5 seen, 1 new, 2 changed, 2 unchanged" in result.out
 
 
+@pytest.mark.parametrize("columns", [60, 80])
+def test_status_lines_fit_the_terminal(monkeypatch, capsys, mirror: Path, columns: int) -> None:
+    """Long values break after a comma or semicolon, continued under themselves; nothing is
+    lost (the same facts as on a wide terminal)."""
+    wide = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror), columns=200).out
+    narrow = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror), columns=columns)
+    lines = narrow.out.splitlines()
+    # A path is never broken: only the data folder's line may be longer (tmp paths are long).
+    assert all(len(line) <= columns for line in lines if line != f"{'data folder':<14}{mirror}")
+    assert len(lines) > len(wide.splitlines())
+    assert all(line[:14].strip() or line.startswith(" " * 14) for line in lines)
+    assert " ".join(narrow.out.split()) == " ".join(wide.split())
+
+
 def test_status_json_has_ages_counts_size_and_lock(monkeypatch, capsys, mirror: Path) -> None:
     result = run_cli(monkeypatch, capsys, "status", "--json", "--data-dir", str(mirror))
     data = json.loads(result.out)
@@ -143,6 +157,23 @@ def test_no_mirror_exits_66(monkeypatch, capsys, tmp_path: Path) -> None:
     result = run_cli(monkeypatch, capsys, "status", "--data-dir", str(tmp_path / "none"))
     assert result.code == ExitCode.NO_MIRROR
     assert "run `pkgharvest fetch` first" in result.err
+
+
+@pytest.mark.parametrize("folder", ["none", "empty"])
+def test_max_age_where_there_is_no_mirror_exits_6(
+    monkeypatch, capsys, tmp_path: Path, folder: str
+) -> None:
+    """A monitoring check keyed on exit 6 must also catch a machine that never fetched (issue
+    17, item 9): no folder at all, or an empty one."""
+    (tmp_path / "empty").mkdir()
+    root = tmp_path / folder
+    result = run_cli(monkeypatch, capsys, "status", "--max-age", "1d", "--data-dir", str(root))
+    assert result.code == ExitCode.STALE
+    assert result.err == (
+        f"pkgharvest: error: no mirror in {root} yet: run `pkgharvest fetch` first "
+        "(so no complete fetch has finished there)\n"
+    )
+    assert not (tmp_path / "none").exists()  # looked at, never made
 
 
 # --- the lock ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS
-from pkgharvest.records import Kind, Record
+from pkgharvest.records import MAX_INTEGER, Kind, Record
 from pkgharvest.store.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 
 _ORDER_VALUE = {
@@ -70,7 +70,9 @@ def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
     row = conn.execute(
         f"SELECT {columns} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
     ).fetchone()
-    if row is None and key.isascii() and key.isdigit() and len(key) <= 19:
+    # An id is at most MAX_INTEGER; a longer number is no id (SQLite could not even take it).
+    is_id = key.isascii() and key.isdigit() and len(key) <= 16 and int(key) <= MAX_INTEGER
+    if row is None and is_id:
         row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (int(key),)).fetchone()
     if row is not None:
         return record_from_row(kind, row)
@@ -84,6 +86,25 @@ def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
 
 def package_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM packages").fetchone()[0])
+
+
+_DORMANCY_FIELDS = ("slug", "last_commit", "commits_52w")
+
+
+def dormancy_fields(conn: sqlite3.Connection, slugs: Sequence[str]) -> dict[str, Record]:
+    """slug -> the fields `activity.is_dormant` reads, for the packages with these slugs (a
+    `trends` table marks its dormant rows)."""
+    found: dict[str, Record] = {}
+    unique = list(dict.fromkeys(slugs))
+    for start in range(0, len(unique), 500):  # within SQLite's limit on bound parameters
+        chunk = unique[start : start + 500]
+        sql = (
+            f"SELECT {_columns(_DORMANCY_FIELDS)} FROM packages"
+            f" WHERE slug IN ({','.join('?' * len(chunk))}) ORDER BY id"
+        )
+        for row in conn.execute(sql, chunk):
+            found.setdefault(row[0], _record(_DORMANCY_FIELDS, row))
+    return found
 
 
 # --- ranking --------------------------------------------------------------------------------

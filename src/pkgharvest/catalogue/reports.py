@@ -476,6 +476,11 @@ def has_history(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def run_count(conn: sqlite3.Connection) -> int:
+    """How many recorded runs committed to the mirror (a failed run observed nothing)."""
+    return int(conn.execute(f"SELECT count(*) FROM runs WHERE {_COMMITTED}").fetchone()[0])
+
+
 def star_history(conn: sqlite3.Connection, package_id: int) -> list[tuple[str, int]]:
     """(observed_at, stars) of every observation of a package with known stars, in time order
     (the same observations `trends` and `changes` compare)."""

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, JsonOption
-from pkgharvest.cli.read import CategoryOption, GridOption, _open, _print_json
+from pkgharvest.cli.common import invocation, open_reader, print_json
+from pkgharvest.cli.options import CategoryOption, DataDirOption, GridOption, JsonOption
+from pkgharvest.cli.params import LAST_RUN, MAX_ROWS, OneOf, Since, SinceType, WholeNumber
 from pkgharvest.errors import UsageError
 from pkgharvest.records import Kind, Record
 
@@ -26,19 +26,10 @@ class TrendKey(StrEnum):
     FORKS = "forks"
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    from pkgharvest.catalogue.history import parse_since as parse
-
-    try:
-        return parse(text, now)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-
-
 def _database(data_dir: Path | None) -> DatabaseReader:
     from pkgharvest.catalogue.reader import DatabaseReader
 
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     if not isinstance(reader, DatabaseReader):
         raise UsageError(
             "history needs the catalogue database, which cannot be used here "
@@ -47,21 +38,34 @@ def _database(data_dir: Path | None) -> DatabaseReader:
     return reader
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog="Example: pkgharvest trends --since 30d --grid rest-frameworks --limit 10",
 )
 def trends(
+    ctx: typer.Context,
     since: Annotated[
-        str,
-        typer.Option("--since", metavar="7d|30d|90d|DATE", help="Start of the window."),
-    ] = "30d",
+        Since,
+        typer.Option(
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|30d|90d|DATE",
+            help="Start of the window.",
+        ),
+    ] = "30d",  # type: ignore[assignment]  # the type converts the default too
     by: Annotated[
-        TrendKey, typer.Option("--by", help="Rank by stars or forks gained.", case_sensitive=False)
+        TrendKey,
+        typer.Option("--by", click_type=OneOf(TrendKey), help="Rank by stars or forks gained."),
     ] = TrendKey.STARS,
     grid: GridOption = None,
     category: CategoryOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit", click_type=WholeNumber(0, MAX_ROWS), help="Show this many rows; 0 shows all."
+        ),
     ] = 20,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
@@ -72,6 +76,7 @@ def trends(
         reader,
         since,
         by.value,
+        now=invocation(ctx).deps.now(),
         grid=reader.find(Kind.GRID, grid) if grid is not None else None,
         category=reader.find(Kind.CATEGORY, category) if category is not None else None,
         limit=limit,
@@ -81,9 +86,10 @@ def trends(
 
 def show_trends(
     reader: Any,
-    since: str,
+    since: Since,
     by: str,
     *,
+    now: datetime,
     grid: Record | None,
     category: Record | None,
     limit: int,
@@ -98,10 +104,11 @@ def show_trends(
             "gains need the catalogue database, which cannot be used here "
             "(see the line above); run `pkgharvest fetch` with write access first"
         )
-    start = parse_since(since, STATE.deps.now())
+    start = since.start
+    assert start is not None  # only `changes` takes last-run
     rows = reports.trends(reader.conn, start, by=by, limit=limit, grid=grid, category=category)
     if json_output:
-        _print_json([row.as_dict() for row in rows])
+        print_json([row.as_dict() for row in rows])
         return
     from rich.text import Text
 
@@ -110,39 +117,62 @@ def show_trends(
 
     console = make_console()
     if not rows:
-        if not reports.has_history(reader.conn):
-            console.print(
-                Text(
-                    "Trends start once a package changes: so far each package was observed "
-                    "once (an observation is recorded when its stars, forks, version or "
-                    "commits change)."
-                )
-            )
-        else:
-            console.print(Text(f"No package gained or lost {by} since {since}."))
+        day = f"{start:%Y-%m-%d}"
+        shown = day if since.text.strip() == day else f"{day} ({since.text.strip()})"
+        console.print(Text(_no_trends(reader, by, shown)))
         return
-    caption = (
-        f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
-        " (from each package's state then, or its first observation after)"
+    from pkgharvest.activity import is_dormant
+    from pkgharvest.catalogue.queries import dormancy_fields
+
+    fields = dormancy_fields(reader.conn, [row.slug for row in rows])
+    dormant = [row.slug in fields and is_dormant(fields[row.slug], now) for row in rows]
+    table = trends_table(rows, by=by, width=console.width, dormant=dormant)
+    # soft_wrap: the lines are fitted already; slugs and numbers are never cut.
+    console.print(table.table, soft_wrap=True)
+    for line in table.legend:
+        console.print(Text(line, style="dim"))
+    console.print(
+        Text(
+            f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d} (from each package's"
+            " last observation before then, or its first after)",
+            style="dim",
+        )
     )
-    console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
 
 
-@app.command(
+def _no_trends(reader: DatabaseReader, by: str, since: str) -> str:
+    """What an empty `trends` table means on this mirror, in one line (`since`: the window's
+    start, as shown)."""
+    from pkgharvest.catalogue import reports
+
+    if reports.has_history(reader.conn):
+        return f"No package gained or lost {by} since {since}."
+    runs = reports.run_count(reader.conn)
+    if runs < 2:
+        return "Trends start with the second run: so far each package was observed once."
+    return (
+        f"No package has changed since its first observation ({runs:,} runs so far): trends"
+        " start once the service re-measures a package (it refreshes each about daily)."
+    )
+
+
+@commands.command(
     epilog="Example: pkgharvest changes --since 7d",
 )
 def changes(
+    ctx: typer.Context,
     since: Annotated[
-        str,
+        Since,
         typer.Option(
             "--since",
+            click_type=SinceType(last_run=True),
             metavar="last-run|7d|DATE",
             help=(
                 "The last run's changes (default: the state before it against the state "
                 "after), or the state at that moment against the state now."
             ),
         ),
-    ] = "last-run",
+    ] = LAST_RUN,  # type: ignore[assignment]  # the type converts the default too
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -150,25 +180,35 @@ def changes(
     releases, star gains and losses, packages gone dormant or back."""
     from pkgharvest.catalogue import reports
 
-    start = None if since == "last-run" else parse_since(since, STATE.deps.now())
+    start = since.start  # None: the last run against the one before
     reader = _database(data_dir)
     report = reports.change_report(reader.conn, start)
     if json_output:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import changes_view
 
-    make_console().print(changes_view(report))
+    hint = None
+    if start is None:
+        hint = "`pkgharvest changes --since 7d` shows what the runs of the last week changed."
+    make_console().print(changes_view(report, hint=hint))
     sys.stdout.flush()
 
 
 def history_writer(
-    reader: Any, since: str | None, export_format: str, *, bom: bool, date_format: str, tty: bool
+    reader: Any,
+    since: Since | None,
+    export_format: str,
+    *,
+    bom: bool,
+    clean: Callable[[str], str] | None = None,
+    date_format: str = "spreadsheet",
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
     Lines or a JSON array, by slug then date: CSV as the package export (timestamps as
-    `date_format` says, formula guard, the terminal's sanitizer when `tty`)."""
+    `date_format` says, the formula guard, and `clean` first: the terminal's sanitizer, when
+    the CSV is shown on one)."""
     from pkgharvest.catalogue import reports
     from pkgharvest.catalogue.reader import DatabaseReader
     from pkgharvest.formats import DateFormat, ExportFormat
@@ -176,13 +216,8 @@ def history_writer(
 
     if not isinstance(reader, DatabaseReader):
         raise UsageError("--history needs the catalogue database, which cannot be used here")
-    start = parse_since(since, STATE.deps.now()) if since is not None else None
+    start = since.start if since is not None else None
     rows = reports.observation_rows(reader.conn, start)
-    clean = None
-    if tty:
-        from pkgharvest.views.text import sanitize
-
-        clean = sanitize
 
     def write(out: TextIO) -> None:
         write_history(

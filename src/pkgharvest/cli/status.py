@@ -8,22 +8,19 @@ people and by scripts alike, and must look the same in a cron mail as on a termi
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pkgharvest.cli import STATE, app
+from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.params import Duration
 
 if TYPE_CHECKING:
     from pkgharvest.status import MirrorStatus, RunFacts
-
-
-def _now() -> datetime:
-    # The invocation's clock (pkgharvest.runtime), so that tests fix one "now" for every command.
-    return STATE.deps.now()
 
 
 def _size_text(size: int) -> str:
@@ -41,15 +38,36 @@ def _counts_text(counts: dict[str, dict[str, int]]) -> str:
     return "; ".join(parts)
 
 
-LABEL_WIDTH = 16
+_LABEL = 16
+"""The label column's width: values start here, and their continuation lines too (the longest
+label, "last full fetch", and a space)."""
 
 
-def _run_lines(label: str, run: RunFacts | None, now: datetime) -> list[str]:
+def _line(label: str, value: str, width: int) -> list[str]:
+    """`label` and `value` in lines of at most `width` characters: the value is broken after
+    its ", " and "; " separators (between words in a piece longer than a line), and continued
+    under itself. A word longer than a line, a long path say, is not broken."""
+    lines = [f"{label:<{_LABEL}}"]
+    pieces: list[str] = []
+    for piece in re.split(r"(?<=[,;]) ", value):
+        pieces += piece.split(" ") if _LABEL + len(piece) > width else [piece]
+    for piece in pieces:
+        start = len(lines[-1]) == _LABEL
+        if not start and len(lines[-1]) + 1 + len(piece) > width:
+            lines.append(" " * _LABEL)
+            start = True
+        lines[-1] += piece if start else " " + piece
+    return lines
+
+
+def _run_lines(
+    label: str, run: RunFacts | None, now: datetime, width: int, *, counts: bool = True
+) -> list[str]:
     from pkgharvest.views.charts import relative_date
     from pkgharvest.views.text import display
 
     if run is None or run.finished is None:
-        return [f"{label:<{LABEL_WIDTH}}never"]
+        return [f"{label:<{_LABEL}}never"]
     facts = [f"{run.finished:%Y-%m-%d %H:%M:%S} UTC ({relative_date(run.finished, now)})"]
     if run.exit_code is not None:
         facts.append(f"exit {run.exit_code}")
@@ -64,19 +82,19 @@ def _run_lines(label: str, run: RunFacts | None, now: datetime) -> list[str]:
         facts.append(f"{run.seconds:.1f} s")
     if run.requests is not None:
         facts.append(f"{run.requests:,} requests")
-    lines = [f"{label:<{LABEL_WIDTH}}" + ", ".join(facts)]
-    if run.error:
-        lines.append(" " * LABEL_WIDTH + display(run.error))
-    elif run.counts:
-        lines.append(" " * LABEL_WIDTH + _counts_text(run.counts))
+    lines = _line(label, ", ".join(facts), width)
+    if run.error and counts:  # why it failed, in place of the counts of what it did
+        lines += _line("", display(run.error), width)
+    elif run.counts and counts:
+        lines += _line("", _counts_text(run.counts), width)
     return lines
 
 
-def status_text(status: MirrorStatus) -> str:
-    """The status as aligned `label  value` lines (API text sanitized for the terminal)."""
+def status_text(status: MirrorStatus, width: int = 80) -> str:
+    """The status as aligned `label  value` lines of at most `width` characters (API text
+    sanitized for the terminal)."""
     from pkgharvest.views.text import display
 
-    width = LABEL_WIDTH
     records = ", ".join(f"{n:,} {kind}" for kind, n in status.records.items())
     differs = status.manifest_records and status.manifest_records != status.records
     if differs:
@@ -91,19 +109,35 @@ def status_text(status: MirrorStatus) -> str:
         else "free (no fetch running)"
     )
     lines = [
-        f"{'data folder':<{width}}{display(str(status.data_dir))}",
-        f"{'source':<{width}}{display(status.source)}",
-        *_run_lines("last run", status.last_run, status.now),
-        *_run_lines("last complete", status.last_complete_run, status.now)[:1],
-        *_run_lines("last full fetch", status.last_complete_catalogue_run, status.now)[:1],
-        f"{'records':<{width}}{records}",
-        f"{'size on disk':<{width}}{_size_text(status.size_bytes)} ({status.files:,} files)",
-        f"{'lock':<{width}}{lock}",
+        *_line("data folder", display(str(status.data_dir)), width),
+        *_line("source", display(status.source), width),
+        *_run_lines("last run", status.last_run, status.now, width),
+        *_run_lines("last complete", status.last_complete_run, status.now, width, counts=False),
+        *_run_lines(
+            "last full fetch",
+            status.last_complete_catalogue_run,
+            status.now,
+            width,
+            counts=False,
+        ),
+        *_line("records", records, width),
+        *_line("size on disk", f"{_size_text(status.size_bytes)} ({status.files:,} files)", width),
+        *_line("lock", lock, width),
     ]
+    if status.unfinished_commit:
+        lines += _line(
+            "commit",
+            "unfinished: a run was cut short while moving its records into place;"
+            " the next command finishes it",
+            width,
+        )
     return "\n".join(lines) + "\n"
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog=(
         "Examples: pkgharvest status --max-age 36h (a monitoring check: exit 6 when stale);  "
         "pkgharvest status --prometheus > pkgharvest.prom.tmp && mv pkgharvest.prom.tmp "
@@ -111,10 +145,12 @@ def status_text(status: MirrorStatus) -> str:
     ),
 )
 def status(
+    ctx: typer.Context,
     max_age: Annotated[
-        str | None,
+        float | None,
         typer.Option(
             "--max-age",
+            click_type=Duration(),
             metavar="AGE",
             help=(
                 "Exit 6 when the last complete catalogue fetch finished longer ago than AGE "
@@ -135,13 +171,20 @@ def status(
     """The mirror's data folder, source, last runs, record counts, size, and whether a fetch
     is running."""
     from pkgharvest.config import default_data_dir
-    from pkgharvest.errors import MirrorStale, UsageError
-    from pkgharvest.status import collect_status, duration_text, parse_duration, prometheus_text
+    from pkgharvest.errors import MirrorStale, NoMirror, UsageError
+    from pkgharvest.status import collect_status, duration_text, prometheus_text
 
     if prometheus and json_output:
         raise UsageError("--prometheus and --json cannot be used together")
-    limit = parse_duration(max_age) if max_age is not None else None
-    facts = collect_status(data_dir or default_data_dir(), now=_now())
+    limit = max_age
+    root = data_dir or default_data_dir()
+    try:
+        facts = collect_status(root, now=invocation(ctx).deps.now())
+    except NoMirror as err:
+        if limit is None:
+            raise
+        # A monitoring check keyed on 6 must see a machine that never fetched, too.
+        raise MirrorStale(f"{err} (so no complete fetch has finished there)") from None
     if prometheus:
         sys.stdout.write(prometheus_text(facts))
     elif json_output:
@@ -151,7 +194,10 @@ def status(
             data["stale"] = facts.is_stale(limit)
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        sys.stdout.write(status_text(facts))
+        import shutil
+
+        # The terminal's width, as the tables take it ($COLUMNS first; 80 when piped).
+        sys.stdout.write(status_text(facts, shutil.get_terminal_size((80, 24)).columns))
     if limit is not None and facts.is_stale(limit):
         complete = facts.last_complete_catalogue_run
         if complete is None or complete.finished is None:
@@ -163,7 +209,7 @@ def status(
         )
 
 
-@app.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
+@commands.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
 def verify(
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
