@@ -330,5 +330,5 @@ def test_a_data_dir_from_the_environment_expands_the_home_folder(
     monkeypatch.chdir(tmp_path)
     result = run_cli(monkeypatch, capsys, "status", env={"PKGHARVEST_DATA_DIR": "~/mirror"})
     assert result.code == 0, result.err
-    assert f"data folder   {tmp_path / 'mirror'}" in result.out
+    assert f"data folder     {tmp_path / 'mirror'}" in result.out
     assert not (tmp_path / "~").exists()

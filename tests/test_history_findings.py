@@ -230,9 +230,11 @@ def test_a_targeted_run_that_got_everything_is_complete(world: World, capsys: Ca
     world.later(hours=1)
     report = world.fetch_json(capsys, "django-comments-xtd").json()
     assert report["exit_code"] == 0 and report["complete"] is True
-    status = world.cli(capsys, "status").out
+    status = " ".join(world.cli(capsys, "status").out.split())  # lines break at 80 columns
     assert "exit 0, complete, targeted" in status
-    assert "exit 0, complete, catalogue" in status  # the last full fetch, an hour before
+    assert "last full fetch 2026-02-16 12:00:00 UTC (1 hour ago), exit 0, complete, catalogue" in (
+        status
+    )
 
 
 # --- 9. Runs as they happened ---------------------------------------------------------------------
@@ -250,7 +252,7 @@ def test_a_failed_run_is_recorded_and_the_mirror_is_unchanged(world: World, caps
     assert status["last_complete_catalogue_run"]["exit_code"] == 0
     metrics = world.cli(capsys, "status", "--prometheus").out
     assert f'pkgharvest_last_run_exit_code{{data_dir="{world.data}"}} 75' in metrics
-    assert "exit 75, failed, catalogue" in world.cli(capsys, "status").out
+    assert "exit 75, failed, catalogue" in " ".join(world.cli(capsys, "status").out.split())
 
 
 def test_a_fetch_of_an_unknown_slug_changes_no_footer_check_or_report(

@@ -345,7 +345,7 @@ def test_status_says_a_commit_is_unfinished(monkeypatch: MP, capsys: Cap, tmp_pa
     text = run_cli(monkeypatch, capsys, "status", "--data-dir", str(root))
     document = run_cli(monkeypatch, capsys, "status", "--json", "--data-dir", str(root))
 
-    assert text.code == 0 and "commit        unfinished: a run was cut short" in text.out
+    assert text.code == 0 and "commit          unfinished: a run was cut short" in text.out
     assert json.loads(document.out)["unfinished_commit"] is True
     assert (root / journal.JOURNAL_NAME).exists()
     run_cli(monkeypatch, capsys, "top", "--data-dir", str(root))  # a reader finishes it

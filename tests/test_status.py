@@ -88,9 +88,9 @@ def test_status_lines_fit_the_terminal(monkeypatch, capsys, mirror: Path, column
     narrow = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror), columns=columns)
     lines = narrow.out.splitlines()
     # A path is never broken: only the data folder's line may be longer (tmp paths are long).
-    assert all(len(line) <= columns for line in lines if line != f"{'data folder':<14}{mirror}")
+    assert all(len(line) <= columns for line in lines if line != f"{'data folder':<16}{mirror}")
     assert len(lines) > len(wide.splitlines())
-    assert all(line[:14].strip() or line.startswith(" " * 14) for line in lines)
+    assert all(line[:16].strip() or line.startswith(" " * 16) for line in lines)
     assert " ".join(narrow.out.split()) == " ".join(wide.split())
 
 

@@ -230,8 +230,14 @@ def record_uncommitted_run(root: Path, run: dict[str, Any]) -> str | None:
     or found none of its targets) in the database's `runs`, so that `status` and monitoring see
     it. The mirror's files and manifest stay as they were: only the database is written, and it
     is not brought up to date with the files here (the next command does that). Never raises:
-    the run's own error is what the user must see; a problem here is returned as one line."""
+    the run's own error is what the user must see; a problem here is returned as one line.
+    A folder with no mirror yet (a first fetch that failed) is left as it was: empty, with
+    nothing to report on."""
+    from pkgharvest.store.manifest import MANIFEST_NAME
+
     path = catalogue_path(root)
+    if not (path.exists() or (Path(root) / MANIFEST_NAME).exists()):
+        return None
     try:
         conn = _open_schema(path)
         try:
