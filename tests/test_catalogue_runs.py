@@ -399,3 +399,28 @@ def test_a_newer_database_stops_fetch_before_anything_is_fetched(
     assert api.stats.snapshot().paths == ()  # not one request
     assert (data / "manifest.json").read_bytes() == manifest
     assert query(data, "PRAGMA user_version") == [(99,)]
+
+
+def test_export_history_keeps_removed_packages_and_guards_planted_cells(
+    capsys: Cap, history: Path
+) -> None:
+    """A removed package's rows stay, under the slug it had, in slug order; a cell that is not
+    the database's own timestamp (a planted catalogue.db is data too) gets the formula guard."""
+    with sqlite3.connect(history / CATALOGUE_NAME) as conn:
+        conn.execute(
+            "INSERT INTO runs (id, started, recorded) VALUES (99, '2026-02-24T00:00:00Z', 'x')"
+        )
+        conn.execute(
+            "INSERT INTO changes (run_id, change, kind, record_id, slug)"
+            " VALUES (99, 'removed', 'packages', 777, 'django-aaa-gone')"
+        )
+        conn.execute(
+            "INSERT INTO observations (package_id, observed_at, stars, pypi_version)"
+            " VALUES (777, '2026-01-01T00:00:00Z', 3, '1.0'), (1083, '=1+1', 1, '@SUM(A1)')"
+        )
+    capsys.readouterr()
+    assert run(["export", "--history", "--data-dir", str(history)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "django-aaa-gone,2026-01-01 00:00:00,3,,,1.0,"  # first by slug
+    planted = [line for line in lines if line.startswith("django-comments-xtd,'=1+1")]
+    assert planted == ["django-comments-xtd,'=1+1,1,,,'@SUM(A1),"]

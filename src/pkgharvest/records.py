@@ -130,6 +130,17 @@ CATEGORY_FIELDS: tuple[str, ...] = (
     "extra",
 )
 
+HISTORY_FIELDS: tuple[str, ...] = (
+    "slug",
+    "observed_at",
+    "stars",
+    "forks",
+    "commits_52w_total",
+    "pypi_version",
+    "last_commit",
+)
+"""An observation as `export --history` writes it (a row, or an object's keys), in order."""
+
 FIELDS_BY_KIND: dict[Kind, tuple[str, ...]] = {
     Kind.PACKAGE: PACKAGE_FIELDS,
     Kind.GRID: GRID_FIELDS,

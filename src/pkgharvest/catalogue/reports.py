@@ -19,6 +19,8 @@ the cost follows the catalogue's size, not the length of its history.
 
 from __future__ import annotations
 
+import heapq
+import operator
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,7 +29,7 @@ from typing import Any
 
 from pkgharvest.activity import is_dormant
 from pkgharvest.catalogue import history
-from pkgharvest.records import Kind, Record, iso_utc, parse_timestamp
+from pkgharvest.records import HISTORY_FIELDS, Kind, Record, iso_utc, parse_timestamp
 
 
 @dataclass
@@ -505,37 +507,39 @@ def stitched_weeks(conn: sqlite3.Connection, package_id: int) -> list[tuple[str,
     )
 
 
-HISTORY_COLUMNS = (
-    "slug",
-    "observed_at",
-    "stars",
-    "forks",
-    "commits_52w_total",
-    "pypi_version",
-    "last_commit",
-)
-"""The columns of `export --history`, one row per observation."""
+HISTORY_COLUMNS = HISTORY_FIELDS
+"""The columns of `export --history`, one row per observation (records.HISTORY_FIELDS)."""
 
 
-def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> Iterator[tuple[Any, ...]]:
-    """`export --history`: HISTORY_COLUMNS of every observation (from `since` on), by slug then
-    date; a removed package keeps the slug it had when it was removed (its id as text when none
-    is known). Each package's rows are one seek in the primary key."""
-    packages = conn.execute("SELECT id, slug FROM packages").fetchall()
-    present = {package_id for package_id, _ in packages}
+def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> Iterator[Any]:
+    """`export --history`: HISTORY_COLUMNS of every observation (from `since` on), by slug
+    then date, a package's rows together; a removed package keeps the slug it had when it was
+    removed (its id as text when none is known). The packages' slug index gives the order, and
+    each package's rows are one range of the observations' primary key: no sort."""
+    start = iso_utc(since) if since is not None else ""
+    present = conn.execute(
+        "SELECT p.slug, o.observed_at, o.stars, o.forks, o.commits_52w_total, o.pypi_version,"
+        " o.last_commit FROM packages AS p CROSS JOIN observations AS o"
+        " ON o.package_id = p.id AND o.observed_at >= ? ORDER BY p.slug, p.id, o.observed_at",
+        (start,),
+    )
     gone: dict[int, str] = {}
     for record_id, slug in conn.execute(
         "SELECT record_id, slug FROM changes WHERE kind = 'packages' AND change = 'removed'"
-        " ORDER BY run_id"
+        " AND record_id NOT IN (SELECT id FROM packages) ORDER BY run_id"
     ):
-        if record_id not in present:
-            gone[record_id] = slug if isinstance(slug, str) else str(record_id)
-    order = sorted([*packages, *gone.items()], key=lambda item: (str(item[1]), item[0]))
-    start = iso_utc(since) if since is not None else ""
-    for package_id, slug in order:
-        for row in conn.execute(
-            "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
-            " FROM observations WHERE package_id = ? AND observed_at >= ? ORDER BY observed_at",
-            (package_id, start),
-        ):
-            yield (slug, *row)
+        gone[record_id] = slug if isinstance(slug, str) else str(record_id)
+    if not gone:
+        return present
+
+    def removed_rows() -> Iterator[tuple[Any, ...]]:
+        for record_id, slug in sorted(gone.items(), key=lambda item: (item[1], item[0])):
+            for row in conn.execute(
+                "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
+                " FROM observations WHERE package_id = ? AND observed_at >= ?"
+                " ORDER BY observed_at",
+                (record_id, start),
+            ).fetchall():
+                yield (slug, *row)
+
+    return heapq.merge(present, removed_rows(), key=operator.itemgetter(0))

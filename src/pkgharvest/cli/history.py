@@ -222,7 +222,6 @@ def history_writer(
     def write(out: TextIO) -> None:
         write_history(
             rows,
-            reports.HISTORY_COLUMNS,
             ExportFormat(export_format),
             out,
             bom=bom,

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TextIO
 
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.formats.fields import csv_cells, default_fields, json_object, spreadsheet_date
-from pkgharvest.records import Record
+from pkgharvest.records import HISTORY_FIELDS, Record
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """OWASP's CSV-injection list: a cell starting with one of these may run as a formula."""
@@ -175,7 +175,6 @@ _EXPORTERS: dict[ExportFormat, type[Exporter]] = {
 
 def write_history(
     rows: Iterable[Sequence[Any]],
-    columns: Sequence[str],
     export_format: ExportFormat,
     out: TextIO,
     *,
@@ -183,48 +182,59 @@ def write_history(
     clean: Callable[[str], str] | None = None,
     date_format: DateFormat = DateFormat.SPREADSHEET,
 ) -> None:
-    """`export --history`: one row or object per observation, `columns` its fields. CSV as
-    the package export writes it (timestamps in `date_format`, text through `clean` and the
-    formula guard); JSON Lines and JSON keep the stored values. A history holds many rows of
-    one package in a row: a text cell is worked out once for a run of equal values."""
+    """`export --history`: one row or object per observation, its fields HISTORY_FIELDS in
+    order. CSV as the package export writes it (timestamps in `date_format`, text through
+    `clean` and the formula guard); JSON Lines and JSON keep the stored values."""
     if export_format is ExportFormat.JSONL:
         for row in rows:
-            out.write(dumps(dict(zip(columns, row, strict=True))) + "\n")
+            out.write(dumps(dict(zip(HISTORY_FIELDS, row, strict=True))) + "\n")
         return
     if export_format is ExportFormat.JSON:
         separator = "[\n"
         for row in rows:
-            out.write(separator + dumps(dict(zip(columns, row, strict=True))))
+            out.write(separator + dumps(dict(zip(HISTORY_FIELDS, row, strict=True))))
             separator = ",\n"
         out.write("[]\n" if separator == "[\n" else "\n]\n")
         return
     if bom:
         out.write(UTF8_BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow(HISTORY_FIELDS)
     spreadsheet = date_format is DateFormat.SPREADSHEET
-    dates = {i for i, name in enumerate(columns) if name in _HISTORY_DATES}
-    cells_before: list[Any] = [None] * len(columns)
-    texts_before: list[Any] = [None] * len(columns)
-    for row in rows:
-        cells: list[Any] = []
-        for i, value in enumerate(row):
-            if type(value) is not str:
-                cells.append("" if value is None else value)
-            elif value is cells_before[i] or value == cells_before[i]:
-                cells.append(texts_before[i])
-            else:
-                text = spreadsheet_date(value) if spreadsheet and i in dates else value
-                if clean is not None:
-                    text = clean(text)
-                text = neutralize(text)
-                cells_before[i], texts_before[i] = value, text
-                cells.append(text)
-        writer.writerow(cells)
+
+    def cell(value: object, timestamp: bool = False) -> object:
+        if not isinstance(value, str):
+            return value  # a number, or None (csv writes it empty)
+        text = spreadsheet_date(value) if timestamp and spreadsheet else value
+        return neutralize(clean(text) if clean is not None else text)
+
+    # A year of history is ~150,000 rows a month of 6,000 packages: each row's text is worked
+    # out once per package (its slug, version and last commit rarely change from one
+    # observation to the next), and its own timestamp, in the form the database writes it, is
+    # cut into the spreadsheet's form without parsing.
+    slug = version = commit = _UNSET
+    slug_cell: object = None
+    version_cell: object = None
+    commit_cell: object = None
+    write = writer.writerow
+    own_stamp = _OWN_STAMP.fullmatch
+    for row_slug, at, stars, forks, total, row_version, row_commit in rows:
+        if row_slug != slug:
+            slug, slug_cell = row_slug, cell(row_slug)
+        if row_version != version:
+            version, version_cell = row_version, cell(row_version)
+        if row_commit != commit:
+            commit, commit_cell = row_commit, cell(row_commit, timestamp=True)
+        if type(at) is str and own_stamp(at):
+            at_cell: object = f"{at[:10]} {at[11:19]}" if spreadsheet else at
+        else:
+            at_cell = cell(at, timestamp=True)
+        write((slug_cell, at_cell, stars, forks, total, version_cell, commit_cell))
 
 
-_HISTORY_DATES = frozenset({"observed_at", "last_commit"})
-"""The timestamp columns of `export --history`."""
+_UNSET = object()
+_OWN_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+"""`observed_at` as the database writes it (records.iso_utc): safe as it is in a CSV cell."""
 
 
 def exporter_for(
