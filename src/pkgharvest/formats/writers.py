@@ -216,7 +216,8 @@ def write_history(
     slug_cell: object = None
     version_cell: object = None
     commit_cell: object = None
-    write = writer.writerow
+    batch: list[tuple[object, ...]] = []  # written a few thousand rows at a time
+    add = batch.append
     own_stamp = _OWN_STAMP.fullmatch
     for row_slug, at, stars, forks, total, row_version, row_commit in rows:
         if row_slug != slug:
@@ -226,10 +227,14 @@ def write_history(
         if row_commit != commit:
             commit, commit_cell = row_commit, cell(row_commit, timestamp=True)
         if type(at) is str and own_stamp(at):
-            at_cell: object = f"{at[:10]} {at[11:19]}" if spreadsheet else at
+            at_cell: object = at[:10] + " " + at[11:19] if spreadsheet else at
         else:
             at_cell = cell(at, timestamp=True)
-        write((slug_cell, at_cell, stars, forks, total, version_cell, commit_cell))
+        add((slug_cell, at_cell, stars, forks, total, version_cell, commit_cell))
+        if len(batch) >= 4096:
+            writer.writerows(batch)
+            batch.clear()
+    writer.writerows(batch)
 
 
 _UNSET = object()
