@@ -209,6 +209,12 @@ class DeadlineReached(Exception):
     """The exchange's deadline passed while its body was still arriving."""
 
 
+class FeedMismatch(Exception):
+    """What a fetch fed the catalogue database while staging is not what it committed (a
+    record staged twice, or staged and then removed): caught inside catalogue/, which then
+    rolls the feed back and syncs the database from the files instead."""
+
+
 class RecordError(ValueError):
     """A record the API sent that cannot be stored (not an object, no usable id or slug).
     It fails that record only: the run goes on and ends partial (exit 3)."""

@@ -8,7 +8,8 @@ stars and forks, weekly commits beyond 52 weeks, runs and their changes.
   moved aside and rebuilt when corrupt, and caught up when behind the manifest (a crash between
   the JSON commit and the database commit, a mirror copied by hand); `Catalogue.notice` then
   says so in one line. A database of a newer schema raises CatalogueError (exit 65) untouched.
-- `after_commit(root)`: the one call a fetch makes right after its JSON commit.
+- `after_commit(root)`: a sync from the files right after a JSON commit, for a fetch whose
+  records could not be fed to the database as it staged them (catalogue/feed.py).
 """
 
 from __future__ import annotations
@@ -191,19 +192,6 @@ def after_commit(root: Path, *, id_hints: write.IdHints | None = None) -> str | 
     except Exception as err:  # even a bug here must not fail a run whose mirror is committed
         return f"the catalogue database was not updated ({err}); the next command catches up"
     return None
-
-
-def prepare(root: Path) -> str | None:
-    """Before a fetch: migrate the database, refuse a newer one (exit 65, before anything is
-    fetched), and catch it up if a crash left it behind, so that the crashed run's changes are
-    its own. Returns the one-line notice, if any. Nothing happens in a folder with no mirror."""
-    from pkgharvest.store.manifest import MANIFEST_NAME
-
-    root = Path(root)
-    if not (catalogue_path(root).exists() or (root / MANIFEST_NAME).exists()):
-        return None
-    with open_catalogue(root) as catalogue:
-        return catalogue.notice
 
 
 def run_changes(root: Path) -> Any:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pkgharvest import catalogue
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
@@ -108,7 +105,7 @@ def fetch(
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    from pkgharvest.cli.progress import LineSink, QuietSink
+    from pkgharvest.cli.progress import LineSink, QuietSink, plain
     from pkgharvest.fetch.memory import pin_mmap_threshold
     from pkgharvest.fetch.run import FetchOptions  # httpx: not for the reading commands
     from pkgharvest.fetch.run import fetch as run_fetch
@@ -139,7 +136,6 @@ def fetch(
         sink = LineSink()
     started, started_clock = STATE.deps.now(), STATE.deps.clock()
     try:
-        _say(catalogue.prepare(options.data_dir), quiet or json_output)
         with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
             report = run_fetch(options, STATE.deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
@@ -153,7 +149,9 @@ def fetch(
         if json_output:
             write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
-    changes = _run_changes(options.data_dir, quiet or json_output)
+    changes = report.changes
+    if report.catalogue_problem:  # the mirror is committed; said even with --quiet
+        sys.stderr.write(f"pkgharvest: warning: {plain(report.catalogue_problem)}\n")
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
@@ -251,18 +249,3 @@ def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
         hint = f", did you mean {', '.join(map(repr, close))}?" if close else ""
         lines.append(f"no {Kind(kind).singular} {key!r} in the API{hint}")
     return lines
-
-
-def _say(notice: str | None, quiet: bool) -> None:
-    if notice and not quiet:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
-
-
-def _run_changes(root: Path, quiet: bool) -> Any:
-    """The run's changes from the catalogue database; a database problem is a warning only
-    (the mirror is committed; the next command catches the database up)."""
-    try:
-        return catalogue.run_changes(root)
-    except (PkgHarvestError, sqlite3.Error, OSError) as err:
-        _say(f"warning: the catalogue database was not updated: {err}", quiet)
-        return None

@@ -1,11 +1,14 @@
 """`fetch`: the short routine that wires the one-way pipeline and returns a change report.
 
-    lock -> begin -> check the API root -> phases -> removal plan -> commit
+    lock -> open the store -> open the catalogue database -> client -> begin
+         -> check the API root -> phases -> removal plan -> commit -> finish the database
 
 The phases, one module each: crawl (lists, proven complete) -> resolve (links, a worklist) ->
 assemble (grids, pure functions over id sets) -> normalize -> stage (into the transaction) ->
 removal (a pure plan) -> the commit, here, in one place. A catalogue run's phases are in
-catalogue_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
+full_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
+The catalogue database is opened once (catalogue/feed.py): the store hands it each record as
+it stages it, and it is finished right after the commit, so that nothing reads the files back.
 Nothing in the mirror changes until the run commits: a run that cannot finish (the API kept
 failing, a disk error, Ctrl-C) leaves it byte-for-byte as it was. A run that finished with some
 records failed commits what it fetched and removes nothing.
@@ -15,13 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pkgharvest import catalogue
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
+from pkgharvest.catalogue.feed import RunFeed
 from pkgharvest.config import DEFAULT_PAGE_SIZE
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
@@ -89,9 +92,16 @@ class FetchReport:
     notices: tuple[str, ...] = ()
     removal_withheld: str | None = None
     not_found: tuple[tuple[str, str], ...] = ()
+    changes: Any = field(default=None, compare=False)
+    """What the run changed in the catalogue (a catalogue.reports.ChangeReport), or None."""
+    catalogue_problem: str | None = None
+    """Why the catalogue database was not updated (the next command catches it up)."""
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The report as JSON data, without what the database said after the commit
+        (`changes`, `catalogue_problem`: the CLI shows them its own way)."""
+        data = asdict(replace(self, changes=None))
+        del data["changes"], data["catalogue_problem"]
         data["exit_code"] = int(self.exit_code)
         return data
 
@@ -131,14 +141,21 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     stats = RunStats(deps.on_event)
     with store.lock():
         store.open_for_update(source=base.url, switch_source=options.switch_source)
-        client = ApiClient(
-            base,
-            deps.with_events(stats.relay),
-            concurrency=options.concurrency,
-            run_timeout=options.timeout,
-        )
+        database = RunFeed.open(store.root)
+        if database.notice:
+            stats.notice(database.notice, topic="catalogue")
+        try:
+            client = ApiClient(
+                base,
+                deps.with_events(stats.relay),
+                concurrency=options.concurrency,
+                run_timeout=options.timeout,
+            )
+        except BaseException:
+            database.close()
+            raise
         pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
-        txn = store.begin()
+        txn = store.begin(feed=database)
         try:
             client.get_index()
             resolver = Resolver(
@@ -174,12 +191,13 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
             # The commit point: the one place where the mirror changes.
             txn.commit(source=base.url, run=manifest_run)
             # The database follows the JSON files.
-            catalogue.after_commit(store.root, id_hints=txn.written_ids())
-            return report
+            outcome = database.finish(id_hints=txn.written_ids())
+            return replace(report, changes=outcome.changes, catalogue_problem=outcome.problem)
         except BaseException:
             txn.discard()
             raise
         finally:
+            database.close()
             client.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
             client.close()
