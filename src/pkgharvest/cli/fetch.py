@@ -11,7 +11,13 @@ import typer
 
 from pkgharvest.cli import STATE, app
 from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
-from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
+from pkgharvest.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_PAGE_SIZE,
+    ENV_BASE_URL,
+    MAX_PAGE_SIZE,
+    default_data_dir,
+)
 from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
 from pkgharvest.events import Event, EventSink, Notice
 from pkgharvest.records import Kind, iso_utc
@@ -75,7 +81,8 @@ def fetch(
         int, typer.Option("--concurrency", min=1, max=16, help="Most requests in flight at once.")
     ] = 4,
     page_size: Annotated[
-        int, typer.Option("--page-size", min=1, max=1000, help="Records per list page.")
+        int,
+        typer.Option("--page-size", min=1, max=MAX_PAGE_SIZE, help="Records per list page."),
     ] = DEFAULT_PAGE_SIZE,
     fsync: Annotated[
         bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")

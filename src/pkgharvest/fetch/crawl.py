@@ -39,6 +39,10 @@ OVERLAP = 4
 """Records each page shares with the one before it when nothing changes: up to OVERLAP - 1
 deletions above a boundary between its two reads still leave the pages meeting."""
 
+RECORDS_AHEAD = 4500
+"""Records a list crawl asks for ahead of what it has consumed, at most (one page at least):
+bigger pages mean fewer of them in flight, so the memory they take stays the same."""
+
 MAX_REREAD_ROUNDS = 5
 """Rounds of boundary re-reads before a list is declared incomplete (the run is then partial)."""
 
@@ -198,7 +202,7 @@ class ListCrawler:
         self.client = client
         self.pool = pool
         self.page_size = page_size
-        self.window = max(1, concurrency) * 2
+        self.window = max(1, min(max(1, concurrency) * 2, RECORDS_AHEAD // max(1, page_size)))
         self.on_event = on_event
 
     def request_first_page(self, kind: Kind) -> Future[Page]:

@@ -25,7 +25,7 @@ from typing import Any
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
 from pkgharvest.catalogue.feed import RunFeed
-from pkgharvest.config import DEFAULT_PAGE_SIZE
+from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
 from pkgharvest.fetch.removal import RemovalPlan, plan_removal
@@ -243,8 +243,8 @@ def _apply(plan: RemovalPlan, txn: Transaction, stats: RunStats) -> bool:
 def _check(options: FetchOptions) -> None:
     if not 1 <= options.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
-    if options.page_size < 1:
-        raise UsageError("--page-size must be at least 1")
+    if not 1 <= options.page_size <= MAX_PAGE_SIZE:
+        raise UsageError(f"--page-size must be between 1 and {MAX_PAGE_SIZE}")
     if options.timeout is not None and options.timeout < 0:
         raise UsageError("--timeout must be 0 (no limit) or more seconds")
     for key in (*options.targets, *options.grids):
