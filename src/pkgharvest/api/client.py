@@ -340,7 +340,7 @@ class ApiClient:
             raise ApiNotFound(f"{url}: not found (404)", url)
         raise UnexpectedStatus(f"{url}: unexpected HTTP status {status}", status)
 
-    def _send(self, url: str) -> tuple[httpx.Response, bytes]:
+    def _send(self, url: str) -> tuple[httpx.Response, bytes | bytearray]:
         """GET with same-API redirects followed by hand: the final response and, for a 200, its
         body (capped, within the exchange's deadline). Network errors, a body past the cap and
         a missed deadline become TransientFailure; the run's deadline, DeadlinePassed."""
@@ -371,7 +371,7 @@ class ApiClient:
                 raise ForeignLink(f"{url} redirects outside the API to {target}", target) from err
         raise TooManyRedirects(f"{url}: more than {_MAX_REDIRECTS} redirects", url)
 
-    def _exchange(self, url: str) -> tuple[httpx.Response, bytes]:
+    def _exchange(self, url: str) -> tuple[httpx.Response, bytes | bytearray]:
         """One GET, streamed: only a 200's body is read, and no more than the cap of it."""
         until = self._exchange_deadline()
         cap = self.limits.max_body_bytes
@@ -466,7 +466,7 @@ def _describe_transport_error(err: httpx.TransportError) -> str:
     return f"connection failed ({type(err).__name__}: {err})"
 
 
-def _json_body(response: httpx.Response, content: bytes) -> Any:
+def _json_body(response: httpx.Response, content: bytes | bytearray) -> Any:
     content_type = response.headers.get("Content-Type", "")
     if "html" in content_type.lower():
         raise TransientFailure("an HTML page instead of JSON", not_api=True)

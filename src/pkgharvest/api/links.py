@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pkgharvest.errors import ForeignLink, UsageError
@@ -99,6 +99,9 @@ class ApiBase:
         ValueError for anything that is not such a link."""
         if not isinstance(link, str):
             raise ValueError(f"expected a link to {kind.value}, got {type(link).__name__}")
+        return _linked_id(self, link, kind)
+
+    def _linked_id(self, link: str, kind: Kind) -> int:
         # Nearly every link is exactly `<base><kind>/<digits>/` (maybe `?format=api`): a cheap
         # exact match settles those; anything else gets the full parse and checks below.
         if link.startswith(self.url):
@@ -114,3 +117,10 @@ class ApiBase:
         if len(digits) > 16 or int(digits) > MAX_INTEGER:
             raise ValueError(f"a link to an id too large to be real: {link[:120]}")
         return int(digits)
+
+
+@lru_cache(maxsize=4096)
+def _linked_id(base: ApiBase, link: str, kind: Kind) -> int:
+    """`ApiBase._linked_id`, remembered: a catalogue's links name the same few hundred grids
+    and five categories again and again (a link that fails is not remembered: it raises)."""
+    return base._linked_id(link, kind)

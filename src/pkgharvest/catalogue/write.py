@@ -316,6 +316,12 @@ def sync(
     return counts
 
 
+FEED_CACHE_KIB = 256
+"""The page cache of a Feed's connection (SQLite's default: 2,000 KiB)."""
+
+FEED_BATCH = 250
+"""Records a Feed applies at a time, per kind: held while the run's pages are in memory too."""
+
 StagedFile = tuple[int, int, int]
 """inode, mtime_ns, size of a file as staged: its ctime changes when the commit renames it."""
 
@@ -325,45 +331,44 @@ class Feed:
     sync reads no record file back.
 
     It opens one write transaction on a database already up to date with the mirror before
-    the run, and applies each kind's records in batches of SYNC_BATCH (the history rules as in
+    the run, and applies each kind's records in batches of FEED_BATCH (the history rules as in
     any sync: the run's id is the one the run's row will get, nothing else can write to the
     database meanwhile). Their `record_files` rows wait with no ctime. After the JSON commit,
     `sync(..., feed=feed)` confirms each of those files by its inode, mtime and size, applies
     whatever else changed on disk from the files, records the run, and commits. Readers see the
     database as it was until then (WAL); a run that dies before leaves the transaction
     uncommitted, that is a database behind the manifest, which the next command catches up from
-    the files. A record staged twice or staged and withdrawn raises FeedMismatch: the caller
-    rolls the feed back and syncs from the files.
+    the files. A record the store withdraws (removed, or staged again) raises FeedMismatch:
+    the caller rolls the feed back and syncs from the files.
     """
 
     def __init__(self, conn: sqlite3.Connection, *, baseline: bool) -> None:
         self.conn = conn
         self.baseline = baseline
+        # Its transaction lives as long as the run's pages and maps: a small page cache (the
+        # spilled pages go to the WAL, where the commit wants them anyway).
+        conn.execute(f"PRAGMA cache_size = -{FEED_CACHE_KIB}")
         _begin(conn)
         row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()
         self.run_id = int(row[0])
         self.counts = SyncCounts()
         self._changes_run = None if baseline else self.run_id
         self._pending: dict[Kind, list[tuple[str, FileId, Record]]] = {k: [] for k in Kind}
-        self._fed: dict[Kind, set[int]] = {kind: set() for kind in Kind}
         self._was_empty: dict[Kind, bool] = {}
 
     def add(self, kind: Kind, name: str, record: Record, staged: StagedFile) -> None:
-        """A record the run has just staged as `kind`/`name` (the file as staged)."""
-        record_id = record["id"]
-        if record_id in self._fed[kind]:
-            raise FeedMismatch(f"{kind.singular} {record_id} was staged twice")
-        self._fed[kind].add(record_id)
+        """A record the run has just staged as `kind`/`name` (the file as staged). The store
+        stages an id once per run unless it withdraws it first (`withdraw`)."""
         inode, mtime_ns, size = staged
         batch = self._pending[kind]
         batch.append((name, (inode, mtime_ns, None, size), record))
-        if len(batch) >= SYNC_BATCH:
+        if len(batch) >= FEED_BATCH:
             self._flush(kind)
 
     def withdraw(self, kind: Kind, record_id: int) -> None:
-        """The run took back a record it staged (removed, or staged again)."""
-        if record_id in self._fed[kind]:
-            raise FeedMismatch(f"{kind.singular} {record_id} was staged, then withdrawn")
+        """The run took back a record it staged (removed, or staged again): what was fed of
+        it may be in the database already, so the feed cannot go on."""
+        raise FeedMismatch(f"{kind.singular} {record_id} was staged, then withdrawn")
 
     def _flush(self, kind: Kind) -> None:
         batch = self._pending[kind]
@@ -374,8 +379,8 @@ class Feed:
         if was_empty is None:
             was_empty = self._was_empty[kind] = _is_empty(self.conn, kind.value)
         batch.sort(key=lambda item: item[2]["id"])  # rows in id order: see _changed_files
-        # A table empty before the run holds no row of these ids (a second put would have
-        # raised): nothing to look up.
+        # A table empty before the run holds no row of these ids (the store stages an id
+        # once): nothing to look up.
         _apply_batch(
             self.conn,
             kind,
@@ -391,7 +396,6 @@ class Feed:
         """Apply what waits; the counts so far (the sync that finishes the feed goes on)."""
         for kind in SYNC_ORDER:
             self._flush(kind)
-        self._fed = {kind: set() for kind in Kind}
         return self.counts
 
     def rollback(self) -> None:

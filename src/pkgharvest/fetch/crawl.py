@@ -39,9 +39,9 @@ OVERLAP = 4
 """Records each page shares with the one before it when nothing changes: up to OVERLAP - 1
 deletions above a boundary between its two reads still leave the pages meeting."""
 
-RECORDS_AHEAD = 4500
-"""Records a list crawl asks for ahead of what it has consumed, at most (one page at least):
-bigger pages mean fewer of them in flight, so the memory they take stays the same."""
+RECORDS_AHEAD = 2000
+"""Records a list crawl asks for ahead of what it is handling, at most (one page at least):
+bigger pages mean fewer of them in flight, so the memory they take stays about the same."""
 
 MAX_REREAD_ROUNDS = 5
 """Rounds of boundary re-reads before a list is declared incomplete (the run is then partial)."""
@@ -218,8 +218,10 @@ class ListCrawler:
         *,
         first: Future[Page] | None = None,
     ) -> ListOutcome:
-        """Read `kind` completely; `consume` gets each record once (the first copy seen).
-        `first`: its first page, already asked for (`request_first_page`).
+        """Read `kind` completely; `consume` gets each record once (the first copy seen), in
+        lists it may empty as it goes (nothing else holds those records: a big page's memory
+        goes as it is handled). `first`: its first page, already asked for
+        (`request_first_page`).
 
         Items without a usable id (broken records, non-objects) are consumed once each, so
         that they are reported failed, and prove nothing.
@@ -240,7 +242,6 @@ class _ListRead:
         self.broken: set[str] = set()  # reprs of id-less items already consumed
         self.spans: list[Span] = []
         self.reads: list[tuple[int, Span, array[int]]] = []  # (sequence, span, its ids)
-        self.last_seen: dict[int, int] = {}  # id -> sequence of the last page showing it
         self.count = 0
         self.first_count = 0
         # Pages arrive out of order: a page served before a change can be taken after one
@@ -320,13 +321,16 @@ class _ListRead:
     def _gone(self) -> frozenset[int]:
         """Ids a later page proves deleted (see ListOutcome.gone)."""
         ordered = sorted(self.ids)
+        last_seen: dict[int, int] = {}  # id -> sequence of the last page showing it
+        for sequence, _, page_ids in self.reads:
+            last_seen.update(dict.fromkeys(page_ids, sequence))
         gone: set[int] = set()
         for sequence, span, page_ids in self.reads:
             start = 0 if span.low == _BOTTOM else bisect_left(ordered, span.low)
             stop = len(ordered) if span.high == _TOP else bisect_right(ordered, span.high)
             on_page = set(page_ids)
             for record_id in ordered[start:stop]:
-                if self.last_seen[record_id] < sequence and record_id not in on_page:
+                if last_seen[record_id] < sequence and record_id not in on_page:
                     gone.add(record_id)
         return frozenset(gone)
 
@@ -376,7 +380,8 @@ class _ListRead:
         if span is not None:
             self.spans.append(span)
             self.reads.append((self.pages, span, array("q", page_ids)))
-        for record_id in page_ids:
-            self.last_seen[record_id] = self.pages
+        # `fresh` holds the only references to the records from here (a page object can
+        # outlive this: its future still holds it), so that `consume` can let each go.
+        page.results.clear()
         if fresh:
             self.consume(fresh)

@@ -65,15 +65,15 @@ class CatalogueRun(Phases):
         self.outcomes[Kind.CATEGORY] = crawler.crawl(
             Kind.CATEGORY,
             self._batch(lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False)),
-            first=first[Kind.CATEGORY],
+            first=first.pop(Kind.CATEGORY),
         )
         self.outcomes[Kind.GRID] = crawler.crawl(
             Kind.GRID,
             self._batch(lambda raw: resolver.take(Kind.GRID, raw, linked=False)),
-            first=first[Kind.GRID],
+            first=first.pop(Kind.GRID),
         )
         self.outcomes[Kind.PACKAGE] = crawler.crawl(
-            Kind.PACKAGE, self._batch(self._package), first=first[Kind.PACKAGE]
+            Kind.PACKAGE, self._batch(self._package), first=first.pop(Kind.PACKAGE)
         )
         self._resolve_waiting()
         self._settle_grids()
@@ -86,8 +86,9 @@ class CatalogueRun(Phases):
 
     def _batch(self, add: Callable[[Any], object]) -> Callable[[list[Any]], None]:
         def consume(records: list[Any]) -> None:
-            for raw in records:
-                add(raw)
+            records.reverse()
+            while records:  # each record let go once handled (crawl.py: a page's memory)
+                add(records.pop())
             # Grid drafts are staged at the end; until then they count as read.
             self.stats.progress(ahead={Kind.GRID: len(self.known.drafts)})
 
