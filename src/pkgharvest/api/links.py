@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pkgharvest.errors import ForeignLink, UsageError
@@ -19,6 +19,7 @@ from pkgharvest.records import MAX_INTEGER, Kind
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]+)/?", re.ASCII)
 _PLAIN_RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]{1,15})/", re.ASCII)
+_KNOWN_LINKS = 10_000  # links remembered per API base: a catalogue links a few hundred
 
 
 def strip_format_param(url: str) -> str:
@@ -99,7 +100,19 @@ class ApiBase:
         ValueError for anything that is not such a link."""
         if not isinstance(link, str):
             raise ValueError(f"expected a link to {kind.value}, got {type(link).__name__}")
-        return _linked_id(self, link, kind)
+        # A catalogue's links name the same few hundred grids and five categories again and
+        # again: each is worked out once (one that fails raises every time, and is not kept).
+        known = self._known_links.get(link)
+        if known is not None and known[0] is kind:
+            return known[1]
+        record_id = self._linked_id(link, kind)
+        if len(self._known_links) < _KNOWN_LINKS:
+            self._known_links[link] = (kind, record_id)
+        return record_id
+
+    @cached_property
+    def _known_links(self) -> dict[str, tuple[Kind, int]]:
+        return {}
 
     def _linked_id(self, link: str, kind: Kind) -> int:
         # Nearly every link is exactly `<base><kind>/<digits>/` (maybe `?format=api`): a cheap
@@ -117,10 +130,3 @@ class ApiBase:
         if len(digits) > 16 or int(digits) > MAX_INTEGER:
             raise ValueError(f"a link to an id too large to be real: {link[:120]}")
         return int(digits)
-
-
-@lru_cache(maxsize=4096)
-def _linked_id(base: ApiBase, link: str, kind: Kind) -> int:
-    """`ApiBase._linked_id`, remembered: a catalogue's links name the same few hundred grids
-    and five categories again and again (a link that fails is not remembered: it raises)."""
-    return base._linked_id(link, kind)
