@@ -21,6 +21,9 @@ MAX_PAGE_SIZE = 5000
 """The largest `--page-size`: a page of real packages stays well under the body cap
 (runtime.RequestLimits.max_body_bytes)."""
 
+MAX_CONCURRENCY = 16
+"""The most requests `--concurrency` may keep in flight at once."""
+
 
 def default_data_dir() -> Path:
     """`$PKGHARVEST_DATA_DIR`, else platformdirs' user data dir (~/.local/share/pkgharvest)."""

@@ -25,7 +25,7 @@ from typing import Any
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
 from pkgharvest.catalogue.feed import RunFeed
-from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY, MAX_PAGE_SIZE
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
 from pkgharvest.fetch.removal import RemovalPlan, plan_removal
@@ -38,7 +38,6 @@ from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, Dependencies
 from pkgharvest.store.transaction import Store, Transaction
 
 DEFAULT_CONCURRENCY = 4
-MAX_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
