@@ -19,15 +19,24 @@ the next command catches up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.catalogue import Catalogue, _manifest, after_commit, open_catalogue, write
+from pkgharvest.catalogue import (
+    Catalogue,
+    _manifest,
+    after_commit,
+    catalogue_path,
+    open_catalogue,
+    write,
+)
 from pkgharvest.errors import FeedMismatch, PkgHarvestError
 from pkgharvest.records import Kind, Record
+from pkgharvest.store.manifest import MANIFEST_NAME
 
 NO_MIRROR_STAMP = "no-manifest"
 """The stamp of a database synced with a folder that has no manifest yet (no mirror)."""
@@ -47,11 +56,14 @@ class FeedOutcome:
 class RunFeed:
     """The catalogue database of one fetch (see the module docs)."""
 
-    def __init__(self, root: Path, catalogue: Catalogue, feed: write.Feed | None) -> None:
+    def __init__(
+        self, root: Path, catalogue: Catalogue, feed: write.Feed | None, *, created: bool = False
+    ) -> None:
         self.root = root
         self.notice = catalogue.notice
         self._catalogue: Catalogue | None = catalogue
         self._feed = feed
+        self._created = created  # this open made the database file (a first fetch)
 
     @classmethod
     def open(cls, root: Path) -> RunFeed:
@@ -60,6 +72,7 @@ class RunFeed:
         commit). CatalogueError for a database of a newer schema; StoreWriteError when it
         cannot be used at all."""
         root = Path(root)
+        created = not os.path.lexists(catalogue_path(root))
         catalogue = open_catalogue(root)
         try:
             # A database that has only seen an empty folder knows no state before this run:
@@ -68,7 +81,7 @@ class RunFeed:
             feed = write.Feed(catalogue.conn, baseline=baseline)
         except sqlite3.Error:  # read-only (immutable) or locked for longer than the wait
             feed = None
-        return cls(root, catalogue, feed)
+        return cls(root, catalogue, feed, created=created)
 
     @property
     def feeding(self) -> bool:
@@ -129,13 +142,21 @@ class RunFeed:
         return FeedOutcome(_run_changes(self.root), None, False)
 
     def close(self) -> None:
-        """Let the database go (what was fed and not finished is rolled back)."""
+        """Let the database go (what was fed and not finished is rolled back). A database this
+        run created in a folder that still has no mirror (the run never committed) goes too:
+        a failed first fetch leaves nothing behind."""
         if self._feed is not None:
             self._feed.rollback()
             self._feed = None
         if self._catalogue is not None:
             self._catalogue.close()
             self._catalogue = None
+        if self._created and not (self.root / MANIFEST_NAME).exists():
+            self._created = False
+            path = catalogue_path(self.root)
+            for name in (path.name, path.name + "-wal", path.name + "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path.with_name(name))
 
 
 def _read_record(path: str) -> Record | None:
