@@ -27,6 +27,8 @@ from pkgharvest.errors import StoreWriteError
 
 CATALOGUE_NAME = "catalogue.db"
 CORRUPT_SUFFIX = ".corrupt"
+NO_MANIFEST_STAMP = "no-manifest"
+"""The stamp of a database brought up to date with a folder that has no manifest (no mirror)."""
 _BUSY_TIMEOUT_MS = 30_000  # a reader may wait for a fetch's sync to finish
 
 
@@ -99,7 +101,7 @@ def _manifest(root: Path) -> tuple[dict[str, Any], str]:
     path = Path(root) / MANIFEST_NAME
     data = read_manifest_bytes(path)
     if data is None:
-        return {}, "no-manifest"
+        return {}, NO_MANIFEST_STAMP
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
 
 
@@ -125,13 +127,15 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
             conn = _open_schema(path)
         catalogue = Catalogue(root, path, conn, manifest)
         try:
-            had_stamp = write.stored_stamp(conn) is not None
+            stamp_before = write.stored_stamp(conn)
+            had_stamp = stamp_before is not None
             counts = write.sync(
                 conn,
                 root,
                 manifest,
                 stamp,
-                baseline=reason is not None or not had_stamp,
+                # A database that has only seen an empty folder knows no state before.
+                baseline=reason is not None or stamp_before in (None, NO_MANIFEST_STAMP),
                 read_record=lambda path: read_record_file(path, left_out),
                 id_hints=id_hints,
             )
@@ -145,7 +149,7 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
         if read_only is None:
             raise StoreWriteError(f"cannot use the catalogue database {path}: {err}") from None
         return Catalogue(root, path, read_only, manifest)
-    if counts is not None and stamp != "no-manifest":
+    if counts is not None and stamp != NO_MANIFEST_STAMP:
         if reason is not None:
             catalogue.notice = (
                 f"catalogue database {path.name} was {reason}: built from the JSON files "

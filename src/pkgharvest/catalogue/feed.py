@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import (
+    NO_MANIFEST_STAMP,
     Catalogue,
     _manifest,
     after_commit,
@@ -37,9 +38,6 @@ from pkgharvest.catalogue import (
 from pkgharvest.errors import FeedMismatch, PkgHarvestError
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.manifest import MANIFEST_NAME
-
-NO_MIRROR_STAMP = "no-manifest"
-"""The stamp of a database synced with a folder that has no manifest yet (no mirror)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class RunFeed:
         try:
             # A database that has only seen an empty folder knows no state before this run:
             # its first records record no changes (a "rebuild", like a database built later).
-            baseline = write.stored_stamp(catalogue.conn) in (None, NO_MIRROR_STAMP)
+            baseline = write.stored_stamp(catalogue.conn) in (None, NO_MANIFEST_STAMP)
             feed = write.Feed(catalogue.conn, baseline=baseline)
         except sqlite3.Error:  # read-only (immutable) or locked for longer than the wait
             feed = None
