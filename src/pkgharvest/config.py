@@ -8,6 +8,9 @@ from pathlib import Path
 DEFAULT_BASE_URL = "https://djangopackages.org/api/v4/"
 ENV_BASE_URL = "PKGHARVEST_BASE_URL"
 ENV_DATA_DIR = "PKGHARVEST_DATA_DIR"
+DEFAULT_PYPI_URL = "https://pypi.org/pypi/"
+"""`deps --django`: where PyPI's JSON API is (`<URL>NAME/json`, `<URL>NAME/VERSION/json`)."""
+ENV_PYPI_URL = "PKGHARVEST_PYPI_URL"
 APP_NAME = "pkgharvest"
 
 DEFAULT_PAGE_SIZE = 250

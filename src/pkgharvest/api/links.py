@@ -44,15 +44,16 @@ class ApiBase:
     path: str
 
     @classmethod
-    def parse(cls, url: str) -> ApiBase:
+    def parse(cls, url: str, option: str = "--base-url") -> ApiBase:
+        """The base of `url`; UsageError naming `option` when it is no http(s) URL."""
         try:
             parts = urlsplit(url.strip())
             port = parts.port
         except ValueError as err:
-            raise UsageError(f"--base-url {url!r} is not a valid URL: {err}") from None
+            raise UsageError(f"{option} {url!r} is not a valid URL: {err}") from None
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise UsageError(f"--base-url {url!r} must be an http:// or https:// URL")
+            raise UsageError(f"{option} {url!r} must be an http:// or https:// URL")
         path = parts.path if parts.path.endswith("/") else parts.path + "/"
         return cls(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], path)
 

@@ -75,6 +75,7 @@ COMMAND_MODULES = {
     "export": "pkgharvest.cli.read",
     "trends": "pkgharvest.cli.history",
     "changes": "pkgharvest.cli.history",
+    "deps": "pkgharvest.cli.deps",
     "status": "pkgharvest.cli.status",
     "verify": "pkgharvest.cli.status",
 }

@@ -20,6 +20,18 @@ from pkgharvest.project.model import Repository
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 """PEP 508's rule for a distribution name."""
 
+# The forms nearly every catalogue URL takes, matched at once (the index of 30,000 packages is
+# built with these); anything else goes through the general parse below.
+_PYPI_URL = re.compile(
+    r"^(?:https?://)?(?:www\.)?(?:pypi\.python\.org/pypi|pypi\.org/(?:project|pypi|simple))"
+    r"/([A-Za-z0-9._-]+)(?:/[^/?#]*)?/?$",
+    re.IGNORECASE,
+)
+_REPOSITORY_URL = re.compile(
+    r"^(?:git\+)?(?:https?|ssh|git)://(?:[^@/\s]+@)?(?:www\.)?([A-Za-z0-9.-]+)(?::\d+)?"
+    r"/([^/\s?#@:]+)/([^/\s?#@]+)",
+    re.IGNORECASE,
+)
 _PYPI_HOSTS = frozenset({"pypi.org", "www.pypi.org", "pypi.python.org", "www.pypi.python.org"})
 _PYPI_SECTIONS = frozenset({"pypi", "project", "simple"})
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
@@ -44,6 +56,10 @@ def pypi_name(url: object) -> str | None:
     text = url.strip()
     if not text:
         return None
+    quick = _PYPI_URL.match(text)
+    if quick is not None:
+        name = quick.group(1)
+        return normalize(name) if is_valid_name(name) else None
     if "://" not in text:
         text = "https://" + text
     try:
@@ -69,6 +85,11 @@ def repository(url: object) -> Repository | None:
     if not isinstance(url, str):
         return None
     text = url.strip()
+    quick = _REPOSITORY_URL.match(text)
+    if quick is not None:
+        owner, name = quick.group(2).lower(), quick.group(3).lower().removesuffix(".git")
+        if owner and name:
+            return Repository(quick.group(1).lower(), owner, name)
     for prefix in _VCS_PREFIXES:
         if text.lower().startswith(prefix):
             text = text[len(prefix) :]
