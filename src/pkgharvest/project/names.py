@@ -145,13 +145,15 @@ def distribution_file(url: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     filename = unquote(path.rsplit("/", 1)[-1])
+    # packaging checks the file name and gives the version; the name is kept as written.
     try:
         if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-            return str(name), str(version)
-        if filename.endswith((".tar.gz", ".zip")):
-            sdist_name, sdist_version = parse_sdist_filename(filename)
-            return str(sdist_name), str(sdist_version)
+            _, version, _, _ = parse_wheel_filename(filename)
+            return filename.split("-", 1)[0], str(version)
+        for suffix in (".tar.gz", ".zip"):
+            if filename.endswith(suffix):
+                _, sdist_version = parse_sdist_filename(filename)
+                return filename.removesuffix(suffix).rpartition("-")[0], str(sdist_version)
     except (InvalidWheelFilename, InvalidSdistFilename, ValueError):
         return None
     return None

@@ -149,7 +149,8 @@ def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> D
                     for cell, r in zip(sparks, rows, strict=True)
                 ]
                 columns.append(_Column(_SPARK_HEADERS[spark], sparks, spark))
-                legend.append(activity_legend(activity, spark, ActivityScale.SHARED, top))
+                if top:  # some row has bars to read
+                    legend.append(activity_legend(activity, spark, ActivityScale.SHARED, top))
         elif name not in hidden:
             right = name in ("Stars", "90 d")
             columns.append(_Column(name, cells[name], widths[name], right))
