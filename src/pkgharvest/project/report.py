@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pkgharvest.project.judge import Status
+from pkgharvest.project.judge import Status, is_behind
 from pkgharvest.project.model import Dependency, Project
 from pkgharvest.project.readiness import Assessment, Judgement, Readiness, Target, Verdict
 from pkgharvest.records import Record, commits_total, int_field, text_field
@@ -112,7 +112,7 @@ class Row:
             "also_claimed_by": list(self.others),
             "status": self.status.value,
             "latest_version": self.latest_version,
-            "behind": self.status is Status.BEHIND if self.record is not None else None,
+            "behind": is_behind(d.version, self.latest_version),
             "stars": int_field(record, "stars"),
             "last_commit": text_field(record, "last_commit"),
             "commits_52w_total": commits_total(record) if self.record is not None else None,

@@ -3,10 +3,10 @@
 Columns: dependency (as written), the version used, the catalogue's latest, stars, the star
 trend over 90 days, the 52-week activity (the sparkline on the shared scale the other tables
 use), last commit, status, and with `--django` the readiness. The table fits `width`: the
-sparkline narrows (52, 26, 13 bars), then the lower-priority columns go, in this order: latest
-version, 90-day trend, activity, stars, last commit. Names, versions, numbers, the status and
-the readiness are never cut. Every text from a file, the catalogue or PyPI goes through the one
-sanitizer (views/text.py).
+sparkline narrows (52, 26, 13 bars), then the lower-priority columns go, in this order: the
+90-day trend, the activity, the latest version, stars, last commit. Names, versions, numbers,
+the status and the readiness are never cut. Every text from a file, the catalogue or PyPI goes
+through the one sanitizer (views/text.py).
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ _STEPS: tuple[tuple[int, frozenset[str]], ...] = (
     (52, frozenset()),
     (26, frozenset()),
     (13, frozenset()),
-    (13, frozenset({"Latest"})),
-    (13, frozenset({"Latest", "90 d"})),
-    (0, frozenset({"Latest", "90 d"})),
-    (0, frozenset({"Latest", "90 d", "Stars"})),
-    (0, frozenset({"Latest", "90 d", "Stars", "Last commit"})),
+    (13, frozenset({"90 d"})),
+    (0, frozenset({"90 d"})),
+    (0, frozenset({"90 d", "Latest"})),
+    (0, frozenset({"90 d", "Latest", "Stars"})),
+    (0, frozenset({"90 d", "Latest", "Stars", "Last commit"})),
 )
 _SPARK_HEADERS = {52: "Commits per week", 26: "Per 2 weeks", 13: "Per 4 wks"}
 
