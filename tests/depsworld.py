@@ -179,9 +179,11 @@ def run_deps(
     now: datetime = NOW,
     env: dict[str, str] | None = None,
     folder: Path | None = None,
+    **outside: Any,
 ) -> DepsRun:
     """`pkgharvest deps ARGS --data-dir DATA` in-process (in `folder`, default the fixtures),
-    with a fixed clock, `columns` wide, PyPI through `transport`, retries without waiting."""
+    with a fixed clock, `columns` wide, PyPI through `transport`, retries without waiting;
+    `outside` overrides more of the runtime.Dependencies (limits, sleep, retry)."""
     from pkgharvest.cli import run
     from pkgharvest.runtime import Dependencies, RetryPolicy
 
@@ -191,12 +193,13 @@ def run_deps(
     monkeypatch.setenv("COLUMNS", str(columns))
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
-    deps = Dependencies(
-        transport=transport,
-        now=lambda: now,
-        sleep=lambda seconds: None,
-        retry=RetryPolicy(attempts=2, backoff_initial=0.0, retry_after_cap=1.0),
-    )
+    settings: dict[str, Any] = {
+        "transport": transport,
+        "now": lambda: now,
+        "sleep": lambda seconds: None,
+        "retry": RetryPolicy(attempts=2, backoff_initial=0.0, retry_after_cap=1.0),
+    }
+    deps = Dependencies(**{**settings, **outside})
     capsys.readouterr()
     with cwd(folder or PROJECTS):
         code = run(["deps", *args, "--data-dir", str(data)], deps)

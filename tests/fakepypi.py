@@ -66,10 +66,10 @@ class PypiIndex:
 
     answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=load_answers)
 
-    def vary(self, name: str, version: str, **info: Any) -> PypiIndex:
+    def vary(self, project: str, version: str, /, **info: Any) -> PypiIndex:
         """Change fields of a release's `info` (`requires_dist=[...]`); `uploaded=ISO` sets
         every file's upload time. Returns self, so calls chain."""
-        answer = self.answers[canonicalize_name(name)][version]
+        answer = self.answers[canonicalize_name(project)][version]
         uploaded = info.pop("uploaded", None)
         answer["info"].update(info)
         if uploaded is not None:
@@ -78,12 +78,14 @@ class PypiIndex:
                 item["upload_time"] = uploaded[:19]
         return self
 
-    def copy_release(self, name: str, version: str, new_version: str, **info: Any) -> PypiIndex:
+    def copy_release(
+        self, project: str, version: str, new_version: str, /, **info: Any
+    ) -> PypiIndex:
         """A new release made from a real one (its answer with another version)."""
-        answer = copy.deepcopy(self.answers[canonicalize_name(name)][version])
+        answer = copy.deepcopy(self.answers[canonicalize_name(project)][version])
         answer["info"]["version"] = new_version
-        self.answers[canonicalize_name(name)][new_version] = answer
-        return self.vary(name, new_version, **info)
+        self.answers[canonicalize_name(project)][new_version] = answer
+        return self.vary(project, new_version, **info)
 
     def canonical(self, name: str) -> str | None:
         releases = self.answers.get(canonicalize_name(name))
@@ -126,7 +128,9 @@ class Reply:
     transport: str | None = None
 
 
-_ROUTE = re.compile(r"^/pypi/([^/]+)/(?:([^/]+)/)?json/?$")
+_ROUTE = re.compile(r"^(.*?/pypi)/([^/]+)/(?:([^/]+)/)?json/?$")
+"""`/pypi/NAME/json`, `/pypi/NAME/VERSION/json`, below any prefix (a proxy's
+`/artifactory/api/pypi/pypi-remote/pypi/NAME/json`)."""
 
 
 class FakePypi:
@@ -137,6 +141,7 @@ class FakePypi:
         self.index = index or PypiIndex()
         self.faults: list[list[Any]] = []
         self.requests: list[str] = []
+        self.hosts: set[str] = set()
         self.user_agents: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -172,13 +177,13 @@ class FakePypi:
         route = _ROUTE.match(path)
         if route is None:
             return _json(404, {"message": "Not Found"})
-        name, version = route.group(1), route.group(2)
+        prefix, name, version = route.group(1), route.group(2), route.group(3)
         canonical = self.index.canonical(name)
         if canonical is None:
             return _json(404, {"message": "Not Found"})
         if name != canonical:
             tail = f"{quote(version, safe='')}/json" if version else "json"
-            location = f"{scheme}://{host}/pypi/{quote(canonical, safe='')}/{tail}"
+            location = f"{scheme}://{host}{prefix}/{quote(canonical, safe='')}/{tail}"
             return Reply(301, {"Location": location, "Content-Type": "text/html"}, b"")
         body = (
             self.index.release_answer(name, version) if version else self.index.project_answer(name)
@@ -206,6 +211,7 @@ class FakePypi:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.user_agents.add(request.headers.get("user-agent", ""))
+        self.hosts.add(request.url.host)
         target = request.url.raw_path.decode("ascii")
         reply = self.answer(target, request.url.netloc.decode("ascii"), request.url.scheme)
         if reply.transport is not None:
