@@ -12,23 +12,18 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pkgharvest.catalogue import matching, reports
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.project import judge, names
-from pkgharvest.project.answers import PypiAnswers
 from pkgharvest.project.model import Project
-from pkgharvest.project.readiness import (
-    Assessment,
-    Readiness,
-    Subject,
-    Target,
-    assess,
-    django_released,
-)
-from pkgharvest.project.readiness import judge as judge_release
 from pkgharvest.project.report import Alternative, PypiSummary, Report, Row
 from pkgharvest.records import Record
+
+if TYPE_CHECKING:  # the readiness rules are loaded only with --django
+    from pkgharvest.project.answers import PypiAnswers
+    from pkgharvest.project.readiness import Assessment, Target
 
 
 def dependency_report(
@@ -105,6 +100,8 @@ def _trend(conn: sqlite3.Connection, record: Record | None, now: datetime) -> in
 
 def _readiness(rows: Sequence[Row], target: Target, answers: PypiAnswers) -> list[Row]:
     """Each catalogue dependency's readiness for `target` (the others get none)."""
+    from pkgharvest.project.readiness import Subject, assess, django_released
+
     judged = [row for row in rows if row.record is not None]
     wanted = ["django", *(row.dependency.normalized for row in judged)]
     projects = answers.projects(wanted)
@@ -143,25 +140,18 @@ def _with_alternatives(
         if row.record is not None
         and (
             row.status is judge.Status.DORMANT
-            or (row.readiness is not None and row.readiness.readiness is Readiness.BLOCKED)
+            or (row.readiness is not None and row.readiness.readiness.value == "blocked")
         )
     ]
     if not wanting:
         return list(rows)
-    peers = matching.grid_peers(conn, (int(row.record["id"]) for row in wanting if row.record))
     chosen: dict[int, list[Alternative]] = {}
     for row in wanting:
         assert row.record is not None
         own = int(row.record["id"])
-        group = peers.get(own)
-        if group is None:
-            continue
-        best = judge.alternatives(group.peers, now, exclude=[own])
+        best = judge.alternatives(matching.grid_peers(conn, own), now, exclude=[own])
         chosen[own] = [
-            Alternative(
-                record, group.grid_of.get(int(record["id"]), ""), record["id"] in in_project
-            )
-            for record in best
+            Alternative(record, grid, record["id"] in in_project) for grid, record in best
         ]
     if target is not None and answers is not None:
         chosen = _alternatives_readiness(chosen, target, answers)
@@ -177,6 +167,9 @@ def _alternatives_readiness(
     chosen: dict[int, list[Alternative]], target: Target, answers: PypiAnswers
 ) -> dict[int, list[Alternative]]:
     """Each alternative with its newest release's verdict for `target`."""
+    from pkgharvest.project.readiness import django_released
+    from pkgharvest.project.readiness import judge as judge_release
+
     pypi = {
         id(alt): names.pypi_name(alt.record.get("pypi_url"))
         for alts in chosen.values()

@@ -26,7 +26,7 @@ from pkgharvest.catalogue.queries import _record
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.project import names
 from pkgharvest.project.model import Dependency
-from pkgharvest.records import PACKAGE_FIELDS, Record
+from pkgharvest.records import Record
 
 NAMES_STAMP_KEY = "package_names_manifest"
 _CHUNK = 500  # parameters per IN (...) list: far below SQLite's limit
@@ -177,11 +177,30 @@ def _stars(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, tuple[str,
     return found
 
 
+DEPS_FIELDS: tuple[str, ...] = (
+    "id",
+    "slug",
+    "stars",
+    "commits_52w",
+    "commits_52w_total",
+    "last_commit",
+    "last_fetched",
+    "pypi_version",
+    "pypi_url",
+    "repo_url",
+)
+"""The record fields `deps` reads of a package: its judging, its row and its alternatives need
+no more (and every other JSON column would cost decoding)."""
+
+_RANKED = "p.stars IS NULL, p.stars DESC, p.slug"
+"""judge.alternatives' ranking (stars, most first, unknown last; then slug), in SQL."""
+
+
 def package_records(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Record]:
-    """The records of the packages `ids` (every field)."""
+    """The records (DEPS_FIELDS) of the packages `ids`."""
     found: dict[int, Record] = {}
     wanted = sorted(set(ids))
-    columns = ", ".join(PACKAGE_FIELDS)
+    columns = ", ".join(DEPS_FIELDS)
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
@@ -192,56 +211,27 @@ def package_records(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, R
         except sqlite3.Error as err:
             raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
         for row in rows:
-            record = _record(PACKAGE_FIELDS, row)
+            record = _record(DEPS_FIELDS, row)
             found[int(record["id"])] = record
     return found
 
 
-@dataclass(frozen=True)
-class GridPeers:
-    """The packages sharing a grid with one package.
-
-    Attributes:
-        grids: the slugs of the grids the package is in.
-        peers: every other package of those grids (whole records), each once.
-        grid_of: peer id -> the slug of the (first) grid it shares.
-    """
-
-    grids: tuple[str, ...]
-    peers: tuple[Record, ...]
-    grid_of: dict[int, str]
-
-
-def grid_peers(conn: sqlite3.Connection, package_ids: Iterable[int]) -> dict[int, GridPeers]:
-    """For each package of `package_ids`, the packages of the grids it is in."""
-    result: dict[int, GridPeers] = {}
-    columns = ", ".join(f"p.{name}" for name in PACKAGE_FIELDS)
+def grid_peers(conn: sqlite3.Connection, package_id: int) -> Iterator[tuple[str, Record]]:
+    """(grid slug, record) of every other package of the grids `package_id` is in, in
+    judge.alternatives' ranking order, read as they are consumed (so that the three best
+    active ones cost a few rows, not the whole grid). A package in several of those grids
+    comes once per grid."""
+    columns = ", ".join(f"p.{name}" for name in DEPS_FIELDS)
     try:
-        for package_id in sorted(set(package_ids)):
-            grids = [
-                slug
-                for (slug,) in conn.execute(
-                    "SELECT g.slug FROM grid_packages AS gp JOIN grids AS g ON g.id = gp.grid_id"
-                    " WHERE gp.package_id = ? ORDER BY g.slug",
-                    (package_id,),
-                )
-            ]
-            peers: dict[int, Record] = {}
-            grid_of: dict[int, str] = {}
-            for row in conn.execute(
-                f"SELECT g.slug, {columns} FROM grid_packages AS mine"
-                " JOIN grid_packages AS other ON other.grid_id = mine.grid_id"
-                " JOIN grids AS g ON g.id = mine.grid_id"
-                " JOIN packages AS p ON p.id = other.package_id"
-                " WHERE mine.package_id = ? AND other.package_id != ?"
-                " ORDER BY g.slug",
-                (package_id, package_id),
-            ):
-                record = _record(PACKAGE_FIELDS, row[1:])
-                peer = int(record["id"])
-                peers.setdefault(peer, record)
-                grid_of.setdefault(peer, row[0])
-            result[package_id] = GridPeers(tuple(grids), tuple(peers.values()), grid_of)
+        cursor = conn.execute(
+            f"SELECT g.slug, {columns} FROM grid_packages AS mine"
+            " JOIN grid_packages AS other ON other.grid_id = mine.grid_id"
+            " JOIN grids AS g ON g.id = mine.grid_id"
+            " JOIN packages AS p ON p.id = other.package_id"
+            f" WHERE mine.package_id = ? AND other.package_id != ? ORDER BY {_RANKED}, g.slug",
+            (package_id, package_id),
+        )
+        for row in cursor:
+            yield row[0], _record(DEPS_FIELDS, row[1:])
     except sqlite3.Error as err:
         raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
-    return result

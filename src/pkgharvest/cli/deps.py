@@ -6,7 +6,6 @@ is missing or stale: offline, or answered from the catalogue database, no HTTP c
 
 from __future__ import annotations
 
-import difflib
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -45,6 +44,8 @@ def _fail_on(text: str | None, django: str | None) -> frozenset[str]:
         raise UsageError(f"--fail-on names nothing (choose from {', '.join(FAIL_ON_CHOICES)})")
     for item in wanted:
         if item not in FAIL_ON_CHOICES:
+            import difflib
+
             close = difflib.get_close_matches(item, FAIL_ON_CHOICES, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(
@@ -154,13 +155,14 @@ def deps(
     """Your project's dependencies against the catalogue: dormant, behind or active, the
     alternatives in their grids, and (--django) whether each is ready for the next Django."""
     from pkgharvest.project import read_project
-    from pkgharvest.project.readiness import Target
 
     if json_output and output_format is not DepsFormat.TABLE:
         raise UsageError("--json and --format are one or the other")
     checks = _fail_on(fail_on, django)
     target = None
     if django is not None:
+        from pkgharvest.project.readiness import Target
+
         try:
             target = Target.parse(django)
         except ValueError as err:
@@ -198,10 +200,8 @@ def _report(
     timeout: float,
 ) -> tuple[Report, str | None]:
     from pkgharvest.catalogue.dependencies import dependency_report
-    from pkgharvest.catalogue.pypi_cache import PypiCache
     from pkgharvest.catalogue.reader import DatabaseReader
     from pkgharvest.cli.read import _open
-    from pkgharvest.project.answers import PypiAnswers
     from pkgharvest.records import iso_utc
 
     reader = _open(data_dir)
@@ -222,9 +222,13 @@ def _report(
         return client
 
     now = STATE.deps.now()
-    cache = PypiCache(reader.conn, index_url)
+    cache = None
     answers = None
-    if target is not None:
+    if target is not None:  # PyPI's answers: only with --django
+        from pkgharvest.catalogue.pypi_cache import PypiCache
+        from pkgharvest.project.answers import PypiAnswers
+
+        cache = PypiCache(reader.conn, index_url)
         answers = PypiAnswers(cache, None if offline else asking, now)
     updated = reader.mirror.last_updated()
     try:
@@ -244,7 +248,7 @@ def _report(
             if callable(close):
                 close()
         reader.close()
-    return report, cache.notice
+    return report, cache.notice if cache is not None else None
 
 
 def _print(report: Report, json_output: bool, output_format: DepsFormat, show_all: bool) -> None:

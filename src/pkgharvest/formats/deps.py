@@ -19,8 +19,7 @@ from typing import TextIO
 from pkgharvest.formats.fields import spreadsheet_date
 from pkgharvest.formats.writers import compact_dumps, neutralize
 from pkgharvest.project.judge import Status
-from pkgharvest.project.readiness import Readiness, Verdict
-from pkgharvest.project.report import Report, Row
+from pkgharvest.project.report import READINESS, Report, Row
 
 Clean = Callable[[str], str]
 
@@ -96,7 +95,7 @@ def _readiness_cell(row: Row) -> str:
     assessed = row.readiness
     if assessed is None:
         return ""
-    if assessed.readiness is Readiness.UPGRADE and assessed.step:
+    if assessed.readiness.value == "upgrade" and assessed.step:
         return f"upgrade to {assessed.step}"
     return assessed.readiness.value.replace("-", " ")
 
@@ -163,19 +162,12 @@ def write_markdown(report: Report, out: TextIO, *, clean: Clean, show_all: bool)
                 "alternative",
             ]
             if report.target is not None:
-                verdict = alt.django.verdict if alt.django else None
-                alt_cells.append(_VERDICT_WORDS.get(verdict, "unknown") if verdict else "unknown")
+                verdict = alt.django.verdict.value if alt.django else "unknown"
+                alt_cells.append(verdict.replace("-", " "))
             out.write("| " + " | ".join(alt_cells) + " |\n")
     out.write("\n")
     for line in _summary(report, show_all):
         out.write(md_line(line, clean) + "\n")
-
-
-_VERDICT_WORDS = {
-    Verdict.READY: "ready",
-    Verdict.NOT_READY: "not ready",
-    Verdict.NOT_DECLARED: "not declared",
-}
 
 
 def md_line(text: str, clean: Clean) -> str:
@@ -200,11 +192,7 @@ def _summary(report: Report, show_all: bool) -> list[str]:
     lines = [line + "."]
     if report.target is not None:
         ready = report.readiness_counts()
-        said = ", ".join(
-            f"{ready[r.value]:,} {r.value.replace('-', ' ')}"
-            for r in Readiness
-            if ready.get(r.value)
-        )
+        said = ", ".join(f"{ready[r]:,} {r.replace('-', ' ')}" for r in READINESS if ready.get(r))
         lines.append(f"Django {report.target}: {said or 'nothing to judge'}.")
     if report.pypi is not None and report.pypi.failed:
         lines += [f"PyPI unknown: {reason}" for reason in report.pypi.failed[:5]]

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pkgharvest.activity import is_dormant
-from pkgharvest.project.pypi import parse_version
+from pkgharvest.project.names import parse_version
 from pkgharvest.records import Record, int_field, parse_timestamp, text_field
 
 ALTERNATIVES = 3
@@ -58,27 +58,32 @@ def status(record: Record | None, version: str | None, now: datetime) -> Status:
     return Status.ACTIVE
 
 
+def rank_key(record: Record) -> tuple[int, int, str]:
+    """The alternatives' ranking: stars, most first, unknown last; then slug."""
+    stars = int_field(record, "stars")
+    return (stars is None, -(stars or 0), str(record.get("slug")))
+
+
 def alternatives(
-    candidates: Iterable[Record],
+    ranked: Iterable[tuple[str, Record]],
     now: datetime,
     *,
-    exclude: Iterable[int] = (),
+    exclude: Iterable[object] = (),
     limit: int = ALTERNATIVES,
-) -> list[Record]:
-    """The best `limit` active candidates: by stars (unknown last), then slug; dormant ones and
-    the ids in `exclude` left out."""
+) -> list[tuple[str, Record]]:
+    """The first `limit` active packages of `ranked` ((grid, record) pairs in `rank_key`
+    order: the catalogue reads them in that order), each once; dormant ones and the ids in
+    `exclude` left out. Stops reading as soon as it has them."""
     skip = set(exclude)
-    ranked = sorted(
-        (r for r in candidates if r.get("id") not in skip),
-        key=lambda r: (-(int_field(r, "stars") or -1), str(r.get("slug"))),
-    )
-    chosen: list[Record] = []
-    seen: set[object] = set()
-    for record in ranked:
-        if record.get("id") in seen or is_dormant(record, now):
+    chosen: list[tuple[str, Record]] = []
+    for grid, record in ranked:
+        key = record.get("id")
+        if key in skip:
             continue
-        seen.add(record.get("id"))
-        chosen.append(record)
+        skip.add(key)
+        if is_dormant(record, now):
+            continue
+        chosen.append((grid, record))
         if len(chosen) == limit:
             break
     return chosen

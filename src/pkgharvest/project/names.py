@@ -14,6 +14,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import InvalidVersion, Version
 
 from pkgharvest.project.model import Repository
 
@@ -35,6 +36,14 @@ _REPOSITORY_URL = re.compile(
 _PYPI_HOSTS = frozenset({"pypi.org", "www.pypi.org", "pypi.python.org", "www.pypi.python.org"})
 _PYPI_SECTIONS = frozenset({"pypi", "project", "simple"})
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+
+
+def parse_version(text: str) -> Version | None:
+    """A PEP 440 version, or None for text that is none."""
+    try:
+        return Version(text)
+    except (InvalidVersion, TypeError):
+        return None
 
 
 def is_valid_name(name: str) -> bool:

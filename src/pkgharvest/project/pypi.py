@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from pkgharvest.errors import PypiAnswerError
+from pkgharvest.project.names import parse_version
 
 MAX_ITEMS = 5000
 """The most entries kept from one list of an answer (requirements, classifiers, releases):
@@ -131,13 +130,6 @@ class ProjectMetadata:
             latest=ReleaseMetadata.from_dict(data.get("latest", {})),
             releases=tuple(releases),
         )
-
-
-def parse_version(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except (InvalidVersion, TypeError):
-        return None
 
 
 def project_from_json(body: object) -> ProjectMetadata:

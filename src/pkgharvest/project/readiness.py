@@ -33,7 +33,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from pkgharvest.project.pypi import ProjectMetadata, ReleaseMetadata, parse_version
+from pkgharvest.project.names import parse_version
+from pkgharvest.project.pypi import ProjectMetadata, ReleaseMetadata
 from pkgharvest.records import parse_timestamp
 
 _UPPER_BOUNDS = frozenset({"<", "<=", "==", "===", "~="})

@@ -10,15 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pkgharvest.project.judge import Status, is_behind
 from pkgharvest.project.model import Dependency, Project
-from pkgharvest.project.readiness import Assessment, Judgement, Readiness, Target, Verdict
 from pkgharvest.records import Record, commits_total, int_field, text_field
+
+if TYPE_CHECKING:  # the readiness rules are loaded only with --django
+    from pkgharvest.project.readiness import Assessment, Judgement, Target, Verdict
 
 FAIL_ON_CHOICES = ("dormant", "behind", "blocked", "not-declared")
 """What `--fail-on` takes: two statuses and two readiness outcomes."""
+READINESS = ("ready", "upgrade", "blocked", "not-declared", "unknown")
+"""readiness.Readiness's values, in the order summaries count them (kept here as text so that
+a run without --django never loads the readiness rules)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class Row:
             item["django_version"] = r.version if r else None
             item["django_ready"] = r.ready if r else None
             item["django_step"] = r.step if r else None
-            item["blocked"] = (r.readiness is Readiness.BLOCKED) if r else None
+            item["blocked"] = (r.readiness.value == "blocked") if r else None
             item["django_reason"] = r.reason if r else None
         return item
 
@@ -209,4 +214,4 @@ class Report:
 
 
 def _ready(verdict: Verdict) -> bool | None:
-    return {Verdict.READY: True, Verdict.NOT_READY: False}.get(verdict)
+    return {"ready": True, "not-ready": False}.get(verdict.value)

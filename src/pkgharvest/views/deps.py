@@ -21,8 +21,7 @@ from rich.text import Text
 
 from pkgharvest.activity import is_dormant
 from pkgharvest.project.judge import Status
-from pkgharvest.project.readiness import Readiness, Verdict
-from pkgharvest.project.report import Alternative, Report, Row
+from pkgharvest.project.report import READINESS, Alternative, Report, Row
 from pkgharvest.records import int_field, parse_timestamp
 from pkgharvest.views import ActivityScale
 from pkgharvest.views.charts import relative_date, thousands
@@ -48,11 +47,11 @@ _STATUS_TEXT = {
     Status.NOT_IN_CATALOGUE: ("not in catalogue", "dim"),
 }
 _READINESS_STYLE = {
-    Readiness.READY: "green",
-    Readiness.UPGRADE: "cyan",
-    Readiness.BLOCKED: "bold red",
-    Readiness.NOT_DECLARED: "yellow",
-    Readiness.UNKNOWN: "dim",
+    "ready": "green",
+    "upgrade": "cyan",
+    "blocked": "bold red",
+    "not-declared": "yellow",
+    "unknown": "dim",
 }
 
 # Narrowing steps, widest first: (sparkline width, columns given up).
@@ -75,8 +74,8 @@ def readiness_text(row: Row) -> tuple[str, str]:
     assessed = row.readiness
     if assessed is None:
         return "", ""
-    style = _READINESS_STYLE[assessed.readiness]
-    if assessed.readiness is Readiness.UPGRADE and assessed.step:
+    style = _READINESS_STYLE[assessed.readiness.value]
+    if assessed.readiness.value == "upgrade" and assessed.step:
         return f"→ {display(assessed.step)}", style
     return assessed.readiness.value.replace("-", " "), style
 
@@ -185,17 +184,8 @@ def _alternative_line(alt: Alternative, report: Report, now: datetime, width: in
     when = parse_timestamp(record.get("last_commit"))
     details.append(f"last commit {relative_date(when, now)}" if when else "no commit known")
     if report.target is not None:
-        verdict = alt.django.verdict if alt.django else None
-        said = (
-            {
-                Verdict.READY: "ready",
-                Verdict.NOT_READY: "not ready",
-                Verdict.NOT_DECLARED: "not declared",
-            }.get(verdict, "unknown")
-            if verdict
-            else "unknown"
-        )
-        details.append(f"Django {report.target} {said}")
+        said = alt.django.verdict.value if alt.django else "unknown"
+        details.append(f"Django {report.target} {said.replace('-', ' ')}")
     if alt.in_project:
         details.append("already a dependency")
     details.append(f"grid {display(alt.grid)}")
@@ -241,11 +231,7 @@ def summary_lines(report: Report, now: datetime, show_all: bool) -> list[str]:
     lines = [line + "."]
     if report.target is not None:
         ready = report.readiness_counts()
-        said = ", ".join(
-            f"{ready[r.value]:,} {r.value.replace('-', ' ')}"
-            for r in Readiness
-            if ready.get(r.value)
-        )
+        said = ", ".join(f"{ready[r]:,} {r.replace('-', ' ')}" for r in READINESS if ready.get(r))
         lines.append(f"Django {report.target}: {said or 'nothing to judge'}.")
     if report.pypi is not None:
         lines.append(pypi_line(report, now))
