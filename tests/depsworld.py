@@ -74,7 +74,7 @@ def world_content(*, february: bool = False) -> MirrorContent:
     content.packages += [
         # debugging: an active leader, a dormant one with more stars than the rest, two more
         package(8001, "django-debug-toolbar", 8200, gained=130, grids=[g["debugging"]],
-                pypi_url="https://pypi.org/project/django-debug-toolbar/", pypi_version="5.0.1"),
+                pypi_url="https://pypi.org/project/django-debug-toolbar/", pypi_version="7.2.0"),
         package(8002, "django-silk", 4500, gained=40, grids=[g["debugging"]],
                 pypi_url="http://pypi.python.org/pypi/django-silk", pypi_version="5.3.0"),
         package(8003, "django-debug-panel", 6100, grids=[g["debugging"]],
@@ -84,7 +84,7 @@ def world_content(*, february: bool = False) -> MirrorContent:
                 pypi_url="pypi.python.org/pypi/django-querycount/", pypi_version="0.8.3"),
         # filtering
         package(8010, "django-filter", 4400, gained=25, grids=[g["filtering"]],
-                pypi_url="http://pypi.python.org/pypi/django-filter", pypi_version="25.1"),
+                pypi_url="http://pypi.python.org/pypi/django-filter", pypi_version="26.1"),
         package(8011, "django-url-filter", 340, grids=[g["filtering"]],
                 pypi_url="https://pypi.org/project/django-url-filter/0.3.15/",
                 pypi_version="0.3.15"),

@@ -119,6 +119,7 @@ class PypiAnswers:
         self.now = now
         self.tally = Tally()
         self._releases: dict[ReleaseKey, ReleaseMetadata | None] = {}
+        self._projects: dict[str, ProjectAnswer] = {}
 
     def _asking(self) -> Remote | None:
         if self._remote is None and self._make_remote is not None:
@@ -126,7 +127,8 @@ class PypiAnswers:
         return self._remote
 
     def projects(self, names: Sequence[str]) -> dict[str, ProjectAnswer]:
-        wanted = list(dict.fromkeys(names))
+        """Each project's answer; one asked twice in a run is answered once."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._projects]
         kept = self.store.projects(wanted) if wanted else {}
         answers: dict[str, ProjectAnswer] = {}
         to_ask = []
@@ -156,7 +158,8 @@ class PypiAnswers:
                 answers[name] = ProjectAnswer(None, reason)
         if fresh:
             self.store.keep(fresh, {})
-        return answers
+        self._projects.update(answers)
+        return {name: self._projects[name] for name in dict.fromkeys(names)}
 
     def releases(self, keys: Sequence[ReleaseKey]) -> dict[ReleaseKey, ReleaseMetadata | None]:
         """The readiness rules' lookup: release metadata, kept for good once had."""

@@ -3,10 +3,10 @@
 Columns: dependency (as written), the version used, the catalogue's latest, stars, the star
 trend over 90 days, the 52-week activity (the sparkline on the shared scale the other tables
 use), last commit, status, and with `--django` the readiness. The table fits `width`: the
-sparkline narrows (52, 26, 13 bars), then the lower-priority columns go, in this order: the
-90-day trend, the activity, the latest version, stars, last commit. Names, versions, numbers,
-the status and the readiness are never cut. Every text from a file, the catalogue or PyPI goes
-through the one sanitizer (views/text.py).
+name, version, status and readiness always show, then as many of these as fit, most important
+first: last commit, stars, the latest version, the activity (13 bars, widened to 26 or 52
+with room to spare), the 90-day trend. Names, versions and numbers are never cut. Every text
+from a file, the catalogue or PyPI goes through the one sanitizer (views/text.py).
 """
 
 from __future__ import annotations
@@ -54,17 +54,10 @@ _READINESS_STYLE = {
     "unknown": "dim",
 }
 
-# Narrowing steps, widest first: (sparkline width, columns given up).
-_STEPS: tuple[tuple[int, frozenset[str]], ...] = (
-    (52, frozenset()),
-    (26, frozenset()),
-    (13, frozenset()),
-    (13, frozenset({"90 d"})),
-    (0, frozenset({"90 d"})),
-    (0, frozenset({"90 d", "Latest"})),
-    (0, frozenset({"90 d", "Latest", "Stars"})),
-    (0, frozenset({"90 d", "Latest", "Stars", "Last commit"})),
-)
+_OPTIONAL = ("Last commit", "Stars", "Latest", "Activity", "90 d")
+"""The columns that give way, most important first; each is shown when it fits after those
+before it (the activity at 13 bars, widened to 26 or 52 when the room is left over)."""
+_SPARK_WIDTHS = (13, 26, 52)
 _SPARK_HEADERS = {52: "Commits per week", 26: "Per 2 weeks", 13: "Per 4 wks"}
 
 
@@ -165,13 +158,24 @@ def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> D
 
 
 def _choose(order: Sequence[str], widths: dict[str, int], width: int) -> tuple[int, frozenset[str]]:
-    for spark, hidden in _STEPS:
-        shown = [widths[n] for n in order if n != "Activity" and n not in hidden]
-        if spark:
-            shown.append(spark)
-        if sum(shown) + _GAP * (len(shown) - 1) <= width:
-            return spark, hidden
-    return _STEPS[-1]
+    """(sparkline width, 0 for none; the optional columns left out) for `width`."""
+    kept = [n for n in order if n not in _OPTIONAL]
+    used = sum(widths[n] for n in kept) + _GAP * (len(kept) - 1)
+    shown: set[str] = set()
+    spark = 0
+    for name in _OPTIONAL:
+        if name not in order:
+            continue
+        cost = (_SPARK_WIDTHS[0] if name == "Activity" else widths[name]) + _GAP
+        if used + cost <= width:
+            used += cost
+            shown.add(name)
+            spark = _SPARK_WIDTHS[0] if name == "Activity" else spark
+    for wider in _SPARK_WIDTHS[1:]:
+        if spark and used + wider - spark <= width:
+            used += wider - spark
+            spark = wider
+    return spark, frozenset(n for n in _OPTIONAL if n not in shown)
 
 
 def _alternative_line(alt: Alternative, report: Report, now: datetime, width: int) -> Text:
