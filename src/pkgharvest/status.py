@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror, UsageError
+from pkgharvest.errors import NoMirror
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
 from pkgharvest.store.lock import LOCK_NAME
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
@@ -30,19 +30,24 @@ from pkgharvest.store.paths import RECORD_SUFFIX
 
 # --- durations (--max-age) -------------------------------------------------------------------
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", re.ASCII | re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = 100 * 366 * 86400.0
+"""The longest `--max-age` (a century: longer means no check at all)."""
 
 
 def parse_duration(text: str) -> float:
-    """`36h` -> 129600.0 seconds. Units s, m, h, d, w (none: seconds); UsageError otherwise."""
+    """`36h` -> 129600.0 seconds. Units s, m, h, d, w (none: seconds). ValueError otherwise,
+    saying what is wrong without the value (the caller quotes it)."""
     match = _DURATION.fullmatch(text)
     if match is None or float(match.group(1)) <= 0:
-        raise UsageError(
-            f"--max-age {text!r} is not a duration: use a number and a unit s, m, h, d or w "
-            "(36h, 2d, 90m)"
-        )
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        raise ValueError("is not a duration: a number and a unit s, m, h, d or w (36h, 2d, 90m)")
+    if len(match.group(1)) > 20:  # float() of it may be inf; either way it is too long
+        raise ValueError("is longer than 100 years")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    if seconds > MAX_DURATION:
+        raise ValueError("is longer than 100 years")
+    return seconds
 
 
 def duration_text(seconds: float) -> str:

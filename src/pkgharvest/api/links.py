@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pkgharvest.config import base_url_problem
 from pkgharvest.errors import ForeignLink, UsageError
 from pkgharvest.records import MAX_INTEGER, Kind
 
@@ -44,18 +45,16 @@ class ApiBase:
     path: str
 
     @classmethod
-    def parse(cls, url: str, option: str = "--base-url") -> ApiBase:
-        """The base of `url`; UsageError naming `option` when it is no http(s) URL."""
-        try:
-            parts = urlsplit(url.strip())
-            port = parts.port
-        except ValueError as err:
-            raise UsageError(f"{option} {url!r} is not a valid URL: {err}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise UsageError(f"{option} {url!r} must be an http:// or https:// URL")
+    def parse(cls, url: str, what: str = "the base URL") -> ApiBase:
+        """The base of `url`; UsageError saying what is wrong with it (base_url_problem), the
+        URL named as `what`."""
+        problem = base_url_problem(url)
+        if problem is not None:
+            raise UsageError(f"{what} {url!r} {problem}")
+        parts = urlsplit(url.strip())
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         path = parts.path if parts.path.endswith("/") else parts.path + "/"
-        return cls(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], path)
+        return cls(scheme, host, parts.port or _DEFAULT_PORTS[scheme], path)
 
     @cached_property
     def url(self) -> str:

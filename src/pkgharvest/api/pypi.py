@@ -47,6 +47,7 @@ class PypiClient:
         run_timeout: float | None = None,
         option: str = "--pypi-url",
     ) -> None:
+        """option: how messages name the URL (the option, or the variable it came from)."""
         self.base = ApiBase.parse(index_url, option)
         self.concurrency = max(1, concurrency)
         self._client = _PypiJson(

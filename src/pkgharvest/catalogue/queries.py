@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS
-from pkgharvest.records import Kind, Record
+from pkgharvest.records import MAX_INTEGER, Kind, Record
 from pkgharvest.store.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 
 _ORDER_VALUE = {
@@ -70,7 +70,9 @@ def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
     row = conn.execute(
         f"SELECT {columns} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
     ).fetchone()
-    if row is None and key.isascii() and key.isdigit() and len(key) <= 19:
+    # An id is at most MAX_INTEGER; a longer number is no id (SQLite could not even take it).
+    is_id = key.isascii() and key.isdigit() and len(key) <= 16 and int(key) <= MAX_INTEGER
+    if row is None and is_id:
         row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (int(key),)).fetchone()
     if row is not None:
         return record_from_row(kind, row)

@@ -10,12 +10,12 @@ import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlsplit
 
 import typer
 
-from pkgharvest.cli import STATE, app
+from pkgharvest.cli.common import invocation, open_reader, write_stdout
 from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.params import IndexUrl, Number, OneOf, WholeNumber
 from pkgharvest.config import DEFAULT_PYPI_URL, ENV_PYPI_URL
 from pkgharvest.errors import DependencyCheckFailed, UsageError
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pkgharvest.project.model import Project
     from pkgharvest.project.readiness import Target
     from pkgharvest.project.report import Report
+    from pkgharvest.runtime import Dependencies
 
 
 class DepsFormat(StrEnum):
@@ -56,21 +57,10 @@ def _fail_on(text: str | None, django: str | None) -> frozenset[str]:
     return frozenset(wanted)
 
 
-def _index_url(url: str, name: str) -> str:
-    """The PyPI index URL with a trailing slash; UsageError naming `name` when it is no
-    http(s) URL."""
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - a bad port raises here
-    except ValueError as err:
-        raise UsageError(f"{name} {url!r} is not a valid URL: {err}") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{name} {url!r} must be an http:// or https:// URL")
-    text = url.strip()
-    return text if text.endswith("/") else text + "/"
+commands = typer.Typer()
 
 
-@app.command(
+@commands.command(
     epilog=(
         "Examples: pkgharvest deps;  pkgharvest deps requirements.txt --all;  "
         "pkgharvest deps --django 5.2 --fail-on dormant,blocked --format markdown"
@@ -79,7 +69,7 @@ def _index_url(url: str, name: str) -> str:
 def deps(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Argument(
             metavar="[FILE]...",
             help=(
@@ -120,8 +110,8 @@ def deps(
         DepsFormat,
         typer.Option(
             "--format",
+            click_type=OneOf(DepsFormat),
             help="table (default), markdown (a CI summary or pull-request comment) or csv.",
-            case_sensitive=False,
         ),
     ] = DepsFormat.TABLE,
     pypi_url: Annotated[
@@ -129,7 +119,7 @@ def deps(
         typer.Option(
             "--pypi-url",
             envvar=ENV_PYPI_URL,
-            metavar="URL",
+            click_type=IndexUrl(),
             help="PyPI's JSON API, or a mirror or proxy serving it (devpi, Artifactory, Nexus).",
         ),
     ] = DEFAULT_PYPI_URL,
@@ -139,13 +129,15 @@ def deps(
     ] = False,
     concurrency: Annotated[
         int,
-        typer.Option("--concurrency", min=1, max=16, help="PyPI requests in flight at most."),
+        typer.Option(
+            "--concurrency", click_type=WholeNumber(1, 16), help="PyPI requests in flight at most."
+        ),
     ] = 4,
     timeout: Annotated[
         float,
         typer.Option(
             "--timeout",
-            min=1,
+            click_type=Number(1, 86_400),
             metavar="SECONDS",
             help="The most asking PyPI may take; what is not answered by then is unknown.",
         ),
@@ -169,14 +161,16 @@ def deps(
             raise UsageError(f"--django: {err}") from None
     source = ctx.get_parameter_source("pypi_url")
     url_name = ENV_PYPI_URL if source is not None and source.name == "ENVIRONMENT" else "--pypi-url"
-    index_url = _index_url(pypi_url, url_name) if target is not None else pypi_url
-    project = read_project(list(paths or []), Path.cwd(), include_transitive=show_all)
+    index_url = pypi_url if pypi_url.endswith("/") else pypi_url + "/"
+    run = invocation(ctx).deps
+    files = [Path(path) for path in paths or []]
+    project = read_project(files, Path.cwd(), include_transitive=show_all)
     report, kept_notice = _report(
-        project, data_dir, target, index_url, url_name, offline, concurrency, timeout
+        run, project, data_dir, target, index_url, url_name, offline, concurrency, timeout
     )
     if kept_notice:
         sys.stderr.write(f"pkgharvest: {kept_notice}\n")
-    _print(report, json_output, output_format, show_all)
+    _print(report, run, json_output, output_format, show_all)
     failing = report.failing(checks)
     if failing:
         from pkgharvest.views.text import display
@@ -190,6 +184,7 @@ def deps(
 
 
 def _report(
+    run: Dependencies,
     project: Project,
     data_dir: Path | None,
     target: Target | None,
@@ -201,10 +196,9 @@ def _report(
 ) -> tuple[Report, str | None]:
     from pkgharvest.catalogue.dependencies import dependency_report
     from pkgharvest.catalogue.reader import DatabaseReader
-    from pkgharvest.cli.read import _open
     from pkgharvest.records import iso_utc
 
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     if not isinstance(reader, DatabaseReader):
         raise UsageError(
             "deps needs the catalogue database, which cannot be used here (see the line "
@@ -216,12 +210,12 @@ def _report(
         from pkgharvest.api.pypi import PypiClient  # httpx: only when PyPI must be asked
 
         client = PypiClient(
-            index_url, STATE.deps, concurrency=concurrency, run_timeout=timeout, option=url_name
+            index_url, run, concurrency=concurrency, run_timeout=timeout, option=url_name
         )
         clients.append(client)
         return client
 
-    now = STATE.deps.now()
+    now = run.now()
     cache = None
     answers = None
     if target is not None:  # PyPI's answers: only with --django
@@ -251,16 +245,17 @@ def _report(
     return report, cache.notice if cache is not None else None
 
 
-def _print(report: Report, json_output: bool, output_format: DepsFormat, show_all: bool) -> None:
-    from pkgharvest.cli.read import _write_stdout
+def _print(
+    report: Report, run: Dependencies, json_output: bool, output_format: DepsFormat, show_all: bool
+) -> None:
     from pkgharvest.formats import deps as written
     from pkgharvest.views.text import sanitize
 
     if json_output:
-        _write_stdout(lambda out: written.write_json(report, out))
+        write_stdout(lambda out: written.write_json(report, out))
         return
     if output_format is DepsFormat.MARKDOWN:
-        _write_stdout(
+        write_stdout(
             lambda out: written.write_markdown(report, out, clean=sanitize, show_all=show_all)
         )
         return
@@ -268,13 +263,13 @@ def _print(report: Report, json_output: bool, output_format: DepsFormat, show_al
         # On a terminal, text must not drive it (the export's rule); files and pipes get it
         # exact, with the formula guard either way.
         clean = sanitize if sys.stdout.isatty() else str
-        _write_stdout(lambda out: written.write_csv(report, out, clean=clean))
+        write_stdout(lambda out: written.write_csv(report, out, clean=clean))
         return
     from pkgharvest.views.console import make_console
     from pkgharvest.views.deps import deps_view
 
     console = make_console()
-    view = deps_view(report, now=STATE.deps.now(), width=console.width, show_all=show_all)
+    view = deps_view(report, now=run.now(), width=console.width, show_all=show_all)
     for line in view.heading:
         console.print(line)
     for line in view.table:  # fitted to the width already (names are never cut)

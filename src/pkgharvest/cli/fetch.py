@@ -11,14 +11,27 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+# typer 0.28 vendors click as typer._click (pyproject caps typer below 0.29).
+from typer._click.core import Parameter
+from typer._click.exceptions import BadParameter
+from typer._click.types import ParamType
+
 from pkgharvest import catalogue
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
-from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
-from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
+from pkgharvest.cli.common import invocation
+from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
+from pkgharvest.cli.params import Number, WholeNumber, shown
+from pkgharvest.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_PAGE_SIZE,
+    ENV_BASE_URL,
+    MAX_CONCURRENCY,
+    MAX_PAGE_SIZE,
+    default_data_dir,
+)
+from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound
 from pkgharvest.events import Event, EventSink, Notice
 from pkgharvest.records import Kind, iso_utc
-from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, RequestLimits
+from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT, Dependencies, RequestLimits
 from pkgharvest.store.signals import stop_on_signals
 
 if TYPE_CHECKING:
@@ -43,23 +56,46 @@ Examples:
 
 Default base URL: {DEFAULT_BASE_URL} (env {ENV_BASE_URL}).
 
-Exit codes:
-
+Exit codes: see `pkgharvest --help`.
 """
 
 
-@app.command(help=FETCH_HELP + exit_codes_help())
+class BaseUrl(ParamType):
+    """An API's base URL: http:// or https://, with a host (api/links.py says what is wrong)."""
+
+    name = "URL"
+
+    def get_metavar(self, param: Parameter, ctx: Any) -> str:
+        return "URL"
+
+    def convert(self, value: Any, param: Parameter | None, ctx: Any) -> str:
+        from pkgharvest.config import base_url_problem
+
+        problem = base_url_problem(str(value))
+        if problem is not None:
+            raise BadParameter(f"{shown(value)} {problem}", ctx, param)
+        return str(value)
+
+
+commands = typer.Typer()
+
+
+@commands.command(help=FETCH_HELP)
 def fetch(
+    ctx: typer.Context,
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Package slugs or ids to fetch (default: everything).", show_default=False
+            metavar="[TARGET]...",
+            help="Package slugs or ids to fetch (default: everything).",
+            show_default=False,
         ),
     ] = None,
     grid: Annotated[
         list[str] | None,
         typer.Option(
             "--grid",
+            metavar="SLUG",
             help="A grid slug or id to fetch with all its packages (repeatable).",
             show_default=False,
         ),
@@ -69,16 +105,27 @@ def fetch(
         typer.Option(
             "--base-url",
             envvar=ENV_BASE_URL,
+            click_type=BaseUrl(),
             show_default=False,
             help=f"The API to read [default: {DEFAULT_BASE_URL}].",
         ),
     ] = None,
     data_dir: DataDirOption = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=16, help="Most requests in flight at once.")
+        int,
+        typer.Option(
+            "--concurrency",
+            click_type=WholeNumber(1, MAX_CONCURRENCY),
+            help="Most requests in flight at once.",
+        ),
     ] = 4,
     page_size: Annotated[
-        int, typer.Option("--page-size", min=1, max=1000, help="Records per list page.")
+        int,
+        typer.Option(
+            "--page-size",
+            click_type=WholeNumber(1, MAX_PAGE_SIZE),
+            help="Records per list page.",
+        ),
     ] = DEFAULT_PAGE_SIZE,
     fsync: Annotated[
         bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")
@@ -95,7 +142,7 @@ def fetch(
         float,
         typer.Option(
             "--timeout",
-            min=0,
+            click_type=Number(0, MAX_RUN_TIMEOUT),
             metavar="SECONDS",
             help=(
                 "The most the run may take, waits for a slow or throttling server included; "
@@ -106,14 +153,13 @@ def fetch(
     ] = DEFAULT_RUN_TIMEOUT,
     quiet: QuietOption = False,
     json_output: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
     from pkgharvest.cli.progress import LineSink, QuietSink
     from pkgharvest.fetch.memory import pin_mmap_threshold
     from pkgharvest.fetch.run import FetchOptions  # httpx: not for the reading commands
     from pkgharvest.fetch.run import fetch as run_fetch
 
-    STATE.debug = debug
+    deps = invocation(ctx).deps
     pin_mmap_threshold()  # this process is ours: keep a long crawl's RSS flat (see memory.py)
     options = FetchOptions(
         base_url=base_url or DEFAULT_BASE_URL,
@@ -137,16 +183,16 @@ def fetch(
         sink = BarSink(Console(stderr=True))
     else:
         sink = LineSink()
-    started, started_clock = STATE.deps.now(), STATE.deps.clock()
+    started, started_clock = deps.now(), deps.clock()
     try:
         _say(catalogue.prepare(options.data_dir), quiet or json_output)
         with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
-            report = run_fetch(options, STATE.deps.with_events(_targets_said_at_the_end(sink)))
+            report = run_fetch(options, deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
         if json_output:  # a script always gets a document, a failed run's too
-            write_json(_failure_document(options, err, started, started_clock))
+            write_json(_failure_document(options, err, deps, started, started_clock))
         raise
-    missing = _not_found_lines(options, report)
+    missing = _not_found_lines(options, report, deps)
     if report.exit_code == ExitCode.NOT_FOUND:
         # Nothing asked for exists: one error line, not a summary of a run that did nothing.
         error = TargetsNotFound("not found: " + "; ".join(missing))
@@ -176,7 +222,11 @@ def write_json(document: dict[str, Any]) -> None:
 
 
 def _failure_document(
-    options: FetchOptions, err: BaseException, started: datetime, started_clock: float
+    options: FetchOptions,
+    err: BaseException,
+    deps: Dependencies,
+    started: datetime,
+    started_clock: float,
 ) -> dict[str, Any]:
     """The --json document of a run that could not finish."""
     # A PkgHarvestError, or an Interrupted (SIGINT/SIGTERM/SIGHUP: 130/143/129), or Ctrl-C.
@@ -186,8 +236,8 @@ def _failure_document(
         scope=options.scope,
         source=options.base_url,
         started=iso_utc(started),
-        finished=iso_utc(STATE.deps.now()),
-        seconds=round(STATE.deps.clock() - started_clock, 3),
+        finished=iso_utc(deps.now()),
+        seconds=round(deps.clock() - started_clock, 3),
     )
 
 
@@ -234,7 +284,7 @@ def _targets_said_at_the_end(sink: EventSink) -> EventSink:
     return forward
 
 
-def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
+def _not_found_lines(options: FetchOptions, report: FetchReport, deps: Dependencies) -> list[str]:
     """One line per target the API does not have, with close slugs from the mirror and the
     API's search: "no package 'django-serch' in the API, did you mean 'django-search'?"."""
     from pkgharvest.fetch.suggest import close_slugs
@@ -246,7 +296,7 @@ def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
             key,
             base_url=options.base_url,
             data_dir=options.data_dir,
-            deps=STATE.deps,
+            deps=deps,
         )
         hint = f", did you mean {', '.join(map(repr, close))}?" if close else ""
         lines.append(f"no {Kind(kind).singular} {key!r} in the API{hint}")

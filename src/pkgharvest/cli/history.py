@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, JsonOption
-from pkgharvest.cli.read import CategoryOption, GridOption, _open, _print_json
+from pkgharvest.cli.common import open_reader, print_json
+from pkgharvest.cli.options import CategoryOption, DataDirOption, GridOption, JsonOption
+from pkgharvest.cli.params import LAST_RUN, MAX_ROWS, OneOf, Since, SinceType, WholeNumber
 from pkgharvest.errors import UsageError
 from pkgharvest.records import Kind, Record
 
@@ -26,19 +25,10 @@ class TrendKey(StrEnum):
     FORKS = "forks"
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    from pkgharvest.catalogue.history import parse_since as parse
-
-    try:
-        return parse(text, now)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-
-
 def _database(data_dir: Path | None) -> DatabaseReader:
     from pkgharvest.catalogue.reader import DatabaseReader
 
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     if not isinstance(reader, DatabaseReader):
         raise UsageError(
             "history needs the catalogue database, which cannot be used here "
@@ -47,21 +37,34 @@ def _database(data_dir: Path | None) -> DatabaseReader:
     return reader
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog="Example: pkgharvest trends --since 30d --grid rest-frameworks --limit 10",
 )
 def trends(
+    ctx: typer.Context,
     since: Annotated[
-        str,
-        typer.Option("--since", metavar="7d|30d|90d|DATE", help="Start of the window."),
-    ] = "30d",
+        Since,
+        typer.Option(
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|30d|90d|DATE",
+            help="Start of the window.",
+        ),
+    ] = "30d",  # type: ignore[assignment]  # the type converts the default too
     by: Annotated[
-        TrendKey, typer.Option("--by", help="Rank by stars or forks gained.", case_sensitive=False)
+        TrendKey,
+        typer.Option("--by", click_type=OneOf(TrendKey), help="Rank by stars or forks gained."),
     ] = TrendKey.STARS,
     grid: GridOption = None,
     category: CategoryOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit", click_type=WholeNumber(0, MAX_ROWS), help="Show this many rows; 0 shows all."
+        ),
     ] = 20,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
@@ -81,7 +84,7 @@ def trends(
 
 def show_trends(
     reader: Any,
-    since: str,
+    since: Since,
     by: str,
     *,
     grid: Record | None,
@@ -98,10 +101,11 @@ def show_trends(
             "gains need the catalogue database, which cannot be used here "
             "(see the line above); run `pkgharvest fetch` with write access first"
         )
-    start = parse_since(since, STATE.deps.now())
+    start = since.start
+    assert start is not None  # only `changes` takes last-run
     rows = reports.trends(reader.conn, start, by=by, limit=limit, grid=grid, category=category)
     if json_output:
-        _print_json([row.as_dict() for row in rows])
+        print_json([row.as_dict() for row in rows])
         return
     from rich.text import Text
 
@@ -115,7 +119,7 @@ def show_trends(
                 Text("Trends start with the second run: so far each package was observed once.")
             )
         else:
-            console.print(Text(f"No package gained or lost {by} since {since}."))
+            console.print(Text(f"No package gained or lost {by} since {since.text}."))
         return
     caption = (
         f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
@@ -124,29 +128,31 @@ def show_trends(
     console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest changes --since 7d",
 )
 def changes(
+    ctx: typer.Context,
     since: Annotated[
-        str,
+        Since,
         typer.Option(
             "--since",
+            click_type=SinceType(last_run=True),
             metavar="last-run|7d|DATE",
             help="The last run against the one before (default), or every run since then.",
         ),
-    ] = "last-run",
+    ] = LAST_RUN,  # type: ignore[assignment]  # the type converts the default too
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
     from pkgharvest.catalogue import reports
 
-    start = None if since == "last-run" else parse_since(since, STATE.deps.now())
+    start = since.start  # None: the last run against the one before
     reader = _database(data_dir)
     report = reports.change_report(reader.conn, start)
     if json_output:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import changes_view
@@ -160,7 +166,7 @@ HISTORY_FIELDS = ("slug", "observed_at", "stars", "forks", "commits_52w_total", 
 
 
 def history_writer(
-    reader: Any, since: str | None, export_format: str, *, bom: bool
+    reader: Any, since: Since | None, export_format: str, *, bom: bool
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
     Lines or a JSON array, by slug then date. Text cells get the export's formula guard."""
@@ -172,7 +178,7 @@ def history_writer(
 
     if not isinstance(reader, DatabaseReader):
         raise UsageError("--history needs the catalogue database, which cannot be used here")
-    start = parse_since(since, STATE.deps.now()) if since is not None else None
+    start = since.start if since is not None else None
     rows = reports.observation_rows(reader.conn, start)
 
     def write(out: TextIO) -> None:

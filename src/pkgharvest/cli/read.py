@@ -9,7 +9,7 @@ funnel in cli/__init__.py prints them as one line with their exit code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.common import invocation, open_reader, print_json, print_json_array
+from pkgharvest.cli.common import write_stdout as _write_stdout
+from pkgharvest.cli.options import (
+    CategoryOption,
+    DataDirOption,
+    GridOption,
+    JsonOption,
+    MatchOption,
+    complete_slugs,
+)
+from pkgharvest.cli.params import MAX_ROWS, OneOf, OutputFile, Since, SinceType, WholeNumber
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.mirror import GroupOrder, SortKey
@@ -27,105 +36,32 @@ from pkgharvest.views import ActivityScale
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pkgharvest.catalogue.reader import Reader
     from pkgharvest.store.mirror import GroupSummary, Mirror
 
 
-def _complete_slugs(kind: Kind) -> Callable[[typer.Context, str], list[str]]:
-    """Shell completion from the mirror's file names (cheap: no record is parsed)."""
-
-    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
-        from pkgharvest.config import default_data_dir
-
-        root = ctx.params.get("data_dir") or default_data_dir()
-        try:
-            names = [p.name for p in (Path(root) / kind.value).iterdir()]
-        except OSError:
-            return []
-        stems = (n.removesuffix(".json") for n in names if n.endswith(".json"))
-        return sorted(s for s in stems if s.startswith(incomplete) and not s.startswith((".", "_")))
-
-    return complete
-
-
-GridOption = Annotated[
-    str | None,
-    typer.Option(
-        "--grid",
-        metavar="SLUG",
-        help="Only packages in this grid (slug or id).",
-        autocompletion=_complete_slugs(Kind.GRID),
-    ),
-]
-CategoryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--category",
-        metavar="SLUG",
-        help="Only packages in this category (slug or id).",
-        autocompletion=_complete_slugs(Kind.CATEGORY),
-    ),
-]
-MatchOption = Annotated[
-    str | None,
-    typer.Option(
-        "--match",
-        metavar="TEXT",
-        help="Only packages whose title, slug or description contains TEXT (any case).",
-    ),
-]
 ScaleOption = Annotated[
     ActivityScale,
     typer.Option(
         "--scale",
+        click_type=OneOf(ActivityScale),
         help=(
             "Sparkline scale: 'row' scales each package to its own busiest week (shape); "
             "'shared' scales every row to the table's busiest week (rows compare)."
         ),
-        case_sensitive=False,
     ),
 ]
 GroupOrderOption = Annotated[
     GroupOrder,
-    typer.Option("--by", help="Order by slug, package count or total stars.", case_sensitive=False),
+    typer.Option(
+        "--by", click_type=OneOf(GroupOrder), help="Order by slug, package count or total stars."
+    ),
 ]
-
-
-def _open(data_dir: Path | None) -> Reader:
-    """The mirror, read through its catalogue database (built or caught up if need be; that
-    is said in one line on stderr)."""
-    from pkgharvest.catalogue.reader import open_reader
-    from pkgharvest.config import default_data_dir
-
-    reader = open_reader(data_dir or default_data_dir())
-    for notice in reader.notices:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
-    return reader
 
 
 def _console() -> Console:
     from pkgharvest.views.console import make_console
 
     return make_console()
-
-
-def _print_json(value: Any) -> None:
-    from pkgharvest.formats.writers import compact_dumps
-
-    sys.stdout.write(compact_dumps(value) + "\n")
-
-
-def _print_json_array(items: Iterable[Any]) -> None:
-    """`_print_json(list(items))`, byte for byte, without holding the list."""
-    from pkgharvest.formats.writers import compact_dumps
-
-    write = sys.stdout.write
-    separator = "[\n  "
-    for item in items:
-        # An item one level down is the same text with every line after its first indented.
-        write(separator + compact_dumps(item).replace("\n", "\n  "))
-        separator = ",\n  "
-    write("[]\n" if separator == "[\n  " else "\n]\n")
 
 
 def _freshness(mirror: Mirror, now: datetime) -> str:
@@ -145,6 +81,9 @@ ActiveOption = Annotated[
         help="Hide dormant packages (no commits in 52 weeks, last commit over a year ago).",
     ),
 ]
+
+
+commands = typer.Typer()
 
 
 class GridLayout(StrEnum):
@@ -171,14 +110,16 @@ def _without_dormant(records: list[Record], now: datetime) -> tuple[list[Record]
     return kept, len(records) - len(kept)
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest top --by activity --grid rest-frameworks --active --limit 10",
 )
 def top(
+    ctx: typer.Context,
     by: Annotated[
         SortKey,
         typer.Option(
             "--by",
+            click_type=OneOf(SortKey),
             help=(
                 "Rank by this; largest or newest first. activity: commits in the last 13 "
                 "weeks (then the 52-week total). stars-gained: stars gained since --since, "
@@ -190,7 +131,10 @@ def top(
     category: CategoryOption = None,
     match: MatchOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit", click_type=WholeNumber(0, MAX_ROWS), help="Show this many rows; 0 shows all."
+        ),
     ] = 20,
     reverse: Annotated[
         bool, typer.Option("--reverse", help="Smallest or oldest first (unknown still last).")
@@ -198,17 +142,20 @@ def top(
     active: ActiveOption = False,
     scale: ScaleOption = ActivityScale.ROW,
     since: Annotated[
-        str,
+        Since,
         typer.Option(
-            "--since", metavar="7d|30d|DATE", help="With --by stars-gained: the window's start."
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|30d|DATE",
+            help="With --by stars-gained: the window's start.",
         ),
-    ] = "30d",
+    ] = "30d",  # type: ignore[assignment]  # the type converts the default too
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Rank packages by stars, forks, commits, recent activity or last commit, one per line."""
-    now = STATE.deps.now()
-    reader = _open(data_dir)
+    now = invocation(ctx).deps.now()
+    reader = open_reader(data_dir)
     scope: dict[str, Any] = {
         "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
         "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
@@ -245,7 +192,7 @@ def top(
         fields = PACKAGE_ROW_FIELDS if json_output else PACKAGE_VIEW_FIELDS
         shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
-        _print_json_array(_rows_json(shown, now))
+        print_json_array(_rows_json(shown, now))
         return
     shown = list(shown)
     mirror = reader.mirror
@@ -276,23 +223,24 @@ def top(
     console.print(Text(caption, style="dim"))
 
 
-@app.command(
+@commands.command(
     epilog="Examples: pkgharvest grid rest-frameworks;  pkgharvest grid rest-frameworks "
     "--layout columns --active",
 )
 def grid(
+    ctx: typer.Context,
     slug: Annotated[
         str,
         typer.Argument(
-            metavar="SLUG", help="The grid's slug or id.", autocompletion=_complete_slugs(Kind.GRID)
+            metavar="SLUG", help="The grid's slug or id.", autocompletion=complete_slugs(Kind.GRID)
         ),
     ],
     layout: Annotated[
         GridLayout,
         typer.Option(
             "--layout",
+            click_type=OneOf(GridLayout),
             help="rows: one line per package (default); columns: side by side, as the website.",
-            case_sensitive=False,
         ),
     ] = GridLayout.ROWS,
     active: ActiveOption = False,
@@ -300,17 +248,17 @@ def grid(
         ActivityScale,
         typer.Option(
             "--scale",
+            click_type=OneOf(ActivityScale),
             help="Sparkline scale: 'shared' (default) one scale for the grid, so rows compare; "
             "'row' each package to its own busiest week.",
-            case_sensitive=False,
         ),
     ] = ActivityScale.SHARED,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """One grid: its packages by stars, one line each (or side by side with --layout columns)."""
-    now = STATE.deps.now()
-    reader = _open(data_dir)
+    now = invocation(ctx).deps.now()
+    reader = open_reader(data_dir)
     grid_record = reader.find(Kind.GRID, slug)
     from pkgharvest.store.mirror import PACKAGE_VIEW_FIELDS
 
@@ -319,7 +267,7 @@ def grid(
     if active:
         members, hidden = _without_dormant(members, now)
     if json_output:
-        _print_json_array(_rows_json(members, now))
+        print_json_array(_rows_json(members, now))
         return
     from rich.text import Text
 
@@ -347,16 +295,17 @@ def grid(
         console.print(Text(line, style="dim"))
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest show django-rest-registration",
 )
 def show(
+    ctx: typer.Context,
     slug_or_id: Annotated[
         str,
         typer.Argument(
             metavar="SLUG_OR_ID",
             help="The package's slug, or its numeric id.",
-            autocompletion=_complete_slugs(Kind.PACKAGE),
+            autocompletion=complete_slugs(Kind.PACKAGE),
         ),
     ],
     json_output: Annotated[
@@ -366,16 +315,16 @@ def show(
 ) -> None:
     """One package: every field, its category and grids, 52 weeks of activity, and the history
     the catalogue database keeps (stars over time, activity older than 52 weeks)."""
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     record = reader.find(Kind.PACKAGE, slug_or_id)
     if json_output:
-        _print_json(record)
+        print_json(record)
         return
     from pkgharvest.views.history import history_lines
     from pkgharvest.views.package import package_panel
 
     console = _console()
-    console.print(package_panel(record, now=STATE.deps.now()))
+    console.print(package_panel(record, now=invocation(ctx).deps.now()))
     for line in history_lines(*reader.history(record["id"])):
         console.print(line)
 
@@ -384,48 +333,52 @@ GROUP_FIELDS = ("id", "slug", "title", "description")
 """What `grids` and `categories` show of a grid or category record, as a table or JSON."""
 
 
-def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
+def _groups(
+    kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None, now: datetime
+) -> None:
     from pkgharvest.store.mirror import group_rows
 
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     summaries: list[GroupSummary] = reader.group_summaries(kind, order, GROUP_FIELDS)
     if json_output:
-        _print_json(list(group_rows(summaries)))
+        print_json(list(group_rows(summaries)))
         return
     from pkgharvest.views.tables import groups_table
 
     noun = "Grid" if kind is Kind.GRID else "Category"
     plural = "grids" if kind is Kind.GRID else "categories"
-    caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, STATE.deps.now())}"
+    caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, now)}"
     console = _console()
     console.print(groups_table(summaries, noun, width=console.width, caption=caption))
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest grids --by stars",
 )
 def grids(
+    ctx: typer.Context,
     by: GroupOrderOption = GroupOrder.NAME,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the grids with their package counts and total stars."""
-    _groups(Kind.GRID, by, json_output, data_dir)
+    _groups(Kind.GRID, by, json_output, data_dir, invocation(ctx).deps.now())
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest categories --json",
 )
 def categories(
+    ctx: typer.Context,
     by: GroupOrderOption = GroupOrder.NAME,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the categories with their package counts and total stars."""
-    _groups(Kind.CATEGORY, by, json_output, data_dir)
+    _groups(Kind.CATEGORY, by, json_output, data_dir, invocation(ctx).deps.now())
 
 
-@app.command(
+@commands.command(
     epilog=(
         "Examples: pkgharvest export --output packages.csv --bom (for Excel);  "
         "pkgharvest export --format jsonl --grid rest-frameworks | jq .stars"
@@ -433,16 +386,17 @@ def categories(
 )
 def export(
     export_format: Annotated[
-        ExportFormat, typer.Option("--format", help="csv, jsonl or json.", case_sensitive=False)
+        ExportFormat,
+        typer.Option("--format", click_type=OneOf(ExportFormat), help="csv, jsonl or json."),
     ] = ExportFormat.CSV,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
+            click_type=OutputFile(),
             help="Write to FILE (replaced only once the export is complete) instead of stdout.",
             metavar="FILE",
-            dir_okay=False,
         ),
     ] = None,
     grid: GridOption = None,
@@ -467,11 +421,11 @@ def export(
         DateFormat,
         typer.Option(
             "--date-format",
+            click_type=OneOf(DateFormat),
             help=(
                 "CSV timestamps, in UTC: 'spreadsheet' 2026-02-02 00:18:21 (read as dates by "
                 "LibreOffice and Excel) or 'iso' 2026-02-02T00:18:21.737467Z as stored."
             ),
-            case_sensitive=False,
         ),
     ] = DateFormat.SPREADSHEET,
     history: Annotated[
@@ -485,8 +439,13 @@ def export(
         ),
     ] = False,
     since: Annotated[
-        str | None,
-        typer.Option("--since", metavar="7d|DATE", help="With --history: from then on."),
+        Since | None,
+        typer.Option(
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|DATE",
+            help="With --history: from then on.",
+        ),
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -506,7 +465,7 @@ def export(
     if date_format is not DateFormat.SPREADSHEET and export_format is not ExportFormat.CSV:
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
-    reader = _open(data_dir)
+    reader = open_reader(data_dir)
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
@@ -543,20 +502,3 @@ def export(
         write_atomically(output, lambda out: exporter.write(records, out))
     else:
         _write_stdout(lambda out: exporter.write(records, out))
-
-
-def _write_stdout(write: Callable[[Any], None]) -> None:
-    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
-    import io
-
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (some embedding): write text as is
-        write(sys.stdout)
-        return
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    try:
-        write(stream)
-        stream.flush()
-    finally:
-        stream.detach()  # leave sys.stdout's buffer open

@@ -14,16 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pkgharvest.cli import STATE, app
+from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.params import Duration
 
 if TYPE_CHECKING:
     from pkgharvest.status import MirrorStatus, RunFacts
-
-
-def _now() -> datetime:
-    # The invocation's clock (pkgharvest.runtime), so that tests fix one "now" for every command.
-    return STATE.deps.now()
 
 
 def _size_text(size: int) -> str:
@@ -92,7 +88,10 @@ def status_text(status: MirrorStatus) -> str:
     return "\n".join(lines) + "\n"
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog=(
         "Examples: pkgharvest status --max-age 36h (a monitoring check: exit 6 when stale);  "
         "pkgharvest status --prometheus > pkgharvest.prom.tmp && mv pkgharvest.prom.tmp "
@@ -100,10 +99,12 @@ def status_text(status: MirrorStatus) -> str:
     ),
 )
 def status(
+    ctx: typer.Context,
     max_age: Annotated[
-        str | None,
+        float | None,
         typer.Option(
             "--max-age",
+            click_type=Duration(),
             metavar="AGE",
             help=(
                 "Exit 6 when the last complete fetch finished longer ago than AGE "
@@ -124,13 +125,20 @@ def status(
     """The mirror's data folder, source, last runs, record counts, size, and whether a fetch
     is running."""
     from pkgharvest.config import default_data_dir
-    from pkgharvest.errors import MirrorStale, UsageError
-    from pkgharvest.status import collect_status, duration_text, parse_duration, prometheus_text
+    from pkgharvest.errors import MirrorStale, NoMirror, UsageError
+    from pkgharvest.status import collect_status, duration_text, prometheus_text
 
     if prometheus and json_output:
         raise UsageError("--prometheus and --json cannot be used together")
-    limit = parse_duration(max_age) if max_age is not None else None
-    facts = collect_status(data_dir or default_data_dir(), now=_now())
+    limit = max_age
+    root = data_dir or default_data_dir()
+    try:
+        facts = collect_status(root, now=invocation(ctx).deps.now())
+    except NoMirror as err:
+        if limit is None:
+            raise
+        # A monitoring check keyed on 6 must see a machine that never fetched, too.
+        raise MirrorStale(f"{err} (so no complete fetch has finished there)") from None
     if prometheus:
         sys.stdout.write(prometheus_text(facts))
     elif json_output:
@@ -151,7 +159,7 @@ def status(
         )
 
 
-@app.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
+@commands.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
 def verify(
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
