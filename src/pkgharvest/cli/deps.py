@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pkgharvest.cli.common import invocation, open_reader, write_stdout
+from pkgharvest.cli.common import invocation, open_reader, print_json, write_stdout
 from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.cli.params import IndexUrl, Number, OneOf, WholeNumber
 from pkgharvest.config import DEFAULT_PYPI_URL, ENV_PYPI_URL
@@ -248,12 +248,12 @@ def _report(
 def _print(
     report: Report, run: Dependencies, json_output: bool, output_format: DepsFormat, show_all: bool
 ) -> None:
+    if json_output:
+        print_json(report.as_dict())
+        return
     from pkgharvest.formats import deps as written
     from pkgharvest.views.text import sanitize
 
-    if json_output:
-        write_stdout(lambda out: written.write_json(report, out))
-        return
     if output_format is DepsFormat.MARKDOWN:
         write_stdout(
             lambda out: written.write_markdown(report, out, clean=sanitize, show_all=show_all)

@@ -57,6 +57,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 
 def write_json(report: Report, out: TextIO) -> None:
+    """The `--json` document (the command prints it through cli/common.py's print_json, the
+    same text, without loading the CSV and Markdown writers)."""
     out.write(compact_dumps(report.as_dict()) + "\n")
 
 

@@ -38,23 +38,27 @@ MANIFEST_OF: dict[str, str] = {
 LOOKED_FOR = "pyproject.toml, uv.lock, poetry.lock, Pipfile, Pipfile.lock, requirements*.txt, *.in"
 
 
+_READERS: dict[str, tuple[str, str]] = {
+    "pyproject.toml": ("pkgharvest.project.pyproject", "PyprojectSource"),
+    "uv.lock": ("pkgharvest.project.locks", "UvLockSource"),
+    "poetry.lock": ("pkgharvest.project.locks", "PoetryLockSource"),
+    "Pipfile": ("pkgharvest.project.pipenv", "PipfileSource"),
+    "Pipfile.lock": ("pkgharvest.project.pipenv", "PipfileLockSource"),
+}
+"""File name -> (module, class) of its reader; each module is imported only when a file of
+its family is read."""
+
+
 def source_for(path: Path, shown: str, cwd: Path) -> DependencySource:
     """The reader of a file, by its name; anything not recognised is a requirements file."""
-    from pkgharvest.project.locks import PoetryLockSource, UvLockSource
-    from pkgharvest.project.pipenv import PipfileLockSource, PipfileSource
-    from pkgharvest.project.pyproject import PyprojectSource
+    import importlib
+
+    found = _READERS.get(path.name)
+    if found is not None:
+        kind: type[DependencySource] = getattr(importlib.import_module(found[0]), found[1])
+        return kind(path, shown)
     from pkgharvest.project.requirements import RequirementsSource
 
-    by_name: dict[str, type[DependencySource]] = {
-        "pyproject.toml": PyprojectSource,
-        "uv.lock": UvLockSource,
-        "poetry.lock": PoetryLockSource,
-        "Pipfile": PipfileSource,
-        "Pipfile.lock": PipfileLockSource,
-    }
-    kind = by_name.get(path.name)
-    if kind is not None:
-        return kind(path, shown)
     return RequirementsSource(path, shown, cwd=cwd)
 
 
