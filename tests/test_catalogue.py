@@ -254,9 +254,9 @@ def _read_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     order: list[str] = []
     read = mirror_module.read_record_file
 
-    def spy(path: Any) -> Any:
+    def spy(path: Any, *rest: Any) -> Any:
         order.append(os.path.basename(path))
-        return read(path)
+        return read(path, *rest)
 
     monkeypatch.setattr(mirror_module, "read_record_file", spy)
     return order

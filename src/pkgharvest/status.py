@@ -24,6 +24,7 @@ from typing import Any
 
 from pkgharvest.errors import NoMirror
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
+from pkgharvest.store.journal import JOURNAL_NAME
 from pkgharvest.store.lock import LOCK_NAME
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX
@@ -126,6 +127,9 @@ class MirrorStatus:
         files: files in the folder.
         lock: whether a fetch is running.
         now: the moment ages are measured from.
+        unfinished_commit: a commit journal is there: a run was cut short while moving its
+            records into place (the record counts are then half old, half new); the next
+            command finishes it.
     """
 
     data_dir: Path
@@ -140,6 +144,7 @@ class MirrorStatus:
     files: int
     lock: LockFacts
     now: datetime = field(compare=False)
+    unfinished_commit: bool = False
 
     def is_stale(self, max_age_seconds: float) -> bool:
         """True when there is no complete run, or the last one finished longer ago."""
@@ -164,6 +169,7 @@ class MirrorStatus:
             "size_bytes": self.size_bytes,
             "files": self.files,
             "lock": {"held": self.lock.held, "pid": self.lock.pid},
+            "unfinished_commit": self.unfinished_commit,
         }
 
 
@@ -227,7 +233,9 @@ def _count_records(root: Path) -> dict[str, int]:
                 counts[kind.value] = sum(
                     1
                     for entry in entries
-                    if entry.name.endswith(RECORD_SUFFIX) and not entry.name.startswith(".")
+                    if entry.name.endswith(RECORD_SUFFIX)
+                    and not entry.name.startswith(".")
+                    and entry.is_file(follow_symlinks=False)  # what readers take for records
                 )
         except OSError:
             counts[kind.value] = 0
@@ -336,6 +344,7 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
         files=files,
         lock=lock_facts(root, proc_locks),
         now=now,
+        unfinished_commit=os.path.lexists(root / JOURNAL_NAME),
     )
 
 

@@ -105,9 +105,10 @@ def _manifest(root: Path) -> tuple[dict[str, Any], str]:
 def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Catalogue:
     """The catalogue of the mirror in `root`, brought up to date with its JSON files
     (`id_hints`: see `write.sync`)."""
-    from pkgharvest.store.mirror import read_record_file
+    from pkgharvest.store.mirror import left_out_notice, read_record_file
 
     root = Path(root)
+    left_out: list[str] = []
     path = catalogue_path(root)
     manifest, stamp = _manifest(root)
     existed = path.exists()
@@ -130,7 +131,7 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
                 manifest,
                 stamp,
                 baseline=reason is not None or not had_stamp,
-                read_record=read_record_file,
+                read_record=lambda path: read_record_file(path, left_out),
                 id_hints=id_hints,
             )
         except BaseException:
@@ -154,6 +155,9 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
                 f"catalogue database {path.name} was behind the mirror: caught up from the JSON "
                 f"files ({counts.read.get('packages', 0):,} packages read)"
             )
+    skipped = left_out_notice(left_out)
+    if skipped is not None:
+        catalogue.notice = f"{catalogue.notice}; {skipped}" if catalogue.notice else skipped
     return catalogue
 
 

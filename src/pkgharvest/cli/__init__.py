@@ -52,12 +52,10 @@ def _output_failed(err: OSError) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    # Messages quote what files, the API or PyPI said: through the one sanitizer, so that no
-    # escape sequence reaches the terminal and the message stays one line.
-    from pkgharvest.views.text import sanitize
+    from pkgharvest.views.text import visible  # a path or slug in it may hold escapes
 
     try:
-        sys.stderr.write(f"pkgharvest: {sanitize(message)}\n")
+        sys.stderr.write(f"pkgharvest: {visible(message)}\n")
         sys.stderr.flush()
     except OSError:  # stderr is full too (`2>/dev/full`): the exit code has to say it all
         _drop_stdout(sys.stderr)

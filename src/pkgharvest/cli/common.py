@@ -45,8 +45,11 @@ def open_reader(data_dir: Path | None) -> Reader:
     from pkgharvest.config import default_data_dir
 
     reader = open_mirror_reader(data_dir or default_data_dir())
-    for notice in reader.notices:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
+    if reader.notices:
+        from pkgharvest.views.text import visible  # file names from the data folder
+
+        for notice in reader.notices:
+            sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
     return reader
 
 

@@ -210,7 +210,9 @@ def fetch(
             sys.stderr.write(f"pkgharvest: warning: {line}\n")
         sys.stdout.write(report.summary_line() + "\n")
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
-            sys.stdout.write(f"changes: {changes.digest()}\n")
+            from pkgharvest.views.text import sanitize  # the digest names slugs from the API
+
+            sys.stdout.write(f"changes: {sanitize(changes.digest())}\n")
     elif report.exit_code:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
@@ -305,7 +307,9 @@ def _not_found_lines(options: FetchOptions, report: FetchReport, deps: Dependenc
 
 def _say(notice: str | None, quiet: bool) -> None:
     if notice and not quiet:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
+        from pkgharvest.views.text import visible  # file names from the data folder
+
+        sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
 
 
 def _run_changes(root: Path, quiet: bool) -> Any:

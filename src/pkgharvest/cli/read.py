@@ -169,7 +169,7 @@ def top(
 
             raise UsageError("--by stars-gained does not take --match")
         show_trends(
-            reader, since, "stars", grid=scope["grid"], category=scope["category"],
+            reader, since, "stars", now=now, grid=scope["grid"], category=scope["category"],
             limit=limit, json_output=json_output,
         )  # fmt: skip
         return
@@ -215,8 +215,8 @@ def top(
     order = f"by {by.value}{' (reversed)' if reverse else ''}"
     caption = f"{counts}, {order}; {_freshness(mirror, now)}"
     table = package_table(shown, now=now, width=console.width, columns=TOP_COLUMNS, scale=scale)
-    # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
-    # (three times faster for a whole mirror).
+    # soft_wrap: the lines are fitted already; rich must neither wrap nor crop them (a slug is
+    # never cut), and need not measure them again.
     console.print(table.table, soft_wrap=True)
     for line in table.legend:
         console.print(Text(line, style="dim"))
@@ -321,12 +321,14 @@ def show(
         print_json(record)
         return
     from pkgharvest.views.history import history_lines
-    from pkgharvest.views.package import package_panel
+    from pkgharvest.views.package import link_lines, package_panel
 
     console = _console()
     console.print(package_panel(record, now=invocation(ctx).deps.now()))
-    for line in history_lines(*reader.history(record["id"])):
+    for line in history_lines(*reader.history(record["id"]), width=console.width):
         console.print(line)
+    for line in link_lines(record, console.width):
+        console.print(line, soft_wrap=True)  # a URL is never wrapped in the middle
 
 
 GROUP_FIELDS = ("id", "slug", "title", "description")
@@ -349,7 +351,8 @@ def _groups(
     plural = "grids" if kind is Kind.GRID else "categories"
     caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, now)}"
     console = _console()
-    console.print(groups_table(summaries, noun, width=console.width, caption=caption))
+    # crop=False: slugs and numbers are never cut, even where they do not fit.
+    console.print(groups_table(summaries, noun, width=console.width, caption=caption), crop=False)
 
 
 @commands.command(
@@ -466,10 +469,18 @@ def export(
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
     reader = open_reader(data_dir)
+    to_file = output is not None and str(output) != "-"
+    clean = None
+    if not to_file and sys.stdout.isatty():
+        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
+        # get the exact text.
+        from pkgharvest.views.text import sanitize
+
+        clean = sanitize
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
-        write_history = history_writer(reader, since, export_format.value, bom=bom)
+        write_history = history_writer(reader, since, export_format.value, bom=bom, clean=clean)
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 
@@ -487,14 +498,6 @@ def export(
         category=files.find(Kind.CATEGORY, category) if category is not None else None,
         match=match,
     )
-    to_file = output is not None and str(output) != "-"
-    clean = None
-    if not to_file and sys.stdout.isatty():
-        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
-        # get the exact text.
-        from pkgharvest.views.text import sanitize
-
-        clean = sanitize
     exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
     if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
@@ -502,3 +505,10 @@ def export(
         write_atomically(output, lambda out: exporter.write(records, out))
     else:
         _write_stdout(lambda out: exporter.write(records, out))
+    from pkgharvest.store.mirror import left_out_notice
+
+    left_out = left_out_notice(files.mirror.left_out)
+    if left_out is not None:
+        from pkgharvest.views.text import visible
+
+        sys.stderr.write(f"pkgharvest: {visible(left_out)}\n")

@@ -24,12 +24,14 @@ from typing import Any
 
 from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
 from pkgharvest.records import (
+    MAX_INTEGER,
     Kind,
     Record,
     _is_int,
     category_ref,
     commits_total,
     int_field,
+    is_record_id,
     parse_timestamp,
     refs,
     text_field,
@@ -38,7 +40,7 @@ from pkgharvest.store.fileio import read_small_file_and_stat
 from pkgharvest.store.journal import finish_for_readers
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX, is_safe_slug, record_filename
-from pkgharvest.store.recordfile import corrupt_record
+from pkgharvest.store.recordfile import corrupt_record, describe_id
 
 # --- opening and reading ------------------------------------------------------------------
 
@@ -50,11 +52,13 @@ class Mirror:
     Attributes:
         root: the data folder.
         manifest: manifest.json as parsed (a JSON object).
+        left_out: record files read and left out: their id is one no record may have.
         _cache: records already read, by kind (each kind is read at most once).
     """
 
     root: Path
     manifest: dict[str, Any]
+    left_out: list[str] = field(default_factory=list, compare=False)
     _cache: dict[Kind, list[Record]] = field(default_factory=dict, compare=False, repr=False)
 
     def folder(self, kind: Kind) -> Path:
@@ -68,7 +72,13 @@ class Mirror:
         folder = str(self.folder(kind))
         try:
             with os.scandir(folder) as entries:
-                names = [entry.name for entry in entries if _is_record_name(entry.name)]
+                # A regular file (from the directory entry, no stat): a folder or a link of a
+                # record's name is no record, and a link is never followed out of the folder.
+                names = [
+                    entry.name
+                    for entry in entries
+                    if _is_record_name(entry.name) and entry.is_file(follow_symlinks=False)
+                ]
         except FileNotFoundError:
             return []
         except OSError as err:
@@ -79,7 +89,8 @@ class Mirror:
         """Every record of one kind, in file-name order."""
         cached = self._cache.get(kind)
         if cached is None:
-            cached = [r for r in map(_read_record, self.record_paths(kind)) if r is not None]
+            read = [_read_record(path, self.left_out) for path in self.record_paths(kind)]
+            cached = [record for record in read if record is not None]
             self._cache[kind] = cached
         return cached
 
@@ -94,8 +105,8 @@ class Mirror:
         """
         if is_safe_slug(key) and kind not in self._cache:
             path = self.folder(kind) / record_filename(key, 0)
-            if path.is_file():
-                record = _read_record(str(path))
+            if path.is_file() and not path.is_symlink():
+                record = _read_record(str(path), self.left_out)
                 if record is not None and record.get("slug") == key:
                     return record
         records = self.records(kind)
@@ -161,9 +172,10 @@ def _has_record_file(folder: Path) -> bool:
         return False
 
 
-def _read_record(path: str) -> Record | None:
+def _read_record(path: str, left_out: list[str] | None = None) -> Record | None:
     """One record file, or None if it vanished since the folder was listed (a fetch replacing
-    files as we read)."""
+    files as we read) or holds an integer id no record may have (then its path is added to
+    `left_out`: everything else still works, and a fetch replaces it)."""
     try:
         # Not open(): its buffered reader costs an ioctl and an lseek per file (the catalogue
         # sync reads every record file of a first run back).
@@ -180,15 +192,39 @@ def _read_record(path: str) -> Record | None:
         raise corrupt_record(
             path, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
         ) from None
+    except (ValueError, RecursionError) as err:  # an integer of 5,000 digits, [[[[...
+        raise corrupt_record(path, f"is not JSON this version reads ({err})") from None
     if not isinstance(record, dict):
         raise corrupt_record(path, "is not a JSON object")
     if not _is_int(record.get("id")) or not isinstance(record.get("slug"), str):
         raise corrupt_record(path, 'has no integer "id" or text "slug"')
+    if not is_record_id(record["id"]):
+        if left_out is not None:
+            left_out.append(path)
+        return None
     return record
 
 
 read_record_file = _read_record
-"""One record file, or None if it vanished (CorruptStore when it does not parse)."""
+"""One record file, or None if it vanished or holds an id no record may have (CorruptStore
+when it does not parse)."""
+
+
+def left_out_notice(paths: list[str]) -> str | None:
+    """The one line saying which record files a reader left out, if any."""
+    if not paths:
+        return None
+    first = paths[0]
+    try:
+        record_id = json.loads(read_small_file_and_stat(first)[0])["id"]
+        held = describe_id(record_id)
+    except (OSError, ValueError, KeyError, TypeError):
+        held = "an id"
+    more = f" (and {len(paths) - 1:,} more)" if len(paths) > 1 else ""
+    return (
+        f"left out the record file {first}{more}: it holds {held}, and ids run from 1 to "
+        f"{MAX_INTEGER:,}; the next `pkgharvest fetch` replaces it (or move it away)"
+    )
 
 
 def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:

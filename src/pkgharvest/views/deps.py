@@ -25,21 +25,24 @@ from pkgharvest.project.report import READINESS, Alternative, Report, Row
 from pkgharvest.records import int_field, parse_timestamp
 from pkgharvest.views import ActivityScale
 from pkgharvest.views.charts import relative_date, thousands
-from pkgharvest.views.tables import (
+from pkgharvest.views.columns import (
     DORMANT_LEGEND,
-    MISSING,
+    GAP,
     SLUG_STYLE,
+    Column,
+    fit_cell,
+    render_columns,
+    slug_cell,
+)
+from pkgharvest.views.tables import (
+    MISSING,
     ActivityRows,
-    _Column,
-    _fit,
-    _render_columns,
     activity_cells,
     activity_legend,
     last_commit_text,
 )
 from pkgharvest.views.text import ELLIPSIS, display
 
-_GAP = 2
 _STATUS_TEXT = {
     Status.DORMANT: ("dormant", "yellow"),
     Status.BEHIND: ("behind", "magenta"),
@@ -107,8 +110,7 @@ def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> D
     django = f"Django {report.target}" if report.target else None
     cells: dict[str, list[tuple[str, str]]] = {
         "Dependency": [
-            (display(r.dependency.name), "dim" if r.status is Status.DORMANT else SLUG_STYLE)
-            for r in rows
+            slug_cell(display(r.dependency.name), r.status is Status.DORMANT) for r in rows
         ],
         "Version": [(_version(r), "") for r in rows],
         "Latest": [(display(r.latest_version), "") for r in rows],
@@ -130,23 +132,25 @@ def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> D
         for name, column in cells.items()
     }
     spark, hidden = _choose(order, widths, width)
-    columns: list[_Column] = []
+    columns: list[Column] = []
     legend: list[str] = []
     for name in order:
         if name == "Activity":
             if spark:
-                sparks, top = activity_cells(activity, spark, ActivityScale.SHARED)
+                sparks, top, blank = activity_cells(activity, spark, ActivityScale.SHARED)
                 sparks = [
                     cell if r.record is not None else (MISSING, "dim")
                     for cell, r in zip(sparks, rows, strict=True)
                 ]
-                columns.append(_Column(_SPARK_HEADERS[spark], sparks, spark))
+                columns.append(Column(_SPARK_HEADERS[spark], sparks, spark))
                 if top:  # some row has bars to read
-                    legend.append(activity_legend(activity, spark, ActivityScale.SHARED, top))
+                    legend.append(
+                        activity_legend(activity, spark, ActivityScale.SHARED, top, blank)
+                    )
         elif name not in hidden:
             right = name in ("Stars", "90 d")
-            columns.append(_Column(name, cells[name], widths[name], right))
-    table = _render_columns(columns).split("\n")
+            columns.append(Column(name, cells[name], widths[name], right))
+    table = render_columns(columns).split("\n")
     lines: list[RenderableType] = list(table[:2])
     for index, row in enumerate(rows):
         lines.append(table[2 + index])
@@ -160,13 +164,13 @@ def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> D
 def _choose(order: Sequence[str], widths: dict[str, int], width: int) -> tuple[int, frozenset[str]]:
     """(sparkline width, 0 for none; the optional columns left out) for `width`."""
     kept = [n for n in order if n not in _OPTIONAL]
-    used = sum(widths[n] for n in kept) + _GAP * (len(kept) - 1)
+    used = sum(widths[n] for n in kept) + GAP * (len(kept) - 1)
     shown: set[str] = set()
     spark = 0
     for name in _OPTIONAL:
         if name not in order:
             continue
-        cost = (_SPARK_WIDTHS[0] if name == "Activity" else widths[name]) + _GAP
+        cost = (_SPARK_WIDTHS[0] if name == "Activity" else widths[name]) + GAP
         if used + cost <= width:
             used += cost
             shown.add(name)
@@ -196,7 +200,7 @@ def _alternative_line(alt: Alternative, report: Report, now: datetime, width: in
     text = "  " + " · ".join(details)
     room = width - line.cell_len
     if cell_len(text) > room:
-        text = _fit(text, max(room, 0), right=False).rstrip() if room > 1 else ""
+        text = fit_cell(text, max(room, 0), right=False).rstrip() if room > 1 else ""
         if text and not text.endswith(ELLIPSIS):
             text = text[:-1] + ELLIPSIS
     line.append(text, style="dim")
