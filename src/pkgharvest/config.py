@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://djangopackages.org/api/v4/"
 ENV_BASE_URL = "PKGHARVEST_BASE_URL"
 ENV_DATA_DIR = "PKGHARVEST_DATA_DIR"
+DEFAULT_PYPI_URL = "https://pypi.org/pypi/"
+"""`deps --django`: where PyPI's JSON API is (`<URL>NAME/json`, `<URL>NAME/VERSION/json`)."""
+ENV_PYPI_URL = "PKGHARVEST_PYPI_URL"
 APP_NAME = "pkgharvest"
 
 DEFAULT_PAGE_SIZE = 1504
@@ -33,3 +37,26 @@ def default_data_dir() -> Path:
     from platformdirs import user_data_path
 
     return user_data_path(APP_NAME, appauthor=False)
+
+
+_SCHEMES = ("http", "https")
+
+
+def base_url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a base URL (the API's, PyPI's index), worded to follow it
+    (`'ftp://x' is not an http:// or https:// URL`), or None. The caller names where the URL
+    came from. Here, not in api/links.py, so that a reading command can check a URL without
+    loading the HTTP edge."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # brackets that do not close, an IPv6 address that is not one
+        return "is not a valid URL"
+    if parts.scheme.lower() not in _SCHEMES or not parts.hostname:
+        return "is not an http:// or https:// URL"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:  # 0 would silently mean the scheme's default port
+        return "has no valid port (1 to 65535)"
+    return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pkgharvest.config import base_url_problem
 from pkgharvest.errors import ForeignLink, UsageError
 from pkgharvest.records import MAX_INTEGER, Kind
 
@@ -31,24 +32,6 @@ def strip_format_param(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def base_url_problem(url: str) -> str | None:
-    """What makes `url` unusable as the API's base URL, worded to follow it (`'ftp://x' is not
-    an http:// or https:// URL`), or None. The caller names where the URL came from."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:  # brackets that do not close, an IPv6 address that is not one
-        return "is not a valid URL"
-    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
-        return "is not an http:// or https:// URL"
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:  # 0 would silently mean the scheme's default port
-        return "has no valid port (1 to 65535)"
-    return None
-
-
 @dataclass(frozen=True)
 class ApiBase:
     """The root of the API everything is fetched from, e.g. `https://djangopackages.org/api/v4/`.
@@ -63,11 +46,12 @@ class ApiBase:
     path: str
 
     @classmethod
-    def parse(cls, url: str) -> ApiBase:
-        """The base of `url`; UsageError saying what is wrong with it (base_url_problem)."""
+    def parse(cls, url: str, what: str = "the base URL") -> ApiBase:
+        """The base of `url`; UsageError saying what is wrong with it (base_url_problem), the
+        URL named as `what`."""
         problem = base_url_problem(url)
         if problem is not None:
-            raise UsageError(f"the base URL {url!r} {problem}")
+            raise UsageError(f"{what} {url!r} {problem}")
         parts = urlsplit(url.strip())
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         path = parts.path if parts.path.endswith("/") else parts.path + "/"

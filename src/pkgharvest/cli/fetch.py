@@ -66,7 +66,7 @@ class BaseUrl(ParamType):
         return "URL"
 
     def convert(self, value: Any, param: Parameter | None, ctx: Any) -> str:
-        from pkgharvest.api.links import base_url_problem
+        from pkgharvest.config import base_url_problem
 
         problem = base_url_problem(str(value))
         if problem is not None:

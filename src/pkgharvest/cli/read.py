@@ -9,7 +9,7 @@ funnel in cli/__init__.py prints them as one line with their exit code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from pkgharvest.cli.common import invocation, open_reader, print_json, print_json_array
+from pkgharvest.cli.common import write_stdout as _write_stdout
 from pkgharvest.cli.options import (
     CategoryOption,
     DataDirOption,
@@ -168,7 +169,7 @@ def top(
 
             raise UsageError("--by stars-gained does not take --match")
         show_trends(
-            reader, since, "stars", grid=scope["grid"], category=scope["category"],
+            reader, since, "stars", now=now, grid=scope["grid"], category=scope["category"],
             limit=limit, json_output=json_output,
         )  # fmt: skip
         return
@@ -214,8 +215,8 @@ def top(
     order = f"by {by.value}{' (reversed)' if reverse else ''}"
     caption = f"{counts}, {order}; {_freshness(mirror, now)}"
     table = package_table(shown, now=now, width=console.width, columns=TOP_COLUMNS, scale=scale)
-    # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
-    # (three times faster for a whole mirror).
+    # soft_wrap: the lines are fitted already; rich must neither wrap nor crop them (a slug is
+    # never cut), and need not measure them again.
     console.print(table.table, soft_wrap=True)
     for line in table.legend:
         console.print(Text(line, style="dim"))
@@ -320,12 +321,14 @@ def show(
         print_json(record)
         return
     from pkgharvest.views.history import history_lines
-    from pkgharvest.views.package import package_panel
+    from pkgharvest.views.package import link_lines, package_panel
 
     console = _console()
     console.print(package_panel(record, now=invocation(ctx).deps.now()))
-    for line in history_lines(*reader.history(record["id"])):
+    for line in history_lines(*reader.history(record["id"]), width=console.width):
         console.print(line)
+    for line in link_lines(record, console.width):
+        console.print(line, soft_wrap=True)  # a URL is never wrapped in the middle
 
 
 GROUP_FIELDS = ("id", "slug", "title", "description")
@@ -348,7 +351,8 @@ def _groups(
     plural = "grids" if kind is Kind.GRID else "categories"
     caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, now)}"
     console = _console()
-    console.print(groups_table(summaries, noun, width=console.width, caption=caption))
+    # crop=False: slugs and numbers are never cut, even where they do not fit.
+    console.print(groups_table(summaries, noun, width=console.width, caption=caption), crop=False)
 
 
 @commands.command(
@@ -508,20 +512,3 @@ def export(
         from pkgharvest.views.text import visible
 
         sys.stderr.write(f"pkgharvest: {visible(left_out)}\n")
-
-
-def _write_stdout(write: Callable[[Any], None]) -> None:
-    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
-    import io
-
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (some embedding): write text as is
-        write(sys.stdout)
-        return
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    try:
-        write(stream)
-        stream.flush()
-    finally:
-        stream.detach()  # leave sys.stdout's buffer open
