@@ -122,13 +122,14 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
         import os, signal, sys
         from datetime import UTC, datetime
         import httpx
-        from pkgharvest import catalogue as db
+        from pkgharvest.catalogue.feed import RunFeed
         from pkgharvest.cli import run
         from pkgharvest.runtime import Dependencies, RetryPolicy
         from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue, service_datetime
 
-        # The moment between the two commits: the JSON files are in place, the database not yet.
-        db.after_commit = lambda root, **_: os.kill(os.getpid(), signal.SIGKILL)
+        # The moment between the two commits: the JSON files are in place, and the records the
+        # run fed the database while staging them are in its transaction, not yet committed.
+        RunFeed.finish = lambda self, **_: os.kill(os.getpid(), signal.SIGKILL)
         catalogue = seed_catalogue()
         second_run(catalogue)
         deps = Dependencies(transport=httpx.MockTransport(FakeApi(catalogue).handler),

@@ -497,7 +497,8 @@ def readme_screens() -> list[tuple[list[str], list[str]]]:
     """Each `$ pkgharvest ...` block of the README's "Reading the mirror": (its arguments, the
     lines shown under it; "…" stands for lines left out)."""
     text = (REPO / "README.md").read_text("utf-8")
-    section = text[text.index("## Reading the mirror") : text.index("## Running it every")]
+    start = text.index("## Reading the mirror")
+    section = text[start : text.index("\n## ", start)]  # to the next section (deps' own)
     screens: list[tuple[list[str], list[str]]] = []
     for line in section.splitlines():
         if line.startswith("    $ pkgharvest "):

@@ -8,7 +8,8 @@ stars and forks, weekly commits beyond 52 weeks, runs and their changes.
   moved aside and rebuilt when corrupt, and caught up when behind the manifest (a crash between
   the JSON commit and the database commit, a mirror copied by hand); `Catalogue.notice` then
   says so in one line. A database of a newer schema raises CatalogueError (exit 65) untouched.
-- `after_commit(root)`: the one call a fetch makes right after its JSON commit.
+- `after_commit(root)`: a sync from the files right after a JSON commit, for a fetch whose
+  records could not be fed to the database as it staged them (catalogue/feed.py).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pkgharvest.errors import StoreWriteError
 
 CATALOGUE_NAME = "catalogue.db"
 CORRUPT_SUFFIX = ".corrupt"
-NO_MANIFEST = "no-manifest"
-"""The stamp of a database synced with a folder that has no manifest yet."""
+NO_MANIFEST_STAMP = "no-manifest"
+"""The stamp of a database brought up to date with a folder that has no manifest (no mirror)."""
 _BUSY_TIMEOUT_MS = 30_000  # a reader may wait for a fetch's sync to finish
 
 
@@ -100,7 +101,7 @@ def _manifest(root: Path) -> tuple[dict[str, Any], str]:
     path = Path(root) / MANIFEST_NAME
     data = read_manifest_bytes(path)
     if data is None:
-        return {}, NO_MANIFEST
+        return {}, NO_MANIFEST_STAMP
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
 
 
@@ -126,15 +127,15 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
             conn = _open_schema(path)
         catalogue = Catalogue(root, path, conn, manifest)
         try:
-            # A database that knew no mirror yet (a first fetch that failed was recorded in
-            # it) holds no state to compare with: the first sync is the baseline.
-            had_stamp = write.stored_stamp(conn) not in (None, NO_MANIFEST)
+            stamp_before = write.stored_stamp(conn)
+            had_stamp = stamp_before is not None
             counts = write.sync(
                 conn,
                 root,
                 manifest,
                 stamp,
-                baseline=reason is not None or not had_stamp,
+                # A database that has only seen an empty folder knows no state before.
+                baseline=reason is not None or stamp_before in (None, NO_MANIFEST_STAMP),
                 read_record=lambda path: read_record_file(path, left_out),
                 id_hints=id_hints,
             )
@@ -148,7 +149,7 @@ def open_catalogue(root: Path, *, id_hints: write.IdHints | None = None) -> Cata
         if read_only is None:
             raise StoreWriteError(f"cannot use the catalogue database {path}: {err}") from None
         return Catalogue(root, path, read_only, manifest)
-    if counts is not None and stamp != NO_MANIFEST:
+    if counts is not None and stamp != NO_MANIFEST_STAMP:
         if reason is not None:
             catalogue.notice = (
                 f"catalogue database {path.name} was {reason}: built from the JSON files "
@@ -199,19 +200,6 @@ def after_commit(root: Path, *, id_hints: write.IdHints | None = None) -> str | 
     except Exception as err:  # even a bug here must not fail a run whose mirror is committed
         return f"the catalogue database was not updated ({err}); the next command catches up"
     return None
-
-
-def prepare(root: Path) -> str | None:
-    """Before a fetch: migrate the database, refuse a newer one (exit 65, before anything is
-    fetched), and catch it up if a crash left it behind, so that the crashed run's changes are
-    its own. Returns the one-line notice, if any. Nothing happens in a folder with no mirror."""
-    from pkgharvest.store.manifest import MANIFEST_NAME
-
-    root = Path(root)
-    if not (catalogue_path(root).exists() or (root / MANIFEST_NAME).exists()):
-        return None
-    with open_catalogue(root) as catalogue:
-        return catalogue.notice
 
 
 def run_changes(root: Path) -> Any:

@@ -158,13 +158,18 @@ def synced_run_id(conn: sqlite3.Connection) -> int | None:
 # --- the report -------------------------------------------------------------------------------
 
 
-def change_report(conn: sqlite3.Connection, since: datetime | None = None) -> ChangeReport:
+def change_report(
+    conn: sqlite3.Connection, since: datetime | None = None, *, run_id: int | None = None
+) -> ChangeReport:
     """The changes of the last run that committed (default: the state before it against the
-    state after it), or between the state at `since` and the state now."""
+    state after it), or between the state at `since` and the state now. `run_id`: the run the
+    caller has just synced, which must be that last run (a fetch asking for its own report)."""
     if since is None:
         last = last_committed_run(conn)
         if last is None:
             return ChangeReport(since=None, until=None, runs=0)
+        if run_id is not None and run_id != last:
+            raise ValueError(f"run {run_id} is not the last run that committed ({last})")
         (run,) = _runs(conn, "id = ?", (last,))
         before = _runs(conn, "id < ?", (last,))
         start = before[-1].started if before else None

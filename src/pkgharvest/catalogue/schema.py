@@ -96,9 +96,39 @@ LEFT JOIN observations AS o
       AND o.observed_at = (SELECT max(observed_at) FROM observations WHERE package_id = p.id);
 """
 
+_V3 = """
+-- Version 3: `pkgharvest deps`. package_names: each package's PyPI name (from pypi_url), the
+-- repository its repo_url names and its slug, PEP 503-normalized, rebuilt when the mirror
+-- changes (catalogue_meta 'package_names_manifest'). pypi_projects and pypi_releases: PyPI's
+-- JSON answers, distilled, kept per index URL (a project's for a day, a release's for good).
+CREATE TABLE package_names (
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    package_id INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, package_id)
+) WITHOUT ROWID;
+CREATE TABLE pypi_projects (
+    index_url  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    found      INTEGER NOT NULL,
+    data       TEXT,
+    PRIMARY KEY (index_url, name)
+) WITHOUT ROWID;
+CREATE TABLE pypi_releases (
+    index_url  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    found      INTEGER NOT NULL,
+    data       TEXT,
+    PRIMARY KEY (index_url, name, version)
+) WITHOUT ROWID;
+"""
 
-def _v3() -> str:
-    """Version 3: foreign keys (declared for tools such as Datasette), history by change.
+
+def _v4() -> str:
+    """Version 4: foreign keys (declared for tools such as Datasette), history by change.
 
     SQLite cannot add a foreign key or drop NOT NULL with ALTER: every such table is built
     anew, filled from the old one, and takes its name (the documented twelve-step way; the
@@ -109,7 +139,7 @@ def _v3() -> str:
     dormant = dormant_sql("p.last_commit", "p.commits_52w_total", "'now'")
     return f"""
 DROP VIEW package_latest;
-CREATE TABLE packages_v3 (
+CREATE TABLE packages_v4 (
     id INTEGER PRIMARY KEY, slug TEXT NOT NULL, title TEXT, category TEXT,
     category_id INTEGER REFERENCES categories (id), grids TEXT, stars INTEGER, forks INTEGER,
     commits_52w TEXT, commits_52w_total INTEGER, last_commit TEXT, last_fetched TEXT,
@@ -117,41 +147,41 @@ CREATE TABLE packages_v3 (
     repo_description TEXT, documentation_url TEXT, participants TEXT, api_url TEXT,
     stale_fields TEXT, invalid TEXT, extra TEXT
 );
-INSERT INTO packages_v3 SELECT id, slug, title, category, category_id, grids, stars, forks,
+INSERT INTO packages_v4 SELECT id, slug, title, category, category_id, grids, stars, forks,
     commits_52w, commits_52w_total, last_commit, last_fetched, created, modified, pypi_version,
     pypi_url, repo_url, repo_description, documentation_url, participants, api_url,
     stale_fields, invalid, extra FROM packages;
 DROP TABLE packages;
-ALTER TABLE packages_v3 RENAME TO packages;
+ALTER TABLE packages_v4 RENAME TO packages;
 CREATE INDEX packages_slug ON packages (slug);
 CREATE INDEX packages_category ON packages (category_id);
 CREATE INDEX packages_stars ON packages (stars);
 CREATE INDEX packages_forks ON packages (forks);
-CREATE TABLE grid_packages_v3 (
+CREATE TABLE grid_packages_v4 (
     grid_id      INTEGER NOT NULL REFERENCES grids (id),
     package_id   INTEGER NOT NULL REFERENCES packages (id),
     from_grid    INTEGER NOT NULL DEFAULT 0,
     from_package INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (grid_id, package_id)
 ) WITHOUT ROWID;
-INSERT INTO grid_packages_v3 SELECT grid_id, package_id, from_grid, from_package
+INSERT INTO grid_packages_v4 SELECT grid_id, package_id, from_grid, from_package
     FROM grid_packages;
 DROP TABLE grid_packages;
-ALTER TABLE grid_packages_v3 RENAME TO grid_packages;
+ALTER TABLE grid_packages_v4 RENAME TO grid_packages;
 CREATE INDEX grid_packages_package ON grid_packages (package_id);
-CREATE TABLE runs_v3 (
+CREATE TABLE runs_v4 (
     id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT, scope TEXT,
     complete INTEGER, exit_code INTEGER, error TEXT, counts TEXT, requests INTEGER,
     retries INTEGER, seconds REAL, recorded TEXT NOT NULL, manifest_sha256 TEXT UNIQUE
 );
-INSERT INTO runs_v3 (id, started, finished, scope, complete, exit_code, counts, seconds,
+INSERT INTO runs_v4 (id, started, finished, scope, complete, exit_code, counts, seconds,
     recorded, manifest_sha256)
     SELECT id, started, finished, scope, complete, exit_code, counts, seconds, recorded,
     manifest_sha256 FROM runs;
 DROP TABLE runs;
-ALTER TABLE runs_v3 RENAME TO runs;
+ALTER TABLE runs_v4 RENAME TO runs;
 CREATE INDEX runs_started ON runs (started);
-CREATE TABLE changes_v3 (
+CREATE TABLE changes_v4 (
     run_id    INTEGER NOT NULL REFERENCES runs (id),
     change    TEXT NOT NULL,
     kind      TEXT NOT NULL,
@@ -161,20 +191,20 @@ CREATE TABLE changes_v3 (
     old, new,
     PRIMARY KEY (run_id, change, kind, record_id)
 ) WITHOUT ROWID;
-INSERT INTO changes_v3 (run_id, change, kind, record_id, slug, old, new)
+INSERT INTO changes_v4 (run_id, change, kind, record_id, slug, old, new)
     SELECT run_id, change, kind, record_id, slug, old, new FROM changes
     WHERE change IN ('new', 'removed', 'rename', 'release');
 DROP TABLE changes;
-ALTER TABLE changes_v3 RENAME TO changes;
+ALTER TABLE changes_v4 RENAME TO changes;
 CREATE INDEX changes_kind ON changes (change, run_id);
 CREATE INDEX changes_record ON changes (record_id);
-CREATE TABLE observations_v3 (
+CREATE TABLE observations_v4 (
     package_id INTEGER NOT NULL REFERENCES packages (id), observed_at TEXT NOT NULL,
     stars INTEGER, forks INTEGER, commits_52w_total INTEGER, pypi_version TEXT,
     last_commit TEXT, run_id INTEGER REFERENCES runs (id),
     PRIMARY KEY (package_id, observed_at)
 ) WITHOUT ROWID;
-INSERT INTO observations_v3 (package_id, observed_at, stars, forks, commits_52w_total,
+INSERT INTO observations_v4 (package_id, observed_at, stars, forks, commits_52w_total,
     pypi_version, run_id)
     SELECT package_id, observed_at, stars, forks, commits_52w_total, pypi_version, run_id
     FROM (SELECT *, row_number() OVER w AS n, lag(stars) OVER w AS s, lag(forks) OVER w AS f,
@@ -182,20 +212,20 @@ INSERT INTO observations_v3 (package_id, observed_at, stars, forks, commits_52w_
           FROM observations WINDOW w AS (PARTITION BY package_id ORDER BY observed_at))
     WHERE n = 1 OR stars IS NOT s OR forks IS NOT f OR commits_52w_total IS NOT t
        OR pypi_version IS NOT v;
-UPDATE observations_v3 SET last_commit = (SELECT last_commit FROM packages AS p
-    WHERE p.id = observations_v3.package_id)
-    WHERE observed_at = (SELECT max(observed_at) FROM observations_v3 AS o
-                         WHERE o.package_id = observations_v3.package_id);
+UPDATE observations_v4 SET last_commit = (SELECT last_commit FROM packages AS p
+    WHERE p.id = observations_v4.package_id)
+    WHERE observed_at = (SELECT max(observed_at) FROM observations_v4 AS o
+                         WHERE o.package_id = observations_v4.package_id);
 DROP TABLE observations;
-ALTER TABLE observations_v3 RENAME TO observations;
-CREATE TABLE weekly_commits_v3 (
+ALTER TABLE observations_v4 RENAME TO observations;
+CREATE TABLE weekly_commits_v4 (
     package_id INTEGER NOT NULL REFERENCES packages (id), week_start TEXT NOT NULL,
     commits INTEGER NOT NULL,
     PRIMARY KEY (package_id, week_start)
 ) WITHOUT ROWID;
-INSERT INTO weekly_commits_v3 SELECT package_id, week_start, commits FROM weekly_commits;
+INSERT INTO weekly_commits_v4 SELECT package_id, week_start, commits FROM weekly_commits;
 DROP TABLE weekly_commits;
-ALTER TABLE weekly_commits_v3 RENAME TO weekly_commits;
+ALTER TABLE weekly_commits_v4 RENAME TO weekly_commits;
 CREATE TABLE weekly_windows (
     package_id INTEGER PRIMARY KEY, last_fetched TEXT NOT NULL, commits_52w TEXT NOT NULL
 );
@@ -215,7 +245,7 @@ LEFT JOIN observations AS o
 """
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _v3())
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _v4())
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -4,7 +4,7 @@ reading, and printing JSON. Every command module imports this one; it imports no
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,3 +70,20 @@ def print_json_array(items: Iterable[Any]) -> None:
         write(separator + compact_dumps(item).replace("\n", "\n  "))
         separator = ",\n  "
     write("[]\n" if separator == "[\n  " else "\n]\n")
+
+
+def write_stdout(write: Callable[[Any], None]) -> None:
+    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
+    import io
+
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (some embedding): write text as is
+        write(sys.stdout)
+        return
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        write(stream)
+        stream.flush()
+    finally:
+        stream.detach()  # leave sys.stdout's buffer open

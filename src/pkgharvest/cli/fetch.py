@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,7 +14,6 @@ from typer._click.core import Parameter
 from typer._click.exceptions import BadParameter
 from typer._click.types import ParamType
 
-from pkgharvest import catalogue
 from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
 from pkgharvest.cli.params import Number, WholeNumber, shown
@@ -69,7 +66,7 @@ class BaseUrl(ParamType):
         return "URL"
 
     def convert(self, value: Any, param: Parameter | None, ctx: Any) -> str:
-        from pkgharvest.api.links import base_url_problem
+        from pkgharvest.config import base_url_problem
 
         problem = base_url_problem(str(value))
         if problem is not None:
@@ -185,7 +182,6 @@ def fetch(
         sink = LineSink()
     started, started_clock = deps.now(), deps.clock()
     try:
-        _say(catalogue.prepare(options.data_dir), quiet or json_output)
         with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
             report = run_fetch(options, deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
@@ -199,7 +195,9 @@ def fetch(
         if json_output:
             write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
-    changes = _run_changes(options.data_dir, quiet or json_output)
+    changes = report.changes
+    if report.catalogue_problem:  # the mirror is committed; said even with --quiet
+        _warn(report.catalogue_problem)
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
@@ -305,18 +303,7 @@ def _not_found_lines(options: FetchOptions, report: FetchReport, deps: Dependenc
     return lines
 
 
-def _say(notice: str | None, quiet: bool) -> None:
-    if notice and not quiet:
-        from pkgharvest.views.text import visible  # file names from the data folder
+def _warn(message: str) -> None:
+    from pkgharvest.views.text import visible  # file names from the data folder
 
-        sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
-
-
-def _run_changes(root: Path, quiet: bool) -> Any:
-    """The run's changes from the catalogue database; a database problem is a warning only
-    (the mirror is committed; the next command catches the database up)."""
-    try:
-        return catalogue.run_changes(root)
-    except (PkgHarvestError, sqlite3.Error, OSError) as err:
-        _say(f"warning: the catalogue database was not updated: {err}", quiet)
-        return None
+    sys.stderr.write(f"pkgharvest: warning: {visible(message)}\n")

@@ -9,7 +9,7 @@ funnel in cli/__init__.py prints them as one line with their exit code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from pkgharvest.cli.common import invocation, open_reader, print_json, print_json_array
+from pkgharvest.cli.common import write_stdout as _write_stdout
 from pkgharvest.cli.options import (
     CategoryOption,
     DataDirOption,
@@ -521,20 +522,3 @@ def export(
         from pkgharvest.views.text import visible
 
         sys.stderr.write(f"pkgharvest: {visible(left_out)}\n")
-
-
-def _write_stdout(write: Callable[[Any], None]) -> None:
-    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
-    import io
-
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (some embedding): write text as is
-        write(sys.stdout)
-        return
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    try:
-        write(stream)
-        stream.flush()
-    finally:
-        stream.detach()  # leave sys.stdout's buffer open

@@ -1,11 +1,14 @@
 """`fetch`: the short routine that wires the one-way pipeline and returns a change report.
 
-    lock -> begin -> check the API root -> phases -> removal plan -> commit
+    lock -> open the store -> open the catalogue database -> client -> begin
+         -> check the API root -> phases -> removal plan -> commit -> finish the database
 
 The phases, one module each: crawl (lists, proven complete) -> resolve (links, a worklist) ->
 assemble (grids, pure functions over id sets) -> normalize -> stage (into the transaction) ->
 removal (a pure plan) -> the commit, here, in one place. A catalogue run's phases are in
-catalogue_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
+full_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
+The catalogue database is opened once (catalogue/feed.py): the store hands it each record as
+it stages it, and it is finished right after the commit, so that nothing reads the files back.
 Nothing in the mirror changes until the run commits: a run that cannot finish (the API kept
 failing, a disk error, Ctrl-C) leaves it byte-for-byte as it was. A run that finished with some
 records failed commits what it fetched and removes nothing.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,8 @@ from typing import Any
 from pkgharvest import catalogue
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
-from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY
+from pkgharvest.catalogue.feed import RunFeed
+from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY, MAX_PAGE_SIZE
 from pkgharvest.errors import ExitCode, Interrupted, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
 from pkgharvest.fetch.removal import RemovalPlan, plan_removal
@@ -91,9 +95,16 @@ class FetchReport:
     notices: tuple[str, ...] = ()
     removal_withheld: str | None = None
     not_found: tuple[tuple[str, str], ...] = ()
+    changes: Any = field(default=None, compare=False)
+    """What the run changed in the catalogue (a catalogue.reports.ChangeReport), or None."""
+    catalogue_problem: str | None = None
+    """Why the catalogue database was not updated (the next command catches it up)."""
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The report as JSON data, without what the database said after the commit
+        (`changes`, `catalogue_problem`: the CLI shows them its own way)."""
+        data = asdict(replace(self, changes=None))
+        del data["changes"], data["catalogue_problem"]
         data["exit_code"] = int(self.exit_code)
         return data
 
@@ -124,8 +135,9 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
 
     Raises a PkgHarvestError (LockHeld, CorruptStore, StoreWriteError, ApiUnavailable,
     NotTheApi, ...) when the run cannot finish; the mirror is then unchanged. Every run that
-    took the lock is recorded in the catalogue database's `runs`, failures included; one that
-    found none of its targets (exit 5) commits nothing either.
+    took the lock is recorded in the catalogue database's `runs`, failures included (not in a
+    folder that has no mirror yet: nothing to report on); one that found none of its targets
+    (exit 5) commits nothing either.
     """
     deps = deps or Dependencies()
     _check(options)
@@ -137,13 +149,22 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
         client: ApiClient | None = None
         try:
             store.open_for_update(source=base.url, switch_source=options.switch_source)
-            client = ApiClient(
-                base,
-                deps.with_events(stats.relay),
-                concurrency=options.concurrency,
-                run_timeout=options.timeout,
+            database = RunFeed.open(store.root, started=started)
+            if database.notice:
+                stats.notice(database.notice, topic="catalogue")
+            try:
+                client = ApiClient(
+                    base,
+                    deps.with_events(stats.relay),
+                    concurrency=options.concurrency,
+                    run_timeout=options.timeout,
+                )
+            except BaseException:
+                database.close()
+                raise
+            report = _run(
+                options, base, store, database, client, stats, deps, started, started_clock
             )
-            report = _run(options, base, store, client, stats, deps, started, started_clock)
         except BaseException as err:
             # A refusal (another source without --switch-source) is no run; a run the commit
             # of which a signal followed is in the manifest, and the next command syncs it.
@@ -165,6 +186,7 @@ def _run(
     options: FetchOptions,
     base: ApiBase,
     store: Store,
+    database: RunFeed,
     client: ApiClient,
     stats: RunStats,
     deps: Dependencies,
@@ -172,9 +194,10 @@ def _run(
     started_clock: float,
 ) -> FetchReport:
     """The run under the lock: begin, the phases, the removal plan, the commit (unless nothing
-    asked for exists), the database's sync."""
+    asked for exists) and the database's finish. The database is let go before this returns
+    or raises."""
     pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
-    txn = store.begin()
+    txn = store.begin(feed=database)
     try:
         client.get_index()
         resolver = Resolver(
@@ -213,12 +236,13 @@ def _run(
         # The commit point: the one place where the mirror changes.
         txn.commit(source=base.url, run=manifest_run)
         # The database follows the JSON files.
-        catalogue.after_commit(store.root, id_hints=txn.written_ids())
-        return report
+        outcome = database.finish(id_hints=txn.written_ids())
+        return replace(report, changes=outcome.changes, catalogue_problem=outcome.problem)
     except BaseException:
         txn.discard()
         raise
     finally:
+        database.close()
         client.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
         client.close()
@@ -302,8 +326,8 @@ def _apply(plan: RemovalPlan, txn: Transaction, stats: RunStats) -> bool:
 def _check(options: FetchOptions) -> None:
     if not 1 <= options.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
-    if options.page_size < 1:
-        raise UsageError("--page-size must be at least 1")
+    if not 1 <= options.page_size <= MAX_PAGE_SIZE:
+        raise UsageError(f"--page-size must be between 1 and {MAX_PAGE_SIZE}")
     if options.timeout is not None and options.timeout < 0:
         raise UsageError("--timeout must be 0 (no limit) or more seconds")
     for key in (*options.targets, *options.grids):

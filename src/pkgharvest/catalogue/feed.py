@@ -1,0 +1,183 @@
+"""The catalogue database during a fetch: opened once, fed by the run, finished after its commit.
+
+A fetch enters the database twice, in this order, and nowhere else:
+
+1. `RunFeed.open(root)`, under the data folder's lock once the store is open (a commit a dead
+   run began is finished by then): the database is created, migrated, or caught up with the
+   mirror as it is before this run (so a crashed run's changes stay its own); a database of a
+   newer schema stops the fetch before any request (CatalogueError, exit 65). Then the feed's
+   write transaction begins (write.Feed).
+2. The store hands every record it stages to `staged` (the transaction's `StagedRecords`), and
+   `finish` follows the JSON commit: the fed files are confirmed, not read; the run is recorded;
+   its changes come back for the summary.
+
+The database is never allowed to fail a fetch once it has fetched: a feed that cannot go on
+(a record staged twice, a database error) is rolled back, and `finish` syncs the database from
+the files as a catch-up does; if even that fails, `finish` returns the one-line problem and
+the next command catches up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pkgharvest.catalogue import (
+    NO_MANIFEST_STAMP,
+    Catalogue,
+    _manifest,
+    after_commit,
+    catalogue_path,
+    open_catalogue,
+    write,
+)
+from pkgharvest.errors import FeedMismatch, PkgHarvestError
+from pkgharvest.records import Kind, Record
+from pkgharvest.store.manifest import MANIFEST_NAME
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    """What `finish` did: the run's changes (a reports.ChangeReport; None when they could not
+    be read), the one-line problem when the database was not updated, and whether the
+    records went in as fed (False: synced from the files)."""
+
+    changes: Any
+    problem: str | None
+    fed: bool
+
+
+class RunFeed:
+    """The catalogue database of one fetch (see the module docs)."""
+
+    def __init__(
+        self, root: Path, catalogue: Catalogue, feed: write.Feed | None, *, created: bool = False
+    ) -> None:
+        self.root = root
+        self.notice = catalogue.notice
+        self._catalogue: Catalogue | None = catalogue
+        self._feed = feed
+        self._created = created  # this open made the database file (a first fetch)
+
+    @classmethod
+    def open(cls, root: Path, *, started: datetime | None = None) -> RunFeed:
+        """The database, up to date with the mirror before the run, its feed begun (none when
+        the database cannot be written now: the run then syncs it from the files after its
+        commit). `started`: the run's start, as its manifest will say (it dates a change the
+        service did not). CatalogueError for a database of a newer schema; StoreWriteError
+        when it cannot be used at all."""
+        root = Path(root)
+        created = not os.path.lexists(catalogue_path(root))
+        catalogue = open_catalogue(root)
+        try:
+            # A database that has only seen an empty folder knows no state before this run:
+            # its first records record no changes (a "rebuild", like a database built later).
+            baseline = write.stored_stamp(catalogue.conn) in (None, NO_MANIFEST_STAMP)
+            feed = write.Feed(catalogue.conn, baseline=baseline, started=started)
+        except sqlite3.Error:  # read-only (immutable) or locked for longer than the wait
+            feed = None
+        return cls(root, catalogue, feed, created=created)
+
+    @property
+    def feeding(self) -> bool:
+        return self._feed is not None
+
+    # --- the store's hand-over (store.transaction.StagedRecords) ------------------------------
+
+    def staged(self, kind: Kind, name: str, record: Record, info: os.stat_result) -> None:
+        if self._feed is None:
+            return
+        try:
+            self._feed.add(kind, name, record, (info.st_ino, info.st_mtime_ns, info.st_size))
+        except (FeedMismatch, sqlite3.Error):
+            self._stop_feeding()
+
+    def withdrawn(self, kind: Kind, record_id: int) -> None:
+        if self._feed is None:
+            return
+        try:
+            self._feed.withdraw(kind, record_id)
+        except FeedMismatch:
+            self._stop_feeding()
+
+    def _stop_feeding(self) -> None:
+        if self._feed is not None:
+            self._feed.rollback()
+            self._feed = None
+
+    # --- after the JSON commit ----------------------------------------------------------------
+
+    def finish(self, id_hints: write.IdHints | None = None) -> FeedOutcome:
+        """Bring the database in line with the committed mirror (`id_hints`: the ids of the
+        files the run wrote, for a sync from the files); never raises for the database."""
+        feed = self._feed
+        try:
+            if feed is not None and self._catalogue is not None:
+                conn = self._catalogue.conn
+                try:
+                    manifest, stamp = _manifest(self.root)
+                    write.sync(
+                        conn,
+                        self.root,
+                        manifest,
+                        stamp,
+                        baseline=feed.baseline,
+                        read_record=_read_record,
+                        id_hints=id_hints,
+                        feed=feed,
+                    )
+                    return FeedOutcome(_changes(conn, feed.run_id), None, True)
+                except (FeedMismatch, sqlite3.Error, OSError, PkgHarvestError):
+                    feed.rollback()  # and sync from the files, below
+        finally:
+            self.close()
+        problem = after_commit(self.root, id_hints=id_hints)
+        if problem is not None:
+            return FeedOutcome(None, problem, False)
+        return FeedOutcome(_run_changes(self.root), None, False)
+
+    def close(self) -> None:
+        """Let the database go (what was fed and not finished is rolled back). A database this
+        run created in a folder that still has no mirror (the run never committed) goes too:
+        a failed first fetch leaves nothing behind."""
+        if self._feed is not None:
+            self._feed.rollback()
+            self._feed = None
+        if self._catalogue is not None:
+            self._catalogue.close()
+            self._catalogue = None
+        if self._created and not (self.root / MANIFEST_NAME).exists():
+            self._created = False
+            path = catalogue_path(self.root)
+            for name in (path.name, path.name + "-wal", path.name + "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path.with_name(name))
+
+
+def _read_record(path: str) -> Record | None:
+    from pkgharvest.store.mirror import read_record_file
+
+    return read_record_file(path)
+
+
+def _changes(conn: sqlite3.Connection, run_id: int) -> Any:
+    from pkgharvest.catalogue import reports
+
+    try:
+        return reports.change_report(conn, run_id=run_id)
+    except sqlite3.Error:
+        return None
+
+
+def _run_changes(root: Path) -> Any:
+    from pkgharvest.catalogue import run_changes
+
+    try:
+        return run_changes(root)
+    except (PkgHarvestError, sqlite3.Error, OSError):
+        return None
