@@ -260,7 +260,7 @@ def _record_uncommitted(
     report: FetchReport | None = None,
 ) -> None:
     """Record a run that committed nothing (a failure `err`, or a `report` of exit 5) in the
-    database's `runs`; a problem doing so is a notice, never the run's error."""
+    database's `runs`."""
     if report is not None:
         run = report.as_dict()
         run["error"] = "none of the targets exists in the API"
@@ -281,9 +281,9 @@ def _record_uncommitted(
             "finished": iso_utc(deps.now()),
             "seconds": round(deps.clock() - started_clock, 3),
         }
-    problem = catalogue.record_uncommitted_run(root, run)
-    if problem is not None:
-        stats.notice(problem, topic="database")
+    # Best effort: the run's own error (or exit 5) is what the user must hear of; a database
+    # that cannot take the row (of a newer schema, say) changes nothing of that.
+    catalogue.record_uncommitted_run(root, run)
 
 
 def _phases(

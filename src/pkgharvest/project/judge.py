@@ -92,10 +92,11 @@ def alternatives(
 def star_trend(
     history: Sequence[tuple[str, int]], now: datetime, days: int = TREND_DAYS
 ) -> int | None:
-    """Stars gained over the last `days`: the newest observation minus the last one at or
-    before the window's start (or, for a package first seen inside it, its first); None with
-    fewer than two observations (the rule of `trends`)."""
-    if len(history) < 2:
+    """Stars gained over the last `days`: the newest observation minus the one in force at the
+    window's start (or, for a package first seen inside it, its first). An observation is a
+    change (docs/database.md): with none since the one in force at the start, the gain is 0;
+    None for a package seen only inside the window, or never."""
+    if not history:
         return None
     start = now - timedelta(days=days)
     baseline = history[0]
@@ -105,5 +106,6 @@ def star_trend(
             baseline = (observed_at, stars)
     newest = history[-1]
     if newest[0] <= baseline[0]:
-        return None
+        moment = parse_timestamp(baseline[0])
+        return 0 if moment is not None and moment <= start else None
     return newest[1] - baseline[1]
