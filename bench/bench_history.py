@@ -96,7 +96,7 @@ def main() -> None:
             manifest["last_run"] = dict(manifest["last_run"], started=stamp, finished=stamp)
             manifest_path.write_text(json.dumps(manifest, indent=2))
             started = time.perf_counter()
-            problem = after_commit(root)
+            problem = after_commit(root).problem
             syncs.append(time.perf_counter() - started)
             if problem:
                 raise SystemExit(problem)

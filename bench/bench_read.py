@@ -185,7 +185,7 @@ def simulate_next_day(root: Path, content: MirrorContent, share: float = 0.5) ->
     manifest["last_run"] = dict(manifest["last_run"], started="2026-06-02T14:00:00Z")
     manifest_path.write_text(json.dumps(manifest, indent=2))
     started = time.perf_counter()
-    problem = after_commit(root)
+    problem = after_commit(root).problem
     if problem:
         raise SystemExit(problem)
     return time.perf_counter() - started

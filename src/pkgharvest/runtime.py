@@ -63,6 +63,11 @@ DEFAULT_RUN_TIMEOUT = 1800.0
 takes well under a minute when the API is well)."""
 
 
+DEFAULT_DATABASE_WAIT = 5.0
+"""Seconds a command waits for catalogue.db's write lock before it reads a private copy
+(reading commands) or reports the database as not updated (`fetch`)."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -91,6 +96,8 @@ class Dependencies:
     clock: monotonic seconds, for pauses and the run's duration.
     now: the wall-clock moment, for the manifest and for relative dates in tables.
     on_event: where progress events and notices go.
+    database_wait: the most seconds a command waits for another process to release the
+        catalogue database's write lock (measured with `clock`, waited with `sleep`).
     """
 
     transport: httpx.BaseTransport | None = None
@@ -101,6 +108,7 @@ class Dependencies:
     clock: Clock = time.monotonic
     now: Now = utc_now
     on_event: EventSink = _ignore_events
+    database_wait: float = DEFAULT_DATABASE_WAIT
 
     def with_events(self, sink: EventSink) -> Dependencies:
         """The same dependencies reporting to `sink` (the CLI picks one per output mode)."""

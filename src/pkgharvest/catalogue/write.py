@@ -260,6 +260,7 @@ def sync(
     baseline: bool,
     read_record: Any,
     id_hints: IdHints | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> SyncCounts | None:
     """Apply the mirror under `root` to the database in one transaction; None if it was
     already up to date (its stamp equals `stamp`, the manifest's digest).
@@ -267,7 +268,9 @@ def sync(
     `baseline`: the database does not know the state before (new or rebuilt): record no
     changes. `read_record(path) -> Record | None` reads one file (CorruptStore when broken).
     `id_hints`: the ids of the files a fetch has just written, when it knows them (an order
-    only: a wrong hint costs speed, never a row).
+    only: a wrong hint costs speed, never a row). `before_commit`: called last inside the
+    transaction; what it raises rolls the sync back (a reader checks that no fetch committed
+    while it read the files).
     """
     if stored_stamp(conn) == stamp:  # the common case, answered without the write lock
         return None
@@ -300,6 +303,8 @@ def sync(
             "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('manifest_sha256', ?)",
             (stamp,),
         )
+        if before_commit is not None:
+            before_commit()
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -139,7 +138,11 @@ def fetch(
         sink = LineSink()
     started, started_clock = STATE.deps.now(), STATE.deps.clock()
     try:
-        _say(catalogue.prepare(options.data_dir), quiet or json_output)
+        before = catalogue.prepare(options.data_dir, wait=catalogue.wait_of(STATE.deps))
+        # A repaired database is trouble (its history is in catalogue.db.corrupt): said even
+        # under --quiet; a catch-up after a crash is not.
+        _say(before.notice, (quiet or json_output) and "damaged" not in (before.notice or ""))
+        _say(before.problem and f"warning: {before.problem}", False)
         with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
             report = run_fetch(options, STATE.deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
@@ -153,7 +156,10 @@ def fetch(
         if json_output:
             write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
-    changes = _run_changes(options.data_dir, quiet or json_output)
+    # What cron must see even under --quiet: the database was repaired, or not updated.
+    _say(report.catalogue_notice, False)
+    _say(report.catalogue_problem and f"warning: {report.catalogue_problem}", False)
+    changes = None if report.catalogue_problem else _run_changes(options.data_dir)
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
@@ -165,7 +171,7 @@ def fetch(
         sys.stdout.write(report.summary_line() + "\n")
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
             sys.stdout.write(f"changes: {changes.digest()}\n")
-    elif report.exit_code:
+    elif report.exit_code and report.exit_code != ExitCode.CATALOGUE_BEHIND:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
@@ -219,6 +225,8 @@ def failure_document(
         "notices": [],
         "removal_withheld": None,
         "not_found": [],
+        "catalogue_problem": None,
+        "catalogue_notice": None,
         "changes": None,
     }
 
@@ -255,14 +263,11 @@ def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
 
 def _say(notice: str | None, quiet: bool) -> None:
     if notice and not quiet:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
+        from pkgharvest.views.text import sanitize
+
+        sys.stderr.write(f"pkgharvest: {sanitize(notice)}\n")
 
 
-def _run_changes(root: Path, quiet: bool) -> Any:
-    """The run's changes from the catalogue database; a database problem is a warning only
-    (the mirror is committed; the next command catches the database up)."""
-    try:
-        return catalogue.run_changes(root)
-    except (PkgHarvestError, sqlite3.Error, OSError) as err:
-        _say(f"warning: the catalogue database was not updated: {err}", quiet)
-        return None
+def _run_changes(root: Path) -> Any:
+    """The run's changes from the catalogue database (None when it cannot say them)."""
+    return catalogue.run_changes(root)

@@ -18,7 +18,7 @@ from pkgharvest.errors import UsageError
 from pkgharvest.records import Kind, Record
 
 if TYPE_CHECKING:
-    from pkgharvest.catalogue.reader import DatabaseReader
+    from pkgharvest.catalogue.reader import Reader
 
 
 class TrendKey(StrEnum):
@@ -35,16 +35,10 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise UsageError(str(err)) from None
 
 
-def _database(data_dir: Path | None) -> DatabaseReader:
-    from pkgharvest.catalogue.reader import DatabaseReader
-
-    reader = _open(data_dir)
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError(
-            "history needs the catalogue database, which cannot be used here "
-            "(see the line above); run `pkgharvest fetch` with write access first"
-        )
-    return reader
+def _database(data_dir: Path | None) -> Reader:
+    """The mirror, with the history of its catalogue database (the reason there is none, in
+    one line and its exit code, when there is none this command can read)."""
+    return _open(data_dir, history=True)
 
 
 @app.command(
@@ -91,15 +85,12 @@ def show_trends(
 ) -> None:
     """`trends`, and `top --by stars-gained`: the ranking and its table (or --json rows)."""
     from pkgharvest.catalogue import reports
-    from pkgharvest.catalogue.reader import DatabaseReader
 
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError(
-            "gains need the catalogue database, which cannot be used here "
-            "(see the line above); run `pkgharvest fetch` with write access first"
-        )
+    reader.require_history()
     start = parse_since(since, STATE.deps.now())
-    rows = reports.trends(reader.conn, start, by=by, limit=limit, grid=grid, category=category)
+    rows = reader.history_call(
+        reports.trends, start, by=by, limit=limit, grid=grid, category=category
+    )
     if json_output:
         _print_json([row.as_dict() for row in rows])
         return
@@ -110,7 +101,7 @@ def show_trends(
 
     console = make_console()
     if not rows:
-        if not reports.has_history(reader.conn):
+        if not reader.history_call(reports.has_history):
             console.print(
                 Text("Trends start with the second run: so far each package was observed once.")
             )
@@ -144,7 +135,7 @@ def changes(
 
     start = None if since == "last-run" else parse_since(since, STATE.deps.now())
     reader = _database(data_dir)
-    report = reports.change_report(reader.conn, start)
+    report = reader.history_call(reports.change_report, start)
     if json_output:
         _print_json(report.as_dict())
         return
@@ -167,13 +158,11 @@ def history_writer(
     import csv
 
     from pkgharvest.catalogue import reports
-    from pkgharvest.catalogue.reader import DatabaseReader
     from pkgharvest.formats.writers import UTF8_BOM, dumps, neutralize
 
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError("--history needs the catalogue database, which cannot be used here")
+    reader.require_history()
     start = parse_since(since, STATE.deps.now()) if since is not None else None
-    rows = reports.observation_rows(reader.conn, start)
+    rows = reader.history_stream(reports.observation_rows, start)
 
     def write(out: TextIO) -> None:
         if export_format == "csv":

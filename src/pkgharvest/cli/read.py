@@ -1,9 +1,10 @@
 """Reading commands: top, grid, show, grids, categories, export. Offline: no network at all.
 
-Thin on purpose: the mirror (store/mirror.py) finds and ranks records, pkgharvest.views draws
-them, pkgharvest.formats exports them. rich and the writers are imported inside the commands so
-that `pkgharvest --help` stays fast. Failures are raised as PkgHarvestError subclasses; the
-funnel in cli/__init__.py prints them as one line with their exit code.
+Thin on purpose: the catalogue database finds and ranks records (catalogue/reader.py, the one
+read path), pkgharvest.views draws them, pkgharvest.formats exports them. rich and the writers
+are imported inside the commands so that `pkgharvest --help` stays fast. Failures are raised
+as PkgHarvestError subclasses; the funnel in cli/__init__.py prints them as one line with their
+exit code.
 """
 
 from __future__ import annotations
@@ -91,16 +92,24 @@ GroupOrderOption = Annotated[
 ]
 
 
-def _open(data_dir: Path | None) -> Reader:
-    """The mirror, read through its catalogue database (built or caught up if need be; that
-    is said in one line on stderr)."""
+def _open(data_dir: Path | None, *, history: bool = False) -> Reader:
+    """The mirror, read through a catalogue database (built, caught up, repaired or copied
+    privately if need be; each is said in one line on stderr). `history`: for a history
+    command (see catalogue.reader.open_reader)."""
+    from pkgharvest.catalogue import wait_of
     from pkgharvest.catalogue.reader import open_reader
     from pkgharvest.config import default_data_dir
 
-    reader = open_reader(data_dir or default_data_dir())
-    for notice in reader.notices:
-        sys.stderr.write(f"pkgharvest: {notice}\n")
-    return reader
+    return open_reader(
+        data_dir or default_data_dir(), wait=wait_of(STATE.deps), say=_notice, history=history
+    )
+
+
+def _notice(line: str) -> None:
+    """One line on stderr (paths and database words can carry planted text: sanitized)."""
+    from pkgharvest.views.text import sanitize
+
+    sys.stderr.write(f"pkgharvest: {sanitize(line)}\n")
 
 
 def _console() -> Console:
@@ -208,7 +217,7 @@ def top(
 ) -> None:
     """Rank packages by stars, forks, commits, recent activity or last commit, one per line."""
     now = STATE.deps.now()
-    reader = _open(data_dir)
+    reader = _open(data_dir, history=by is SortKey.STARS_GAINED)
     scope: dict[str, Any] = {
         "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
         "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
@@ -231,19 +240,26 @@ def top(
     shown: Iterable[Record]
     if active or by is SortKey.ACTIVITY:
         # Both judge records against each other or the date: every selected record is needed.
-        from pkgharvest.store.mirror import rank
+        if by is SortKey.ACTIVITY:
+            from pkgharvest.activity import rank_by_activity
 
-        candidates = list(reader.ranked(SortKey.STARS, **scope))
+            candidates = reader.ranked(SortKey.STARS, **scope)
+        else:
+            candidates = reader.ranked(by, reverse=reverse, **scope)
         if active:
             candidates, hidden = _without_dormant(candidates, now)
         selected = len(candidates)
-        ranked = rank(candidates, by, reverse=reverse)
-        shown = ranked[:limit] if limit else ranked
+        if by is SortKey.ACTIVITY:
+            candidates = rank_by_activity(candidates, reverse=reverse)
+        shown = candidates[:limit] if limit else candidates
     else:
         from pkgharvest.store.mirror import PACKAGE_ROW_FIELDS, PACKAGE_VIEW_FIELDS
 
         fields = PACKAGE_ROW_FIELDS if json_output else PACKAGE_VIEW_FIELDS
-        shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
+        if json_output:  # the whole catalogue may be asked for: one row at a time
+            shown = reader.stream_ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
+        else:
+            shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
         _print_json_array(_rows_json(shown, now))
         return
@@ -314,7 +330,7 @@ def grid(
     grid_record = reader.find(Kind.GRID, slug)
     from pkgharvest.store.mirror import PACKAGE_VIEW_FIELDS
 
-    members = list(reader.ranked(SortKey.STARS, grid=grid_record, fields=PACKAGE_VIEW_FIELDS))
+    members = reader.ranked(SortKey.STARS, grid=grid_record, fields=PACKAGE_VIEW_FIELDS)
     hidden = 0
     if active:
         members, hidden = _without_dormant(members, now)
@@ -374,9 +390,10 @@ def show(
     from pkgharvest.views.history import history_lines
     from pkgharvest.views.package import package_panel
 
+    history = reader.history(record["id"])  # read before anything is printed
     console = _console()
     console.print(package_panel(record, now=STATE.deps.now()))
-    for line in history_lines(*reader.history(record["id"])):
+    for line in history_lines(*history):
         console.print(line)
 
 
@@ -506,7 +523,7 @@ def export(
     if date_format is not DateFormat.SPREADSHEET and export_format is not ExportFormat.CSV:
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
-    reader = _open(data_dir)
+    reader = _open(data_dir, history=history)
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
@@ -518,14 +535,9 @@ def export(
         else:
             _write_stdout(write_history)
         return
-    from pkgharvest.catalogue.reader import FileReader
-
-    # From the files, not the database: an export is the records exactly as stored (a value
-    # of the wrong type, kept as sent, has no column to live in).
-    files = FileReader(reader.mirror)
-    records = files.export_records(
-        grid=files.find(Kind.GRID, grid) if grid is not None else None,
-        category=files.find(Kind.CATEGORY, category) if category is not None else None,
+    records = reader.export_records(
+        grid=reader.find(Kind.GRID, grid) if grid is not None else None,
+        category=reader.find(Kind.CATEGORY, category) if category is not None else None,
         match=match,
     )
     to_file = output is not None and str(output) != "-"

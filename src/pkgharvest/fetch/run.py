@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +70,13 @@ class FetchReport:
     """The outcome of one fetch run (printed as the summary line, or as JSON with --json).
 
     complete: every list was read completely and nothing failed (catalogue runs only).
-    exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists.
+    exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists, 7 done but the
+        catalogue database was not updated.
     removal_withheld: why records gone from the API were not removed, if they were not.
     not_found: (kind, key) of each target the API does not have (for a "did you mean").
+    seconds, finished: the whole run's, the database update included.
+    catalogue_problem: why the catalogue database was not updated (None: it was).
+    catalogue_notice: one line when updating it had to repair it (moved aside, rebuilt).
     """
 
     scope: str
@@ -89,6 +93,8 @@ class FetchReport:
     notices: tuple[str, ...] = ()
     removal_withheld: str | None = None
     not_found: tuple[tuple[str, str], ...] = ()
+    catalogue_problem: str | None = None
+    catalogue_notice: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -104,11 +110,13 @@ class FetchReport:
             if c.missing:
                 text += f", {c.missing} missing"
             parts.append(text)
-        # The exit code's own word: 0 complete (done, for targets), 3 PARTIAL, 5 NOT FOUND.
-        state = "complete" if self.exit_code == ExitCode.OK else "PARTIAL"
+        # The exit code's own word: 0 complete (done, for targets), 3 PARTIAL, 5 NOT FOUND;
+        # 7 is a complete run whose database lags (said on a line of its own).
+        done = self.exit_code in (ExitCode.OK, ExitCode.CATALOGUE_BEHIND)
+        state = "complete" if done else "PARTIAL"
         if self.exit_code == ExitCode.NOT_FOUND:
             state = "NOT FOUND"
-        if self.scope == "targeted" and self.exit_code == ExitCode.OK:
+        if self.scope == "targeted" and done:
             state = "done"
         return (
             f"fetch {state}: "
@@ -170,12 +178,27 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 not_found=not_found,
             )
             manifest_run = report.as_dict()
-            del manifest_run["notices"], manifest_run["source"], manifest_run["not_found"]
+            for key in ("notices", "source", "not_found", "catalogue_problem", "catalogue_notice"):
+                del manifest_run[key]
             # The commit point: the one place where the mirror changes.
             txn.commit(source=base.url, run=manifest_run)
             # The database follows the JSON files.
-            catalogue.after_commit(store.root, id_hints=txn.written_ids())
-            return report
+            database = catalogue.after_commit(
+                store.root,
+                id_hints=txn.written_ids(),
+                wait=catalogue.wait_of(deps),
+                locked=True,
+            )
+            return replace(
+                report,
+                exit_code=ExitCode.CATALOGUE_BEHIND
+                if database.problem and exit_code == ExitCode.OK
+                else exit_code,
+                finished=iso_utc(deps.now()),
+                seconds=round(deps.clock() - started_clock, 3),
+                catalogue_problem=database.problem,
+                catalogue_notice=database.notice,
+            )
         except BaseException:
             txn.discard()
             raise
