@@ -75,30 +75,50 @@ def test_fetch_still_finds_its_modules(mirror: Path) -> None:
     assert "pkgharvest.cli.fetch" in json.loads(done.stdout)["fetch"]
 
 
-def test_every_command_is_mapped_to_its_module_in_help_order(monkeypatch: MP, capsys: Cap) -> None:
-    """`COMMAND_MODULES` is how a run finds its command's module: a command missing from it
-    would be reachable only through a full build. Its order is the order `--help` lists."""
+def test_every_command_is_in_the_table_in_help_order(monkeypatch: MP, capsys: Cap) -> None:
+    """`COMMANDS` is how the group finds a command's module: each module's commands are
+    exactly the table's entries naming it, and `--help` lists the table in its order."""
     import importlib
 
     import typer
 
-    from pkgharvest import cli
+    from pkgharvest.cli.group import COMMANDS
 
-    for module in set(cli.COMMAND_MODULES.values()):
-        importlib.import_module(module)
-    registered = {
-        info.name or typer.main.get_command_name(info.callback.__name__): info.callback.__module__
-        for info in cli.app.registered_commands
-        if info.callback is not None
-    }
-    assert registered == cli.COMMAND_MODULES
+    defined = {}
+    for module in {entry.module for entry in COMMANDS.values()}:
+        for info in importlib.import_module(module).commands.registered_commands:
+            name = info.name or typer.main.get_command_name(info.callback.__name__)
+            defined[name] = module
+    assert defined == {name: entry.module for name, entry in COMMANDS.items()}
     result = run_cli(monkeypatch, capsys, "--help")
     listed = [
         line.split()[0]
         for line in result.out.split("Commands:")[1].splitlines()
         if line.startswith("  ") and not line.startswith("   ")
     ]
-    assert listed == list(cli.COMMAND_MODULES)
+    assert listed == list(COMMANDS)
+
+
+def test_help_lists_the_commands_without_importing_them() -> None:
+    """`pkgharvest --help` reads the command list from the table: no command module loads."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HELP_CHILD],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+_HELP_CHILD = """
+import contextlib, io, json, sys
+from pkgharvest.cli import run
+from pkgharvest.cli.group import COMMANDS
+with contextlib.redirect_stdout(io.StringIO()):
+    assert run(["--help"]) == 0
+print(json.dumps(sorted({e.module for e in COMMANDS.values()} & set(sys.modules))))
+"""
 
 
 def test_a_command_run_first_in_a_process_leaves_help_and_suggestions_whole(

@@ -3,120 +3,28 @@
 `main()` is the single error funnel (the twine / fastapi-cli habit): every `PkgHarvestError`
 becomes one line on stderr and its documented exit code; a traceback appears only with --debug.
 `run(argv, deps)` takes the outside world (transport, clocks, sleep, retry policy) as one
-`Dependencies` object; commands read it from `STATE.deps`, so tests hand one in instead of
-patching modules.
+`Dependencies` object and hands it, with the debug flag, to the command as click's `ctx.obj`
+(an `Invocation`), so tests hand one in instead of patching modules. The commands themselves
+are in cli/group.py's table, each loaded only when run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import os
 import sys
 from typing import TextIO
 
 import typer
 
-from pkgharvest import __version__
-from pkgharvest.errors import ExitCode, PkgHarvestError, exit_codes_help
+from pkgharvest.cli.common import Invocation
+from pkgharvest.cli.completion import completion_request, document_shell_argument, run_completion
+from pkgharvest.cli.group import root_command
+from pkgharvest.cli.usage import usage_line
+from pkgharvest.errors import ExitCode, PkgHarvestError
 from pkgharvest.runtime import Dependencies
 from pkgharvest.store.signals import take_interruption
-
-app = typer.Typer(
-    name="pkgharvest",
-    help=(
-        "Mirror the Django Packages catalogue into local JSON, and read it offline.\n\n"
-        "Example: pkgharvest fetch && pkgharvest top --by stars --limit 20\n\n"
-        "Exit codes:\n\n" + exit_codes_help()
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-
-class _RunState:
-    """What the funnel and the commands share for one invocation.
-
-    debug: show tracebacks. deps: the outside world the command uses (see pkgharvest.runtime).
-    """
-
-    debug = False
-    deps = Dependencies()
-
-
-STATE = _RunState()
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"pkgharvest {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """Mirror the Django Packages catalogue into local JSON, and read it offline."""
-
-
-COMMAND_MODULES = {
-    "fetch": "pkgharvest.cli.fetch",
-    "top": "pkgharvest.cli.read",
-    "grid": "pkgharvest.cli.read",
-    "show": "pkgharvest.cli.read",
-    "grids": "pkgharvest.cli.read",
-    "categories": "pkgharvest.cli.read",
-    "export": "pkgharvest.cli.read",
-    "trends": "pkgharvest.cli.history",
-    "changes": "pkgharvest.cli.history",
-    "status": "pkgharvest.cli.status",
-    "verify": "pkgharvest.cli.status",
-}
-"""Which module registers each command on `app` when imported, in the order `--help` lists
-them. A run imports only its command's module (a reading command never loads the fetch
-pipeline, httpx or the database writer's callers) and has typer build only that command: typer
-inspects every parameter of every command it builds, which cost more than some commands'
-own work."""
-
-
-def _command_name(info: typer.models.CommandInfo) -> str:
-    callback = info.callback
-    return info.name or typer.main.get_command_name(callback.__name__ if callback else "")
-
-
-def build_command(args: list[str]) -> typer.core.TyperGroup:
-    """The click command for `args`: the group with only the command named first when it is
-    one (its module alone imported), else the whole group (help, --version, a typo: every
-    command is listed or suggested)."""
-    named = args[0] if args else None
-    module = COMMAND_MODULES.get(named or "")
-    modules = [module] if module else list(dict.fromkeys(COMMAND_MODULES.values()))
-    for name in modules:
-        importlib.import_module(name)
-    everything = app.registered_commands
-    order = list(COMMAND_MODULES)
-    wanted = [info for info in everything if module is None or _command_name(info) == named]
-    app.registered_commands = sorted(wanted, key=lambda info: order.index(_command_name(info)))
-    try:
-        command = typer.main.get_command(app)
-    finally:
-        app.registered_commands = everything
-    assert isinstance(command, typer.core.TyperGroup)
-    return command
-
-
-from pkgharvest.cli.completion import (  # noqa: E402
-    completion_request,
-    document_shell_argument,
-    run_completion,
-)
-from pkgharvest.cli.usage import usage_line  # noqa: E402
 
 _OUTPUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 """Why writing the output can fail: a full disk or quota (`top > /dev/full`), a file size
@@ -154,17 +62,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _debug_traceback() -> None:
+def _debug_traceback(run: Invocation) -> None:
     """With --debug, the traceback of the exception being handled (traceback is imported only
     then: it costs start-up time on every run)."""
-    if STATE.debug:
+    if run.debug:
         import traceback
 
         traceback.print_exc()
 
 
-def _bug(err: Exception) -> int:
-    _debug_traceback()
+def _bug(err: Exception, run: Invocation) -> int:
+    _debug_traceback(run)
     return _fail(
         f"internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
         ExitCode.INTERNAL,
@@ -185,22 +93,22 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     deps: the transport, clocks, sleep and retry policy to use (default: the real world).
     """
     args = sys.argv[1:] if argv is None else argv
-    STATE.debug = "--debug" in args
-    STATE.deps = deps or Dependencies()
+    # --debug is read before parsing too, so that a failure while parsing shows its traceback.
+    this_run = Invocation(deps=deps or Dependencies(), debug="--debug" in args)
     try:
-        command = build_command(args)
+        command = root_command()
         document_shell_argument(command)
         completion = completion_request(args)
         if completion is not None:
             return run_completion(*completion)
         # Not standalone: typer returns Exit codes (and 130 for Ctrl-C) instead of exiting,
         # and raises usage errors for us to show.
-        code = command.main(args=args, prog_name="pkgharvest", standalone_mode=False)
+        code = command.main(args=args, prog_name="pkgharvest", standalone_mode=False, obj=this_run)
         # Output is block-buffered when redirected: write it out now, while a failure (a full
         # disk) can still be reported, rather than in the interpreter's final flush.
         sys.stdout.flush()
     except PkgHarvestError as err:
-        _debug_traceback()
+        _debug_traceback(this_run)
         return _fail(f"error: {err}", err.exit_code)
     except typer.TyperException as err:  # usage errors: bad option, missing argument...
         line = usage_line(err)
@@ -228,11 +136,11 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
         raise
     except OSError as err:
         if err.errno not in _OUTPUT_FULL:
-            return _bug(err)
-        _debug_traceback()
+            return _bug(err, this_run)
+        _debug_traceback(this_run)
         return _output_failed(err)
     except Exception as err:  # the last line of defence: a bug, never a raw traceback
-        return _bug(err)
+        return _bug(err, this_run)
     if code == ExitCode.INTERRUPTED:
         return _interrupted()
     return code if isinstance(code, int) else ExitCode.OK

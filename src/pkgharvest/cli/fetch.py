@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from pkgharvest import catalogue
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, DebugOption, JsonOption, QuietOption
+from pkgharvest.cli.common import invocation
+from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
 from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
 from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
 from pkgharvest.events import Event, EventSink, Notice
 from pkgharvest.records import Kind, iso_utc
-from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, RequestLimits
+from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, Dependencies, RequestLimits
 from pkgharvest.store.signals import stop_on_signals
 
 if TYPE_CHECKING:
@@ -47,8 +47,12 @@ Exit codes:
 """
 
 
-@app.command(help=FETCH_HELP + exit_codes_help())
+commands = typer.Typer()
+
+
+@commands.command(help=FETCH_HELP + exit_codes_help())
 def fetch(
+    ctx: typer.Context,
     targets: Annotated[
         list[str] | None,
         typer.Argument(
@@ -105,14 +109,13 @@ def fetch(
     ] = DEFAULT_RUN_TIMEOUT,
     quiet: QuietOption = False,
     json_output: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
     from pkgharvest.cli.progress import LineSink, QuietSink
     from pkgharvest.fetch.memory import pin_mmap_threshold
     from pkgharvest.fetch.run import FetchOptions  # httpx: not for the reading commands
     from pkgharvest.fetch.run import fetch as run_fetch
 
-    STATE.debug = debug
+    deps = invocation(ctx).deps
     pin_mmap_threshold()  # this process is ours: keep a long crawl's RSS flat (see memory.py)
     options = FetchOptions(
         base_url=base_url or DEFAULT_BASE_URL,
@@ -136,20 +139,20 @@ def fetch(
         sink = BarSink(Console(stderr=True))
     else:
         sink = LineSink()
-    started, started_clock = STATE.deps.now(), STATE.deps.clock()
+    started, started_clock = deps.now(), deps.clock()
     try:
-        before = catalogue.prepare(options.data_dir, wait=catalogue.wait_of(STATE.deps))
+        before = catalogue.prepare(options.data_dir, wait=catalogue.wait_of(deps))
         # A repaired database is trouble (its history is in catalogue.db.corrupt): said even
         # under --quiet; a catch-up after a crash is not.
         _say(before.notice, (quiet or json_output) and "damaged" not in (before.notice or ""))
         _say(before.problem and f"warning: {before.problem}", False)
         with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
-            report = run_fetch(options, STATE.deps.with_events(_targets_said_at_the_end(sink)))
+            report = run_fetch(options, deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
         if json_output:  # a script always gets a document, a failed run's too
-            write_json(_failure_document(options, err, started, started_clock))
+            write_json(_failure_document(options, err, deps, started, started_clock))
         raise
-    missing = _not_found_lines(options, report)
+    missing = _not_found_lines(options, report, deps)
     if report.exit_code == ExitCode.NOT_FOUND:
         # Nothing asked for exists: one error line, not a summary of a run that did nothing.
         error = TargetsNotFound("not found: " + "; ".join(missing))
@@ -182,7 +185,11 @@ def write_json(document: dict[str, Any]) -> None:
 
 
 def _failure_document(
-    options: FetchOptions, err: BaseException, started: datetime, started_clock: float
+    options: FetchOptions,
+    err: BaseException,
+    deps: Dependencies,
+    started: datetime,
+    started_clock: float,
 ) -> dict[str, Any]:
     """The --json document of a run that could not finish."""
     # A PkgHarvestError, or an Interrupted (SIGINT/SIGTERM/SIGHUP: 130/143/129), or Ctrl-C.
@@ -192,8 +199,8 @@ def _failure_document(
         scope=options.scope,
         source=options.base_url,
         started=iso_utc(started),
-        finished=iso_utc(STATE.deps.now()),
-        seconds=round(STATE.deps.clock() - started_clock, 3),
+        finished=iso_utc(deps.now()),
+        seconds=round(deps.clock() - started_clock, 3),
     )
 
 
@@ -242,7 +249,7 @@ def _targets_said_at_the_end(sink: EventSink) -> EventSink:
     return forward
 
 
-def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
+def _not_found_lines(options: FetchOptions, report: FetchReport, deps: Dependencies) -> list[str]:
     """One line per target the API does not have, with close slugs from the mirror and the
     API's search: "no package 'django-serch' in the API, did you mean 'django-search'?"."""
     from pkgharvest.fetch.suggest import close_slugs
@@ -254,7 +261,7 @@ def _not_found_lines(options: FetchOptions, report: FetchReport) -> list[str]:
             key,
             base_url=options.base_url,
             data_dir=options.data_dir,
-            deps=STATE.deps,
+            deps=deps,
         )
         hint = f", did you mean {', '.join(map(repr, close))}?" if close else ""
         lines.append(f"no {Kind(kind).singular} {key!r} in the API{hint}")

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, JsonOption
-from pkgharvest.cli.read import CategoryOption, GridOption, _open, _print_json
+from pkgharvest.cli.common import invocation, open_reader, print_json
+from pkgharvest.cli.options import CategoryOption, DataDirOption, GridOption, JsonOption
 from pkgharvest.errors import UsageError
 from pkgharvest.records import Kind, Record
 
 if TYPE_CHECKING:
     from pkgharvest.catalogue.reader import Reader
+    from pkgharvest.runtime import Dependencies
 
 
 class TrendKey(StrEnum):
@@ -35,16 +35,20 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise UsageError(str(err)) from None
 
 
-def _database(data_dir: Path | None) -> Reader:
+def _database(data_dir: Path | None, deps: Dependencies) -> Reader:
     """The mirror, with the history of its catalogue database (the reason there is none, in
     one line and its exit code, when there is none this command can read)."""
-    return _open(data_dir, history=True)
+    return open_reader(data_dir, deps, history=True)
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog="Example: pkgharvest trends --since 30d --grid rest-frameworks --limit 10",
 )
 def trends(
+    ctx: typer.Context,
     since: Annotated[
         str,
         typer.Option("--since", metavar="7d|30d|90d|DATE", help="Start of the window."),
@@ -61,11 +65,12 @@ def trends(
     data_dir: DataDirOption = None,
 ) -> None:
     """Packages ranked by the stars (or forks) they gained in a window, from the history."""
-    reader = _database(data_dir)
+    reader = _database(data_dir, invocation(ctx).deps)
     show_trends(
         reader,
         since,
         by.value,
+        now=invocation(ctx).deps.now(),
         grid=reader.find(Kind.GRID, grid) if grid is not None else None,
         category=reader.find(Kind.CATEGORY, category) if category is not None else None,
         limit=limit,
@@ -78,6 +83,7 @@ def show_trends(
     since: str,
     by: str,
     *,
+    now: datetime,
     grid: Record | None,
     category: Record | None,
     limit: int,
@@ -87,12 +93,12 @@ def show_trends(
     from pkgharvest.catalogue import reports
 
     reader.require_history()
-    start = parse_since(since, STATE.deps.now())
+    start = parse_since(since, now)
     rows = reader.history_call(
         reports.trends, start, by=by, limit=limit, grid=grid, category=category
     )
     if json_output:
-        _print_json([row.as_dict() for row in rows])
+        print_json([row.as_dict() for row in rows])
         return
     from rich.text import Text
 
@@ -115,10 +121,11 @@ def show_trends(
     console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest changes --since 7d",
 )
 def changes(
+    ctx: typer.Context,
     since: Annotated[
         str,
         typer.Option(
@@ -133,11 +140,11 @@ def changes(
     """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
     from pkgharvest.catalogue import reports
 
-    start = None if since == "last-run" else parse_since(since, STATE.deps.now())
-    reader = _database(data_dir)
+    start = None if since == "last-run" else parse_since(since, invocation(ctx).deps.now())
+    reader = _database(data_dir, invocation(ctx).deps)
     report = reader.history_call(reports.change_report, start)
     if json_output:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import changes_view
@@ -151,7 +158,7 @@ HISTORY_FIELDS = ("slug", "observed_at", "stars", "forks", "commits_52w_total", 
 
 
 def history_writer(
-    reader: Any, since: str | None, export_format: str, *, bom: bool
+    reader: Any, since: str | None, export_format: str, *, bom: bool, now: datetime
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
     Lines or a JSON array, by slug then date. Text cells get the export's formula guard."""
@@ -161,7 +168,7 @@ def history_writer(
     from pkgharvest.formats.writers import UTF8_BOM, dumps, neutralize
 
     reader.require_history()
-    start = parse_since(since, STATE.deps.now()) if since is not None else None
+    start = parse_since(since, now) if since is not None else None
     rows = reader.history_stream(reports.observation_rows, start)
 
     def write(out: TextIO) -> None:

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pkgharvest.cli import STATE, app
-from pkgharvest.cli.options import DataDirOption, JsonOption
+from pkgharvest.cli.common import invocation, open_reader, print_json, print_json_array
+from pkgharvest.cli.options import (
+    CategoryOption,
+    DataDirOption,
+    GridOption,
+    JsonOption,
+    MatchOption,
+    complete_slugs,
+)
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.mirror import GroupOrder, SortKey
@@ -28,53 +35,10 @@ from pkgharvest.views import ActivityScale
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pkgharvest.catalogue.reader import Reader
+    from pkgharvest.runtime import Dependencies
     from pkgharvest.store.mirror import GroupSummary, Mirror
 
 
-def _complete_slugs(kind: Kind) -> Callable[[typer.Context, str], list[str]]:
-    """Shell completion from the mirror's file names (cheap: no record is parsed)."""
-
-    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
-        from pkgharvest.config import default_data_dir
-
-        root = ctx.params.get("data_dir") or default_data_dir()
-        try:
-            names = [p.name for p in (Path(root) / kind.value).iterdir()]
-        except OSError:
-            return []
-        stems = (n.removesuffix(".json") for n in names if n.endswith(".json"))
-        return sorted(s for s in stems if s.startswith(incomplete) and not s.startswith((".", "_")))
-
-    return complete
-
-
-GridOption = Annotated[
-    str | None,
-    typer.Option(
-        "--grid",
-        metavar="SLUG",
-        help="Only packages in this grid (slug or id).",
-        autocompletion=_complete_slugs(Kind.GRID),
-    ),
-]
-CategoryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--category",
-        metavar="SLUG",
-        help="Only packages in this category (slug or id).",
-        autocompletion=_complete_slugs(Kind.CATEGORY),
-    ),
-]
-MatchOption = Annotated[
-    str | None,
-    typer.Option(
-        "--match",
-        metavar="TEXT",
-        help="Only packages whose title, slug or description contains TEXT (any case).",
-    ),
-]
 ScaleOption = Annotated[
     ActivityScale,
     typer.Option(
@@ -92,49 +56,10 @@ GroupOrderOption = Annotated[
 ]
 
 
-def _open(data_dir: Path | None, *, history: bool = False) -> Reader:
-    """The mirror, read through a catalogue database (built, caught up, repaired or copied
-    privately if need be; each is said in one line on stderr). `history`: for a history
-    command (see catalogue.reader.open_reader)."""
-    from pkgharvest.catalogue import wait_of
-    from pkgharvest.catalogue.reader import open_reader
-    from pkgharvest.config import default_data_dir
-
-    return open_reader(
-        data_dir or default_data_dir(), wait=wait_of(STATE.deps), say=_notice, history=history
-    )
-
-
-def _notice(line: str) -> None:
-    """One line on stderr (paths and database words can carry planted text: sanitized)."""
-    from pkgharvest.views.text import sanitize
-
-    sys.stderr.write(f"pkgharvest: {sanitize(line)}\n")
-
-
 def _console() -> Console:
     from pkgharvest.views.console import make_console
 
     return make_console()
-
-
-def _print_json(value: Any) -> None:
-    from pkgharvest.formats.writers import compact_dumps
-
-    sys.stdout.write(compact_dumps(value) + "\n")
-
-
-def _print_json_array(items: Iterable[Any]) -> None:
-    """`_print_json(list(items))`, byte for byte, without holding the list."""
-    from pkgharvest.formats.writers import compact_dumps
-
-    write = sys.stdout.write
-    separator = "[\n  "
-    for item in items:
-        # An item one level down is the same text with every line after its first indented.
-        write(separator + compact_dumps(item).replace("\n", "\n  "))
-        separator = ",\n  "
-    write("[]\n" if separator == "[\n  " else "\n]\n")
 
 
 def _freshness(mirror: Mirror, now: datetime) -> str:
@@ -154,6 +79,9 @@ ActiveOption = Annotated[
         help="Hide dormant packages (no commits in 52 weeks, last commit over a year ago).",
     ),
 ]
+
+
+commands = typer.Typer()
 
 
 class GridLayout(StrEnum):
@@ -180,10 +108,11 @@ def _without_dormant(records: list[Record], now: datetime) -> tuple[list[Record]
     return kept, len(records) - len(kept)
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest top --by activity --grid rest-frameworks --active --limit 10",
 )
 def top(
+    ctx: typer.Context,
     by: Annotated[
         SortKey,
         typer.Option(
@@ -216,8 +145,9 @@ def top(
     data_dir: DataDirOption = None,
 ) -> None:
     """Rank packages by stars, forks, commits, recent activity or last commit, one per line."""
-    now = STATE.deps.now()
-    reader = _open(data_dir, history=by is SortKey.STARS_GAINED)
+    deps = invocation(ctx).deps
+    now = deps.now()
+    reader = open_reader(data_dir, deps, history=by is SortKey.STARS_GAINED)
     scope: dict[str, Any] = {
         "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
         "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
@@ -231,7 +161,7 @@ def top(
 
             raise UsageError("--by stars-gained does not take --match")
         show_trends(
-            reader, since, "stars", grid=scope["grid"], category=scope["category"],
+            reader, since, "stars", now=now, grid=scope["grid"], category=scope["category"],
             limit=limit, json_output=json_output,
         )  # fmt: skip
         return
@@ -261,7 +191,7 @@ def top(
         else:
             shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
-        _print_json_array(_rows_json(shown, now))
+        print_json_array(_rows_json(shown, now))
         return
     shown = list(shown)
     mirror = reader.mirror
@@ -292,15 +222,16 @@ def top(
     console.print(Text(caption, style="dim"))
 
 
-@app.command(
+@commands.command(
     epilog="Examples: pkgharvest grid rest-frameworks;  pkgharvest grid rest-frameworks "
     "--layout columns --active",
 )
 def grid(
+    ctx: typer.Context,
     slug: Annotated[
         str,
         typer.Argument(
-            metavar="SLUG", help="The grid's slug or id.", autocompletion=_complete_slugs(Kind.GRID)
+            metavar="SLUG", help="The grid's slug or id.", autocompletion=complete_slugs(Kind.GRID)
         ),
     ],
     layout: Annotated[
@@ -325,8 +256,9 @@ def grid(
     data_dir: DataDirOption = None,
 ) -> None:
     """One grid: its packages by stars, one line each (or side by side with --layout columns)."""
-    now = STATE.deps.now()
-    reader = _open(data_dir)
+    deps = invocation(ctx).deps
+    now = deps.now()
+    reader = open_reader(data_dir, deps)
     grid_record = reader.find(Kind.GRID, slug)
     from pkgharvest.store.mirror import PACKAGE_VIEW_FIELDS
 
@@ -335,7 +267,7 @@ def grid(
     if active:
         members, hidden = _without_dormant(members, now)
     if json_output:
-        _print_json_array(_rows_json(members, now))
+        print_json_array(_rows_json(members, now))
         return
     from rich.text import Text
 
@@ -363,16 +295,17 @@ def grid(
         console.print(Text(line, style="dim"))
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest show django-rest-registration",
 )
 def show(
+    ctx: typer.Context,
     slug_or_id: Annotated[
         str,
         typer.Argument(
             metavar="SLUG_OR_ID",
             help="The package's slug, or its numeric id.",
-            autocompletion=_complete_slugs(Kind.PACKAGE),
+            autocompletion=complete_slugs(Kind.PACKAGE),
         ),
     ],
     json_output: Annotated[
@@ -382,17 +315,18 @@ def show(
 ) -> None:
     """One package: every field, its category and grids, 52 weeks of activity, and the history
     the catalogue database keeps (stars over time, activity older than 52 weeks)."""
-    reader = _open(data_dir)
+    deps = invocation(ctx).deps
+    reader = open_reader(data_dir, deps)
     record = reader.find(Kind.PACKAGE, slug_or_id)
     if json_output:
-        _print_json(record)
+        print_json(record)
         return
     from pkgharvest.views.history import history_lines
     from pkgharvest.views.package import package_panel
 
     history = reader.history(record["id"])  # read before anything is printed
     console = _console()
-    console.print(package_panel(record, now=STATE.deps.now()))
+    console.print(package_panel(record, now=deps.now()))
     for line in history_lines(*history):
         console.print(line)
 
@@ -401,54 +335,60 @@ GROUP_FIELDS = ("id", "slug", "title", "description")
 """What `grids` and `categories` show of a grid or category record, as a table or JSON."""
 
 
-def _groups(kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None) -> None:
+def _groups(
+    kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None, deps: Dependencies
+) -> None:
     from pkgharvest.store.mirror import group_rows
 
-    reader = _open(data_dir)
+    now = deps.now()
+    reader = open_reader(data_dir, deps)
     summaries: list[GroupSummary] = reader.group_summaries(kind, order, GROUP_FIELDS)
     if json_output:
-        _print_json(list(group_rows(summaries)))
+        print_json(list(group_rows(summaries)))
         return
     from pkgharvest.views.tables import groups_table
 
     noun = "Grid" if kind is Kind.GRID else "Category"
     plural = "grids" if kind is Kind.GRID else "categories"
-    caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, STATE.deps.now())}"
+    caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, now)}"
     console = _console()
     console.print(groups_table(summaries, noun, width=console.width, caption=caption))
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest grids --by stars",
 )
 def grids(
+    ctx: typer.Context,
     by: GroupOrderOption = GroupOrder.NAME,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the grids with their package counts and total stars."""
-    _groups(Kind.GRID, by, json_output, data_dir)
+    _groups(Kind.GRID, by, json_output, data_dir, invocation(ctx).deps)
 
 
-@app.command(
+@commands.command(
     epilog="Example: pkgharvest categories --json",
 )
 def categories(
+    ctx: typer.Context,
     by: GroupOrderOption = GroupOrder.NAME,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the categories with their package counts and total stars."""
-    _groups(Kind.CATEGORY, by, json_output, data_dir)
+    _groups(Kind.CATEGORY, by, json_output, data_dir, invocation(ctx).deps)
 
 
-@app.command(
+@commands.command(
     epilog=(
         "Examples: pkgharvest export --output packages.csv --bom (for Excel);  "
         "pkgharvest export --format jsonl --grid rest-frameworks | jq .stars"
     ),
 )
 def export(
+    ctx: typer.Context,
     export_format: Annotated[
         ExportFormat, typer.Option("--format", help="csv, jsonl or json.", case_sensitive=False)
     ] = ExportFormat.CSV,
@@ -523,11 +463,13 @@ def export(
     if date_format is not DateFormat.SPREADSHEET and export_format is not ExportFormat.CSV:
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
-    reader = _open(data_dir, history=history)
+    reader = open_reader(data_dir, invocation(ctx).deps, history=history)
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
-        write_history = history_writer(reader, since, export_format.value, bom=bom)
+        write_history = history_writer(
+            reader, since, export_format.value, bom=bom, now=invocation(ctx).deps.now()
+        )
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 

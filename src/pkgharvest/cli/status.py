@@ -14,16 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pkgharvest.cli import STATE, app
+from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption
 
 if TYPE_CHECKING:
     from pkgharvest.status import MirrorStatus, RunFacts
-
-
-def _now() -> datetime:
-    # The invocation's clock (pkgharvest.runtime), so that tests fix one "now" for every command.
-    return STATE.deps.now()
 
 
 def _size_text(size: int) -> str:
@@ -92,7 +87,10 @@ def status_text(status: MirrorStatus) -> str:
     return "\n".join(lines) + "\n"
 
 
-@app.command(
+commands = typer.Typer()
+
+
+@commands.command(
     epilog=(
         "Examples: pkgharvest status --max-age 36h (a monitoring check: exit 6 when stale);  "
         "pkgharvest status --prometheus > pkgharvest.prom.tmp && mv pkgharvest.prom.tmp "
@@ -100,6 +98,7 @@ def status_text(status: MirrorStatus) -> str:
     ),
 )
 def status(
+    ctx: typer.Context,
     max_age: Annotated[
         str | None,
         typer.Option(
@@ -130,7 +129,7 @@ def status(
     if prometheus and json_output:
         raise UsageError("--prometheus and --json cannot be used together")
     limit = parse_duration(max_age) if max_age is not None else None
-    facts = collect_status(data_dir or default_data_dir(), now=_now())
+    facts = collect_status(data_dir or default_data_dir(), now=invocation(ctx).deps.now())
     if prometheus:
         sys.stdout.write(prometheus_text(facts))
     elif json_output:
@@ -151,7 +150,7 @@ def status(
         )
 
 
-@app.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
+@commands.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")
 def verify(
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
