@@ -353,4 +353,4 @@ def test_a_corrupt_catalogue(monkeypatch, capsys, mirror: Path) -> None:
     (mirror / "catalogue.db").write_bytes(b"this is not a database" * 100)
     result = _verify(monkeypatch, capsys, mirror)
     assert result.code == ExitCode.DATA_ERROR
-    assert result.out.startswith(f"{mirror / 'catalogue.db'}: cannot be read: ")
+    assert result.out.startswith(f"{mirror / 'catalogue.db'}: is not an SQLite database\n")

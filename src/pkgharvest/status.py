@@ -4,16 +4,14 @@ Pure core: reads the manifest, counts record files, sums their size and looks at
 without writing anything, taking the lock, or importing typer or rich. The CLI prints a
 `MirrorStatus` as text, JSON or the Prometheus text exposition format (`prometheus_text`).
 
-Whether a fetch holds the lock is read without trying to take it (taking it, even for an
-instant, could make a fetch starting at that moment fail with "locked"): on Linux from
-/proc/locks (the kernel's own list of flock holders); elsewhere from the note the holder
-writes into the lock file (its pid), trusted only while that process is alive.
+Whether a fetch holds the lock is read without trying to take it (store/lock.py,
+`lock_facts`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -24,7 +22,9 @@ from typing import Any
 
 from pkgharvest.errors import NoMirror, UsageError
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
-from pkgharvest.store.lock import LOCK_NAME
+from pkgharvest.store.lock import PROC_LOCKS as PROC_LOCKS
+from pkgharvest.store.lock import LockFacts as LockFacts
+from pkgharvest.store.lock import lock_facts as lock_facts
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX
 
@@ -99,14 +99,6 @@ class RunFacts:
 
 
 @dataclass(frozen=True)
-class LockFacts:
-    """Whether a fetch holds the data folder's lock, and its pid when known."""
-
-    held: bool
-    pid: int | None = None
-
-
-@dataclass(frozen=True)
 class MirrorStatus:
     """Everything `pkgharvest status` reports.
 
@@ -121,6 +113,8 @@ class MirrorStatus:
         files: files in the folder.
         lock: whether a fetch is running.
         now: the moment ages are measured from.
+        catalogue: the catalogue database's state ("missing", "ok", "behind", "refused",
+            "newer", "damaged", "unreadable"; catalogue/audit.py) and that state in one line.
     """
 
     data_dir: Path
@@ -135,6 +129,7 @@ class MirrorStatus:
     files: int
     lock: LockFacts
     now: datetime = field(compare=False)
+    catalogue: tuple[str, str] = ("missing", "none yet")
 
     def is_stale(self, max_age_seconds: float) -> bool:
         """True when there is no complete run, or the last one finished longer ago."""
@@ -159,6 +154,7 @@ class MirrorStatus:
             "size_bytes": self.size_bytes,
             "files": self.files,
             "lock": {"held": self.lock.held, "pid": self.lock.pid},
+            "catalogue": {"state": self.catalogue[0], "detail": self.catalogue[1]},
         }
 
 
@@ -241,64 +237,6 @@ def _disk_usage(root: Path) -> tuple[int, int]:
     return size, files
 
 
-# --- the lock ------------------------------------------------------------------------------
-
-PROC_LOCKS = Path("/proc/locks")
-
-
-def _flock_holder(lock_path: Path, proc_locks: Path) -> LockFacts | None:
-    """The kernel's answer from /proc/locks (Linux), or None where it cannot be read.
-
-    A line reads `1: FLOCK  ADVISORY  WRITE 12345 08:01:1048602 0 EOF`: pid, then
-    major:minor:inode of the locked file.
-    """
-    try:
-        info = lock_path.stat()
-        table = proc_locks.read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    for line in table.splitlines():
-        fields = line.split()
-        if "FLOCK" not in fields or len(fields) < 6:
-            continue
-        index = fields.index("FLOCK")
-        try:
-            pid = int(fields[index + 3])
-            inode = int(fields[index + 4].rsplit(":", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        if inode == info.st_ino:
-            return LockFacts(held=True, pid=pid)
-    return LockFacts(held=False)
-
-
-def _note_holder(lock_path: Path) -> LockFacts:
-    """From the note `{"pid": N, ...}` the holder writes (and clears before it unlocks)."""
-    try:
-        note = json.loads(lock_path.read_bytes() or b"null")
-    except (OSError, ValueError):
-        return LockFacts(held=False)
-    pid = _int(note.get("pid")) if isinstance(note, dict) else None
-    if pid is None or pid <= 0:
-        return LockFacts(held=False)
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except PermissionError:
-        return LockFacts(held=True, pid=pid)  # alive, someone else's
-    except OSError:
-        return LockFacts(held=False)  # died without clearing the note (kill -9)
-    return LockFacts(held=True, pid=pid)
-
-
-def lock_facts(root: Path, proc_locks: Path = PROC_LOCKS) -> LockFacts:
-    """Whether a fetch holds `root`'s lock now (never takes the lock itself)."""
-    lock_path = root / LOCK_NAME
-    if not lock_path.exists():
-        return LockFacts(held=False)
-    found = _flock_holder(lock_path, proc_locks)
-    return found if found is not None else _note_holder(lock_path)
-
-
 # --- collecting ----------------------------------------------------------------------------
 
 
@@ -311,6 +249,7 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
     if data is None:
         raise NoMirror(f"no mirror in {root} yet: run `pkgharvest fetch` first")
     manifest = parse_manifest(manifest_path, data)
+    catalogue = _catalogue(root, hashlib.sha256(data).hexdigest())
     size, files = _disk_usage(root)
     source = manifest.get("source")
     version = manifest.get("pkgharvest_version")
@@ -331,7 +270,18 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
         files=files,
         lock=lock_facts(root, proc_locks),
         now=now,
+        catalogue=catalogue,
     )
+
+
+def _catalogue(root: Path, stamp: str) -> tuple[str, str]:
+    """The catalogue database's state, read-only (its whole file is checked: a damaged page
+    shows here before a command meets it)."""
+    from pkgharvest.catalogue.audit import examine
+
+    found = examine(root, stamp)
+    found.close()
+    return found.state, found.line
 
 
 # --- Prometheus text exposition format -------------------------------------------------------
@@ -427,6 +377,11 @@ def prometheus_text(status: MirrorStatus) -> str:
         "pkgharvest_data_size_bytes",
         "Disk space the data folder uses.",
         [(dir_label, status.size_bytes)],
+    )
+    metric(
+        "pkgharvest_catalogue_ok",
+        "1 when the catalogue database is usable (in step, behind or not built yet), else 0.",
+        [(dir_label, int(status.catalogue[0] in ("ok", "behind", "missing")))],
     )
     metric(
         "pkgharvest_lock_held",

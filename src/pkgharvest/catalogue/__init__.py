@@ -476,8 +476,8 @@ def open_private(
 def committing(root: Path) -> bool:
     """Whether a fetch may be moving record files in `root` now: its commit journal is there,
     or a run holds the folder's lock (read without taking it)."""
-    from pkgharvest.status import lock_facts
     from pkgharvest.store.journal import JOURNAL_NAME
+    from pkgharvest.store.lock import lock_facts
 
     return os.path.lexists(Path(root) / JOURNAL_NAME) or lock_facts(Path(root)).held
 

@@ -83,6 +83,7 @@ def status_text(status: MirrorStatus) -> str:
         f"{'records':<14}{records}",
         f"{'size on disk':<14}{_size_text(status.size_bytes)} ({status.files:,} files)",
         f"{'lock':<14}{lock}",
+        f"{'catalogue':<14}{display(status.catalogue[1])}",
     ]
     return "\n".join(lines) + "\n"
 

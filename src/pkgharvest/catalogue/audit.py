@@ -1,0 +1,292 @@
+"""Looking at the catalogue database without changing it: for `verify` and `status`.
+
+`examine(root, stamp)` says in one short line what state `catalogue.db` is in: none yet, in step
+with the mirror, behind it, refused by the file rules, of a newer schema, locked, or damaged
+(SQLite's integrity check, a value of the wrong type, a log that is not SQLite's). `verify` adds
+`compare` (the database against the record files, column for column, when it is in step).
+
+Nothing here writes: the database is opened read-only, and as immutable (no lock, no wal-index
+created) when it has no log to read, or when the log is not one SQLite wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pkgharvest.catalogue import check_schema, write
+from pkgharvest.catalogue.edge import (
+    CATALOGUE_NAME,
+    CORRUPT_SUFFIX,
+    check_room,
+    connect,
+    problems,
+    translated,
+)
+from pkgharvest.catalogue.values import COLUMN_TYPES, SQL_TYPES
+from pkgharvest.errors import CatalogueError, PkgHarvestError
+from pkgharvest.records import Kind, Record
+
+_HEADER = b"SQLite format 3\x00"
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+_LINE = 100  # the most characters of SQLite's own words a problem quotes
+
+
+@dataclass
+class Examined:
+    """What `examine` found.
+
+    Attributes:
+        state: "missing", "ok", "behind", "refused", "newer", "damaged", "unreadable".
+        problems: (file, one line) for each thing wrong, for verify (empty when fine).
+        notes: what was not checked, and why, or what is worth knowing.
+        conn: the database, open read-only, when it could be opened and is pkgharvest's (the
+            caller closes it).
+        in_step: it agrees with the manifest whose digest was given.
+    """
+
+    state: str
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    conn: sqlite3.Connection | None = None
+    in_step: bool = False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    @property
+    def line(self) -> str:
+        """The state in a few words, with the first problem (for `status`)."""
+        if self.problems:
+            path, problem = self.problems[0]
+            return f"{self.state}: {path.name} {problem}"
+        return {
+            "missing": "none yet (the next reading command builds it)",
+            "ok": "in step with the mirror",
+            "behind": "behind the mirror (the next reading command catches it up)",
+        }.get(self.state, self.state)
+
+
+def _read_head(path: Path, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _wal_problem(wal: Path) -> str | None:
+    """What is wrong with a write-ahead log's header, if anything (None: it is SQLite's, or
+    empty)."""
+    try:
+        head = _read_head(wal, 32)
+    except FileNotFoundError:
+        return None
+    if not head:
+        return None
+    if len(head) < 32 or struct.unpack(">I", head[:4])[0] not in _WAL_MAGIC:
+        return (
+            "is not an SQLite write-ahead log (damaged or planted; the next command that "
+            "writes the database discards it)"
+        )
+    return None
+
+
+def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
+    """The catalogue database's state (see the module docs). `deep`: run SQLite's integrity
+    check and look at every value's type (a read of the whole file)."""
+    path = root / CATALOGUE_NAME
+    found = Examined("missing")
+    broken = problems(root)
+    found.problems += broken
+    if any(p == path for p, _ in broken):
+        found.state = "refused"
+        return found
+    aside = root / (CATALOGUE_NAME + CORRUPT_SUFFIX)
+    if os.path.lexists(aside) and not any(p == aside for p, _ in broken):
+        found.notes.append(
+            f"{aside.name}: a damaged database moved aside earlier (with its history); "
+            "delete it when it is no longer wanted"
+        )
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return found
+    if info.st_size == 0:
+        found.notes.append(f"{path.name} is empty (the next reading command builds it)")
+        return found
+    try:
+        head = _read_head(path, len(_HEADER))
+    except OSError as err:
+        found.state = "unreadable"
+        found.problems.append((path, f"cannot be read: {err.strerror or err}"))
+        return found
+    if head != _HEADER:
+        found.state = "damaged"
+        found.problems.append((path, "is not an SQLite database"))
+        return found
+    wal = root / (CATALOGUE_NAME + "-wal")
+    wal_problem = _wal_problem(wal) if os.path.lexists(wal) else None
+    if wal_problem is not None and not any(p == wal for p, _ in broken):
+        found.problems.append((wal, wal_problem))
+    log = 0 if wal_problem is not None else _size(wal)
+    immutable = log == 0
+    if not immutable:
+        try:
+            check_room(root, log)
+        except PkgHarvestError:
+            immutable = True
+            found.notes.append(
+                f"{path.name}: its log was not read (too little free space to open it safely)"
+            )
+    found.state = "ok"
+    try:
+        conn, _ = connect(path, -1, write=False, immutable=immutable)
+    except PkgHarvestError as err:
+        found.state = "unreadable"
+        found.problems.append((path, _tail(str(err))))
+        return found
+    try:
+        with translated(path, "read"):
+            check_schema(conn, path)
+            found.in_step = stamp is not None and write.stored_stamp(conn) == stamp
+    except CatalogueError as err:
+        conn.close()
+        found.state = "newer" if type(err) is CatalogueError else "damaged"
+        found.problems.append((path, _tail(str(err))))
+        return found
+    except PkgHarvestError as err:
+        conn.close()
+        found.state = "unreadable"
+        found.problems.append((path, _tail(str(err))))
+        return found
+    found.conn = conn
+    if deep:
+        damage = [*_integrity(conn, path), *_types(conn)]
+        if damage:
+            found.state = "damaged"
+            found.problems += [(path, line) for line in damage]
+            return found
+    if not found.in_step:
+        found.state = "behind"
+    return found
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def _tail(message: str) -> str:
+    """'the catalogue database /x/catalogue.db is damaged: ...' -> 'is damaged: ...'."""
+    for marker in (CATALOGUE_NAME + " ", CATALOGUE_NAME + "-wal "):
+        if marker in message:
+            return message.split(marker, 1)[1]
+    return message
+
+
+def _integrity(conn: sqlite3.Connection, path: Path) -> Iterator[str]:
+    """SQLite's quick check, as one short line."""
+    try:
+        with translated(path, "check"):
+            rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+    except PkgHarvestError as err:
+        yield _tail(str(err))
+        return
+    if rows and rows != ["ok"]:
+        first = rows[0] if len(rows[0]) <= _LINE else rows[0][: _LINE - 3] + "..."
+        more = f" (and {len(rows) - 1:,} more)" if len(rows) > 1 else ""
+        yield f"fails SQLite's integrity check: {first}{more}"
+
+
+def _types(conn: sqlite3.Connection) -> Iterator[str]:
+    """One line per table holding values of a type pkgharvest never writes there."""
+    conn.row_factory = None
+    try:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+            )
+        ]
+        for table in tables:
+            quoted = '"' + table.replace('"', '""') + '"'
+            columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})")]
+            tests = []
+            for column in columns:
+                allowed = COLUMN_TYPES.get(column)
+                if allowed is None:
+                    continue
+                kinds = ", ".join(f"'{SQL_TYPES[kind]}'" for kind in sorted(allowed, key=str))
+                tests.append((column, f'sum(typeof("{column}") NOT IN ({kinds}))'))
+            if not tests:
+                continue
+            counts = conn.execute(
+                f"SELECT {', '.join(test for _, test in tests)} FROM {quoted}"
+            ).fetchone()
+            wrong = [(column, n) for (column, _), n in zip(tests, counts, strict=True) if n]
+            if wrong:
+                total = sum(n for _, n in wrong)
+                yield (
+                    f"holds {total:,} value{'s' if total != 1 else ''} of the wrong type "
+                    f"(first: table {table}, column {wrong[0][0]})"
+                )
+    except sqlite3.DatabaseError as err:
+        yield f"cannot be read: {getattr(err, 'sqlite_errorname', 'error')}"
+
+
+# --- against the record files --------------------------------------------------------------
+
+
+def compare(
+    conn: sqlite3.Connection,
+    records: dict[Kind, dict[int, tuple[Path, Record]]],
+) -> Iterator[str]:
+    """The database against the record files, column for column (call when it is in step)."""
+    conn.row_factory = None
+    for kind in Kind:
+        names = list(write.COLUMNS[kind])
+        held: dict[Any, tuple[Any, ...]] = {
+            row[0]: tuple(row)
+            for row in conn.execute(f"SELECT {', '.join(names)} FROM {kind.value}")
+        }
+        files = {
+            record_id: tuple(write.column_value(name, record.get(name)) for name in names)
+            for record_id, (_, record) in records.get(kind, {}).items()
+        }
+        lacking = sorted(files.keys() - held.keys())
+        extra = sorted(held.keys() - files.keys(), key=str)
+        differ = sorted(i for i in files.keys() & held.keys() if files[i] != held[i])
+        if lacking:
+            yield f"lacks {len(lacking):,} {kind.value} the files hold (first: id {lacking[0]})"
+        if extra:
+            yield f"holds {len(extra):,} {kind.value} no file holds (first: id {extra[0]})"
+        if differ:
+            first = differ[0]
+            name = next(
+                n for n, a, b in zip(names, files[first], held[first], strict=True) if a != b
+            )
+            yield (
+                f"disagrees with the files on {len(differ):,} {kind.value} (first: id {first}, "
+                f"field {name})"
+            )
+
+
+def compare_safely(
+    conn: sqlite3.Connection, path: Path, records: dict[Kind, dict[int, tuple[Path, Record]]]
+) -> list[str]:
+    """`compare`, with a database error turned into one line."""
+    try:
+        with translated(path, "read"):
+            return list(compare(conn, records))
+    except PkgHarvestError as err:
+        return [_tail(str(err))]
