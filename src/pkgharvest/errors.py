@@ -259,6 +259,11 @@ class CatalogueDamaged(CatalogueError):
     this reaches the user only when that cannot be done."""
 
 
+class CatalogueRepaired(CatalogueDamaged):
+    """A stream of rows met damage after handing some out: the database was repaired, and what
+    was written from it must be written again (cli/common.spooled does, unseen)."""
+
+
 class CatalogueUnsafe(CatalogueError):
     """catalogue.db (or a file SQLite keeps beside it) is a symlink, a hard link, not a regular
     file, or owned by another user than the data folder's: it is never opened or written."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -40,8 +39,10 @@ from pkgharvest.catalogue.edge import (
     FolderFacts,
     Wait,
     check_room,
+    check_schema,
     connect,
     create,
+    damaged_error,
     file_problem,
     fill_wal_index,
     inspect,
@@ -142,39 +143,7 @@ def read_manifest(root: Path) -> tuple[dict[str, Any], str]:
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
 
 
-# --- the schema: pkgharvest's, of this version -----------------------------------------------
-
-_CREATED = re.compile(r"CREATE TABLE (\w+)")
-_DROPPED = re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+)")
-
-
-def _tables_at(version: int) -> set[str]:
-    tables: set[str] = set()
-    for script in schema.MIGRATIONS[:version]:
-        tables |= set(_CREATED.findall(script))
-        tables -= set(_DROPPED.findall(script))
-    return tables
-
-
-def _damaged(path: Path, why: str) -> CatalogueDamaged:
-    return CatalogueDamaged(f"the catalogue database {path} is damaged: {why}")
-
-
-def check_schema(conn: sqlite3.Connection, path: Path) -> int:
-    """The database's schema version, once it is known to be pkgharvest's: CatalogueError
-    (untouched) when newer than this version; CatalogueDamaged when it is another
-    application's database or lacks a table its version has."""
-    schema.migrate(conn, str(path), upto=0)  # refuses a newer schema, writes nothing
-    version = schema.schema_version(conn)
-    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-    if version == 0:
-        if tables:
-            raise _damaged(path, "it is another application's database")
-        return 0
-    missing = _tables_at(version) - tables
-    if missing:
-        raise _damaged(path, f"it has no table {sorted(missing)[0]}")
-    return version
+# --- the schema ------------------------------------------------------------------------------
 
 
 def _check_columns(conn: sqlite3.Connection, path: Path) -> None:
@@ -183,7 +152,7 @@ def _check_columns(conn: sqlite3.Connection, path: Path) -> None:
         try:
             conn.execute(f"SELECT {', '.join(write.COLUMNS[kind])} FROM {kind.value} LIMIT 0")
         except sqlite3.OperationalError:
-            raise _damaged(path, f"its table {kind.value} lacks columns") from None
+            raise damaged_error(path, f"its table {kind.value} lacks columns") from None
 
 
 def _ready(conn: sqlite3.Connection, path: Path, *, write_access: bool) -> None:
@@ -279,6 +248,7 @@ class _Writer:
     locked: bool
     id_hints: write.IdHints | None = None
     before_commit: Callable[[], None] | None = None
+    check: bool = False
 
     def open(
         self, damaged: CatalogueDamaged | None, damaged_id: tuple[int, int] | None
@@ -325,6 +295,8 @@ class _Writer:
             try:
                 with translated(path, "update"), _tag(catalogue):
                     _ready(conn, path, write_access=True)
+                    if self.check and reason is None:
+                        _check_whole(conn, path)
                     fill_wal_index(conn, self.root)
                     had_stamp = write.stored_stamp(conn) is not None
                     counts = while_busy(
@@ -374,6 +346,17 @@ def _tag(catalogue: Catalogue) -> Iterator[None]:
         raise
 
 
+def _check_whole(conn: sqlite3.Connection, path: Path) -> None:
+    """CatalogueDamaged when SQLite's integrity check fails or a value has the wrong type
+    anywhere (a read of the whole file: `fetch` does it before it starts)."""
+    from pkgharvest.catalogue.audit import damage
+
+    found = damage(conn, path)
+    conn.row_factory = checked_row
+    if found:
+        raise damaged_error(path, found[0].removeprefix("is damaged: "))
+
+
 def err_id(err: CatalogueDamaged) -> tuple[int, int] | None:
     file_id: tuple[int, int] | None = getattr(err, "file_id", None)
     return file_id
@@ -387,14 +370,16 @@ def open_catalogue(
     locked: bool = False,
     damaged: CatalogueDamaged | None = None,
     before_commit: Callable[[], None] | None = None,
+    check: bool = False,
 ) -> Catalogue:
     """The catalogue of the mirror in `root`, brought up to date with its JSON files (see the
     module docs). `id_hints`: see `write.sync`. `locked`: the caller holds the data folder's
     lock (a fetch). `damaged`: the database was found damaged by a query: move it aside first.
-    `before_commit`: see `write.sync`."""
+    `before_commit`: see `write.sync`. `check`: read the whole file for damage first (SQLite's
+    integrity check, every value's type)."""
     root = Path(root)
     manifest, stamp = read_manifest(root)
-    writer = _Writer(root, manifest, stamp, wait, locked, id_hints, before_commit)
+    writer = _Writer(root, manifest, stamp, wait, locked, id_hints, before_commit, check)
     return writer.open(damaged, err_id(damaged) if damaged is not None else None)
 
 
@@ -530,7 +515,8 @@ def after_commit(
 
 def prepare(root: Path, *, wait: Wait = DEFAULT_WAIT) -> Outcome:
     """Before a fetch: migrate the database, refuse a newer or unsafe one (exit 65) or a disk
-    too full to open it (73) before anything is fetched, repair a damaged one, and catch it up
+    too full to open it (73) before anything is fetched, check the whole file and repair it when
+    damaged (a nightly fetch is the check no reading command makes), and catch it up
     if a crash left it behind, so that the crashed run's changes are its own. A database this
     run cannot update now (locked, not writable) is a `problem` for the fetch to report, not
     a failure. Nothing happens in a folder with no mirror, or one a run holds (the fetch then
@@ -543,7 +529,7 @@ def prepare(root: Path, *, wait: Wait = DEFAULT_WAIT) -> Outcome:
     if committing(root):
         return Outcome()
     try:
-        with open_catalogue(root, wait=wait) as catalogue:
+        with open_catalogue(root, wait=wait, check=True) as catalogue:
             return Outcome(notice=catalogue.notice)
     except CatalogueNoSpace:
         raise

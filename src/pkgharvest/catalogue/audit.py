@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.catalogue import check_schema, write
+from pkgharvest.catalogue import write
 from pkgharvest.catalogue.edge import (
     CATALOGUE_NAME,
     CORRUPT_SUFFIX,
     check_room,
+    check_schema,
     connect,
     problems,
     translated,
@@ -63,15 +64,25 @@ class Examined:
 
     @property
     def line(self) -> str:
-        """The state in a few words, with the first problem (for `status`)."""
+        """The state in one line, with the first problem and what happens next (`status`)."""
         if self.problems:
             path, problem = self.problems[0]
-            return f"{self.state}: {path.name} {problem}"
+            refused = any(problem.startswith(words) for words in _REFUSALS)
+            advice = _NEXT["refused" if refused else self.state] if self.state in _NEXT else ""
+            return f"{path.name} {problem}{advice}"
         return {
             "missing": "none yet (the next reading command builds it)",
             "ok": "in step with the mirror",
             "behind": "behind the mirror (the next reading command catches it up)",
         }.get(self.state, self.state)
+
+
+_REFUSALS = ("is a symlink", "is not a regular file", "is a hard link", "is owned by")
+_NEXT = {
+    "damaged": " (the next reading command or fetch moves it aside and rebuilds it)",
+    "refused": " (never opened: move it away; it is rebuilt from the JSON files)",
+    "newer": "",
+}
 
 
 def _read_head(path: Path, size: int) -> bytes:
@@ -133,10 +144,17 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
         found.problems.append((path, "is not an SQLite database"))
         return found
     wal = root / (CATALOGUE_NAME + "-wal")
-    wal_problem = _wal_problem(wal) if os.path.lexists(wal) else None
-    if wal_problem is not None and not any(p == wal for p, _ in broken):
-        found.problems.append((wal, wal_problem))
-    log = 0 if wal_problem is not None else _size(wal)
+    wal_refused = any(p == wal for p, _ in broken)
+    wal_problem = None
+    if os.path.lexists(wal) and not wal_refused:
+        try:
+            wal_problem = _wal_problem(wal)
+        except OSError as err:
+            wal_problem = f"cannot be read: {err.strerror or err}"
+        if wal_problem is not None:
+            found.problems.append((wal, wal_problem))
+    # A log that is refused or not SQLite's is not read (immutable: SQLite then ignores it).
+    log = 0 if wal_refused or wal_problem is not None else _size(wal)
     immutable = log == 0
     if not immutable:
         try:
@@ -146,7 +164,7 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
             found.notes.append(
                 f"{path.name}: its log was not read (too little free space to open it safely)"
             )
-    found.state = "ok"
+    found.state = "refused" if broken else "damaged" if wal_problem else "ok"
     try:
         conn, _ = connect(path, -1, write=False, immutable=immutable)
     except PkgHarvestError as err:
@@ -169,12 +187,12 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
         return found
     found.conn = conn
     if deep:
-        damage = [*_integrity(conn, path), *_types(conn)]
-        if damage:
+        found_damage = damage(conn, path)
+        if found_damage:
             found.state = "damaged"
-            found.problems += [(path, line) for line in damage]
+            found.problems += [(path, line) for line in found_damage]
             return found
-    if not found.in_step:
+    if not found.in_step and found.state == "ok":
         found.state = "behind"
     return found
 
@@ -206,6 +224,12 @@ def _integrity(conn: sqlite3.Connection, path: Path) -> Iterator[str]:
         first = rows[0] if len(rows[0]) <= _LINE else rows[0][: _LINE - 3] + "..."
         more = f" (and {len(rows) - 1:,} more)" if len(rows) > 1 else ""
         yield f"fails SQLite's integrity check: {first}{more}"
+
+
+def damage(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """What SQLite's integrity check, then the look at every value's type, find wrong (one
+    line each; empty: nothing)."""
+    return list(_integrity(conn, path)) or list(_types(conn))
 
 
 def _types(conn: sqlite3.Connection) -> Iterator[str]:

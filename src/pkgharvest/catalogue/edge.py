@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sqlite3
 import stat
 from collections import Counter
@@ -43,6 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pkgharvest.catalogue import schema
 from pkgharvest.errors import (
     CatalogueDamaged,
     CatalogueFailure,
@@ -130,6 +132,41 @@ def translated(path: Path | str, doing: str) -> Iterator[None]:
         yield
     except sqlite3.Error as err:
         raise translate(err, path, doing) from None
+
+
+# --- the schema: pkgharvest's, of this version --------------------------------------------
+
+_CREATED = re.compile(r"CREATE TABLE (\w+)")
+_DROPPED = re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+)")
+
+
+def _tables_at(version: int) -> set[str]:
+    tables: set[str] = set()
+    for script in schema.MIGRATIONS[:version]:
+        tables |= set(_CREATED.findall(script))
+        tables -= set(_DROPPED.findall(script))
+    return tables
+
+
+def damaged_error(path: Path, why: str) -> CatalogueDamaged:
+    return CatalogueDamaged(f"the catalogue database {path} is damaged: {why}")
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> int:
+    """The database's schema version, once it is known to be pkgharvest's: CatalogueError
+    (untouched) when newer than this version; CatalogueDamaged when it is another
+    application's database or lacks a table its version has."""
+    schema.migrate(conn, str(path), upto=0)  # refuses a newer schema, writes nothing
+    version = schema.schema_version(conn)
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    if version == 0:
+        if tables:
+            raise damaged_error(path, "it is another application's database")
+        return 0
+    missing = _tables_at(version) - tables
+    if missing:
+        raise damaged_error(path, f"it has no table {sorted(missing)[0]}")
+    return version
 
 
 # --- the files -----------------------------------------------------------------------------

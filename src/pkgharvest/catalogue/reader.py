@@ -19,8 +19,9 @@ history commands say why and fail.
 
 A query that meets damage (SQLite's, or a value of the wrong type) has the database moved aside
 and rebuilt (or a private copy read) and runs again, once: the command prints its output from
-the repaired catalogue. A stream (`top --json`, `export`) that has already printed rows cannot
-take them back: it ends with one line saying the output is incomplete (exit 65).
+the repaired catalogue. A stream (`top --json`, `export`) that has already handed out rows
+raises CatalogueRepaired; the command writes through a spool (cli/common.spooled), which runs it
+again, so the output is whole.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from pkgharvest.errors import (
     CatalogueError,
     CatalogueLocked,
     CatalogueNoSpace,
+    CatalogueRepaired,
     CatalogueUnsafe,
     CatalogueUnwritable,
     PkgHarvestError,
@@ -247,7 +249,7 @@ class Reader:
                     raise
                 self._repair(target, damage)
                 if started:
-                    raise CatalogueDamaged(
+                    raise CatalogueRepaired(
                         f"{damage}; it was repaired, but this output is incomplete: "
                         "run the command again"
                     ) from None

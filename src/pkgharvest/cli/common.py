@@ -4,9 +4,9 @@ reading, and printing JSON. Every command module imports this one; it imports no
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from pkgharvest.runtime import Dependencies
 
@@ -64,14 +64,64 @@ def print_json(value: Any) -> None:
     sys.stdout.write(compact_dumps(value) + "\n")
 
 
-def print_json_array(items: Iterable[Any]) -> None:
-    """`print_json(list(items))`, byte for byte, without holding the list."""
+def print_json_array(items: Iterable[Any], out: TextIO | None = None) -> None:
+    """`print_json(list(items))`, byte for byte, without holding the list (to `out`, default
+    stdout)."""
     from pkgharvest.formats.writers import compact_dumps
 
-    write = sys.stdout.write
+    write = (out or sys.stdout).write
     separator = "[\n  "
     for item in items:
         # An item one level down is the same text with every line after its first indented.
         write(separator + compact_dumps(item).replace("\n", "\n  "))
         separator = ",\n  "
     write("[]\n" if separator == "[\n  " else "\n]\n")
+
+
+_SPOOL_IN_MEMORY = 4 * 1024 * 1024
+"""Bytes of output a spool keeps in memory before it moves to a temporary file."""
+
+
+def spooled(write: Callable[[TextIO], None]) -> Callable[[TextIO], None]:
+    """`write`, run first into a spool (memory, then a private temporary file outside the data
+    folder), and the whole of it copied to the stream the returned function is given. A
+    catalogue database repaired while `write` streamed rows from it (CatalogueRepaired) has
+    `write` run again, so the output is one whole catalogue, never half of two."""
+    from pkgharvest.errors import CatalogueRepaired
+
+    def write_whole(out: TextIO) -> None:
+        import shutil
+        import tempfile
+
+        for attempt in (1, 2):
+            with tempfile.SpooledTemporaryFile(
+                max_size=_SPOOL_IN_MEMORY, mode="w+", encoding="utf-8", newline=""
+            ) as spool:
+                try:
+                    write(cast(TextIO, spool))
+                except CatalogueRepaired:
+                    if attempt == 2:
+                        raise
+                    continue
+                spool.seek(0)
+                shutil.copyfileobj(spool, out, 1 << 16)
+                return
+
+    return write_whole
+
+
+def write_stdout(write: Callable[[TextIO], None]) -> None:
+    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
+    import io
+
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (some embedding): write text as is
+        write(sys.stdout)
+        return
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        write(stream)
+        stream.flush()
+    finally:
+        stream.detach()  # leave sys.stdout's buffer open

@@ -169,9 +169,9 @@ def history_writer(
 
     reader.require_history()
     start = parse_since(since, now) if since is not None else None
-    rows = reader.history_stream(reports.observation_rows, start)
 
     def write(out: TextIO) -> None:
+        rows = reader.history_stream(reports.observation_rows, start)
         if export_format == "csv":
             if bom:
                 out.write(UTF8_BOM)

@@ -10,15 +10,22 @@ exit code.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from pkgharvest.cli.common import invocation, open_reader, print_json, print_json_array
+from pkgharvest.cli.common import (
+    invocation,
+    open_reader,
+    print_json,
+    print_json_array,
+    spooled,
+    write_stdout,
+)
 from pkgharvest.cli.options import (
     CategoryOption,
     DataDirOption,
@@ -187,9 +194,16 @@ def top(
 
         fields = PACKAGE_ROW_FIELDS if json_output else PACKAGE_VIEW_FIELDS
         if json_output:  # the whole catalogue may be asked for: one row at a time
-            shown = reader.stream_ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
-        else:
-            shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
+
+            def rows(out: TextIO) -> None:
+                ranked = reader.stream_ranked(
+                    by, reverse=reverse, limit=limit, fields=fields, **scope
+                )
+                print_json_array(_rows_json(ranked, now), out)
+
+            write_stdout(spooled(rows))
+            return
+        shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
         print_json_array(_rows_json(shown, now))
         return
@@ -473,15 +487,15 @@ def export(
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 
-            write_atomically(output, write_history)
+            write_atomically(output, spooled(write_history))
         else:
-            _write_stdout(write_history)
+            write_stdout(spooled(write_history))
         return
-    records = reader.export_records(
-        grid=reader.find(Kind.GRID, grid) if grid is not None else None,
-        category=reader.find(Kind.CATEGORY, category) if category is not None else None,
-        match=match,
-    )
+    scope: dict[str, Any] = {
+        "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
+        "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
+        "match": match,
+    }
     to_file = output is not None and str(output) != "-"
     clean = None
     if not to_file and sys.stdout.isatty():
@@ -491,26 +505,13 @@ def export(
 
         clean = sanitize
     exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
+
+    def write(out: TextIO) -> None:
+        exporter.write(reader.export_records(**scope), out)
+
     if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
 
-        write_atomically(output, lambda out: exporter.write(records, out))
+        write_atomically(output, spooled(write))
     else:
-        _write_stdout(lambda out: exporter.write(records, out))
-
-
-def _write_stdout(write: Callable[[Any], None]) -> None:
-    """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
-    import io
-
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (some embedding): write text as is
-        write(sys.stdout)
-        return
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    try:
-        write(stream)
-        stream.flush()
-    finally:
-        stream.detach()  # leave sys.stdout's buffer open
+        write_stdout(spooled(write))
