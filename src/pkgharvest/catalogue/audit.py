@@ -30,6 +30,7 @@ from pkgharvest.catalogue.edge import (
     translated,
 )
 from pkgharvest.catalogue.values import COLUMN_TYPES, SQL_TYPES
+from pkgharvest.catalogue.write import _JSON_COLUMNS as JSON_COLUMNS
 from pkgharvest.errors import CatalogueError, PkgHarvestError
 from pkgharvest.records import Kind, Record
 
@@ -235,6 +236,7 @@ def damage(conn: sqlite3.Connection, path: Path) -> list[str]:
 def _types(conn: sqlite3.Connection) -> Iterator[str]:
     """One line per table holding values of a type pkgharvest never writes there."""
     conn.row_factory = None
+    json_functions = write.has_json_each()
     try:
         tables = [
             name
@@ -246,12 +248,16 @@ def _types(conn: sqlite3.Connection) -> Iterator[str]:
             quoted = '"' + table.replace('"', '""') + '"'
             columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})")]
             tests = []
+            record_table = table in {kind.value for kind in Kind}
             for column in columns:
                 allowed = COLUMN_TYPES.get(column)
                 if allowed is None:
                     continue
                 kinds = ", ".join(f"'{SQL_TYPES[kind]}'" for kind in sorted(allowed, key=str))
-                tests.append((column, f'sum(typeof("{column}") NOT IN ({kinds}))'))
+                test = f'typeof("{column}") NOT IN ({kinds})'
+                if record_table and column in JSON_COLUMNS and json_functions:
+                    test = f'({test} OR NOT json_valid(coalesce("{column}", \'null\')))'
+                tests.append((column, f"sum({test})"))
             if not tests:
                 continue
             counts = conn.execute(
