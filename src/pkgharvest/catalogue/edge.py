@@ -431,10 +431,11 @@ _MAX_FILLED_REGIONS = 64
 
 
 def _free_bytes(root: Path) -> tuple[int, int]:
-    """(free bytes for this process, the file system's block size)."""
+    """(free bytes, the file system's block size). What is free to anyone, even for root: ext4
+    counts blocks it keeps for its own metadata as free to root (f_bfree), yet a file cannot
+    have them."""
     info = os.statvfs(root)
-    blocks = info.f_bfree if _euid() == 0 else info.f_bavail  # root may use the reserve
-    return blocks * info.f_frsize, info.f_frsize
+    return info.f_bavail * info.f_frsize, info.f_frsize
 
 
 def _regions(log_bytes: int) -> int:
