@@ -256,7 +256,7 @@ def _types(conn: sqlite3.Connection) -> Iterator[str]:
                 kinds = ", ".join(f"'{SQL_TYPES[kind]}'" for kind in sorted(allowed, key=str))
                 test = f'typeof("{column}") NOT IN ({kinds})'
                 if record_table and column in JSON_COLUMNS and json_functions:
-                    test = f'({test} OR NOT json_valid(coalesce("{column}", \'null\')))'
+                    test = f"({test} OR NOT json_valid(coalesce(\"{column}\", 'null')))"
                 tests.append((column, f"sum({test})"))
             if not tests:
                 continue
