@@ -25,6 +25,7 @@ import json
 import random
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -756,9 +757,11 @@ class ScriptedFault:
 
 @dataclass
 class Faults:
-    """What to inject. All randomness comes from `random.Random(seed)`.
+    """What to inject. All randomness comes from the seed: the nth request for a target (path
+    and query) meets the same fault in every run, however requests interleave.
 
-    rate:         probability that a request (matching `only`) gets a random fault
+    rate:         probability that a request (matching `only`) gets a random fault (never
+                  "html" on the API root: a website there is final, not a passing fault)
     kinds:        the faults `rate` draws from (ALL_FAULTS by default)
     retry_after:  the Retry-After value of "429-retry-after"
     scripted:     ScriptedFaults, checked first and in order
@@ -781,7 +784,7 @@ class Faults:
     bomb_bytes: int = 256 * 1024 * 1024
     drip_interval: float = 0.2
     drip_for: float = 30.0
-    _rng: random.Random = field(init=False, repr=False, compare=False)
+    _asked: Counter[str] = field(default_factory=Counter, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -797,7 +800,6 @@ class Faults:
             raise ValueError(f"unknown faults {unknown}; known: {', '.join(ALL_FAULTS)}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
-        self._rng = random.Random(self.seed)
 
     def script(self, pattern: str, fault: str, times: int | None = 1) -> Faults:
         """Append a scripted fault; returns self so calls chain."""
@@ -820,8 +822,19 @@ class Faults:
                 return None
             if self.only and not re.search(self.only, target):
                 return None
-            if self._rng.random() < self.rate:
-                return self._rng.choice(self.kinds)
+            # Each request draws from its own generator, seeded by the seed, its target and
+            # how often that target was asked for: which attempts fail does not depend on how
+            # the client's threads happen to interleave. (One shared stream let a request
+            # retried at once take every fault of a dense stretch while the other requests in
+            # flight took the gaps: eight faults in a row at a 20% rate, now and then.)
+            attempt = self._asked[target]
+            self._asked[target] += 1
+            draw = random.Random(f"{self.seed}:{target}:{attempt}")
+            if draw.random() < self.rate:
+                fault = draw.choice(self.kinds)
+                # A 200 HTML page at the API root is what a website answers: the client takes
+                # it as final (exit 78), so a fault meant to pass never puts one there.
+                return None if fault == "html" and target == API_PREFIX else fault
             return None
 
 
@@ -1069,15 +1082,17 @@ class FakeApi:
     # -- a real server on 127.0.0.1 --
 
     @contextlib.contextmanager
-    def serve(self, port: int = 0) -> Iterator[str]:
-        """Serve on 127.0.0.1 (a free port by default); yields "http://127.0.0.1:PORT/api/v4/"."""
-        server = _Server(self, port)
+    def serve(self, port: int = 0, *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+        """Serve on 127.0.0.1 (a free port by default); yields "http://127.0.0.1:PORT/api/v4/",
+        or with `tls` (a server context with its certificate loaded) an https:// URL whose
+        links are https:// too."""
+        server = _Server(self, port, tls)
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
         thread.start()
         try:
-            yield f"http://127.0.0.1:{server.server_address[1]}{API_PREFIX}"
+            yield f"{server.scheme}://127.0.0.1:{server.server_address[1]}{API_PREFIX}"
         finally:
             server.stopping.set()
             server.shutdown()
@@ -1444,12 +1459,15 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, api: FakeApi, port: int) -> None:
+    def __init__(self, api: FakeApi, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.api = api
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:  # each accepted connection does its handshake first
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -1497,7 +1515,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         headers = {key.lower(): value for key, value in self.headers.items()}
         api = self.server.api
-        reply = api._exchange(self.command, self.path, headers, "http")
+        reply = api._exchange(self.command, self.path, headers, self.server.scheme)
         sent = 0
         try:
             sent = self._send(reply)

@@ -268,3 +268,31 @@ def test_a_redirect_loop_is_an_error_of_its_own_not_a_status() -> None:
         client.get_record(Kind.PACKAGE, 1)
     assert "more than 5 redirects" in str(failure.value)
     assert client.requests == 6
+
+
+def test_after_a_429_and_many_successes_no_more_than_the_limit_are_in_flight() -> None:
+    """Issue 20 item 17: the slots given back after a 429 stop at --concurrency, however many
+    successes follow."""
+    throttle = Throttle(2, clock=lambda: 0.0, sleep=lambda seconds: None, recover_after=2)
+    throttle.throttled(0.0)  # a 429: one request at a time for a while
+    for _ in range(50):  # then many successes
+        throttle.acquire()
+        throttle.succeeded()
+        throttle.release()
+    throttle.acquire()
+    throttle.acquire()  # the limit, in flight
+    third_in = threading.Event()
+
+    def third() -> None:
+        throttle.acquire()
+        third_in.set()
+
+    thread = threading.Thread(target=third, daemon=True)
+    thread.start()
+    let_in_at_once = third_in.wait(0.2)  # a third request must wait for a slot...
+    throttle.release()
+    assert third_in.wait(10)  # ... and gets one as soon as a request ends
+    throttle.release()
+    throttle.release()
+    assert not let_in_at_once
+    assert throttle.max_in_flight == 2

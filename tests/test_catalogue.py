@@ -85,7 +85,8 @@ def test_since_accepts_days_weeks_and_dates() -> None:
     now = datetime(2026, 6, 1, 12, tzinfo=UTC)
     assert parse_since("7d", now) == now - timedelta(days=7)
     assert parse_since("2026-05-01", now) == datetime(2026, 5, 1, tzinfo=UTC)
-    with pytest.raises(ValueError, match="not 7d"):
+    assert parse_since("36h", now) == now - timedelta(hours=36)
+    with pytest.raises(ValueError, match="is not a duration or a date"):
         parse_since("last tuesday", now)
 
 
@@ -253,9 +254,9 @@ def _read_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     order: list[str] = []
     read = mirror_module.read_record_file
 
-    def spy(path: Any) -> Any:
+    def spy(path: Any, *rest: Any) -> Any:
         order.append(os.path.basename(path))
-        return read(path)
+        return read(path, *rest)
 
     monkeypatch.setattr(mirror_module, "read_record_file", spy)
     return order

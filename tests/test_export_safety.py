@@ -50,13 +50,30 @@ ATTACKS = [
     "\t=1",
     "=1",
     "plain; text, with - dashes and + signs @ home",
+    "x =1000+18",  # LibreOffice with a space as the separator evaluated this
+    "x|=1000+19",  # ... and with `|`
+    "x:=1000+20",  # ... and with `:`
+    "x/=1000+21",
+    "a  @SUM(1,2)",
+    "see https://medium.com/@someone/post",
 ]
 """Text that a spreadsheet could split into a cell starting with a formula trigger."""
 
-_FUZZ_ALPHABET = [",", ";", "\t", '"', "\n", "\r", " ", "=", "+", "-", "@", "a", "1", "'"]
+_FUZZ_ALPHABET = [",", ";", "\t", '"', "\n", "\r", " ", "|", ":", "/", "=", "+", "-", "@", "a", "1",
+                  "'"]  # fmt: skip
 _NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
-SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t"}
+SEPARATORS = {
+    "comma": ",",
+    "semicolon": ";",
+    "tab": "\t",
+    "space": " ",
+    "pipe": "|",
+    "colon": ":",
+    "slash": "/",
+}
+"""The separators a spreadsheet's import offers (Excel and LibreOffice: comma, semicolon, tab,
+space, and any other character, of which these are the usual picks)."""
 
 
 def fuzz_texts(count: int, seed: int = 7) -> list[str]:
@@ -94,13 +111,15 @@ def hostile_mirror(root: Path, texts: list[str]) -> Path:
 
 def formula_cells(data: str, delimiter: str, quoting: int) -> list[str]:
     """Cells that a spreadsheet reading `data` with this separator could take for a formula:
-    a trigger first (after any spaces or quotes), and not a plain number."""
+    a trigger first (after any spaces or quotes), something after it, and not a plain number.
+    (A lone `-`, `+`, `=` or `@` stays text: the LibreOffice round trip checks that too.)"""
     reader = csv.reader(io.StringIO(data, newline=""), delimiter=delimiter, quoting=quoting)
     bad = []
     for row in reader:
         for cell in row:
             start = cell.lstrip(' "\t\r\n')
-            if start.startswith(("=", "+", "-", "@")) and not _NUMBER.fullmatch(start):
+            formula_like = start.startswith(("=", "+", "-", "@")) and len(start.rstrip()) > 1
+            if formula_like and not _NUMBER.fullmatch(start):
                 bad.append(cell)
     return bad
 
@@ -305,13 +324,18 @@ SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
 @pytest.mark.slow
 @pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
-@pytest.mark.parametrize("separator", [59, 9, 44], ids=["semicolon", "tab", "comma"])
+@pytest.mark.parametrize(
+    "separator",
+    [59, 9, 44, 32, 124, 58, 47],
+    ids=["semicolon", "tab", "comma", "space", "pipe", "colon", "slash"],
+)
 def test_libreoffice_opening_the_export_with_any_separator_finds_no_formula(
     hostile_exports: list[str], tmp_path: Path, separator: int
 ) -> None:
-    """The export opened by LibreOffice with `;`, TAB or `,` as the separator (the Text Import
-    choices of many locales): every cell is text or a number, none a formula. Before the fix,
-    `x;=1000+8` opened with `;` was the formula =1000+8."""
+    """The export opened by LibreOffice with `;`, TAB, `,`, a space, `|`, `:` or `/` as the
+    separator (the Text Import choices: the locales' defaults, Space, and Other): every cell is
+    text or a number, none a formula. Before the fix, `x;=1000+8` opened with `;` was the
+    formula =1000+8, and `x =1000+18` opened with a space =1000+18."""
     openpyxl = pytest.importorskip("openpyxl")
     sources = []
     for index, data in enumerate(hostile_exports):

@@ -120,7 +120,8 @@ def test_a_fault_now_and_then_is_retried_and_the_mirror_ends_equal(
     assert_mirror_is_the_apis(case)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+# Seeds whose draws (the same in every run: Faults) mix at least four kinds in this crawl.
+@pytest.mark.parametrize("seed", [3, 5])
 def test_every_kind_of_fault_mixed_still_ends_equal(tmp_path: Path, seed: int) -> None:
     case = scenario(tmp_path, seed=seed)
     api = FakeApi(case.catalogue, faults=Faults(rate=0.35, seed=seed))

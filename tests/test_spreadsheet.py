@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +169,46 @@ def test_bom_is_not_a_character_in_the_first_cell(sheets) -> None:
     assert [[c.value for c in row] for row in sheets["bom"]] == [
         [c.value for c in row] for row in sheets["plain"]
     ]
+
+
+SPACED_FORMULAS = {
+    "title": "x =1000+18",  # computed by LibreOffice opened with Space as the separator
+    "repo_description": "sum: =SUM(1,2) and x|=1+1 / -cmd|' /C calc'!A0",
+}
+
+
+def test_opened_with_a_space_as_the_separator_no_formula_survives(
+    content: MirrorContent, tmp_path: Path
+) -> None:
+    """Issue 20 item 13: the Text Import's Space separator splits `x =1000+18` into `x` and
+    `=1000+18`; every piece must stay text. (`;`, TAB, `|`, `:`, `/`: tests/test_export_safety.py
+    in the slow suite.)"""
+    spaced = MirrorContent(
+        [*content.packages, synthetic_package(9502, "django-spaced", stars=2, **SPACED_FORMULAS)],  # type: ignore[arg-type]
+        content.grids,
+        content.categories,
+    )
+    mirror = write_mirror(tmp_path / "mirror", spaced)
+    source = tmp_path / "spaced.csv"
+    assert run(["export", "-o", str(source), "--data-dir", str(mirror)]) == 0
+    subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "xlsx",
+            "--infilter=CSV:32,34,76,1",  # separator space, text delimiter ", UTF-8, line 1
+            "--outdir",
+            str(tmp_path / "xlsx"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    rows = list(openpyxl.load_workbook(tmp_path / "xlsx" / "spaced.xlsx").active.iter_rows())
+    formulas = [cell.value for row in rows for cell in row if cell.data_type == "f"]
+    assert formulas == []
+    texts = [cell.value for row in rows for cell in row if isinstance(cell.value, str)]
+    assert any(text.startswith("'=1000+18") for text in texts)  # the piece arrives, as text

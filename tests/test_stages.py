@@ -200,3 +200,51 @@ def test_notices_past_the_cap_are_counted_by_topic() -> None:
         stats.notice(f"missing {n}", topic="missing links")
     assert len(stats.notices) == MAX_NOTICES and len(seen) == MAX_NOTICES
     assert stats.all_notices()[-1] == "30 more notices (missing links) not shown"
+
+
+# --- re-reading a broken boundary (issue 20 item 21) ----------------------------------------------
+
+
+def test_a_broken_boundary_is_read_again_from_half_a_page_above_it() -> None:
+    """Five packages above the first boundary are deleted between the first page's read and
+    the second's: the second page starts five records lower, so the boundary breaks. The
+    re-read starts half a page above it (offset 20 - 10), where the records that slid up
+    now are."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from pkgharvest.api.client import ApiClient
+    from pkgharvest.fetch.crawl import ListCrawler
+    from pkgharvest.runtime import Dependencies
+    from tests.fakeapi import FakeApi, generate_catalogue
+
+    catalogue = generate_catalogue(60, 2, seed=1)
+    newest_first = sorted(catalogue.packages, reverse=True)
+    deleted: list[int] = []
+
+    def delete_before_the_second_page(number: int, target: str) -> None:
+        if "/packages/?" in target and "offset=16" in target and not deleted:
+            for package_id in newest_first[10:15]:
+                catalogue.delete_package(package_id)
+                deleted.append(package_id)
+
+    api = FakeApi(catalogue, on_request=delete_before_the_second_page)
+    deps = Dependencies(transport=httpx.MockTransport(api.handler), sleep=lambda s: None)
+    base = ApiBase.parse("http://api.test/api/v4/")
+    with ApiClient(base, deps, concurrency=1) as client, ThreadPoolExecutor(1) as pool:
+        crawler = ListCrawler(client, pool, page_size=20, concurrency=1)
+        outcome = crawler.crawl(Kind.PACKAGE, lambda records: None)
+
+    offsets = [
+        int(parse_qs(urlsplit(path).query)["offset"][0])
+        for path in api.stats.paths
+        if path.startswith("/api/v4/packages/?")
+    ]
+    # The first pass (0, 16, 32, the short 48); the re-read of the boundary under the first
+    # page (its 20 records end at offset 20) from offset 10; the first page again (the count
+    # changed).
+    assert offsets == [0, 16, 32, 48, 10, 0]
+    assert outcome.complete
+    assert outcome.ids >= set(newest_first) - set(deleted)

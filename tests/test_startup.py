@@ -91,11 +91,8 @@ def test_every_command_is_in_the_table_in_help_order(monkeypatch: MP, capsys: Ca
             defined[name] = module
     assert defined == {name: entry.module for name, entry in COMMANDS.items()}
     result = run_cli(monkeypatch, capsys, "--help")
-    listed = [
-        line.split()[0]
-        for line in result.out.split("Commands:")[1].splitlines()
-        if line.startswith("  ") and not line.startswith("   ")
-    ]
+    section = result.out.split("Commands:\n")[1].split("\n\n")[0]
+    listed = [line.split()[0] for line in section.splitlines() if not line.startswith("   ")]
     assert listed == list(COMMANDS)
 
 

@@ -142,6 +142,23 @@ def test_no_mirror_exits_66(monkeypatch, capsys, tmp_path: Path) -> None:
     assert "run `pkgharvest fetch` first" in result.err
 
 
+@pytest.mark.parametrize("folder", ["none", "empty"])
+def test_max_age_where_there_is_no_mirror_exits_6(
+    monkeypatch, capsys, tmp_path: Path, folder: str
+) -> None:
+    """A monitoring check keyed on exit 6 must also catch a machine that never fetched (issue
+    17, item 9): no folder at all, or an empty one."""
+    (tmp_path / "empty").mkdir()
+    root = tmp_path / folder
+    result = run_cli(monkeypatch, capsys, "status", "--max-age", "1d", "--data-dir", str(root))
+    assert result.code == ExitCode.STALE
+    assert result.err == (
+        f"pkgharvest: error: no mirror in {root} yet: run `pkgharvest fetch` first "
+        "(so no complete fetch has finished there)\n"
+    )
+    assert not (tmp_path / "none").exists()  # looked at, never made
+
+
 # --- the lock ----------------------------------------------------------------------------
 
 _HOLD_LOCK = """

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import stat
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -400,3 +401,40 @@ def test_the_store_refuses_another_source_before_touching_anything(tmp_path: Pat
         store.open_for_update(source=OTHER_BASE_URL)
     with store.lock():
         store.open_for_update(source=OTHER_BASE_URL, switch_source=True)
+
+
+# --- issue 20 item 18: a lock file swapped between open and flock ---------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_lock_file_replaced_between_open_and_flock_is_not_the_one_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program replaces `.lock` after the run opened it and before it locked it: the
+    run must end up holding the file now at the path, which any later run opens."""
+    import fcntl
+
+    from pkgharvest.store import lock as lock_module
+
+    root = tmp_path / "mirror"
+    root.mkdir()
+    real_try_lock = lock_module._try_lock
+    swapped: list[int] = []
+
+    def swap_then_lock(fd: int) -> bool:
+        if not swapped:
+            fresh = root / "fresh-lock"
+            fresh.write_text("")
+            os.replace(fresh, root / ".lock")
+            swapped.append(fd)
+        return real_try_lock(fd)
+
+    monkeypatch.setattr(lock_module, "_try_lock", swap_then_lock)
+    with Store(root).lock():
+        assert swapped
+        probe = os.open(root / ".lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # the file at the path is the one held
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(probe)

@@ -42,6 +42,33 @@ def test_a_value_that_is_not_a_choice_names_the_choices(monkeypatch: MP, capsys:
         (("show",), "missing argument SLUG_OR_ID"),
         (("tpo",), "no such command 'tpo' (did you mean top?)"),
         (("top", "--limit"), "option '--limit' requires an argument"),
+        (("top", "--by", "STARS", "--limit", "x"), "--limit: 'x' is not a whole number"),
+        (("top", "--json=yes"), "option '--json' does not take a value"),
+        (("--version=2",), "option '--version' does not take a value"),
+        (("--verison",), "no such option: --verison (did you mean --version?)"),
+        (("top", "--jsno"), "no such option: --jsno (did you mean --json, --since?)"),
+        (("top", "extra"), "unexpected argument 'extra'"),
+        (("grids", "a", "b", "c"), "unexpected argument 'a' (and 2 more)"),
+        (("top", "\x1b[2Jx"), "unexpected argument '\\x1b[2Jx'"),
+        (("help", "tpo"), "no such command 'tpo' (did you mean top?)"),
+        (
+            ("fetch", "--base-url", "ftp://x"),
+            "--base-url: 'ftp://x' is not an http:// or https:// URL",
+        ),
+        (
+            ("trends", "--since", "yesterday"),
+            "--since: 'yesterday' is not a duration or a date (7d, 12w, 36h or 2026-01-31)",
+        ),
+        (
+            ("changes", "--since", "last-time"),
+            "--since: 'last-time' is not a duration or a date (7d, 12w, 36h or 2026-01-31)",
+        ),
+        (("grids", "--by", "size"), "--by: 'size' is not one of name, packages, stars"),
+        (
+            ("export", "--date-format", "isoo"),
+            "--date-format: 'isoo' is not one of spreadsheet, iso (did you mean iso?)",
+        ),
+        (("top", "--data-dir", ""), "--data-dir: must not be empty"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(
@@ -49,6 +76,20 @@ def test_usage_errors_are_one_line_exit_2(
 ) -> None:
     result = run_cli(monkeypatch, capsys, *args)
     assert assert_one_usage_line(result.code, result.err) == expected
+
+
+def test_an_output_that_is_a_folder_is_refused(
+    monkeypatch: MP, capsys: Cap, tmp_path: Path
+) -> None:
+    result = run_cli(monkeypatch, capsys, "export", "-o", str(tmp_path))
+    assert assert_one_usage_line(result.code, result.err) == f"--output: '{tmp_path}' is a folder"
+
+
+def test_choices_are_read_in_any_case(monkeypatch: MP, capsys: Cap, tmp_path: Path) -> None:
+    mirror = write_mirror(tmp_path / "mirror", seed_content())
+    result = run_cli(monkeypatch, capsys, "top", "--by", "Forks", "--data-dir", str(mirror))
+    assert result.code == 0, result.err
+    assert "by forks" in result.out
 
 
 def test_data_dir_from_the_command_line_is_not_blamed_on_the_variable(

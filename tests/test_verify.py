@@ -202,6 +202,32 @@ def _journal_left(root: Path) -> tuple[Path, str]:
     return path, "a commit that did not finish: the next `pkgharvest fetch` completes it"
 
 
+def _folder_named_like_a_record(root: Path) -> tuple[Path, str]:
+    path = root / "packages" / "zzz.json"
+    path.mkdir()
+    return path, "is a folder, not a record file"
+
+
+def _link_named_like_a_record(root: Path) -> tuple[Path, str]:
+    outside = root.parent / "outside.json"
+    outside.write_text('{"id": 424242, "slug": "outside"}')
+    path = root / "packages" / "outside.json"
+    path.symlink_to(outside)
+    return path, "is a symlink, not a record file"
+
+
+def _garbage_index(root: Path) -> tuple[Path, str]:
+    path = root / ".index.json"
+    path.write_bytes(b"\x00garbage{")
+    return path, "is not valid JSON; it is a cache"
+
+
+def _index_of_another_shape(root: Path) -> tuple[Path, str]:
+    path = root / ".index.json"
+    path.write_text('{"format": 2, "packages": ["not", "a", "map"]}')
+    return path, "holds 'packages' entries that are not an index's"
+
+
 DAMAGE: dict[str, Callable[[Path], tuple[Path, str]]] = {
     "not JSON": _not_json,
     "not UTF-8": _not_utf8,
@@ -222,6 +248,18 @@ DAMAGE: dict[str, Callable[[Path], tuple[Path, str]]] = {
     "temporary file left": _temp_left,
     "unfinished .part file left": _part_left,
     "commit journal left": _journal_left,
+    "a folder named like a record": _folder_named_like_a_record,
+    "a symlink named like a record": _link_named_like_a_record,
+    "garbage index": _garbage_index,
+    "index of another shape": _index_of_another_shape,
+}
+
+
+ONE_LINE = {
+    "a folder named like a record",
+    "a symlink named like a record",
+    "garbage index",
+    "index of another shape",
 }
 
 
@@ -234,6 +272,8 @@ def test_each_kind_of_problem_is_one_line_and_exit_65(
     assert result.code == ExitCode.DATA_ERROR
     problem_lines = [line for line in result.out.splitlines() if not line.startswith("note:")]
     assert any(line.startswith(f"{path}: ") and words in line for line in problem_lines), result.out
+    if damage in ONE_LINE:  # that one thing, and nothing it drags along
+        assert len(problem_lines) == 1 and len(problem_lines[0]) - len(str(path)) < 150, result.out
     assert result.err.startswith("pkgharvest: error: verify found ")
     assert result.err.endswith(f" in {mirror}\n")
 
@@ -382,3 +422,18 @@ def test_a_symlinked_catalogue_is_one_short_line(monkeypatch, capsys, mirror, tm
     result = _verify(monkeypatch, capsys, mirror)
     assert result.code == ExitCode.DATA_ERROR
     assert result.out.splitlines()[0] == f"{mirror / 'catalogue.db'}: is a symlink"
+
+
+def test_every_command_skips_a_folder_or_link_named_like_a_record(
+    monkeypatch, capsys, mirror: Path
+) -> None:
+    """Issue 20 item 14: a folder `packages/zzz.json` and a link to a record-like file elsewhere
+    are no records: no command reads them (nor through them), and each still works."""
+    _folder_named_like_a_record(mirror)
+    _link_named_like_a_record(mirror)
+    (mirror / "catalogue.db").unlink()  # the next reader builds it from the folder as it is
+    for argv in (["top", "--json", "--limit", "0"], ["export"], ["grids"], ["show", "outside"]):
+        result = run_cli(monkeypatch, capsys, *argv, "--data-dir", str(mirror))
+        assert result.code in (0, ExitCode.NOT_FOUND), (argv, result.err)
+        assert "outside" not in result.out, argv
+        assert result.code == ExitCode.NOT_FOUND or argv[0] != "show"

@@ -52,7 +52,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     "(permissions, full disk)",
     ExitCode.TEMPFAIL: "the API could not be reached or kept failing; the mirror is unchanged; "
     "retry later",
-    ExitCode.CONFIG: "the base URL does not serve the Django Packages API",
+    ExitCode.CONFIG: "the base URL does not serve the Django Packages API, or its TLS "
+    "certificate cannot be verified; fix the set-up (retrying does not help)",
     ExitCode.HANGUP: "fetch stopped by SIGHUP (a closed terminal); as 130",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT); the mirror is unchanged, or updated "
     "when the signal came during the commit (which is then finished first, and says so)",
@@ -149,6 +150,14 @@ class Cancelled(ApiError):
 class NotTheApi(ApiError):
     """The base URL answers, but not as the Django Packages API v4 does (404 root, an HTML
     site, the old API v3, a list page of another shape)."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class UntrustedCertificate(ApiError):
+    """The server's TLS certificate cannot be verified (a private or unknown CA, a self-signed
+    certificate, another host's name, expired). Retrying cannot change a certificate: the run
+    ends at once, with the set-up's exit code, not "try again later"."""
 
     exit_code = ExitCode.CONFIG
 

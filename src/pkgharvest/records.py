@@ -157,6 +157,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_record_id(value: object) -> bool:
+    """An id a record may have: an integer from 1 to MAX_INTEGER (not a bool)."""
+    return _is_int(value) and 0 < value <= MAX_INTEGER  # type: ignore[operator]
+
+
 def int_field(record: Record, name: str) -> int | None:
     """An integer field, or None when null or of the wrong type."""
     value = record.get(name)

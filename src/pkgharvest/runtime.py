@@ -61,6 +61,8 @@ class RequestLimits:
 DEFAULT_RUN_TIMEOUT = 1800.0
 """`fetch --timeout`: the most one fetch run may take, waits included (a full catalogue run
 takes well under a minute when the API is well)."""
+MAX_RUN_TIMEOUT = 86400.0
+"""The largest `fetch --timeout`: a day (0 means no limit at all)."""
 
 
 DEFAULT_DATABASE_WAIT = 5.0

@@ -20,8 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror, UsageError
+from pkgharvest.errors import NoMirror
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
+from pkgharvest.store.journal import JOURNAL_NAME
 from pkgharvest.store.lock import PROC_LOCKS as PROC_LOCKS
 from pkgharvest.store.lock import LockFacts as LockFacts
 from pkgharvest.store.lock import lock_facts as lock_facts
@@ -30,19 +31,24 @@ from pkgharvest.store.paths import RECORD_SUFFIX
 
 # --- durations (--max-age) -------------------------------------------------------------------
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", re.IGNORECASE)
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", re.ASCII | re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = 100 * 366 * 86400.0
+"""The longest `--max-age` (a century: longer means no check at all)."""
 
 
 def parse_duration(text: str) -> float:
-    """`36h` -> 129600.0 seconds. Units s, m, h, d, w (none: seconds); UsageError otherwise."""
+    """`36h` -> 129600.0 seconds. Units s, m, h, d, w (none: seconds). ValueError otherwise,
+    saying what is wrong without the value (the caller quotes it)."""
     match = _DURATION.fullmatch(text)
     if match is None or float(match.group(1)) <= 0:
-        raise UsageError(
-            f"--max-age {text!r} is not a duration: use a number and a unit s, m, h, d or w "
-            "(36h, 2d, 90m)"
-        )
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        raise ValueError("is not a duration: a number and a unit s, m, h, d or w (36h, 2d, 90m)")
+    if len(match.group(1)) > 20:  # float() of it may be inf; either way it is too long
+        raise ValueError("is longer than 100 years")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    if seconds > MAX_DURATION:
+        raise ValueError("is longer than 100 years")
+    return seconds
 
 
 def duration_text(seconds: float) -> str:
@@ -115,6 +121,9 @@ class MirrorStatus:
         now: the moment ages are measured from.
         catalogue: the catalogue database's state ("missing", "ok", "behind", "refused",
             "newer", "damaged", "unreadable"; catalogue/audit.py) and that state in one line.
+        unfinished_commit: a commit journal is there: a run was cut short while moving its
+            records into place (the record counts are then half old, half new); the next
+            command finishes it.
     """
 
     data_dir: Path
@@ -130,6 +139,7 @@ class MirrorStatus:
     lock: LockFacts
     now: datetime = field(compare=False)
     catalogue: tuple[str, str] = ("missing", "none yet")
+    unfinished_commit: bool = False
 
     def is_stale(self, max_age_seconds: float) -> bool:
         """True when there is no complete run, or the last one finished longer ago."""
@@ -155,6 +165,7 @@ class MirrorStatus:
             "files": self.files,
             "lock": {"held": self.lock.held, "pid": self.lock.pid},
             "catalogue": {"state": self.catalogue[0], "detail": self.catalogue[1]},
+            "unfinished_commit": self.unfinished_commit,
         }
 
 
@@ -218,7 +229,9 @@ def _count_records(root: Path) -> dict[str, int]:
                 counts[kind.value] = sum(
                     1
                     for entry in entries
-                    if entry.name.endswith(RECORD_SUFFIX) and not entry.name.startswith(".")
+                    if entry.name.endswith(RECORD_SUFFIX)
+                    and not entry.name.startswith(".")
+                    and entry.is_file(follow_symlinks=False)  # what readers take for records
                 )
         except OSError:
             counts[kind.value] = 0
@@ -271,6 +284,7 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
         lock=lock_facts(root, proc_locks),
         now=now,
         catalogue=catalogue,
+        unfinished_commit=os.path.lexists(root / JOURNAL_NAME),
     )
 
 

@@ -3,14 +3,17 @@
 Checks, each a function `(VerifyContext) -> Iterable[Problem]` listed in CHECKS (the extension
 point: a new store file, such as the catalogue database, adds its check there):
 
-- records: every `*.json` record file parses (UTF-8, a JSON object, an integer `id`, a text
-  `slug`), holds every field of its kind, and has the name `paths.record_filename(slug, id)`
-  or the fallback `_id-<id>.json`; no id is held by two files;
+- records: every `*.json` in a kind folder is a regular file (a folder or a symlink of that
+  name is named: every command skips it) that parses (UTF-8, a JSON object, an integer `id`
+  from 1 to 2^53 - 1, a text `slug`), holds every field of its kind, and has the name
+  `paths.record_filename(slug, id)` or the fallback `_id-<id>.json`; no id is held by two files;
 - manifest: the manifest parses and its `records` counts match the files;
 - references: no grid member, package category or package grid with a known slug points at a
   record the mirror does not hold (checked after a complete catalogue run only: a targeted
   fetch legitimately names records it did not fetch; a ref whose slug is null is a link the
   API itself could not resolve, recorded as such, not a dangling one);
+- index: `.index.json` is absent or an index this version wrote (a cache, but one a run trusts
+  for which file holds which id);
 - leftovers: no commit journal, staging folder, temporary file or unfinished (`.part`)
   file left by a run that died (skipped while a fetch holds the lock: those are then its work
   in progress);
@@ -34,12 +37,22 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore, StoreError
-from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kind, Record
+from pkgharvest.records import (
+    CATEGORY_FIELDS,
+    GRID_FIELDS,
+    MAX_INTEGER,
+    PACKAGE_FIELDS,
+    Kind,
+    Record,
+    is_record_id,
+)
 from pkgharvest.store.fileio import PART_SUFFIX, TEMP_SUFFIX
+from pkgharvest.store.index import INDEX_NAME, index_problem
 from pkgharvest.store.journal import JOURNAL_NAME, STAGING_PREFIX
 from pkgharvest.store.lock import LOCK_NAME, lock_facts
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX, fallback_stem, record_filename
+from pkgharvest.store.recordfile import describe_id
 
 SHOWN_PROBLEMS = 20
 """Problems printed one per line; the rest are counted."""
@@ -173,6 +186,8 @@ def _parse(path: Path, kind: Kind) -> tuple[Record | None, str | None]:
         return None, f"is not UTF-8 text (byte {err.start})"
     except json.JSONDecodeError as err:
         return None, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+    except (ValueError, RecursionError) as err:  # an integer of 5,000 digits, [[[[...
+        return None, f"is not JSON this version reads ({err})"
     if not isinstance(record, dict):
         return None, "is not a JSON object"
     record_id = record.get("id")
@@ -180,6 +195,11 @@ def _parse(path: Path, kind: Kind) -> tuple[Record | None, str | None]:
         return None, 'has no integer "id"'
     if not isinstance(record.get("slug"), str):
         return None, 'has no text "slug"'
+    if not is_record_id(record_id):
+        return None, (
+            f"holds {describe_id(record_id)}, and ids run from 1 to {MAX_INTEGER:,}: readers "
+            "leave it out, the next fetch replaces it"
+        )
     missing = [name for name in _FIELDS[kind] if name not in record]
     if missing:
         return record, f"lacks the {kind.singular} fields {', '.join(missing)}"
@@ -193,16 +213,25 @@ def check_records(ctx: VerifyContext) -> Iterator[Problem]:
         ctx.records[kind] = found
         try:
             with os.scandir(folder) as entries:
-                names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+                listed = sorted(
+                    (e.name, e.is_file(follow_symlinks=False), e.is_symlink(), e.is_dir())
+                    for e in entries
+                )
         except FileNotFoundError:
             continue
         except OSError as err:
             yield Problem("records", folder, f"cannot be listed: {err.strerror or err}")
             continue
-        for name in names:
+        for name, regular, link, directory in listed:
             if name.startswith(".") or not name.endswith(RECORD_SUFFIX):
                 continue  # leftovers are the leftovers check's business
             path = folder / name
+            if not regular:
+                what = "a symlink" if link else "a folder" if directory else "not a regular file"
+                yield Problem(
+                    "records", path, f"is {what}, not a record file: every command skips it"
+                )
+                continue
             record, problem = _parse(path, kind)
             if problem is not None:
                 yield Problem("records", path, problem)
@@ -286,6 +315,17 @@ def _dangling(
             )
 
 
+def check_index(ctx: VerifyContext) -> Iterator[Problem]:
+    """`.index.json`, a cache of digests: absent, or an index this version wrote."""
+    problem = index_problem(ctx.root)
+    if problem is not None:
+        yield Problem(
+            "index",
+            ctx.root / INDEX_NAME,
+            f"{problem}; it is a cache: the next fetch writes it again (deleting it is harmless)",
+        )
+
+
 def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
     if ctx.lock_held:
         ctx.notes.append("leftovers not checked: a fetch is running (its staging is in use)")
@@ -356,6 +396,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("records", check_records),
     ("manifest counts", check_manifest_counts),
     ("references", check_references),
+    ("index", check_index),
     ("leftovers", check_leftovers),
     ("catalogue database", check_catalogue),
 ]

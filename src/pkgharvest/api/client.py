@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import tenacity
@@ -41,6 +42,7 @@ from pkgharvest.errors import (
     TransientFailure,
     UnexpectedStatus,
     UnknownEncoding,
+    UntrustedCertificate,
 )
 from pkgharvest.events import Notice, RequestDone, Retrying
 from pkgharvest.records import Kind
@@ -246,13 +248,14 @@ class ApiClient:
     def get_index(self) -> dict[str, Any]:
         """The API root; NotTheApi unless the base URL serves the Django Packages API v4.
 
-        A JSON answer of another shape (the old API v3 at the same site, another service) is
-        final at once: retrying cannot change it. An HTML page or a broken body may be a
-        passing maintenance page, so those are retried first.
+        A JSON answer of another shape (the old API v3 at the same site, another service), or
+        an HTML page with status 200 (the website: `https://djangopackages.org/`), is final at
+        once: retrying cannot change it. A maintenance page comes with a 5xx, and a broken body
+        may be a passing fault, so those are retried first.
         """
         url = self.base.url
         try:
-            data = self.get_json(url, expect=_any_json)
+            data = self.get_json(url, expect=_any_json, site_is_final=True)
         except (ApiNotFound, UnexpectedStatus, TooManyRedirects, ForeignLink) as err:
             raise NotTheApi(
                 f"{url} is not the Django Packages API ({err}); check --base-url"
@@ -291,11 +294,14 @@ class ApiClient:
 
     # -- one request, retried ----------------------------------------------------------------
 
-    def get_json(self, url: str, *, expect: Callable[[Any], str | None]) -> Any:
+    def get_json(
+        self, url: str, *, expect: Callable[[Any], str | None], site_is_final: bool = False
+    ) -> Any:
         """GET `url` and return its JSON body, retried until `expect(body)` finds no problem.
 
         Raises ApiNotFound (404, never retried), ForeignLink (a redirect leaving the API),
-        UnexpectedStatus (other 4xx), GaveUp (every attempt failed).
+        UnexpectedStatus (other 4xx), UntrustedCertificate (never retried), GaveUp (every
+        attempt failed). `site_is_final`: an HTML page with status 200 is NotTheApi at once.
         """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retry.attempts),
@@ -306,7 +312,7 @@ class ApiClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, url, expect)
+            return retrying(self._attempt, url, expect, site_is_final)
         except TransientFailure as last:
             raise GaveUp(
                 f"the API kept failing: {url}: {last.reason} "
@@ -314,13 +320,20 @@ class ApiClient:
                 not_api=last.not_api,
             ) from last
 
-    def _attempt(self, url: str, expect: Callable[[Any], str | None]) -> Any:
+    def _attempt(
+        self, url: str, expect: Callable[[Any], str | None], site_is_final: bool = False
+    ) -> Any:
         if self._cancelled.is_set():
             raise Cancelled(f"{url}: not sent, the run is ending")
         self._check_run_deadline(url)
         response, content = self._send(url)
         status = response.status_code
         if status == 200:
+            if site_is_final and _is_html(response, content):
+                raise NotTheApi(
+                    f"{url} answers with an HTML page (a website), not the Django Packages "
+                    f"API v4; check --base-url{_api_hint(url)}"
+                )
             body = _json_body(response, content)
             problem = expect(body)
             if problem is not None:
@@ -382,6 +395,14 @@ class ApiClient:
                 _drain(response, until)
                 return response, b""
         except httpx.TransportError as err:
+            untrusted = _certificate_problem(err)
+            if untrusted is not None:
+                raise UntrustedCertificate(
+                    f"cannot verify the TLS certificate of {self.base.host}:{self.base.port} "
+                    f"({untrusted}); not retried, retrying cannot fix a certificate. For an API "
+                    "behind a private certificate authority, set SSL_CERT_FILE to a PEM file of "
+                    "the certificates to trust; otherwise check --base-url"
+                ) from None
             if time.monotonic() < until:
                 raise TransientFailure(_describe_transport_error(err)) from err
             failure: Exception = err
@@ -456,6 +477,34 @@ def no_certificates_context() -> ssl.SSLContext:
     certificate store (what httpx does by default) would cost ~60 ms and 3 MB of every run.
     It trusts no certificate: if a TLS connection were ever attempted, it would fail."""
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+
+
+def _certificate_problem(err: BaseException) -> str | None:
+    """What the TLS library said about a certificate it could not verify, if that is what
+    `err` (or an error it was raised from) is."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or cause.reason or "certificate verify failed"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _is_html(response: httpx.Response, content: bytes) -> bool:
+    if "html" in response.headers.get("Content-Type", "").lower():
+        return True
+    head = content[:256].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _api_hint(url: str) -> str:
+    """` (the API is at <site>/api/v4/?)` for a base URL that names a site's root."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return f" (the API is usually at {parts.scheme}://{parts.netloc}/api/v4/)"
+    return ""
 
 
 def _describe_transport_error(err: httpx.TransportError) -> str:

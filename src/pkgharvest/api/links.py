@@ -30,6 +30,24 @@ def strip_format_param(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def base_url_problem(url: str) -> str | None:
+    """What makes `url` unusable as the API's base URL, worded to follow it (`'ftp://x' is not
+    an http:// or https:// URL`), or None. The caller names where the URL came from."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # brackets that do not close, an IPv6 address that is not one
+        return "is not a valid URL"
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        return "is not an http:// or https:// URL"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:  # 0 would silently mean the scheme's default port
+        return "has no valid port (1 to 65535)"
+    return None
+
+
 @dataclass(frozen=True)
 class ApiBase:
     """The root of the API everything is fetched from, e.g. `https://djangopackages.org/api/v4/`.
@@ -45,16 +63,14 @@ class ApiBase:
 
     @classmethod
     def parse(cls, url: str) -> ApiBase:
-        try:
-            parts = urlsplit(url.strip())
-            port = parts.port
-        except ValueError as err:
-            raise UsageError(f"--base-url {url!r} is not a valid URL: {err}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise UsageError(f"--base-url {url!r} must be an http:// or https:// URL")
+        """The base of `url`; UsageError saying what is wrong with it (base_url_problem)."""
+        problem = base_url_problem(url)
+        if problem is not None:
+            raise UsageError(f"the base URL {url!r} {problem}")
+        parts = urlsplit(url.strip())
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         path = parts.path if parts.path.endswith("/") else parts.path + "/"
-        return cls(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], path)
+        return cls(scheme, host, parts.port or _DEFAULT_PORTS[scheme], path)
 
     @cached_property
     def url(self) -> str:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +250,8 @@ class _Writer:
     id_hints: write.IdHints | None = None
     before_commit: Callable[[], None] | None = None
     check: bool = False
+    left_out: list[str] = field(default_factory=list)
+    """Record files the sync left out: their id is one no record may have."""
 
     def open(
         self, damaged: CatalogueDamaged | None, damaged_id: tuple[int, int] | None
@@ -318,10 +321,18 @@ class _Writer:
                     f"the catalogue database {path.name} was behind the mirror: caught up from "
                     f"the JSON files ({packages:,} packages read)"
                 )
+        catalogue.notice = _with_left_out(catalogue.notice, self.left_out)
         return catalogue
 
     def _sync(self, conn: sqlite3.Connection, reason: str | None, had_stamp: bool) -> object:
         from pkgharvest.store.mirror import read_record_file
+
+        self.left_out.clear()  # a sync tried again reads the files again
+
+        def before_commit() -> None:
+            _store_left_out(conn, self.left_out)
+            if self.before_commit is not None:
+                self.before_commit()
 
         return write.sync(
             conn,
@@ -329,9 +340,9 @@ class _Writer:
             self.manifest,
             self.stamp,
             baseline=reason is not None or not had_stamp,
-            read_record=read_record_file,
+            read_record=lambda path: read_record_file(path, self.left_out),
             id_hints=self.id_hints,
-            before_commit=self.before_commit,
+            before_commit=before_commit,
         )
 
 
@@ -344,6 +355,43 @@ def _tag(catalogue: Catalogue) -> Iterator[None]:
     except CatalogueDamaged as err:
         err.file_id = catalogue.file_id  # type: ignore[attr-defined]
         raise
+
+
+_LEFT_OUT_KEY = "left_out"
+"""catalogue_meta: the record files the last sync left out (a JSON list of paths), so that
+every reader says so, not only the one that synced."""
+
+
+def _store_left_out(conn: sqlite3.Connection, left_out: list[str]) -> None:
+    """Inside a sync's transaction: remember the files it left out (or that there are none)."""
+    if left_out:
+        conn.execute(
+            "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES (?, ?)",
+            (_LEFT_OUT_KEY, json.dumps(left_out)),
+        )
+    else:
+        conn.execute("DELETE FROM catalogue_meta WHERE key = ?", (_LEFT_OUT_KEY,))
+
+
+def _stored_left_out(conn: sqlite3.Connection) -> list[str]:
+    row = conn.execute(
+        "SELECT value FROM catalogue_meta WHERE key = ?", (_LEFT_OUT_KEY,)
+    ).fetchone()
+    try:
+        paths = json.loads(row[0]) if row else []
+    except ValueError:
+        return []
+    return [path for path in paths if isinstance(path, str)] if isinstance(paths, list) else []
+
+
+def _with_left_out(notice: str | None, left_out: list[str]) -> str | None:
+    """`notice`, and the line about record files a sync left out, if any."""
+    from pkgharvest.store.mirror import left_out_notice
+
+    skipped = left_out_notice(left_out)
+    if skipped is None:
+        return notice
+    return f"{notice}; {skipped}" if notice else skipped
 
 
 def _check_whole(conn: sqlite3.Connection, path: Path) -> None:
@@ -411,6 +459,8 @@ def open_as_is(root: Path, manifest: dict[str, Any], stamp: str) -> Catalogue:
         with translated(path, "read"), _tag(catalogue):
             _ready(conn, path, write_access=False)
             catalogue.in_step = write.stored_stamp(conn) == stamp
+            if catalogue.in_step:
+                catalogue.notice = _with_left_out(None, _stored_left_out(conn))
     except BaseException:
         conn.close()
         raise
@@ -432,6 +482,7 @@ def open_private(
         if os.path.lexists(Path(root) / JOURNAL_NAME):
             continue  # a commit is moving files: wait for it to end
         conn = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        left_out: list[str] = []
         try:
             with translated("a private copy of the catalogue", "build"):
                 conn.execute("PRAGMA journal_mode = MEMORY")
@@ -443,7 +494,7 @@ def open_private(
                     manifest,
                     stamp,
                     baseline=True,
-                    read_record=read_record_file,
+                    read_record=lambda path, skipped=left_out: read_record_file(path, skipped),
                     before_commit=unchanged_since(root, stamp),
                 )
             conn.row_factory = checked_row
@@ -454,7 +505,8 @@ def open_private(
         except BaseException:
             conn.close()
             raise
-        return Catalogue(root, where, conn, manifest, stamp, private=True)
+        notice = _with_left_out(None, left_out)
+        return Catalogue(root, where, conn, manifest, stamp, notice=notice, private=True)
     raise CatalogueLocked(f"a fetch is committing to {root}; run the command again in a moment")
 
 

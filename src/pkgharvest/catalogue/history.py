@@ -118,19 +118,27 @@ def percent(gained: int, before: int) -> float | None:
     return round(100.0 * gained / before, 1) if before > 0 else None
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    """`7d`, `30d`, `12w` (relative to `now`) or an ISO date / datetime, as a UTC instant.
+_WINDOW_HOURS = {"h": 1, "d": 24, "w": 7 * 24}
+MAX_WINDOW_HOURS = 100 * 366 * 24
+"""How far back `--since` may reach (a window of a century covers every observation)."""
 
-    Raises ValueError with a message fit for a usage error.
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`7d`, `12w`, `36h` (back from `now`) or an ISO date / datetime, as a UTC instant.
+
+    Raises ValueError saying what is wrong, without the value (the caller quotes it).
     """
     value = text.strip()
-    units = {"d": 1, "w": 7}
-    if len(value) >= 2 and value[-1].lower() in units and value[:-1].isdigit():
-        days = int(value[:-1]) * units[value[-1].lower()]
-        if days > 100 * 366:
-            raise ValueError(f"--since {text!r} is too far back")
-        return now - timedelta(days=days)
-    moment = parse_timestamp(value if "T" in value else value + "T00:00:00+00:00")
+    amount, unit = value[:-1], value[-1:].lower()
+    if unit in _WINDOW_HOURS and amount.isascii() and amount.isdigit():  # isdigit takes "²"
+        amount = amount.lstrip("0") or "0"
+        hours = int(amount[:12]) * _WINDOW_HOURS[unit]
+        if len(amount) > 12 or hours > MAX_WINDOW_HOURS:
+            raise ValueError("is too far back (100 years at most)")
+        return now - timedelta(hours=hours)
+    moment = None
+    if value.isascii():  # fromisoformat would take some non-ASCII digits
+        moment = parse_timestamp(value if "T" in value else value + "T00:00:00+00:00")
     if moment is None:
-        raise ValueError(f"--since {text!r} is not 7d, 30d, 90d, 12w or a date like 2026-01-31")
+        raise ValueError("is not a duration or a date (7d, 12w, 36h or 2026-01-31)")
     return moment

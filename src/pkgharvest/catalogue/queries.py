@@ -16,7 +16,7 @@ from typing import Any
 
 from pkgharvest.catalogue.values import Decoder, record_decoders
 from pkgharvest.catalogue.write import COLUMNS
-from pkgharvest.records import Kind, Record
+from pkgharvest.records import MAX_INTEGER, Kind, Record
 from pkgharvest.store.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 
 _ORDER_VALUE = {
@@ -80,7 +80,9 @@ def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
     row = _rows(
         conn, f"SELECT {columns} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
     ).fetchone()
-    if row is None and key.isascii() and key.isdigit() and len(key) <= 19:
+    # An id is at most MAX_INTEGER; a longer number is no id (SQLite could not even take it).
+    is_id = key.isascii() and key.isdigit() and len(key) <= 16 and int(key) <= MAX_INTEGER
+    if row is None and is_id:
         row = _rows(conn, f"SELECT {columns} FROM {table} WHERE id = ?", (int(key),)).fetchone()
     if row is not None:
         return record_from_row(kind, row)

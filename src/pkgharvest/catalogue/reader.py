@@ -284,7 +284,8 @@ class Reader:
         self.history_db, self.history_error = None, reason
         if shared:
             self.catalogue = open_private(root, manifest, stamp, wait=self.wait)
-            self.say(f"{damage}; reading a private copy built from the JSON files")
+            said = f"{damage}; reading a private copy built from the JSON files"
+            self.say(said if self.catalogue.notice is None else f"{said}; {self.catalogue.notice}")
 
 
 # --- choosing what to read -------------------------------------------------------------------
@@ -325,6 +326,8 @@ def _choose(
     root = mirror.root
     found, problem = _as_is(mirror)
     if found is not None and found.in_step:
+        if found.notice:  # record files the last sync left out
+            say(found.notice)
         return found, found, None
     busy = committing(root)
     writable = may_write(root)
@@ -366,7 +369,7 @@ def _choose(
     said = f"{why}: reading a private copy built from the JSON files"
     if found is not None:
         said += "; history as of the database's last update"
-    say(said)
+    say(said if private.notice is None else f"{said}; {private.notice}")
     return private, found, problem or CatalogueUnwritable(why)
 
 

@@ -19,6 +19,7 @@ import json
 import operator
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -234,6 +235,8 @@ def scan_folder(folder: Path) -> dict[str, FileId]:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
+            if not stat.S_ISREG(info.st_mode):
+                continue  # a folder or a link of a record's name is no record (store.mirror)
             found[name] = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
     return found
 

@@ -19,9 +19,7 @@ from typing import TextIO
 import typer
 
 from pkgharvest.cli.common import Invocation
-from pkgharvest.cli.completion import completion_request, document_shell_argument, run_completion
 from pkgharvest.cli.group import root_command
-from pkgharvest.cli.usage import usage_line
 from pkgharvest.errors import ExitCode, PkgHarvestError
 from pkgharvest.runtime import Dependencies
 from pkgharvest.store.signals import take_interruption
@@ -54,8 +52,10 @@ def _output_failed(err: OSError) -> int:
 
 
 def _fail(message: str, code: int) -> int:
+    from pkgharvest.views.text import visible  # a path or slug in it may hold escapes
+
     try:
-        sys.stderr.write(f"pkgharvest: {message}\n")
+        sys.stderr.write(f"pkgharvest: {visible(message)}\n")
         sys.stderr.flush()
     except OSError:  # stderr is full too (`2>/dev/full`): the exit code has to say it all
         _drop_stdout(sys.stderr)
@@ -96,11 +96,13 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
     # --debug is read before parsing too, so that a failure while parsing shows its traceback.
     this_run = Invocation(deps=deps or Dependencies(), debug="--debug" in args)
     try:
+        if args and args[0].startswith("--"):  # perhaps --install-completion SHELL
+            from pkgharvest.cli.completion import completion_request, run_completion
+
+            completion = completion_request(args)
+            if completion is not None:
+                return run_completion(*completion)
         command = root_command()
-        document_shell_argument(command)
-        completion = completion_request(args)
-        if completion is not None:
-            return run_completion(*completion)
         # Not standalone: typer returns Exit codes (and 130 for Ctrl-C) instead of exiting,
         # and raises usage errors for us to show.
         code = command.main(args=args, prog_name="pkgharvest", standalone_mode=False, obj=this_run)
@@ -111,6 +113,8 @@ def run(argv: list[str] | None = None, deps: Dependencies | None = None) -> int:
         _debug_traceback(this_run)
         return _fail(f"error: {err}", err.exit_code)
     except typer.TyperException as err:  # usage errors: bad option, missing argument...
+        from pkgharvest.cli.usage import usage_line
+
         line = usage_line(err)
         if line is not None:
             if args[:1] == ["fetch"] and "--json" in args:  # a script always gets a document

@@ -52,10 +52,11 @@ def open_reader(data_dir: Path | None, deps: Dependencies, *, history: bool = Fa
 
 
 def say(line: str) -> None:
-    """One line on stderr (paths and database words can carry planted text: sanitized)."""
-    from pkgharvest.views.text import sanitize
+    """One notice line on stderr (paths and database words can carry planted text: control
+    characters written out as escapes)."""
+    from pkgharvest.views.text import visible
 
-    sys.stderr.write(f"pkgharvest: {sanitize(line)}\n")
+    sys.stderr.write(f"pkgharvest: {visible(line)}\n")
 
 
 def print_json(value: Any) -> None:

@@ -10,14 +10,27 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+# typer 0.28 vendors click as typer._click (pyproject caps typer below 0.29).
+from typer._click.core import Parameter
+from typer._click.exceptions import BadParameter
+from typer._click.types import ParamType
+
 from pkgharvest import catalogue
 from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
-from pkgharvest.config import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE, ENV_BASE_URL, default_data_dir
-from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound, exit_codes_help
+from pkgharvest.cli.params import Number, WholeNumber, shown
+from pkgharvest.config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_PAGE_SIZE,
+    ENV_BASE_URL,
+    MAX_CONCURRENCY,
+    MAX_PAGE_SIZE,
+    default_data_dir,
+)
+from pkgharvest.errors import ExitCode, PkgHarvestError, TargetsNotFound
 from pkgharvest.events import Event, EventSink, Notice
 from pkgharvest.records import Kind, iso_utc
-from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, Dependencies, RequestLimits
+from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT, Dependencies, RequestLimits
 from pkgharvest.store.signals import stop_on_signals
 
 if TYPE_CHECKING:
@@ -42,27 +55,46 @@ Examples:
 
 Default base URL: {DEFAULT_BASE_URL} (env {ENV_BASE_URL}).
 
-Exit codes:
-
+Exit codes: see `pkgharvest --help`.
 """
+
+
+class BaseUrl(ParamType):
+    """An API's base URL: http:// or https://, with a host (api/links.py says what is wrong)."""
+
+    name = "URL"
+
+    def get_metavar(self, param: Parameter, ctx: Any) -> str:
+        return "URL"
+
+    def convert(self, value: Any, param: Parameter | None, ctx: Any) -> str:
+        from pkgharvest.api.links import base_url_problem
+
+        problem = base_url_problem(str(value))
+        if problem is not None:
+            raise BadParameter(f"{shown(value)} {problem}", ctx, param)
+        return str(value)
 
 
 commands = typer.Typer()
 
 
-@commands.command(help=FETCH_HELP + exit_codes_help())
+@commands.command(help=FETCH_HELP)
 def fetch(
     ctx: typer.Context,
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Package slugs or ids to fetch (default: everything).", show_default=False
+            metavar="[TARGET]...",
+            help="Package slugs or ids to fetch (default: everything).",
+            show_default=False,
         ),
     ] = None,
     grid: Annotated[
         list[str] | None,
         typer.Option(
             "--grid",
+            metavar="SLUG",
             help="A grid slug or id to fetch with all its packages (repeatable).",
             show_default=False,
         ),
@@ -72,16 +104,27 @@ def fetch(
         typer.Option(
             "--base-url",
             envvar=ENV_BASE_URL,
+            click_type=BaseUrl(),
             show_default=False,
             help=f"The API to read [default: {DEFAULT_BASE_URL}].",
         ),
     ] = None,
     data_dir: DataDirOption = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=16, help="Most requests in flight at once.")
+        int,
+        typer.Option(
+            "--concurrency",
+            click_type=WholeNumber(1, MAX_CONCURRENCY),
+            help="Most requests in flight at once.",
+        ),
     ] = 4,
     page_size: Annotated[
-        int, typer.Option("--page-size", min=1, max=1000, help="Records per list page.")
+        int,
+        typer.Option(
+            "--page-size",
+            click_type=WholeNumber(1, MAX_PAGE_SIZE),
+            help="Records per list page.",
+        ),
     ] = DEFAULT_PAGE_SIZE,
     fsync: Annotated[
         bool, typer.Option("--fsync", help="fsync every record file (slower, safer on power loss).")
@@ -98,7 +141,7 @@ def fetch(
         float,
         typer.Option(
             "--timeout",
-            min=0,
+            click_type=Number(0, MAX_RUN_TIMEOUT),
             metavar="SECONDS",
             help=(
                 "The most the run may take, waits for a slow or throttling server included; "
@@ -173,7 +216,9 @@ def fetch(
             sys.stderr.write(f"pkgharvest: warning: {line}\n")
         sys.stdout.write(report.summary_line() + "\n")
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
-            sys.stdout.write(f"changes: {changes.digest()}\n")
+            from pkgharvest.views.text import sanitize  # the digest names slugs from the API
+
+            sys.stdout.write(f"changes: {sanitize(changes.digest())}\n")
     elif report.exit_code and report.exit_code != ExitCode.CATALOGUE_BEHIND:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
@@ -270,9 +315,9 @@ def _not_found_lines(options: FetchOptions, report: FetchReport, deps: Dependenc
 
 def _say(notice: str | None, quiet: bool) -> None:
     if notice and not quiet:
-        from pkgharvest.views.text import sanitize
+        from pkgharvest.views.text import visible  # file names from the data folder
 
-        sys.stderr.write(f"pkgharvest: {sanitize(notice)}\n")
+        sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
 
 
 def _run_changes(root: Path) -> Any:

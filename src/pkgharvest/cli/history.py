@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -13,7 +12,7 @@ import typer
 
 from pkgharvest.cli.common import invocation, open_reader, print_json
 from pkgharvest.cli.options import CategoryOption, DataDirOption, GridOption, JsonOption
-from pkgharvest.errors import UsageError
+from pkgharvest.cli.params import LAST_RUN, MAX_ROWS, OneOf, Since, SinceType, WholeNumber
 from pkgharvest.records import Kind, Record
 
 if TYPE_CHECKING:
@@ -24,15 +23,6 @@ if TYPE_CHECKING:
 class TrendKey(StrEnum):
     STARS = "stars"
     FORKS = "forks"
-
-
-def parse_since(text: str, now: datetime) -> datetime:
-    from pkgharvest.catalogue.history import parse_since as parse
-
-    try:
-        return parse(text, now)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
 
 
 def _database(data_dir: Path | None, deps: Dependencies) -> Reader:
@@ -50,16 +40,25 @@ commands = typer.Typer()
 def trends(
     ctx: typer.Context,
     since: Annotated[
-        str,
-        typer.Option("--since", metavar="7d|30d|90d|DATE", help="Start of the window."),
-    ] = "30d",
+        Since,
+        typer.Option(
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|30d|90d|DATE",
+            help="Start of the window.",
+        ),
+    ] = "30d",  # type: ignore[assignment]  # the type converts the default too
     by: Annotated[
-        TrendKey, typer.Option("--by", help="Rank by stars or forks gained.", case_sensitive=False)
+        TrendKey,
+        typer.Option("--by", click_type=OneOf(TrendKey), help="Rank by stars or forks gained."),
     ] = TrendKey.STARS,
     grid: GridOption = None,
     category: CategoryOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit", click_type=WholeNumber(0, MAX_ROWS), help="Show this many rows; 0 shows all."
+        ),
     ] = 20,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
@@ -70,7 +69,6 @@ def trends(
         reader,
         since,
         by.value,
-        now=invocation(ctx).deps.now(),
         grid=reader.find(Kind.GRID, grid) if grid is not None else None,
         category=reader.find(Kind.CATEGORY, category) if category is not None else None,
         limit=limit,
@@ -80,10 +78,9 @@ def trends(
 
 def show_trends(
     reader: Any,
-    since: str,
+    since: Since,
     by: str,
     *,
-    now: datetime,
     grid: Record | None,
     category: Record | None,
     limit: int,
@@ -93,7 +90,8 @@ def show_trends(
     from pkgharvest.catalogue import reports
 
     reader.require_history()
-    start = parse_since(since, now)
+    start = since.start
+    assert start is not None  # only `changes` takes last-run
     rows = reader.history_call(
         reports.trends, start, by=by, limit=limit, grid=grid, category=category
     )
@@ -112,7 +110,7 @@ def show_trends(
                 Text("Trends start with the second run: so far each package was observed once.")
             )
         else:
-            console.print(Text(f"No package gained or lost {by} since {since}."))
+            console.print(Text(f"No package gained or lost {by} since {since.text}."))
         return
     caption = (
         f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
@@ -127,20 +125,21 @@ def show_trends(
 def changes(
     ctx: typer.Context,
     since: Annotated[
-        str,
+        Since,
         typer.Option(
             "--since",
+            click_type=SinceType(last_run=True),
             metavar="last-run|7d|DATE",
             help="The last run against the one before (default), or every run since then.",
         ),
-    ] = "last-run",
+    ] = LAST_RUN,  # type: ignore[assignment]  # the type converts the default too
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """What changed in the catalogue: new, removed, releases, star gains, dormant, revived."""
     from pkgharvest.catalogue import reports
 
-    start = None if since == "last-run" else parse_since(since, invocation(ctx).deps.now())
+    start = since.start  # None: the last run against the one before
     reader = _database(data_dir, invocation(ctx).deps)
     report = reader.history_call(reports.change_report, start)
     if json_output:
@@ -158,17 +157,23 @@ HISTORY_FIELDS = ("slug", "observed_at", "stars", "forks", "commits_52w_total", 
 
 
 def history_writer(
-    reader: Any, since: str | None, export_format: str, *, bom: bool, now: datetime
+    reader: Any,
+    since: Since | None,
+    export_format: str,
+    *,
+    bom: bool,
+    clean: Callable[[str], str] | None = None,
 ) -> Callable[[TextIO], None]:
     """`export --history`: a function writing every observation (since `since`) as CSV, JSON
-    Lines or a JSON array, by slug then date. Text cells get the export's formula guard."""
+    Lines or a JSON array, by slug then date. Text cells get the export's formula guard, and
+    `clean` first (the terminal's sanitizer, when the CSV is shown on one)."""
     import csv
 
     from pkgharvest.catalogue import reports
     from pkgharvest.formats.writers import UTF8_BOM, dumps, neutralize
 
     reader.require_history()
-    start = parse_since(since, now) if since is not None else None
+    start = since.start if since is not None else None
 
     def write(out: TextIO) -> None:
         rows = reader.history_stream(reports.observation_rows, start)
@@ -179,7 +184,12 @@ def history_writer(
             writer.writerow(HISTORY_FIELDS)
             for row in rows:
                 writer.writerow(
-                    [neutralize(v) if isinstance(v, str) else ("" if v is None else v) for v in row]
+                    [
+                        neutralize(clean(v) if clean else v)
+                        if isinstance(v, str)
+                        else ("" if v is None else v)
+                        for v in row
+                    ]
                 )
             return
         objects = (dict(zip(HISTORY_FIELDS, row, strict=True)) for row in rows)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pkgharvest.cli.params import Folder
 from pkgharvest.config import ENV_DATA_DIR
 from pkgharvest.records import Kind
 
@@ -16,9 +17,9 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         envvar=ENV_DATA_DIR,
+        click_type=Folder(),
         help="The mirror's folder [default: the user data dir for pkgharvest].",
         show_default=False,
-        file_okay=False,
     ),
 ]
 JsonOption = Annotated[

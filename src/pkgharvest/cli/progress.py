@@ -20,7 +20,9 @@ MAX_NOTICES = 20
 
 def plain(text: str) -> str:
     """API text inside a warning: control characters (ANSI escapes...) made visible, not run."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    from pkgharvest.views.text import visible  # pure, and cheap: no rich
+
+    return visible(text)
 
 
 class Warnings:

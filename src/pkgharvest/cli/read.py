@@ -34,6 +34,7 @@ from pkgharvest.cli.options import (
     MatchOption,
     complete_slugs,
 )
+from pkgharvest.cli.params import MAX_ROWS, OneOf, OutputFile, Since, SinceType, WholeNumber
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.mirror import GroupOrder, SortKey
@@ -50,16 +51,18 @@ ScaleOption = Annotated[
     ActivityScale,
     typer.Option(
         "--scale",
+        click_type=OneOf(ActivityScale),
         help=(
             "Sparkline scale: 'row' scales each package to its own busiest week (shape); "
             "'shared' scales every row to the table's busiest week (rows compare)."
         ),
-        case_sensitive=False,
     ),
 ]
 GroupOrderOption = Annotated[
     GroupOrder,
-    typer.Option("--by", help="Order by slug, package count or total stars.", case_sensitive=False),
+    typer.Option(
+        "--by", click_type=OneOf(GroupOrder), help="Order by slug, package count or total stars."
+    ),
 ]
 
 
@@ -124,6 +127,7 @@ def top(
         SortKey,
         typer.Option(
             "--by",
+            click_type=OneOf(SortKey),
             help=(
                 "Rank by this; largest or newest first. activity: commits in the last 13 "
                 "weeks (then the 52-week total). stars-gained: stars gained since --since, "
@@ -135,7 +139,10 @@ def top(
     category: CategoryOption = None,
     match: MatchOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=0, help="Show this many rows; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit", click_type=WholeNumber(0, MAX_ROWS), help="Show this many rows; 0 shows all."
+        ),
     ] = 20,
     reverse: Annotated[
         bool, typer.Option("--reverse", help="Smallest or oldest first (unknown still last).")
@@ -143,11 +150,14 @@ def top(
     active: ActiveOption = False,
     scale: ScaleOption = ActivityScale.ROW,
     since: Annotated[
-        str,
+        Since,
         typer.Option(
-            "--since", metavar="7d|30d|DATE", help="With --by stars-gained: the window's start."
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|30d|DATE",
+            help="With --by stars-gained: the window's start.",
         ),
-    ] = "30d",
+    ] = "30d",  # type: ignore[assignment]  # the type converts the default too
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -168,7 +178,7 @@ def top(
 
             raise UsageError("--by stars-gained does not take --match")
         show_trends(
-            reader, since, "stars", now=now, grid=scope["grid"], category=scope["category"],
+            reader, since, "stars", grid=scope["grid"], category=scope["category"],
             limit=limit, json_output=json_output,
         )  # fmt: skip
         return
@@ -252,8 +262,8 @@ def grid(
         GridLayout,
         typer.Option(
             "--layout",
+            click_type=OneOf(GridLayout),
             help="rows: one line per package (default); columns: side by side, as the website.",
-            case_sensitive=False,
         ),
     ] = GridLayout.ROWS,
     active: ActiveOption = False,
@@ -261,9 +271,9 @@ def grid(
         ActivityScale,
         typer.Option(
             "--scale",
+            click_type=OneOf(ActivityScale),
             help="Sparkline scale: 'shared' (default) one scale for the grid, so rows compare; "
             "'row' each package to its own busiest week.",
-            case_sensitive=False,
         ),
     ] = ActivityScale.SHARED,
     json_output: JsonOption = False,
@@ -404,16 +414,17 @@ def categories(
 def export(
     ctx: typer.Context,
     export_format: Annotated[
-        ExportFormat, typer.Option("--format", help="csv, jsonl or json.", case_sensitive=False)
+        ExportFormat,
+        typer.Option("--format", click_type=OneOf(ExportFormat), help="csv, jsonl or json."),
     ] = ExportFormat.CSV,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
+            click_type=OutputFile(),
             help="Write to FILE (replaced only once the export is complete) instead of stdout.",
             metavar="FILE",
-            dir_okay=False,
         ),
     ] = None,
     grid: GridOption = None,
@@ -438,11 +449,11 @@ def export(
         DateFormat,
         typer.Option(
             "--date-format",
+            click_type=OneOf(DateFormat),
             help=(
                 "CSV timestamps, in UTC: 'spreadsheet' 2026-02-02 00:18:21 (read as dates by "
                 "LibreOffice and Excel) or 'iso' 2026-02-02T00:18:21.737467Z as stored."
             ),
-            case_sensitive=False,
         ),
     ] = DateFormat.SPREADSHEET,
     history: Annotated[
@@ -456,8 +467,13 @@ def export(
         ),
     ] = False,
     since: Annotated[
-        str | None,
-        typer.Option("--since", metavar="7d|DATE", help="With --history: from then on."),
+        Since | None,
+        typer.Option(
+            "--since",
+            click_type=SinceType(),
+            metavar="7d|DATE",
+            help="With --history: from then on.",
+        ),
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -478,12 +494,18 @@ def export(
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
     reader = open_reader(data_dir, invocation(ctx).deps, history=history)
+    to_file = output is not None and str(output) != "-"
+    clean = None
+    if not to_file and sys.stdout.isatty():
+        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
+        # get the exact text.
+        from pkgharvest.views.text import sanitize
+
+        clean = sanitize
     if history:  # the observations in long form, from the catalogue database
         from pkgharvest.cli.history import history_writer
 
-        write_history = history_writer(
-            reader, since, export_format.value, bom=bom, now=invocation(ctx).deps.now()
-        )
+        write_history = history_writer(reader, since, export_format.value, bom=bom, clean=clean)
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 
@@ -496,14 +518,6 @@ def export(
         "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
         "match": match,
     }
-    to_file = output is not None and str(output) != "-"
-    clean = None
-    if not to_file and sys.stdout.isatty():
-        # Shown on a terminal, API text must not drive it (the tables' rule); files and pipes
-        # get the exact text.
-        from pkgharvest.views.text import sanitize
-
-        clean = sanitize
     exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
 
     def write(out: TextIO) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from pkgharvest import catalogue
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
-from pkgharvest.config import DEFAULT_PAGE_SIZE
+from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
 from pkgharvest.fetch.removal import RemovalPlan, plan_removal
@@ -35,7 +35,6 @@ from pkgharvest.runtime import DEFAULT_RUN_TIMEOUT, Dependencies
 from pkgharvest.store.transaction import Store, Transaction
 
 DEFAULT_CONCURRENCY = 4
-MAX_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)

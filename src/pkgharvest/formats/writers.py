@@ -21,11 +21,15 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """OWASP's CSV-injection list: a cell starting with one of these may run as a formula."""
 
 # Where a spreadsheet may start a cell inside our text: a spreadsheet opening the file with `;`
-# or TAB as the separator (the default in many locales) splits `x;=1+1` into `x` and `=1+1`, and
-# a quote or line break can start a cell too. A trigger there, after any spaces or quotes, gets
-# the same `'` a leading one gets, so no separator choice can turn the text into a formula.
-_CELL_BREAKS = (",", ";", "\t", "\r", "\n", '"')
-_EMBEDDED_TRIGGER = re.compile(r"""([,;\t\r\n"][ \t\r\n"]*)([=+\-@])""")
+# or TAB as the separator (the default in many locales) splits `x;=1+1` into `x` and `=1+1`, a
+# quote or line break can start a cell too, and the import dialogs offer a space (`x =1+1`) and
+# any other character (`|`, `:`, `/` are the usual picks). A trigger after one of these, and any
+# spaces or quotes, gets the same `'` a leading one gets, so no separator choice can turn the
+# text into a formula. After a space only a trigger that starts a word counts: split on spaces,
+# `a - b` leaves a lone `-`, which spreadsheets keep as text (at the end of the text the next
+# cell's separator follows it in the file, so a trigger there counts).
+_CELL_BREAKS = (",", ";", "\t", "\r", "\n", '"', "|", ":", "/", " ")
+_EMBEDDED_TRIGGER = re.compile(r"""([,;\t\r\n"|:/][ \t\r\n"]*|[ ]+(?=[=+\-@](?:\S|$)))([=+\-@])""")
 
 UTF8_BOM = "\ufeff"
 
@@ -66,7 +70,8 @@ def compact_dumps(value: Any, indent: int = 2) -> str:
 
 
 def neutralize(cell: str) -> str:
-    """`cell` made safe to open in a spreadsheet with any separator (`,`, `;`, TAB).
+    """`cell` made safe to open in a spreadsheet with any separator (`,`, `;`, TAB, space, `|`,
+    `:`, `/`).
 
     A cell starting with a formula trigger gets a leading `'` (OWASP), and so does a trigger that
     follows a separator, a quote or a line break inside the text (`x;=1` -> `x;'=1`): that is

@@ -27,6 +27,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from pkgharvest.records import is_record_id
 from pkgharvest.store import paths
 from pkgharvest.store.fileio import BINARY
 from pkgharvest.store.recordfile import read_record_id
@@ -81,10 +82,11 @@ def _entry_id_if_same_file(entry: object, info: os.stat_result) -> int | None:
         or parts[1] != str(info.st_size)
         or parts[2] != str(info.st_mtime_ns)
         or parts[3] != str(info.st_ino)
-        or not (parts[0].isascii() and parts[0].isdecimal() and len(parts[0]) <= 19)
+        or not (parts[0].isascii() and parts[0].isdecimal() and len(parts[0]) <= 16)
     ):
         return None
-    return int(parts[0])
+    record_id = int(parts[0])
+    return record_id if is_record_id(record_id) else None
 
 
 class SavedIndex:
@@ -133,6 +135,38 @@ def _read_index_file(path: Path) -> bytes:
         os.close(fd)
 
 
+def index_problem(root: Path) -> str | None:
+    """What is wrong with `<root>/.index.json` for `verify`, in words; None when it is absent
+    or an index this version wrote (a run ignores a broken one, and writes it again)."""
+    path = root / INDEX_NAME
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink (never followed)"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size > _INDEX_MAX_BYTES:
+        return "is larger than any index"
+    try:
+        document = json.loads(_read_index_file(path))
+    except (ValueError, RecursionError):
+        return "is not valid JSON"
+    if not isinstance(document, dict) or document.get("format") != _INDEX_FORMAT:
+        return "is not an index this version wrote"
+    for kind, entries in document.items():
+        if kind == "format":
+            continue
+        if not isinstance(entries, dict) or not all(
+            isinstance(name, str) and isinstance(entry, str) for name, entry in entries.items()
+        ):
+            return f"holds {kind!r} entries that are not an index's"
+    return None
+
+
 def dump_index(entries_by_kind: dict[str, dict[str, FileEntry]]) -> bytes:
     """The index file's bytes; keys sorted, so the same entries always give the same bytes."""
     document: dict[str, Any] = {"format": _INDEX_FORMAT}
@@ -153,6 +187,8 @@ class KindIndex:
         # renamed record into place and removing its old name). They are removed when the id
         # is next put or removed.
         self.extra_names: dict[int, list[str]] = {}
+        # Files holding an integer id no record may have (records.is_record_id).
+        self.invalid_names: list[str] = []
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, FileEntry] | None = None) -> KindIndex:
@@ -169,8 +205,8 @@ class KindIndex:
                 name = entry.name
                 if not name.endswith(paths.RECORD_SUFFIX) or name.startswith("."):
                     continue
-                if not entry.is_file():
-                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # a folder, or a link to a file elsewhere: never a record
                 known = saved.get(name)
                 vouched = None
                 if known is not None:
@@ -183,6 +219,11 @@ class KindIndex:
         found.sort()
         for name, vouched in found:
             record_id = read_record_id(os.path.join(folder, name)) if vouched is None else vouched
+            if record_id is None:
+                # An id no record may have: the file is left alone, and its name is free for
+                # the record the run writes there.
+                index.invalid_names.append(name)
+                continue
             index._add(name, record_id)
         return index
 

@@ -9,6 +9,14 @@ it first and rolls the commit forward: every step is idempotent (a move whose st
 gone was done; a removal of a missing file was done), so replaying it from the start finishes
 exactly the commit that was begun. Only then is the staging folder removed.
 
+A journal is data in the data folder, so it is not trusted: it is rolled forward only under the
+folder's lock, and only after every folder and file it names has passed the checks a fetch
+makes (no symlink, each folder a folder, each staged file a regular file of its own, each name a
+record file name). A journal that names anything else stops the command (CorruptStore, exit 65)
+before anything moves. A reading command that finds one finishes it the same way, or waits for
+the fetch that holds the lock to finish it; when it cannot be finished (no room, no write
+access) the command stops (exit 73) rather than show a mirror that is half old and half new.
+
 Format::
 
     {"format": 1, "staging": ".staging-abc123",
@@ -23,11 +31,13 @@ import json
 import os
 import shutil
 import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import CorruptStore, PkgHarvestError
+from pkgharvest.errors import CorruptStore, LockHeld, StoreWriteError
 from pkgharvest.records import Kind
 from pkgharvest.store import paths
 from pkgharvest.store.fileio import BINARY, PART_SUFFIX, atomic_write_bytes, fsync_dir
@@ -119,7 +129,8 @@ def finish(root: Path, plan: CommitPlan) -> None:
 def recover(root: Path, *, fsync: bool) -> int | None:
     """Roll forward a commit a dead or failed run left (call under the lock, before staging
     folders are cleaned). None when there was none; else how many files it moved into place.
-    CorruptStore if the journal is not one this version wrote."""
+    CorruptStore, with nothing moved, if the journal is not one this version wrote or names a
+    folder or file that is not what a commit leaves (`check_plan`)."""
     path = root / JOURNAL_NAME
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
@@ -139,9 +150,73 @@ def recover(root: Path, *, fsync: bool) -> int | None:
     finally:
         os.close(fd)
     plan = _parse(path, b"".join(chunks))
+    check_plan(root, plan)
+    for kind in Kind:  # a folder the commit moves into: a fetch makes it before it begins
+        if not check_folder(root / kind.value, f"{kind.singular} folder"):
+            os.mkdir(root / kind.value)
     moved = apply(root, plan, fsync=fsync, replay=True)
     finish(root, plan)
     return moved
+
+
+def check_folder(path: Path, what: str) -> bool:
+    """Whether the folder `path` exists; CorruptStore (one line naming it) if it is a symlink
+    or not a folder: a run would otherwise write, or delete, wherever it leads."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        raise CorruptStore(f"the {what} {path} is a symlink; {REPAIR_HINT}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise CorruptStore(f"the {what} {path} is not a folder; {REPAIR_HINT}")
+    return True
+
+
+def _check_staged_file(path: Path) -> None:
+    """A file the journal moves into the mirror: absent (moved already), or a regular file
+    with one link, as the run staged it; never a link to something outside."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        what = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a file the run staged"
+        raise CorruptStore(
+            f"the commit journal {JOURNAL_NAME} moves {path}, which is {what}; {REPAIR_HINT}"
+        )
+
+
+def _check_removed_file(path: Path) -> None:
+    """A record file the journal removes: absent, or not a folder (unlinking a symlink
+    removes the link, never what it points to)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise CorruptStore(
+            f"the commit journal {JOURNAL_NAME} removes {path}, which is a folder; {REPAIR_HINT}"
+        )
+
+
+def check_plan(root: Path, plan: CommitPlan) -> None:
+    """The checks a fetch makes, on every folder and file a journal names: the kind folders,
+    the staging folder and its kind folders, each staged file, each file it removes.
+    CorruptStore naming the first that fails; nothing is touched."""
+    staging = root / plan.staging
+    check_folder(staging, "staging folder")
+    for kind in Kind:
+        folder = root / kind.value
+        check_folder(folder, f"{kind.singular} folder")
+        staged = staging / kind.value
+        check_folder(staged, "staging folder")
+        for name in plan.moves.get(kind.value, []):
+            _check_staged_file(staged / (name + PART_SUFFIX))
+        for name in plan.removals.get(kind.value, []):
+            _check_removed_file(folder / name)
+    for name in (INDEX_NAME, MANIFEST_NAME):
+        _check_staged_file(staging / (name + PART_SUFFIX))
 
 
 def _parse(path: Path, data: bytes) -> CommitPlan:
@@ -194,21 +269,59 @@ def _is_complete_record(path: str | Path) -> bool:
     return isinstance(record, dict) and "id" in record
 
 
-def finish_for_readers(root: Path) -> int | None:
-    """For the reading commands: finish a commit a dead run left, so that they too see the
-    mirror whole. Only when no run holds the lock (a running fetch finishes it itself) and the
-    folder can be written; otherwise it is left for the next `fetch`. Never raises."""
-    if not os.path.lexists(root / JOURNAL_NAME):
+READER_PATIENCE = 120.0
+"""Seconds a reading command waits for the fetch holding the lock to finish a commit it found
+begun (a commit moves files for a few seconds at most; a fetch finishing a dead run's commit
+does it first thing)."""
+
+
+def finish_for_readers(
+    root: Path,
+    *,
+    patience: float = READER_PATIENCE,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> int | None:
+    """For the reading commands: a commit a run began and did not finish is finished before
+    anything is read, so that every reader sees one mirror, the one after the commit. None when
+    there was none; else how many files it moved into place.
+
+    Under the lock, after the checks a fetch makes (CorruptStore, exit 65, nothing moved). While
+    a fetch holds the lock, it is that fetch's to finish: wait (at most `patience` seconds,
+    then LockHeld). StoreWriteError (exit 73) when it cannot be finished here (no room, a
+    read-only folder): the mirror would be half old and half new, so nothing is shown."""
+    journal = root / JOURNAL_NAME
+    if not os.path.lexists(journal):
         return None
     from pkgharvest.store.lock import LOCK_NAME, FolderLock  # only on this rare path
 
-    try:
-        held = FolderLock.acquire(root / LOCK_NAME)
-    except (OSError, PkgHarvestError):
-        return None
+    give_up = clock() + patience
+    while True:
+        try:
+            held = FolderLock.acquire(root / LOCK_NAME)
+            break
+        except LockHeld as err:
+            if not os.path.lexists(journal):
+                return None  # the fetch holding the lock finished it
+            if clock() >= give_up:
+                raise LockHeld(
+                    f"{err}; it has been finishing a commit for {patience:g} s: "
+                    "try again when it is done"
+                ) from None
+            sleep(0.05)
+        except OSError as err:
+            raise _unfinished(root, err) from None
     try:
         return recover(root, fsync=True)
-    except (OSError, PkgHarvestError):
-        return None
+    except OSError as err:
+        raise _unfinished(root, err) from None
     finally:
         held.release()
+
+
+def _unfinished(root: Path, err: OSError) -> StoreWriteError:
+    return StoreWriteError(
+        f"a commit into {root} was cut short and cannot be finished now "
+        f"({err.strerror or err}): its records are half moved, so nothing is read until it is; "
+        "make room (or give write access), then run any command again"
+    )

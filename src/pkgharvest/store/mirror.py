@@ -16,6 +16,7 @@ skipped). Nothing here writes, imports rich or typer, or touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,18 +27,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
-from pkgharvest.records import (
-    Kind,
-    Record,
-    _is_int,
-    parse_timestamp,
-)
+from pkgharvest.errors import LockHeld, NoMirror, RecordNotFound, StoreError
+from pkgharvest.records import MAX_INTEGER, Kind, Record, _is_int, is_record_id, parse_timestamp
 from pkgharvest.store.fileio import read_small_file_and_stat
 from pkgharvest.store.journal import finish_for_readers
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX
-from pkgharvest.store.recordfile import corrupt_record
+from pkgharvest.store.recordfile import corrupt_record, describe_id
 
 # --- opening and reading ------------------------------------------------------------------
 
@@ -78,7 +74,11 @@ class Mirror:
 
 def open_mirror(root: Path) -> Mirror:
     """Read `root/manifest.json`. Raises NoMirror when there is no manifest or no package."""
-    finish_for_readers(root)  # a commit a killed fetch began (journal.py): see it whole
+    # A commit a killed fetch began is finished first, to be seen whole. One a fetch holding
+    # the lock is making is that fetch's to finish: meanwhile the catalogue database still
+    # holds the catalogue as it was before that run (catalogue/reader.py), so no one waits.
+    with contextlib.suppress(LockHeld):
+        finish_for_readers(root, patience=0)
     manifest_path = root / MANIFEST_NAME
     data = read_manifest_bytes(manifest_path)
     if data is None:
@@ -106,9 +106,10 @@ def _has_record_file(folder: Path) -> bool:
         return False
 
 
-def _read_record(path: str) -> Record | None:
+def _read_record(path: str, left_out: list[str] | None = None) -> Record | None:
     """One record file, or None if it vanished since the folder was listed (a fetch replacing
-    files as we read)."""
+    files as we read) or holds an integer id no record may have (then its path is added to
+    `left_out`: everything else still works, and a fetch replaces it)."""
     try:
         # Not open(): its buffered reader costs an ioctl and an lseek per file (the catalogue
         # sync reads every record file of a first run back).
@@ -125,15 +126,39 @@ def _read_record(path: str) -> Record | None:
         raise corrupt_record(
             path, f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
         ) from None
+    except (ValueError, RecursionError) as err:  # an integer of 5,000 digits, [[[[...
+        raise corrupt_record(path, f"is not JSON this version reads ({err})") from None
     if not isinstance(record, dict):
         raise corrupt_record(path, "is not a JSON object")
     if not _is_int(record.get("id")) or not isinstance(record.get("slug"), str):
         raise corrupt_record(path, 'has no integer "id" or text "slug"')
+    if not is_record_id(record["id"]):
+        if left_out is not None:
+            left_out.append(path)
+        return None
     return record
 
 
 read_record_file = _read_record
-"""One record file, or None if it vanished (CorruptStore when it does not parse)."""
+"""One record file, or None if it vanished or holds an id no record may have (CorruptStore
+when it does not parse)."""
+
+
+def left_out_notice(paths: list[str]) -> str | None:
+    """The one line saying which record files a reader left out, if any."""
+    if not paths:
+        return None
+    first = paths[0]
+    try:
+        record_id = json.loads(read_small_file_and_stat(first)[0])["id"]
+        held = describe_id(record_id)
+    except (OSError, ValueError, KeyError, TypeError):
+        held = "an id"
+    more = f" (and {len(paths) - 1:,} more)" if len(paths) > 1 else ""
+    return (
+        f"left out the record file {first}{more}: it holds {held}, and ids run from 1 to "
+        f"{MAX_INTEGER:,}; the next `pkgharvest fetch` replaces it (or move it away)"
+    )
 
 
 def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore
-from pkgharvest.records import FIELDS_BY_KIND, Record
+from pkgharvest.records import FIELDS_BY_KIND, Record, is_record_id
 
 ValueEncoder = Callable[[Any], str]
 """JSON text of one value: a field name or a field value."""
@@ -33,7 +33,7 @@ REPAIR_HINT = "move it away or delete it, then run `pkgharvest fetch` again"
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
 # Files we write start with `{\n  "id": 123,`; reading this much of the head finds the id.
 _HEAD_BYTES = 64
-_HEAD_ID = re.compile(rb'\A\{\s*"id"\s*:\s*(-?[0-9]+)\s*[,}]')
+_HEAD_ID = re.compile(rb'\A\{\s*"id"\s*:\s*(-?[0-9]{1,20})\s*[,}]')
 
 # Values the fast path must encode exactly as the public API does before it is used.
 _SELF_CHECK_VALUES: tuple[Any, ...] = (
@@ -160,17 +160,30 @@ def parse_record(path: str | Path, data: bytes) -> Record:
     return record
 
 
-def read_record_id(path: str | Path) -> int:
-    """The id of the record in `path`, from the head of the file when it looks like ours."""
+def read_record_id(path: str | Path) -> int | None:
+    """The id of the record in `path`, from the head of the file when it looks like ours; None
+    when it is an integer no record may have (a hand edit, or an older version's file with an
+    id beyond MAX_INTEGER): the file holds no record, and a run writing its name replaces it.
+    CorruptStore when the file is no record at all (not JSON, no integer "id")."""
     fd = os.open(path, os.O_RDONLY | _BINARY)
     try:
         head = os.read(fd, _HEAD_BYTES)
         match = _HEAD_ID.match(head)
         if match is not None:
-            return int(match.group(1))
+            record_id = int(match.group(1))
+            return record_id if is_record_id(record_id) else None
         chunks = [head]
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
     finally:
         os.close(fd)
-    return int(parse_record(path, b"".join(chunks))["id"])
+    record_id = parse_record(path, b"".join(chunks))["id"]
+    return record_id if is_record_id(record_id) else None
+
+
+def describe_id(value: int) -> str:
+    """`id 123` for a message, or its length when it has too many digits to print (Python
+    refuses to turn an integer of more than 4,300 digits into text)."""
+    if abs(value) >= 10**40:
+        return f"an id of about {value.bit_length() * 30103 // 100000:,} digits"
+    return f"id {value}"

@@ -35,7 +35,6 @@ import contextlib
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -44,7 +43,7 @@ from types import TracebackType
 from typing import Any
 
 from pkgharvest import __version__
-from pkgharvest.errors import CorruptStore, SourceMismatch, StoreWriteError
+from pkgharvest.errors import SourceMismatch, StoreWriteError
 from pkgharvest.records import Kind, Record
 from pkgharvest.store import journal, paths, signals
 from pkgharvest.store.fileio import (
@@ -69,13 +68,18 @@ from pkgharvest.store.index import (
 )
 from pkgharvest.store.lock import LOCK_NAME, FolderLock
 from pkgharvest.store.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
-from pkgharvest.store.recordfile import REPAIR_HINT, corrupt_record, parse_record, serialize_record
+from pkgharvest.store.recordfile import corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
-# Free space a commit wants beyond what staging used: directory entries of the moved files
-# (ext4 needs ~32 bytes each, in new 4 KiB blocks) and some spare.
-_DIR_BYTES_PER_MOVE = 64
+# Free space a commit wants beyond what staging used (the staged files already hold their
+# blocks): see Transaction._commit_blocks.
+_DIR_ENTRY_HEAD = 8  # ext4's directory entry: inode, record length, name length, type
 _SPARE_BYTES = 64 * 1024
+_SPARE_BLOCKS = 16
+# ext4 keeps 2% of its blocks (at most 4096) for its own metadata: statvfs counts them in
+# f_bfree, but no file may use them, root's included.
+_EXT4_RESERVE_FRACTION = 50
+_EXT4_RESERVE_MAX = 4096
 
 
 class Change(StrEnum):
@@ -118,6 +122,9 @@ class Store:
         """fsync every record file (slow); the manifest is always fsynced."""
         self._locked = False
         self._opened = False
+        # What this lock session created (the folders, `.lock`): a run into a new folder that
+        # never commits leaves none of it behind.
+        self._made: list[Path] = []
         self.recovered: int | None = None
         """Files moved into place by finishing a commit an earlier run began (None: none)."""
 
@@ -141,20 +148,49 @@ class Store:
     def lock(self) -> Iterator[None]:
         """Hold the data folder's lock (see lock.py), or raise LockHeld at once if another run
         holds it."""
+        made: list[Path] = []
         try:
             if self.root.exists() and not self.root.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+            if not self.root.exists():
+                new_folders = [self.root, *(p for p in self.root.parents if not p.exists())]
+                made.extend(reversed(new_folders))
             self.root.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(self.lock_path):
+                made.append(self.lock_path)
             held = FolderLock.acquire(self.lock_path)
         except OSError as err:
+            self._remove_made(made)
             raise self.write_error(err) from None
+        except BaseException:
+            self._remove_made(made)
+            raise
+        self._made = made
         self._locked = True
         try:
             yield
         finally:
             self._locked = False
             self._opened = False
+            leave = self._made if not os.path.lexists(self.manifest_path) else []
+            self._made = []
+            # The kind folders and `.lock` go while the lock is held; the folders above them
+            # once it is released (the held lock keeps the data folder open).
+            files = [path for path in leave if path == self.lock_path or path.parent == self.root]
+            self._remove_made(files)
             held.release()
+            self._remove_made([path for path in leave if path not in files])
+
+    @staticmethod
+    def _remove_made(paths: list[Path]) -> None:
+        """Remove what a run that never committed created, newest first: a folder only while
+        it is empty (anything put there since stays, and so do the folders holding it)."""
+        for path in reversed(paths):
+            with contextlib.suppress(OSError):
+                if path.name == LOCK_NAME:
+                    os.unlink(path)
+                else:
+                    os.rmdir(path)
 
     def open_for_update(self, *, source: str | None = None, switch_source: bool = False) -> None:
         """Check the folder can be updated, and clean what killed runs left. Call under lock().
@@ -170,6 +206,7 @@ class Store:
             for kind in Kind:
                 if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):
                     self.kind_folder(kind).mkdir()
+                    self._made.append(self.kind_folder(kind))
             for folder in (self.root, *(self.kind_folder(kind) for kind in Kind)):
                 # A real create+remove: permissions, read-only mounts and ACLs all show here.
                 fd, probe = create_temp(folder, "probe")
@@ -209,15 +246,7 @@ class Store:
     def _check_folder(path: Path, what: str) -> bool:
         """Whether `path` exists; CorruptStore (one line naming it) if it is a symlink or not a
         folder: the run would otherwise write, or delete, wherever it leads."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            return False
-        if stat.S_ISLNK(info.st_mode):
-            raise CorruptStore(f"the {what} {path} is a symlink; {REPAIR_HINT}")
-        if not stat.S_ISDIR(info.st_mode):
-            raise CorruptStore(f"the {what} {path} is not a folder; {REPAIR_HINT}")
-        return True
+        return journal.check_folder(path, what)
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest, None if there is none yet; CorruptStore if it is broken or newer."""
@@ -570,20 +599,43 @@ class Transaction:
         return plan
 
     def _check_free_space(self, plan: journal.CommitPlan) -> None:
-        """StoreWriteError unless the file system has room for the journal and for the record
-        folders to grow (a rename can need a new directory block): checked before the first
-        move, so a full disk stops the run with the mirror unchanged."""
+        """StoreWriteError unless the file system has room for what the commit allocates:
+        checked before the first move, so a full disk stops the run with the mirror unchanged.
+        """
         root = self._store.root
         info = os.statvfs(root)
-        is_root = getattr(os, "geteuid", lambda: -1)() == 0  # root may use the reserved blocks
-        blocks = info.f_bfree if is_root else info.f_bavail
-        free = blocks * info.f_frsize
-        needed = 2 * len(plan.to_bytes()) + _DIR_BYTES_PER_MOVE * plan.move_count + _SPARE_BYTES
-        if free < needed:
+        block = info.f_frsize or info.f_bsize or 4096
+        if getattr(os, "geteuid", lambda: -1)() == 0:
+            # Root may use the blocks reserved for root, never those the file system keeps.
+            kept = min(info.f_blocks // _EXT4_RESERVE_FRACTION, _EXT4_RESERVE_MAX)
+            free_blocks = max(0, info.f_bfree - kept)
+        else:
+            free_blocks = info.f_bavail
+        needed_blocks = self._commit_blocks(plan, block)
+        if free_blocks < needed_blocks:
             raise StoreWriteError(
-                f"not enough free space in {root} to commit ({free // 1024} KiB free, about "
-                f"{needed // 1024} KiB needed); the mirror is unchanged"
+                f"not enough free space in {root} to commit ({free_blocks * block // 1024} KiB "
+                f"free, about {needed_blocks * block // 1024} KiB needed); the mirror is unchanged"
             )
+
+    def _commit_blocks(self, plan: journal.CommitPlan, block: int) -> int:
+        """File system blocks the commit may allocate, at `block` bytes each: the journal (a
+        temporary file renamed into place), the new directory entries of the record folders
+        (a name the folder does not hold yet: 8 bytes and the name rounded up to 4; a
+        directory block that splits keeps half of its entries, so twice that), a block for
+        each folder's index, and a spare."""
+        journal_bytes = len(plan.to_bytes())
+        blocks = 2 * -(-journal_bytes // block) + 2
+        for kind in Kind:
+            existing = self._index(kind).id_by_name
+            entry_bytes = sum(
+                _DIR_ENTRY_HEAD + -(-len(os.fsencode(name)) // 4) * 4
+                for name in plan.moves.get(kind.value, [])
+                if name not in existing
+            )
+            if entry_bytes:
+                blocks += -(-2 * entry_bytes // block) + 1
+        return blocks + max(_SPARE_BLOCKS, -(-_SPARE_BYTES // block))
 
     def _index_bytes(self) -> bytes:
         """The index after this run: every file it leaves that it knows the digest of."""

@@ -101,7 +101,7 @@ def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
             f" (the last on {_when(report.until)})"
         )
     parts.append(Text(title, style="bold underline"))
-    parts.append(Text(report.digest(), style="dim"))
+    parts.append(Text(display(report.digest()), style="dim"))  # it names slugs
     parts.append(Text(""))
 
     def cut(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:

@@ -3,8 +3,9 @@
 The API is untrusted: a description may carry ANSI escape sequences (colours, cursor moves,
 OSC 8 links, window titles), other control characters, or bidi overrides that make a line read
 differently from what it is. Everything shown on a terminal goes through `sanitize`; stored
-records and exports keep the text as sent. Rich markup is a separate concern: views wrap API text
-in `rich.text.Text`, which is never parsed for markup.
+records and exports keep the text as sent. Messages (errors, warnings, notices) go through
+`visible`, which writes such characters out as escapes instead of dropping them. Rich markup is
+a separate concern: views wrap API text in `rich.text.Text`, which is never parsed for markup.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def sanitize(text: str) -> str:
     text = _ESCAPE_SEQUENCE.sub("", text)
     text = _LINE_BREAKS.sub(" ", text)
     return _INVISIBLE_CONTROLS.sub("", text)
+
+
+def visible(text: str) -> str:
+    """`text` with every character a terminal would act on written out as its escape (`\\x1b`,
+    `\\u202e`, `\\n`), printable text kept: for messages and warnings, which name what the API
+    or the data folder holds (a file name, a slug) and must say what is really there, on one
+    line, without acting on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def display(value: object, missing: str = "—") -> str:
