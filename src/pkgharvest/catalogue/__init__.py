@@ -395,11 +395,12 @@ def _with_left_out(notice: str | None, left_out: list[str]) -> str | None:
 
 
 def _check_whole(conn: sqlite3.Connection, path: Path) -> None:
-    """CatalogueDamaged when SQLite's integrity check fails or a value has the wrong type
-    anywhere (a read of the whole file: `fetch` does it before it starts)."""
-    from pkgharvest.catalogue.audit import damage
+    """CatalogueDamaged when SQLite's integrity check finds a damaged page anywhere in the file
+    (a read of the whole file: `fetch` does it before it starts; a value of the wrong type is
+    found where it is read)."""
+    from pkgharvest.catalogue.audit import integrity
 
-    found = damage(conn, path)
+    found = integrity(conn, path)
     conn.row_factory = checked_row
     if found:
         raise damaged_error(path, found[0].removeprefix("is damaged: "))
@@ -567,8 +568,9 @@ def after_commit(
 
 def prepare(root: Path, *, wait: Wait = DEFAULT_WAIT) -> Outcome:
     """Before a fetch: migrate the database, refuse a newer or unsafe one (exit 65) or a disk
-    too full to open it (73) before anything is fetched, check the whole file and repair it when
-    damaged (a nightly fetch is the check no reading command makes), and catch it up
+    too full to open it (73) before anything is fetched, run SQLite's integrity check on the
+    whole file and repair it when damaged (a nightly fetch is the check no reading command
+    makes), and catch it up
     if a crash left it behind, so that the crashed run's changes are its own. A database this
     run cannot update now (locked, not writable) is a `problem` for the fetch to report, not
     a failure. Nothing happens in a folder with no mirror, or one a run holds (the fetch then

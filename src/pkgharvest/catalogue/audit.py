@@ -29,7 +29,7 @@ from pkgharvest.catalogue.edge import (
     problems,
     translated,
 )
-from pkgharvest.catalogue.values import COLUMN_TYPES, SQL_TYPES
+from pkgharvest.catalogue.values import COLUMN_TYPES, KEY_COLUMNS, SQL_TYPES
 from pkgharvest.catalogue.write import _JSON_COLUMNS as JSON_COLUMNS
 from pkgharvest.errors import CatalogueError, PkgHarvestError
 from pkgharvest.records import Kind, Record
@@ -188,7 +188,7 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
         return found
     found.conn = conn
     if deep:
-        found_damage = damage(conn, path)
+        found_damage = damage(conn, path, json=True)
         if found_damage:
             found.state = "damaged"
             found.problems += [(path, line) for line in found_damage]
@@ -227,16 +227,24 @@ def _integrity(conn: sqlite3.Connection, path: Path) -> Iterator[str]:
         yield f"fails SQLite's integrity check: {first}{more}"
 
 
-def damage(conn: sqlite3.Connection, path: Path) -> list[str]:
-    """What SQLite's integrity check, then the look at every value's type, find wrong (one
-    line each; empty: nothing)."""
-    return list(_integrity(conn, path)) or list(_types(conn))
+def integrity(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """What SQLite's integrity check finds wrong, in one line (empty: nothing)."""
+    return list(_integrity(conn, path))
 
 
-def _types(conn: sqlite3.Connection) -> Iterator[str]:
-    """One line per table holding values of a type pkgharvest never writes there."""
+def damage(conn: sqlite3.Connection, path: Path, *, json: bool = False) -> list[str]:
+    """What SQLite's integrity check, then the look at the values' types, find wrong (one line
+    each; empty: nothing). `json`: also parse every JSON column of the record tables (which the
+    reading commands do anyway as they read them)."""
+    return list(_integrity(conn, path)) or list(_types(conn, json=json))
+
+
+def _types(conn: sqlite3.Connection, *, json: bool) -> Iterator[str]:
+    """One line per table holding a value of a type pkgharvest never writes there. The key
+    columns are left out (a query reading a row checks them: values.checked_row), which halves
+    the cost on the big history tables; each table is one scan that stops at the first."""
     conn.row_factory = None
-    json_functions = write.has_json_each()
+    json_valid = json and write.has_json_each()
     try:
         tables = [
             name
@@ -247,29 +255,26 @@ def _types(conn: sqlite3.Connection) -> Iterator[str]:
         for table in tables:
             quoted = '"' + table.replace('"', '""') + '"'
             columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})")]
-            tests = []
             record_table = table in {kind.value for kind in Kind}
+            tests: list[tuple[str, str]] = []
             for column in columns:
                 allowed = COLUMN_TYPES.get(column)
-                if allowed is None:
+                if allowed is None or column in KEY_COLUMNS:
                     continue
                 kinds = ", ".join(f"'{SQL_TYPES[kind]}'" for kind in sorted(allowed, key=str))
                 test = f'typeof("{column}") NOT IN ({kinds})'
-                if record_table and column in JSON_COLUMNS and json_functions:
+                if record_table and column in JSON_COLUMNS and json_valid:
                     test = f"({test} OR NOT json_valid(coalesce(\"{column}\", 'null')))"
-                tests.append((column, f"sum({test})"))
+                tests.append((column, test))
             if not tests:
                 continue
-            counts = conn.execute(
-                f"SELECT {', '.join(test for _, test in tests)} FROM {quoted}"
+            which = " ".join(f"WHEN {test} THEN '{column}'" for column, test in tests)
+            anywhere = " OR ".join(test for _, test in tests)
+            found = conn.execute(
+                f"SELECT CASE {which} END FROM {quoted} WHERE {anywhere} LIMIT 1"
             ).fetchone()
-            wrong = [(column, n) for (column, _), n in zip(tests, counts, strict=True) if n]
-            if wrong:
-                total = sum(n for _, n in wrong)
-                yield (
-                    f"holds {total:,} value{'s' if total != 1 else ''} of the wrong type "
-                    f"(first: table {table}, column {wrong[0][0]})"
-                )
+            if found is not None:
+                yield f"holds a value of the wrong type (table {table}, column {found[0]})"
     except sqlite3.DatabaseError as err:
         yield f"cannot be read: {getattr(err, 'sqlite_errorname', 'error')}"
 

@@ -183,12 +183,15 @@ class Reader:
 
         if self.history_db is None:
             return [], []
-        return self.history_call(
-            lambda conn: (
-                reports.star_history(conn, package_id),
-                reports.stitched_weeks(conn, package_id),
+        try:
+            return self.history_call(
+                lambda conn: (
+                    reports.star_history(conn, package_id),
+                    reports.stitched_weeks(conn, package_id),
+                )
             )
-        )
+        except (CatalogueDamaged, CatalogueLocked, CatalogueUnwritable, CatalogueUnsafe):
+            return [], []  # damaged beyond what this command may repair: said already
 
     def require_history(self) -> None:
         """Raise the reason there is no history to read (its own exit code), if there is none."""
@@ -276,6 +279,8 @@ class Reader:
             else:
                 if rebuilt.notice:
                     self.say(rebuilt.notice)
+                if not shared:
+                    self.catalogue.close()  # the private copy the rebuilt database replaces
                 self.catalogue = self.history_db = rebuilt
                 self.history_error = None
                 return

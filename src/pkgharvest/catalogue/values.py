@@ -73,6 +73,13 @@ COLUMN_TYPES: dict[str, Types] = {
 }
 """Column name -> the Python types its values may have when read."""
 
+KEY_COLUMNS = frozenset(
+    {"id", "package_id", "grid_id", "record_id", "run_id", "week_start", "observed_at"}
+    | {"change", "kind", "name", "key"}
+)
+"""Columns of the tables' primary keys: a scan of the whole file for values of the wrong type
+leaves them out (a query that reads a row still checks them)."""
+
 SQL_TYPES = {
     int: "integer",
     float: "real",
@@ -93,12 +100,38 @@ def wrong_type(column: str) -> sqlite3.Error:
     return err
 
 
+class _Plan:
+    """What the columns of one query may hold, and the type signatures of rows already found
+    right (most rows of a query share a few: a row is then checked by one set lookup)."""
+
+    __slots__ = ("accepted", "allowed", "description", "names")
+
+    def __init__(self, description: tuple[Any, ...]) -> None:
+        self.description = description
+        self.names = [column[0] for column in description]
+        self.allowed = [COLUMN_TYPES.get(name, SCALAR) for name in self.names]
+        self.accepted: set[tuple[type, ...]] = set()
+
+
+_PLANS: dict[int, _Plan] = {}
+_MAX_PLANS = 64
+
+
 def checked_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A row factory: the row as it is, once every known column holds a value of its type."""
-    for column, value in zip(cursor.description, row, strict=True):
-        allowed = COLUMN_TYPES.get(column[0], SCALAR)
-        if type(value) not in allowed:
-            raise wrong_type(column[0])
+    description = cursor.description
+    plan = _PLANS.get(id(description))
+    if plan is None or plan.description is not description:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[id(description)] = _Plan(description)
+    types = tuple(map(type, row))
+    if types in plan.accepted:
+        return row
+    for name, allowed, kind in zip(plan.names, plan.allowed, types, strict=True):
+        if kind not in allowed:
+            raise wrong_type(name)
+    plan.accepted.add(types)
     return row
 
 
