@@ -58,7 +58,11 @@ TARGET_RATIO_TO_RAW = 1.25
 TARGET_USER_CPU_6000 = 0.8
 TARGET_EXT4_SYS_CPU_6000 = 0.5
 TARGET_RSS_30000_MB = 70.0  # issue 10: "as flat as today (70 MB at 30,000 packages)"
-DEFAULT_RAW_PAGE_SIZES = (100, 250, 500, 1000)  # 250: the harvester's own default
+# Targets from issue 16 (at 6,000 packages): user CPU beyond the stack's import.
+TARGET_OWN_USER_FIRST_6000 = 0.6
+TARGET_OWN_USER_RERUN_6000 = 0.2
+STACK_IMPORT = "import typer, httpx, rich"
+DEFAULT_RAW_PAGE_SIZES = (250, 1000, DEFAULT_PAGE_SIZE)  # the last: the harvester's own
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,20 @@ def startup_cost() -> ChildRun:
     return run_child([sys.executable, "-m", "pkgharvest", "--version"])
 
 
+def stack_cost(repeat: int = 5) -> ChildRun:
+    """`python -c "import typer, httpx, rich"`, least user CPU of `repeat`: what a run's own
+    CPU is counted beyond (issue 16)."""
+    runs = [run_child([sys.executable, "-c", STACK_IMPORT]) for _ in range(repeat)]
+    return min(runs, key=lambda run: run.cpu_user)
+
+
+def add_own_cpu(results: list[dict[str, Any]], stack: ChildRun) -> None:
+    """Each run's user CPU beyond the stack's import (`own_user_s`)."""
+    for result in results:
+        for run in ("full", "rerun"):
+            result[run]["own_user_s"] = round(result[run]["cpu_user_s"] - stack.cpu_user, 3)
+
+
 def check_targets(results: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     """The targets of issues 4 and 10, each with its measured value and whether it is met, per
     file system; a target whose sizes were not run is left out."""
@@ -367,6 +385,17 @@ def check_targets(results: list[dict[str, Any]], concurrency: int) -> dict[str, 
                         "value": ratio,
                         "met": ratio <= TARGET_RATIO_TO_RAW,
                     }
+        if at_6000 and "own_user_s" in at_6000["full"]:
+            for run, goal in (
+                ("full", TARGET_OWN_USER_FIRST_6000),
+                ("rerun", TARGET_OWN_USER_RERUN_6000),
+            ):
+                own = at_6000[run]["own_user_s"]
+                targets[f"{fs}: own_user_cpu_{run}_6000"] = {
+                    "target": f"<= {goal} s beyond `python -c '{STACK_IMPORT}'`",
+                    "value": own,
+                    "met": own <= goal,
+                }
         if at_6000 and at_30000:
             growth = at_30000["full"]["peak_rss_mb"] / at_6000["full"]["peak_rss_mb"]
             targets[f"{fs}: rss_30000_vs_6000"] = {
@@ -395,7 +424,11 @@ def _num(value: float | None, width: int, decimals: int) -> str:
 
 
 def print_table(
-    results: list[dict[str, Any]], startup: ChildRun, parent_rss_mb: float, targets: dict[str, Any]
+    results: list[dict[str, Any]],
+    startup: ChildRun,
+    parent_rss_mb: float,
+    targets: dict[str, Any],
+    stack: ChildRun | None = None,
 ) -> None:
     header = (
         f"{'fs':>5} {'packages':>8} | {'full s':>6} {'usr s':>5} {'sys s':>5} {'rss MB':>6} "
@@ -422,6 +455,11 @@ def print_table(
         if full["exit_code"] or rerun["exit_code"] or naive["exit_code"] not in (0, None):
             codes = (full["exit_code"], rerun["exit_code"], naive["exit_code"])
             print(f"{'':>14}   exit codes (full, rerun, naive): {codes}")
+        if "own_user_s" in full:
+            print(
+                f"{'':>14}   user CPU beyond the stack's import: first run "
+                f"{full['own_user_s']:.2f} s, rerun {rerun['own_user_s']:.2f} s"
+            )
         walls = ", ".join(f"{size}: {run['wall_s']:.2f} s" for size, run in raw["runs"].items())
         if walls:
             print(f"{'':>14}   raw crawler by page size: {walls}")
@@ -435,6 +473,11 @@ def print_table(
         f"start-up alone (python -m pkgharvest --version): {startup.wall:.2f} s wall, "
         f"{startup.cpu_user:.2f} s user, {startup.cpu_sys:.2f} s sys, {startup.peak_rss_mb:.1f} MB"
     )
+    if stack is not None:
+        print(
+            f"the stack's import alone (python -c '{STACK_IMPORT}', best of 5): "
+            f"{stack.cpu_user:.2f} s user, {stack.cpu_sys:.2f} s sys"
+        )
     print(f"this benchmark process: {parent_rss_mb:.1f} MB peak (children's RSS include it)")
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     if load:
@@ -497,9 +540,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 results.append(result)
     startup = startup_cost()
+    stack = stack_cost()
+    add_own_cpu(results, stack)
     parent_rss_mb = _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     targets = check_targets(results, args.concurrency)
-    print_table(results, startup, parent_rss_mb, targets)
+    print_table(results, startup, parent_rss_mb, targets, stack)
 
     from pkgharvest import __version__
 
@@ -522,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
             "data_roots": [str(root or tempfile.gettempdir()) for root in data_roots],
         },
         "startup": asdict(startup) | {"stdout": None},
+        "stack_import": asdict(stack) | {"stdout": None},
         "bench_process_peak_rss_mb": parent_rss_mb,
         "results": results,
         "targets": targets,

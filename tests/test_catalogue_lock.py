@@ -1,6 +1,6 @@
 """Another process holding the catalogue database's write lock (issue 16 item 3, issue 20 item
 10): a fetch waits a bounded time on its injected clock, then reports "the catalogue database
-was not updated" even under --quiet, in --json, and with exit 7; its summary's time is the
+was not updated" even under --quiet, in --json, and with exit 9; its summary's time is the
 run's whole time. Reading commands read a private copy (one line), history commands the
 database as it is; once the lock is gone, the next command catches up."""
 
@@ -112,7 +112,7 @@ def test_fetch_reports_a_locked_database_even_under_quiet(
     capsys.readouterr()
     code = _fetch(_changed(), mirror, "--quiet", time=time)
     out, err = capsys.readouterr()
-    assert code == 7
+    assert code == 9
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith("pkgharvest: warning: the catalogue database was not updated")
@@ -131,10 +131,10 @@ def test_fetch_json_says_it_and_its_time_is_the_whole_run(
 ) -> None:
     time = FakeTime()
     capsys.readouterr()
-    assert _fetch(_changed(), mirror, "--json", time=time) == 7
+    assert _fetch(_changed(), mirror, "--json", time=time) == 9
     out, err = capsys.readouterr()
     document = json.loads(out)
-    assert document["exit_code"] == 7 and document["complete"] is True
+    assert document["exit_code"] == 9 and document["complete"] is True
     assert "was not updated" in document["catalogue_problem"]
     assert document["changes"] is None  # the database could not say them
     assert document["seconds"] >= WAIT  # the wait for the lock included
@@ -145,7 +145,7 @@ def test_the_summary_line_counts_the_wait(
     capsys: Cap, mirror: Path, locked: subprocess.Popen[str]
 ) -> None:
     capsys.readouterr()
-    assert _fetch(_changed(), mirror) == 7
+    assert _fetch(_changed(), mirror) == 9
     out, err = capsys.readouterr()
     summary = out.splitlines()[0]
     assert summary.startswith("fetch complete: ")
@@ -157,7 +157,7 @@ def test_the_summary_line_counts_the_wait(
 def test_readers_read_a_private_copy_while_the_lock_is_held(
     capsys: Cap, mirror: Path, locked: subprocess.Popen[str]
 ) -> None:
-    assert _fetch(_changed(), mirror, "--quiet") == 7  # the database is now behind
+    assert _fetch(_changed(), mirror, "--quiet") == 9  # the database is now behind
     capsys.readouterr()
     time = FakeTime()
     deps = Dependencies(sleep=time.sleep, clock=time.clock, now=lambda: NOW, database_wait=WAIT)

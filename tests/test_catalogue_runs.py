@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 from pkgharvest.catalogue import CATALOGUE_NAME
 from pkgharvest.cli import run
 from pkgharvest.runtime import Dependencies, RetryPolicy
-from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue, service_datetime
 from tests.fakeproc import REPO_ROOT
 
 MP = pytest.MonkeyPatch
@@ -113,13 +115,14 @@ def test_kill_9_between_the_json_commit_and_the_database_commit(
         f"""
         import os, signal, sys
         import httpx
-        from pkgharvest import catalogue as db
+        from pkgharvest.catalogue.feed import RunFeed
         from pkgharvest.cli import run
         from pkgharvest.runtime import Dependencies, RetryPolicy
-        from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue
+        from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, seed_catalogue, service_datetime
 
-        # The moment between the two commits: the JSON files are in place, the database not yet.
-        db.after_commit = lambda root, **_: os.kill(os.getpid(), signal.SIGKILL)
+        # The moment between the two commits: the JSON files are in place, and the records the
+        # run fed the database while staging them are in its transaction, not yet committed.
+        RunFeed.finish = lambda self, **_: os.kill(os.getpid(), signal.SIGKILL)
         catalogue = seed_catalogue()
         second_run(catalogue)
         deps = Dependencies(transport=httpx.MockTransport(FakeApi(catalogue).handler),
@@ -198,6 +201,106 @@ def test_trends_with_one_observation_say_when_they_start(capsys: Cap, tmp_path: 
     capsys.readouterr()
     assert run(["trends", "--data-dir", str(data)]) == 0
     assert capsys.readouterr().out.startswith("Trends start with the second run")
+
+
+LATER = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+"""A fixed "now" for the history screens, when django-rest-registration (last commit on
+2026-01-23, no commit in its 52 weeks after the second run) is dormant."""
+
+
+def read(capsys: Cap, *argv: str, columns: int = 200) -> str:
+    """A reading command's stdout at `columns` and the fixed moment LATER."""
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", str(columns))
+        for name in ("LINES", "NO_COLOR", "FORCE_COLOR", "TERM"):
+            mp.delenv(name, raising=False)
+        assert run(list(argv), Dependencies(now=lambda: LATER)) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80, 200])
+def test_trends_never_cut_a_number(capsys: Cap, history: Path, columns: int) -> None:
+    """Whatever the width: a rule under the header, every number whole, the Trend column as
+    wide as it holds (two observations: the 5-character header), dormant rows marked."""
+    argv = ("trends", "--since", "2026-02-20", "--data-dir", str(history))
+    out = read(capsys, *argv, columns=columns)
+    lines = out.splitlines()
+    assert set(lines[1]) == {"─"} and lines[0].split()[:4] == ["#", "Package", "Stars", "Gained"]
+    rows = " ".join(out.split("\n\n")[0].splitlines()[2 : 4 if columns > 40 else 6]).split()
+    # (At 40 columns the slugs spill: each gets a line of its own, its numbers the next.)
+    assert rows[:4] == ["1", "django-comments-xtd", "672", "+54"]
+    second = rows.index("2")
+    assert rows[second : second + 5] == ["2", "django-rest-registration", "†", "540", "-11"]
+    assert "…" not in out and max(len(line) for line in lines) <= columns
+    assert "† Dormant: no commits in 52 weeks" in " ".join(out.split())
+    if columns == 200:
+        header = ["#", "Package", "Stars", "Gained", "%", "Forks", "Gained", "Trend"]
+        assert lines[0].split() == header
+        # Two observations make two bars: the column is as wide as its header, no wider.
+        assert lines[0].endswith("Trend") and lines[2].endswith("▁█")
+        assert len(lines[0]) == max(len(line) for line in lines[:4])
+
+
+def test_trends_on_a_young_mirror_say_what_is_true(capsys: Cap, tmp_path: Path) -> None:
+    data = tmp_path / "mirror"
+    api = FakeApi(seed_catalogue())
+    assert fetch(api, data) == 0
+    assert read(capsys, "trends", "--data-dir", str(data)).startswith(
+        "Trends start with the second run"
+    )
+    assert fetch(api, data) == 0  # the service re-measured nothing since
+    out = read(capsys, "trends", "--data-dir", str(data))
+    assert out.startswith("No package has changed since its first observation (2 runs so far)")
+    assert "second run" not in out
+
+
+def test_trends_with_nothing_in_the_window_name_its_start(capsys: Cap, history: Path) -> None:
+    out = read(capsys, "trends", "--since", "30d", "--data-dir", str(history))
+    assert out == "No package gained or lost stars since 2027-01-30 (30d).\n"  # LATER - 30 days
+    out = read(capsys, "trends", "--since", "2026-12-01", "--data-dir", str(history))
+    assert out == "No package gained or lost stars since 2026-12-01.\n"
+
+
+def test_changes_with_nothing_changed_suggest_a_longer_window(capsys: Cap, history: Path) -> None:
+    assert fetch(FakeApi(_second_catalogue()), history) == 0  # a rerun: nothing new
+    out = read(capsys, "changes", "--data-dir", str(history))
+    assert "Nothing changed." in out
+    assert "`pkgharvest changes --since 7d` shows what the runs of the last week changed." in out
+    week = read(capsys, "changes", "--since", "2026-02-01", "--data-dir", str(history))
+    assert "Nothing changed." not in week and "--since 7d" not in week
+
+
+def test_show_draws_the_star_history_as_a_chart_from_8_observations(
+    capsys: Cap, tmp_path: Path
+) -> None:
+    data = tmp_path / "mirror"
+    catalogue = seed_catalogue()
+    api = FakeApi(catalogue)
+    for night in range(8):
+        catalogue.update_package(
+            1083,
+            repo_watchers=618 + 10 * night,
+            last_fetched=service_datetime(datetime(2026, 2, 16 + night, 22, 0)),
+        )
+        # One run a night (runs started in the same second share one `runs` row, and an
+        # observation can be lost: a catalogue matter, not this test's).
+        started = datetime(2026, 2, 17 + night, 4, 0, tzinfo=UTC)
+        nightly = replace(deps_for(api), now=lambda started=started: started)
+        argv = ["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(data)]
+        assert run(argv, nightly) == 0
+        out = read(capsys, "show", "django-comments-xtd", "--data-dir", str(data), columns=80)
+        if night == 6:  # seven observations: one line
+            assert "Star history  ▁" in out and "7 observations" in " ".join(out.split())
+    assert "Star history" not in out
+    assert "Stars, 8 observations: 618 → 688 (+70)" in out
+    lines = out.splitlines()
+    chart = [line for line in lines if "┤" in line and "│" not in line]  # outside the panel
+    assert len(chart) == 6
+    assert chart[0].startswith("688 ┤") and chart[-1].startswith("618 ┤")
+    dates = lines[lines.index(chart[-1]) + 1]
+    assert dates.split()[0] == "2026-02-17" and dates.split()[-1] == "2026-02-24"  # UTC
+    assert max(len(line) for line in lines) <= 80
 
 
 def test_changes_of_the_last_run(capsys: Cap, history: Path) -> None:

@@ -24,6 +24,7 @@ from pkgharvest.cli.group import COMMANDS, root_command
 from pkgharvest.cli.params import (
     Duration,
     Folder,
+    IndexUrl,
     Number,
     OneOf,
     OutputFile,
@@ -78,7 +79,7 @@ def one_usage_line(code: int, err: str) -> str:
 # --- every option's type is ours -----------------------------------------------------------
 
 
-OUR_TYPES = (WholeNumber, Number, OneOf, Folder, OutputFile, SinceType, Duration, BaseUrl)
+OUR_TYPES = (WholeNumber, Number, OneOf, Folder, OutputFile, SinceType, Duration, BaseUrl, IndexUrl)
 
 
 def test_every_option_that_takes_a_value_reads_it_with_our_types() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -160,6 +161,27 @@ def test_kill_9_inside_the_commit_is_finished_by_the_next_command(
     assert records(root) == reference
     assert (root / "manifest.json").is_file()
     assert leftovers(root) == []
+
+
+def test_a_commit_a_killed_fetch_began_stays_that_runs_in_the_database(
+    server: str, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    """The next fetch finishes the killed commit, then brings the database up to it, and only
+    then runs: the database records the killed run and the next one apart (not the killed
+    run's records as the next run's)."""
+    root = tmp_path / "mirror"
+    child, pid = paused_fetch(server, root, "commit:5")
+    os.kill(pid, signal.SIGKILL)
+    go_on(child)
+    assert (root / ".commit-journal.json").is_file()
+
+    assert cli_run(["fetch", "--base-url", server, "--data-dir", str(root), "--quiet"]) == 0
+    assert records(root) == reference
+    with sqlite3.connect(root / "catalogue.db") as conn:
+        runs = conn.execute("SELECT recorded, complete FROM runs ORDER BY id").fetchall()
+        packages = conn.execute("SELECT count(*) FROM packages").fetchone()[0]
+    assert runs == [("rebuild", 1), ("fetch", 1)]  # the killed run, then the next one
+    assert packages == len([name for name in reference if name.startswith("packages/")])
 
 
 # --- a really full file system ------------------------------------------------------------------

@@ -12,9 +12,11 @@ from rich.cells import cell_len
 
 from pkgharvest.activity import aligned_weeks, end_week, is_dormant
 from pkgharvest.records import WEEKS
+from tests.gridcolumns import column_headers
 from tests.mirrorbuilder import (
     NOW,
     MirrorContent,
+    category_record,
     link_grids,
     many_packages,
     ref,
@@ -111,10 +113,10 @@ def test_what_each_width_shows(monkeypatch, capsys, wide) -> None:
     # 120: top gives up the description, then sparkline width, before any slug is cut.
     assert "Description" not in top(120) and "Per 4 weeks" in top(120)
     assert "one bar = commits in four weeks" in top(120)
-    # The grid has fewer columns: two-week bars at 120 (beside a 47-character slug), and
+    # The grid has no category column: two-week bars at 140 (beside a 47-character slug), and
     # part of the description as well at 160.
-    assert "Commits per 2 weeks" in grid(120) and "Description" not in grid(120)
-    assert "one bar = commits in two weeks" in grid(120)
+    assert "Commits per 2 weeks" in grid(140) and "Description" not in grid(140)
+    assert "one bar = commits in two weeks" in grid(140)
     assert "Commits per 2 weeks" in grid(160) and "Thumbnails for queued" in grid(160)
     # 60: the bare ranking with whole slugs; no sparkline, no category, version or description.
     narrow = top(60)
@@ -155,9 +157,9 @@ def test_the_side_by_side_layout_stays_available(monkeypatch, capsys, wide) -> N
     args = ("grid", "synthetic-grid-0", "--layout", "columns", "--data-dir", str(wide))
     result = run_cli(monkeypatch, capsys, *args, columns=220)
     assert result.code == 0
-    assert "│ Stars" in result.out and "1. django-queue-thumbnail-generator-for-s3-storage" in (
-        result.out
-    )
+    assert "│ Stars" in result.out
+    # A slug longer than a column wraps after its hyphens, whole.
+    assert "1. django-queue-thumbnail-generator-for-s3-storage" in column_headers(result.out)
 
 
 # --- dormant ---------------------------------------------------------------------------------
@@ -224,12 +226,14 @@ def test_dormant_is_marked_and_active_hides_it(monkeypatch, capsys, ages, comman
     assert [r["slug"] for r in json.loads(active_json.out)] == [s for s in ALL if s not in DORMANT]
 
 
-def test_narrow_tables_still_mark_dormant(monkeypatch, capsys, ages) -> None:
-    result = run_cli(monkeypatch, capsys, "top", "--data-dir", str(ages), columns=60)
+@pytest.mark.parametrize("columns", [30, 60])
+def test_narrow_tables_still_mark_dormant(monkeypatch, capsys, ages, columns: int) -> None:
+    result = run_cli(monkeypatch, capsys, "top", "--data-dir", str(ages), columns=columns)
     rows = {row.split()[1]: row for row in _table_rows(result.out)}
     assert "Commits" not in result.out  # no activity column at this width
-    assert rows["old-and-quiet"].endswith("2 years ago (dormant)")
-    assert "(dormant)" not in rows["resting"]
+    assert rows["old-and-quiet"].split()[2] == "†" and rows["old-unknown"].split()[2] == "†"
+    assert "†" not in rows["resting"]
+    assert "† Dormant: no commits in 52 weeks" in _flat(result.out)
 
 
 def test_show_says_dormant(monkeypatch, capsys, ages) -> None:
@@ -312,3 +316,108 @@ def test_readme_says_what_one_bar_is() -> None:
         "Dormant: no commits in 52 weeks, last commit over 365 days ago",
     ):
         assert phrase in readme, phrase
+
+
+# --- issue 17: narrow terminals ----------------------------------------------------------------
+
+
+def test_one_long_slug_does_not_cost_the_top_its_sparkline(monkeypatch, capsys, tmp_path) -> None:
+    """`top --limit 3` at 80 columns with a 47-character slug in it: the sparkline stays, and
+    that slug gets a line of its own, its row going on below it."""
+    packages = [
+        synthetic_package(1, LONG_SLUGS[0], stars=90_000, forks=1_234, commits_52w=[1] * WEEKS),
+        synthetic_package(2, "django-filter", stars=4_500, forks=800, commits_52w=[2] * WEEKS),
+        synthetic_package(3, "django-taggit", stars=3_300, forks=600, commits_52w=[0] * WEEKS),
+    ]
+    for package in packages:
+        package["last_commit"] = "2026-05-20T10:00:00Z"
+    root = write_mirror(tmp_path / "m", MirrorContent(packages))
+    args = ("top", "--limit", "3", "--data-dir", str(root))
+    out = run_cli(monkeypatch, capsys, *args, columns=80).out
+    assert "Per 4 weeks" in out and "Forks" in out and "Last commit" in out
+    lines = out.splitlines()
+    spilled = next(i for i, line in enumerate(lines) if LONG_SLUGS[0] in line)
+    assert lines[spilled].split() == ["1", LONG_SLUGS[0]]
+    assert lines[spilled + 1].split()[:2] == ["90,000", "1,234"]
+    assert max(cell_len(line) for line in lines) <= 80
+
+
+def test_the_description_goes_before_any_column_does(monkeypatch, capsys, tmp_path) -> None:
+    """The description goes before any column does: it never shows once Category (or any other
+    column) has gone; the sparkline narrows before Category goes."""
+    category = category_record(
+        {"id": 1, "slug": "starter-projects", "title": "Starter Project Templates"}
+    )
+    packages = [
+        synthetic_package(
+            n,
+            f"django-starter-{n}",
+            stars=n,
+            category=ref(category),
+            repo_description=DESCRIPTION,
+            commits_52w=[n % 3] * WEEKS,
+        )
+        for n in range(1, 6)
+    ]
+    root = write_mirror(tmp_path / "m", MirrorContent(packages, [], [category]))
+    for columns in range(60, 221):
+        out = run_cli(monkeypatch, capsys, "top", "--data-dir", str(root), columns=columns).out
+        header = out.splitlines()[0]
+        if "Description" in header:
+            assert "Category" in header and "Version" in header, (columns, header)
+        if "Category" in header:
+            assert "Per 4 weeks" in header or "Commits per" in header, (columns, header)
+
+
+def test_grid_rows_have_the_52_week_total(monkeypatch, capsys, ages) -> None:
+    out = run_cli(monkeypatch, capsys, "grid", "synthetic-grid-0", "--data-dir", str(ages)).out
+    assert "52 w" in out.splitlines()[3]
+    busy = next(row for row in _table_rows(out) if row.split()[1] == "busy")
+    assert "52" in busy.split()  # [1] * 52: 52 commits
+
+
+def test_blank_weeks_are_explained_when_on_screen(monkeypatch, capsys, tmp_path: Path) -> None:
+    """A package the service measured three weeks before the others ends in blank bars: the
+    legend says what they are (and not when no bar is blank)."""
+    fresh = synthetic_package(1, "measured-lately", commits_52w=[1] * 52)
+    stale = synthetic_package(
+        2,
+        "measured-earlier",
+        commits_52w=[1] * 52,
+        last_fetched=_iso(datetime(2026, 5, 26, 14, tzinfo=UTC) - timedelta(weeks=3)),
+    )
+    both = write_mirror(tmp_path / "both", MirrorContent([fresh, stale]))
+    out = run_cli(monkeypatch, capsys, "top", "--data-dir", str(both), columns=160).out
+    assert "blank: weeks after the service last measured that package" in _flat(out)
+    one = write_mirror(tmp_path / "one", MirrorContent([fresh]))
+    out = run_cli(monkeypatch, capsys, "top", "--data-dir", str(one), columns=160).out
+    assert "blank:" not in out
+
+
+@pytest.mark.parametrize(("columns", "side_by_side"), [(60, 2), (80, 3), (200, 6)])
+def test_grid_columns_put_several_packages_side_by_side(
+    monkeypatch, capsys, wide, columns: int, side_by_side: int
+) -> None:
+    args = ("grid", "synthetic-grid-0", "--layout", "columns", "--data-dir", str(wide))
+    out = run_cli(monkeypatch, capsys, *args, columns=columns).out
+    lines = out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("┌"))
+    assert lines[top].count("┬") == side_by_side
+    # The headers start on the block's first line, however many lines a wrapped slug takes.
+    assert all(f"│ {n}. " in lines[top + 1] for n in range(1, side_by_side + 1))
+    assert max(cell_len(line) for line in out.splitlines()) <= columns
+    headers = column_headers(out)
+    assert len(headers) == 63 and f"1. {LONG_SLUGS[0]}" in headers  # whole, though wrapped
+
+
+def test_grid_columns_mark_dormant_packages(monkeypatch, capsys, ages) -> None:
+    args = ("grid", "synthetic-grid-0", "--layout", "columns", "--data-dir", str(ages))
+    out = run_cli(monkeypatch, capsys, *args, columns=80).out
+    assert column_headers(out) == [
+        "1. old-and-quiet †",
+        "2. old-unknown †",
+        "3. resting",
+        "4. busy",
+        "5. no-date",
+    ]
+    assert "† Dormant: no commits in 52 weeks" in _flat(out)

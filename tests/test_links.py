@@ -72,3 +72,16 @@ def test_detail_urls_quote_untrusted_keys() -> None:
     assert BASE.detail_url(Kind.PACKAGE, "../admin") == (
         "https://djangopackages.org/api/v4/packages/..%2Fadmin/"
     )
+
+
+def test_a_remembered_link_answers_for_its_own_kind_only_and_a_foreign_one_always_raises() -> None:
+    base = ApiBase.parse("https://djangopackages.org/api/v4/")
+    grid = "https://djangopackages.org/api/v4/grids/145/"
+    assert base.record_link(grid, Kind.GRID) == 145
+    assert base.record_link(grid, Kind.GRID) == 145  # from memory now
+    with pytest.raises(ValueError, match="not a link"):
+        base.record_link(grid, Kind.CATEGORY)
+    foreign = "https://evil.example/api/v4/grids/145/"
+    for _ in range(2):  # a link that failed is not remembered: it fails every time
+        with pytest.raises(ForeignLink):
+            base.record_link(foreign, Kind.GRID)

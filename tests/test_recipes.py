@@ -9,10 +9,17 @@ units are checked with `systemd-analyze verify` where it is installed.
 from __future__ import annotations
 
 import configparser
+import grp
+import os
+import pwd
 import re
+import secrets
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +146,120 @@ def test_cron_d_line_with_the_api_down_mails_one_line(tmp_path: Path) -> None:
     assert down.stderr.startswith("pkgharvest: error: ")
 
 
+# --- the /etc/cron.d set-up, run as far as this machine allows ---------------------------------
+
+
+def _cron_d_setup() -> list[str]:
+    """The set-up lines of contrib/cron/pkgharvest (indented comment lines), as run by root."""
+    lines = [
+        line.removeprefix("#   ")
+        for line in CRON_D.read_text("utf-8").splitlines()
+        if line.startswith("#   ")
+    ]
+    readme = (REPO / "README.md").read_text("utf-8")
+    assert all(f"    {line}\n" in readme for line in lines)  # the README gives them too
+    return lines
+
+
+@pytest.fixture
+def system_user() -> Iterator[str]:
+    """A name for the recipe's system user, unique to this test; the user (and its group) is
+    deleted afterwards."""
+    if os.geteuid() != 0 or not all(map(shutil.which, ("useradd", "userdel", "runuser"))):
+        pytest.skip("needs root and useradd, userdel, runuser")
+    name = f"pkgh-{os.getpid()}-{secrets.token_hex(3)}"
+    yield name
+    subprocess.run(["userdel", name], capture_output=True, check=False)
+    subprocess.run(["groupdel", name], capture_output=True, check=False)
+
+
+def _stand_in_venv(opt: Path) -> None:
+    """What `python3 -m venv /opt/pkgharvest && /opt/pkgharvest/bin/pip install .` makes,
+    without the network: a venv of the system's python3 whose site-packages reach this test
+    run's (a system user cannot read this run's interpreter under /root), and its console
+    script."""
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(opt)], check=True)
+    site = next((opt / "lib").glob("python3*/site-packages"))
+    ours = next(
+        p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_relative_to(sys.prefix)
+    )
+    (site / "pkgharvest-test-run.pth").write_text(f"import site; site.addsitedir({str(ours)!r})\n")
+    script = INSTALLED.read_text("utf-8").split("\n", 1)[1]
+    command = opt / "bin" / "pkgharvest"
+    command.write_text(f"#!{opt / 'bin' / 'python3'}\n{script}", "utf-8")
+    command.chmod(0o755)
+
+
+def _run_setup_and_night(
+    user: str, fake_api: str, *, skip: str = ""
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The set-up lines (but the one containing `skip`) with this test's user and folders,
+    then the cron line's command as that user under cron's environment."""
+    root = Path(tempfile.mkdtemp(prefix="pkgharvest-recipe-"))
+    root.chmod(0o755)  # the system user must reach its folders below
+    (root / "var" / "lib").mkdir(parents=True)
+    (root / "var" / "lib").chmod(0o755)
+
+    def ours(text: str) -> str:
+        return (
+            text.replace(CRON_D_DATA, str(root / "var" / "lib" / "pkgharvest"))
+            .replace("/opt/pkgharvest", str(root / "opt" / "pkgharvest"))
+            .replace("pkgharvest:", f"{user}:")
+        )
+
+    for line in _cron_d_setup():
+        if skip and skip in line:
+            continue
+        if line.startswith("python3 -m venv"):
+            _stand_in_venv(root / "opt" / "pkgharvest")
+            continue
+        if line.startswith("install -m 0644 contrib/cron/"):
+            continue  # cron itself is not running here: the test runs the line below
+        argv = shlex.split(ours(line))
+        argv = [user if word == "pkgharvest" else word for word in argv]
+        subprocess.run(argv, check=True, capture_output=True, text=True)
+    fields = _cron_d_line().split(None, 6)
+    assert fields[5] == "pkgharvest"
+    command = ours(fields[6]).replace(RANDOM_DELAY, "shuf -i 0-0 -n 1")
+    env = {**CRON_ENV, "PKGHARVEST_BASE_URL": fake_api}
+    night = subprocess.run(
+        ["runuser", "-u", user, "--", "/usr/bin/env", "-i",
+         *(f"{k}={v}" for k, v in env.items()), "/bin/sh", "-c", command],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return night, root
+
+
+def test_cron_d_setup_then_the_first_night(system_user: str, fake_api: str) -> None:
+    """The set-up as written, then the job as its user: the data folder is the user's, 0750,
+    and holds the mirror after the first night."""
+    night, root = _run_setup_and_night(system_user, fake_api)
+    try:
+        assert night.returncode == 0, night.stderr
+        assert night.stdout == "" and night.stderr == ""
+        data = root / "var" / "lib" / "pkgharvest"
+        info = data.stat()
+        assert pwd.getpwuid(info.st_uid).pw_name == system_user
+        assert grp.getgrgid(info.st_gid).gr_name == system_user
+        assert stat.S_IMODE(info.st_mode) == 0o750
+        packages = list((data / "packages").glob("*.json"))
+        assert len(packages) == 40
+        assert all(pwd.getpwuid(p.stat().st_uid).pw_name == system_user for p in packages)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_without_the_data_folder_the_first_night_fails(system_user: str, fake_api: str) -> None:
+    """Why the set-up has its `install -d` line: useradd --system makes no home folder, and
+    the system user may not create one in /var/lib: exit 73, one line for cron to mail."""
+    night, root = _run_setup_and_night(system_user, fake_api, skip="install -d")
+    try:
+        assert night.returncode == 73, night.stderr
+        assert night.stderr.startswith("pkgharvest: error: ") and night.stderr.count("\n") == 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # --- systemd ------------------------------------------------------------------------------
 
 
@@ -153,7 +274,10 @@ def test_units_say_what_the_readme_promises() -> None:
     service = _unit("pkgharvest-fetch.service")["Service"]
     assert service["User"] == "pkgharvest" and service["StateDirectory"] == "pkgharvest"
     assert service["ExecStart"].startswith(f"{CRON_D_PATH} fetch --quiet ")
-    assert "--data-dir ${STATE_DIRECTORY}" in service["ExecStart"]
+    # %S/pkgharvest is StateDirectory=pkgharvest's folder (systemd.unit(5), "Specifiers"): the
+    # documented way to name it on a command line.
+    assert service["ExecStart"].endswith(" --data-dir %S/pkgharvest")
+    assert "$" not in service["ExecStart"]
     assert service["RestartForceExitStatus"] == "75"
     timer = _unit("pkgharvest-fetch.timer")["Timer"]
     assert timer["Persistent"] == "true" and timer["RandomizedDelaySec"] == "2h"
@@ -189,6 +313,19 @@ def test_systemd_analyze_verify_accepts_the_units(units: Path) -> None:
     result = _verify_units(units)
     assert result.returncode == 0, result.stderr
     assert "pkgharvest-fetch" not in result.stderr  # no warning about our units
+
+
+def test_systemd_analyze_verify_resolves_the_specifiers(units: Path) -> None:
+    """verify resolves ExecStart's specifiers: %S is one it knows, a made-up one is refused."""
+    service = units / "pkgharvest-fetch.service"
+    service.write_text(service.read_text("utf-8").replace("%S/", "%Q/"), "utf-8")
+    result = _verify_units(units)
+    assert result.returncode != 0 and "%Q/pkgharvest" in result.stderr
+
+
+def test_the_docs_name_the_systemd_version_the_unit_needs() -> None:
+    text = (REPO / "docs" / "operating.md").read_text("utf-8")
+    assert "systemd 240 or newer" in text and "%S/pkgharvest" in text
 
 
 def test_systemd_analyze_verify_would_catch_a_bad_unit(units: Path) -> None:

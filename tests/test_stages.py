@@ -235,7 +235,10 @@ def test_a_broken_boundary_is_read_again_from_half_a_page_above_it() -> None:
     base = ApiBase.parse("http://api.test/api/v4/")
     with ApiClient(base, deps, concurrency=1) as client, ThreadPoolExecutor(1) as pool:
         crawler = ListCrawler(client, pool, page_size=20, concurrency=1)
-        outcome = crawler.crawl(Kind.PACKAGE, lambda records: None)
+        reading = crawler.read(Kind.PACKAGE)
+        for _ in reading:
+            pass
+        outcome = reading.outcome
 
     offsets = [
         int(parse_qs(urlsplit(path).query)["offset"][0])

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.depsworld import PROJECTS, run_deps
 from tests.fakeproc import REPO_ROOT
+from tests.fakepypi import FakePypi
 from tests.mirrorbuilder import run_cli, seed_content, write_mirror
 
 MP = pytest.MonkeyPatch
@@ -24,6 +26,8 @@ READ_COMMANDS = [
     ["categories"],
     ["trends"],
     ["changes"],
+    ["deps", str(PROJECTS / "netbox")],
+    ["deps", str(PROJECTS / "netbox"), "--django", "5.1", "--offline"],
 ]
 
 _CHILD = """
@@ -60,6 +64,42 @@ def test_reading_commands_never_import_httpx_or_the_fetch_pipeline(mirror: Path)
     loaded = json.loads(done.stdout)
     assert set(loaded) == {argv[0] for argv in READ_COMMANDS}
     assert loaded == {name: [] for name in loaded}
+
+
+def test_deps_answered_from_the_database_never_imports_httpx(
+    monkeypatch: MP, capsys: Cap, tmp_path: Path
+) -> None:
+    """`deps --django` asks PyPI only for what the database does not hold fresh: once the
+    answers are kept, a run loads no HTTP code at all (the client is imported on first need)."""
+    from tests.depsworld import write_world
+
+    world = write_world(tmp_path / "mirror")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("django-debug-toolbar==4.4.6\n")
+    # The same index URL both times (the answers are kept per index): a closed port on
+    # 127.0.0.1, so that a child that asked would fail here and never reach the internet.
+    index = ["--pypi-url", "http://127.0.0.1:9/pypi/"]
+    kept = run_deps(monkeypatch, capsys, world, "--django", "5.1", *index, folder=project,
+                    transport=FakePypi().transport())  # fmt: skip
+    assert kept.code == 0, kept.err
+    argv = ["deps", str(project / "requirements.txt"), "--django", "5.1", *index,
+            "--data-dir", str(world)]  # fmt: skip
+    # The child's clock is the real one: keep it within the day the answers are fresh for.
+    import sqlite3
+
+    conn = sqlite3.connect(world / "catalogue.db")
+    conn.execute("UPDATE pypi_projects SET fetched_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')")
+    conn.commit()
+    conn.close()
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps([argv])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"deps": []}
 
 
 def test_fetch_still_finds_its_modules(mirror: Path) -> None:

@@ -79,6 +79,20 @@ def test_status_text_shows_every_fact(monkeypatch, capsys, mirror: Path) -> None
     assert "packages 5 seen, 1 new, 2 changed, 2 unchanged" in result.out
 
 
+@pytest.mark.parametrize("columns", [60, 80])
+def test_status_lines_fit_the_terminal(monkeypatch, capsys, mirror: Path, columns: int) -> None:
+    """Long values break after a comma or semicolon, continued under themselves; nothing is
+    lost (the same facts as on a wide terminal)."""
+    wide = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror), columns=200).out
+    narrow = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror), columns=columns)
+    lines = narrow.out.splitlines()
+    # A path is never broken: only the data folder's line may be longer (tmp paths are long).
+    assert all(len(line) <= columns for line in lines if line != f"{'data folder':<14}{mirror}")
+    assert len(lines) > len(wide.splitlines())
+    assert all(line[:14].strip() or line.startswith(" " * 14) for line in lines)
+    assert " ".join(narrow.out.split()) == " ".join(wide.split())
+
+
 def test_status_json_has_ages_counts_size_and_lock(monkeypatch, capsys, mirror: Path) -> None:
     result = run_cli(monkeypatch, capsys, "status", "--json", "--data-dir", str(mirror))
     data = json.loads(result.out)

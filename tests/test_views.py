@@ -10,9 +10,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
+from rich.text import Text
 
 from pkgharvest.store.mirror import GroupSummary
 from pkgharvest.views.charts import (
@@ -23,7 +25,7 @@ from pkgharvest.views.charts import (
     sparkline,
     thousands,
 )
-from pkgharvest.views.text import clip_lines, sanitize, title_differs
+from pkgharvest.views.text import clip_lines, display, sanitize, title_differs
 from tests.mirrorbuilder import (
     HOSTILE_DESCRIPTION,
     NOW,
@@ -32,6 +34,7 @@ from tests.mirrorbuilder import (
     ref,
     run_cli,
     seed_content,
+    synthetic_grids,
     synthetic_package,
     write_mirror,
 )
@@ -399,6 +402,40 @@ def test_show_unknown_activity_and_json(monkeypatch, capsys, mirror: Path) -> No
     assert json.loads(as_json.out) == stored
 
 
+def test_show_says_no_commits_in_one_line(monkeypatch, capsys, mirror: Path) -> None:
+    """django-hstore sent 52 zero weeks: one line instead of an empty six-row chart."""
+    result = run_cli(monkeypatch, capsys, "show", "django-hstore", "--data-dir", str(mirror))
+    assert "No commits in the 52 weeks to 20" in result.out
+    assert "┤" not in result.out and "Commits per week" not in result.out
+
+
+@pytest.mark.parametrize("columns", [50, 60, 80, 200])
+def test_show_never_wraps_a_url(monkeypatch, capsys, mirror: Path, columns: int) -> None:
+    """Each link is whole on one line: beside its label where both fit, else alone."""
+    result = run_cli(
+        monkeypatch, capsys, "show", "django-comments-xtd", "--data-dir", str(mirror),
+        columns=columns,
+    )  # fmt: skip
+    lines = [line.strip(" │") for line in lines_of(result.out)]
+    for url in (
+        "https://djangopackages.org/api/v4/packages/1083/",
+        "https://github.com/danirus/django-comments-xtd",
+        "https://django-comments.xtd.readthedocs.io",
+        "http://pypi.python.org/pypi/django-comments-xtd",
+    ):
+        line = next(line for line in lines if url[:20] in line)
+        assert line.endswith(url), (url, line)
+        assert len(line) <= columns
+
+
+def test_show_marks_a_dormant_package(monkeypatch, capsys, mirror: Path) -> None:
+    out = run_cli(monkeypatch, capsys, "show", "django-hstore", "--data-dir", str(mirror)).out
+    assert lines_of(out)[0].startswith("╭─ django-hstore † ─")
+    assert "† Dormant: no commits in 52 weeks" in out
+    lively = run_cli(monkeypatch, capsys, "show", "django-comments-xtd", "--data-dir", str(mirror))
+    assert "†" not in lively.out
+
+
 def test_grids_and_categories_count_packages_and_stars(monkeypatch, capsys, mirror) -> None:
     grids = run_cli(monkeypatch, capsys, "grids", "--json", "--data-dir", str(mirror))
     by_slug = {row["slug"]: row for row in json.loads(grids.out)}
@@ -573,13 +610,60 @@ def _group_summaries(rng: random.Random, count: int) -> list[GroupSummary]:
     ]
 
 
+def _rich_groups_table(columns: list[Any], caption: str | None) -> Any:
+    """The table rich draws for `groups_table`'s columns (each at most its width)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        caption=Text(caption) if caption else None,
+        caption_justify="left",
+    )
+    for column in columns:
+        table.add_column(
+            column.header,
+            justify="right" if column.right else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=column.width,
+        )
+    for row in zip(*(column.cells for column in columns), strict=True):
+        table.add_row(
+            *(
+                Text(cell, style=column.style, justify="right" if column.right else None)
+                for cell, column in zip(row, columns, strict=True)
+            )
+        )
+    return table
+
+
+def _printed(renderable: Any, width: int, colour: bool) -> str:
+    from rich.console import Console
+
+    console = Console(
+        width=width,
+        force_terminal=colour,
+        color_system="truecolor" if colour else None,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=False,
+        record=False,
+        file=io.StringIO(),
+    )
+    console.print(renderable, crop=False)
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
     """Random grids (wide characters, emoji, long slugs, no description, huge numbers) at
-    random widths: the same text, and in colour the same style on every character."""
-    from rich.console import Console
-    from rich.table import Table
-
+    random widths: the same text, and in colour the same style on every character. Where
+    even the slugs and numbers do not fit (rich would cut them), they are drawn whole."""
     from pkgharvest.views import tables
 
     rng = random.Random(seed)
@@ -588,33 +672,36 @@ def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
     caption = rng.choice([None, "380 grids; mirror updated 6 months ago"])
     noun = rng.choice(["Grid", "Category"])
     drawn = tables.groups_table(summaries, noun, width=width, caption=caption)
-    if isinstance(drawn, Table):  # the hand-drawn path declined (too narrow)
-        assert width <= 30
+    columns = tables.group_columns(summaries, noun, width=width)
+    spills = any(cell_len(slug) > columns[0].width for slug in columns[0].cells)
+    if spills or sum(c.width for c in columns) + 2 * (len(columns) - 1) > width:
+        # Too narrow for the slugs and numbers (rich would cut them): a slug that does not
+        # fit beside the numbers spills (a line of its own); nothing is cut.
+        out = _printed(drawn, width, colour=False)
+        words = out.split()
+        for summary in summaries:
+            assert display(summary.record.get("slug")) in out
+            assert f"{summary.package_count:,}" in words and f"{summary.total_stars:,}" in words
+        assert "…" not in "".join(line[: columns[0].width] for line in out.splitlines())
         return
-    columns_source = tables._draw_simple_head
-    try:
-        tables._draw_simple_head = lambda *args: None  # type: ignore[assignment]
-        by_rich = tables.groups_table(summaries, noun, width=width, caption=caption)
-    finally:
-        tables._draw_simple_head = columns_source
-    assert isinstance(by_rich, Table)
+    by_rich = _rich_groups_table(columns, caption)
     for colour in (False, True):
-        outputs = []
-        for renderable in (drawn, by_rich):
-            console = Console(
-                width=width,
-                force_terminal=colour,
-                color_system="truecolor" if colour else None,
-                markup=False,
-                emoji=False,
-                highlight=False,
-                soft_wrap=False,
-                record=False,
-                file=io.StringIO(),
-            )
-            console.print(renderable)
-            outputs.append(console.file.getvalue())  # type: ignore[attr-defined]
+        outputs = [_printed(renderable, width, colour) for renderable in (drawn, by_rich)]
         if colour:
             assert _styled_chars(outputs[0]) == _styled_chars(outputs[1])
         else:
             assert outputs[0] == outputs[1]
+
+
+def test_grids_never_cut_a_slug(monkeypatch, capsys, tmp_path: Path) -> None:
+    """A grid slug longer than the old 36-character cap: whole, at 80 columns in its column,
+    at 50 on a line of its own (its numbers on the next)."""
+    grid = {**synthetic_grids(1)[0], "slug": "authentication-and-authorization-for-rest-apis"}
+    package = synthetic_package(1, "django-one", stars=5, grids=[ref(grid)])
+    content = MirrorContent([package], [grid], [])
+    link_grids(content)
+    root = write_mirror(tmp_path / "m", content)
+    for columns in (50, 80):
+        out = run_cli(monkeypatch, capsys, "grids", "--data-dir", str(root), columns=columns).out
+        assert "authentication-and-authorization-for-rest-apis" in out.split()
+        assert max(cell_len(line) for line in out.splitlines()) <= columns

@@ -21,7 +21,9 @@ class ExitCode(IntEnum):
     LOCKED = 4
     NOT_FOUND = 5
     STALE = 6
-    CATALOGUE_BEHIND = 7
+    NO_INPUT = 7
+    CHECK_FAILED = 8
+    CATALOGUE_BEHIND = 9
     DATA_ERROR = 65
     NO_MIRROR = 66
     CANT_WRITE = 73
@@ -42,11 +44,14 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.NOT_FOUND: "not found: no such package or grid (in the API or the mirror)",
     ExitCode.STALE: "status --max-age: the last complete fetch is older than that, or there "
     "was none",
+    ExitCode.NO_INPUT: "deps: a dependency file named is missing or unreadable, or the folder "
+    "holds none",
+    ExitCode.CHECK_FAILED: "deps --fail-on: a dependency has one of the statuses named",
     ExitCode.CATALOGUE_BEHIND: "fetch: the mirror was updated but its catalogue database was not "
     "(locked by another program, not writable, no space; said in one line); the next command "
     "catches it up",
     ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
-    "nothing was changed (verify: problems found)",
+    "nothing was changed (verify: problems found; deps: a dependency file does not parse)",
     ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",
     ExitCode.CANT_WRITE: "the data folder, --output or the output cannot be written "
     "(permissions, full disk)",
@@ -222,6 +227,12 @@ class DeadlineReached(Exception):
     """The exchange's deadline passed while its body was still arriving."""
 
 
+class FeedMismatch(Exception):
+    """What a fetch fed the catalogue database while staging is not what it committed (a
+    record staged twice, or staged and then removed): caught inside catalogue/, which then
+    rolls the feed back and syncs the database from the files instead."""
+
+
 class RecordError(ValueError):
     """A record the API sent that cannot be stored (not an object, no usable id or slug).
     It fails that record only: the run goes on and ends partial (exit 3)."""
@@ -316,3 +327,31 @@ class RecordNotFound(PkgHarvestError):
     """A reading command was asked for a slug or id the mirror does not hold."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+# --- a project's dependency files (`pkgharvest deps`) -----------------------------------------
+
+
+class DependencyFileError(PkgHarvestError):
+    """A dependency file that does not parse (a requirements line, TOML, JSON, an `-r` loop, an
+    include that cannot be read): the message names the file and, when known, the line."""
+
+    exit_code = ExitCode.DATA_ERROR
+
+
+class DependencyFileMissing(PkgHarvestError):
+    """A dependency file named on the command line is missing or cannot be read, or the folder
+    searched holds no dependency file."""
+
+    exit_code = ExitCode.NO_INPUT
+
+
+class DependencyCheckFailed(PkgHarvestError):
+    """`deps --fail-on`: at least one dependency has one of the statuses named."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class PypiAnswerError(ValueError):
+    """A PyPI JSON answer that is not of PyPI's documented shape. It marks that one dependency
+    unknown, never the run."""

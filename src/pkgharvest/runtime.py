@@ -51,7 +51,7 @@ class RequestLimits:
     deadline: seconds for a whole exchange, connecting to the last byte of the body; the read
         timeout alone lets a byte every 20 s hold a request for ever. Each retry gets its own.
     max_body_bytes: the most a body may inflate to. A real page of 100 packages is ~200 KB, of
-        1,000 (the largest --page-size) ~2 MB; a larger body is a failed attempt.
+        5,000 (the largest --page-size) ~10 MB; a larger body is a failed attempt.
     """
 
     deadline: float = 60.0

@@ -1,11 +1,12 @@
-"""The HTTP client for the Django Packages API v4.
+"""The HTTP client: `JsonClient`, one polite, bounded JSON fetcher; `ApiClient`, the Django
+Packages API v4 on top of it (api/pypi.py puts PyPI's JSON API on it too).
 
 The network is an `httpx` transport passed in (tests hand in `httpx.MockTransport`); every
 low-level failure becomes one of pkgharvest's own exceptions here, at this one edge. Politeness
 lives here too: an identifying User-Agent, at most `concurrency` requests in flight, retries
 with exponential backoff and jitter, `Retry-After` honoured, and a slow-down after each 429.
 
-Limits (netlimits.py): each exchange has a deadline and a cap on its decoded body, and the run
+Limits (api/limits.py): each exchange has a deadline and a cap on its decoded body, and the run
 has a deadline (`--timeout`) that every wait counts against: a wait that would pass it ends the
 run at once (DeadlinePassed, exit 75).
 """
@@ -151,8 +152,17 @@ class _Counters:
         self.received = 0
 
 
-class ApiClient:
-    """Fetches JSON from one API base URL, politely. Thread-safe; share one per run."""
+class JsonClient:
+    """Fetches JSON from one base URL, politely, within the limits (api/limits.py): the one
+    mechanism behind the Django Packages client (ApiClient) and the PyPI one (api/pypi.py).
+    Thread-safe; share one per run.
+
+    service: how failures name the server. unchanged: what a failure leaves as it was, said
+    after the reason (the mirror, for a fetch).
+    """
+
+    service = "the API"
+    unchanged = "; the mirror is unchanged"
 
     def __init__(
         self,
@@ -219,8 +229,8 @@ class ApiClient:
         if self._clock() + waiting >= self._run_deadline:
             why = f"waiting {waiting:.0f} s more for {url}" if waiting else f"at {url}"
             raise DeadlinePassed(
-                f"the run took longer than --timeout {self._run_timeout:g} s ({why}); "
-                "the mirror is unchanged; retry later"
+                f"the run took longer than --timeout {self._run_timeout:g} s ({why})"
+                f"{self.unchanged}; retry later"
             )
 
     def _exchange_deadline(self) -> float:
@@ -237,60 +247,11 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> JsonClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- the API's endpoints -----------------------------------------------------------------
-
-    def get_index(self) -> dict[str, Any]:
-        """The API root; NotTheApi unless the base URL serves the Django Packages API v4.
-
-        A JSON answer of another shape (the old API v3 at the same site, another service), or
-        an HTML page with status 200 (the website: `https://djangopackages.org/`), is final at
-        once: retrying cannot change it. A maintenance page comes with a 5xx, and a broken body
-        may be a passing fault, so those are retried first.
-        """
-        url = self.base.url
-        try:
-            data = self.get_json(url, expect=_any_json, site_is_final=True)
-        except (ApiNotFound, UnexpectedStatus, TooManyRedirects, ForeignLink) as err:
-            raise NotTheApi(
-                f"{url} is not the Django Packages API ({err}); check --base-url"
-            ) from err
-        except GaveUp as err:
-            if err.not_api:
-                raise NotTheApi(
-                    f"{url} does not answer like the Django Packages API ({err}); check --base-url"
-                ) from err
-            raise
-        problem = _index_problem(data)
-        if problem is not None:
-            raise NotTheApi(f"{url} is not the Django Packages API v4: {problem}; check --base-url")
-        assert isinstance(data, dict)
-        return data
-
-    def get_page(self, kind: Kind, *, offset: int, limit: int) -> Page:
-        url = self.base.list_url(kind, offset=offset, limit=limit)
-        data = self.get_json(url, expect=_envelope_problem)
-        return Page(kind, offset, limit, data["count"], data["results"])
-
-    def get_record(self, kind: Kind, key: int | str) -> dict[str, Any]:
-        """One record by id (or slug, for packages and grids). ApiNotFound on 404 (carrying
-        the kind and the key asked for)."""
-        try:
-            return self.get_link(self.base.detail_url(kind, key))
-        except ApiNotFound as err:
-            err.kind, err.key = kind.value, str(key)
-            raise
-
-    def get_link(self, url: str) -> dict[str, Any]:
-        """The record a hyperlink points to; ForeignLink if it leaves the API."""
-        data = self.get_json(self.base.checked(url), expect=_record_problem)
-        assert isinstance(data, dict)
-        return data
 
     # -- one request, retried ----------------------------------------------------------------
 
@@ -315,8 +276,8 @@ class ApiClient:
             return retrying(self._attempt, url, expect, site_is_final)
         except TransientFailure as last:
             raise GaveUp(
-                f"the API kept failing: {url}: {last.reason} "
-                f"(gave up after {self.retry.attempts} attempts); the mirror is unchanged",
+                f"{self.service} kept failing: {url}: {last.reason} "
+                f"(gave up after {self.retry.attempts} attempts){self.unchanged}",
                 not_api=last.not_api,
             ) from last
 
@@ -353,7 +314,7 @@ class ApiClient:
             raise ApiNotFound(f"{url}: not found (404)", url)
         raise UnexpectedStatus(f"{url}: unexpected HTTP status {status}", status)
 
-    def _send(self, url: str) -> tuple[httpx.Response, bytes]:
+    def _send(self, url: str) -> tuple[httpx.Response, bytes | bytearray]:
         """GET with same-API redirects followed by hand: the final response and, for a 200, its
         body (capped, within the exchange's deadline). Network errors, a body past the cap and
         a missed deadline become TransientFailure; the run's deadline, DeadlinePassed."""
@@ -384,7 +345,7 @@ class ApiClient:
                 raise ForeignLink(f"{url} redirects outside the API to {target}", target) from err
         raise TooManyRedirects(f"{url}: more than {_MAX_REDIRECTS} redirects", url)
 
-    def _exchange(self, url: str) -> tuple[httpx.Response, bytes]:
+    def _exchange(self, url: str) -> tuple[httpx.Response, bytes | bytearray]:
         """One GET, streamed: only a 200's body is read, and no more than the cap of it."""
         until = self._exchange_deadline()
         cap = self.limits.max_body_bytes
@@ -456,6 +417,62 @@ class ApiClient:
         self._on_event(Retrying(url, reason, wait, state.attempt_number, self.retry.attempts))
 
 
+class ApiClient(JsonClient):
+    """The Django Packages API v4: its root, list pages, records and the links between them."""
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    # -- the API's endpoints -----------------------------------------------------------------
+
+    def get_index(self) -> dict[str, Any]:
+        """The API root; NotTheApi unless the base URL serves the Django Packages API v4.
+
+        A JSON answer of another shape (the old API v3 at the same site, another service), or
+        an HTML page with status 200 (the website: `https://djangopackages.org/`), is final at
+        once: retrying cannot change it. A maintenance page comes with a 5xx, and a broken body
+        may be a passing fault, so those are retried first.
+        """
+        url = self.base.url
+        try:
+            data = self.get_json(url, expect=_any_json, site_is_final=True)
+        except (ApiNotFound, UnexpectedStatus, TooManyRedirects, ForeignLink) as err:
+            raise NotTheApi(
+                f"{url} is not the Django Packages API ({err}); check --base-url"
+            ) from err
+        except GaveUp as err:
+            if err.not_api:
+                raise NotTheApi(
+                    f"{url} does not answer like the Django Packages API ({err}); check --base-url"
+                ) from err
+            raise
+        problem = _index_problem(data)
+        if problem is not None:
+            raise NotTheApi(f"{url} is not the Django Packages API v4: {problem}; check --base-url")
+        assert isinstance(data, dict)
+        return data
+
+    def get_page(self, kind: Kind, *, offset: int, limit: int) -> Page:
+        url = self.base.list_url(kind, offset=offset, limit=limit)
+        data = self.get_json(url, expect=_envelope_problem)
+        return Page(kind, offset, limit, data["count"], data["results"])
+
+    def get_record(self, kind: Kind, key: int | str) -> dict[str, Any]:
+        """One record by id (or slug, for packages and grids). ApiNotFound on 404 (carrying
+        the kind and the key asked for)."""
+        try:
+            return self.get_link(self.base.detail_url(kind, key))
+        except ApiNotFound as err:
+            err.kind, err.key = kind.value, str(key)
+            raise
+
+    def get_link(self, url: str) -> dict[str, Any]:
+        """The record a hyperlink points to; ForeignLink if it leaves the API."""
+        data = self.get_json(self.base.checked(url), expect=_record_problem)
+        assert isinstance(data, dict)
+        return data
+
+
 _ERROR_BODY_CAP = 64 * 1024
 
 
@@ -492,7 +509,7 @@ def _certificate_problem(err: BaseException) -> str | None:
     return None
 
 
-def _is_html(response: httpx.Response, content: bytes) -> bool:
+def _is_html(response: httpx.Response, content: bytes | bytearray) -> bool:
     if "html" in response.headers.get("Content-Type", "").lower():
         return True
     head = content[:256].lstrip().lower()
@@ -515,7 +532,7 @@ def _describe_transport_error(err: httpx.TransportError) -> str:
     return f"connection failed ({type(err).__name__}: {err})"
 
 
-def _json_body(response: httpx.Response, content: bytes) -> Any:
+def _json_body(response: httpx.Response, content: bytes | bytearray) -> Any:
     content_type = response.headers.get("Content-Type", "")
     if "html" in content_type.lower():
         raise TransientFailure("an HTML page instead of JSON", not_api=True)

@@ -132,7 +132,7 @@ def bound_network_waits(client: httpx.Client) -> bool:
     return bound
 
 
-def read_capped(response: httpx.Response, cap: int, until: float | None) -> bytes:
+def read_capped(response: httpx.Response, cap: int, until: float | None) -> bytes | bytearray:
     """The body of a streamed `response`, inflated, at most `cap` bytes.
 
     Raises BodyTooLarge past the cap, UnknownEncoding for an encoding not asked for, and
@@ -156,7 +156,7 @@ def read_capped(response: httpx.Response, cap: int, until: float | None) -> byte
         if len(body) + len(chunk) > cap:
             raise BodyTooLarge()
         body += chunk
-    return bytes(body)
+    return body  # not bytes(body): a copy of a page's whole body, for the JSON decoder alone
 
 
 _Inflate = typing.Callable[[bytes | None], Iterator[bytes]]

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pkgharvest.config import base_url_problem
 from pkgharvest.errors import ForeignLink, UsageError
 from pkgharvest.records import MAX_INTEGER, Kind
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]+)/?", re.ASCII)
 _PLAIN_RECORD_PATH = re.compile(r"(packages|grids|categories)/([0-9]{1,15})/", re.ASCII)
+_KNOWN_LINKS = 10_000  # links remembered per API base: a catalogue links a few hundred
 
 
 def strip_format_param(url: str) -> str:
@@ -28,24 +30,6 @@ def strip_format_param(url: str) -> str:
         return url
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "format"]
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def base_url_problem(url: str) -> str | None:
-    """What makes `url` unusable as the API's base URL, worded to follow it (`'ftp://x' is not
-    an http:// or https:// URL`), or None. The caller names where the URL came from."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:  # brackets that do not close, an IPv6 address that is not one
-        return "is not a valid URL"
-    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
-        return "is not an http:// or https:// URL"
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:  # 0 would silently mean the scheme's default port
-        return "has no valid port (1 to 65535)"
-    return None
 
 
 @dataclass(frozen=True)
@@ -62,11 +46,12 @@ class ApiBase:
     path: str
 
     @classmethod
-    def parse(cls, url: str) -> ApiBase:
-        """The base of `url`; UsageError saying what is wrong with it (base_url_problem)."""
+    def parse(cls, url: str, what: str = "the base URL") -> ApiBase:
+        """The base of `url`; UsageError saying what is wrong with it (base_url_problem), the
+        URL named as `what`."""
         problem = base_url_problem(url)
         if problem is not None:
-            raise UsageError(f"the base URL {url!r} {problem}")
+            raise UsageError(f"{what} {url!r} {problem}")
         parts = urlsplit(url.strip())
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         path = parts.path if parts.path.endswith("/") else parts.path + "/"
@@ -115,6 +100,21 @@ class ApiBase:
         ValueError for anything that is not such a link."""
         if not isinstance(link, str):
             raise ValueError(f"expected a link to {kind.value}, got {type(link).__name__}")
+        # A catalogue's links name the same few hundred grids and five categories again and
+        # again: each is worked out once (one that fails raises every time, and is not kept).
+        known = self._known_links.get(link)
+        if known is not None and known[0] is kind:
+            return known[1]
+        record_id = self._linked_id(link, kind)
+        if len(self._known_links) < _KNOWN_LINKS:
+            self._known_links[link] = (kind, record_id)
+        return record_id
+
+    @cached_property
+    def _known_links(self) -> dict[str, tuple[Kind, int]]:
+        return {}
+
+    def _linked_id(self, link: str, kind: Kind) -> int:
         # Nearly every link is exactly `<base><kind>/<digits>/` (maybe `?format=api`): a cheap
         # exact match settles those; anything else gets the full parse and checks below.
         if link.startswith(self.url):

@@ -17,7 +17,8 @@ catalogue/edge.py.
 - `open_private(root)`: a private database built from the record files in a temporary file
   outside the data folder (SQLite deletes it on close, even after kill -9), for a reader
   that cannot use the folder's.
-- `prepare(root)` before a fetch, `after_commit(root)` right after its JSON commit.
+- `after_commit(root)`: a sync from the files right after a JSON commit, for a fetch whose
+  records could not be fed to the database as it staged them (catalogue/feed.py).
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ from pkgharvest.catalogue.values import checked_row
 from pkgharvest.errors import (
     CatalogueDamaged,
     CatalogueLocked,
-    CatalogueNoSpace,
     CatalogueUnwritable,
     LockHeld,
     PkgHarvestError,
@@ -77,12 +77,13 @@ __all__ = [
     "catalogue_path",
     "open_catalogue",
     "open_private",
-    "prepare",
     "run_changes",
     "wait_of",
 ]
 
 DEFAULT_WAIT = Wait(DEFAULT_DATABASE_WAIT, time.monotonic, time.sleep)
+NO_MANIFEST_STAMP = "no-manifest"
+"""The stamp of a database brought up to date with a folder that has no manifest (no mirror)."""
 
 
 def wait_of(deps: Dependencies) -> Wait:
@@ -140,8 +141,11 @@ def read_manifest(root: Path) -> tuple[dict[str, Any], str]:
     path = Path(root) / MANIFEST_NAME
     data = read_manifest_bytes(path)
     if data is None:
-        return {}, "no-manifest"
+        return {}, NO_MANIFEST_STAMP
     return parse_manifest(path, data), hashlib.sha256(data).hexdigest()
+
+
+_manifest = read_manifest
 
 
 # --- the schema ------------------------------------------------------------------------------
@@ -301,14 +305,17 @@ class _Writer:
                     if self.check and reason is None:
                         _check_whole(conn, path)
                     fill_wal_index(conn, self.root)
-                    had_stamp = write.stored_stamp(conn) is not None
+                    stamp_before = write.stored_stamp(conn)
+                    had_stamp = stamp_before is not None
+                    # A database that has only seen an empty folder knows no state before.
+                    known_before = stamp_before not in (None, NO_MANIFEST_STAMP)
                     counts = while_busy(
-                        self.wait, conn, lambda: self._sync(conn, reason, had_stamp)
+                        self.wait, conn, lambda: self._sync(conn, reason, known_before)
                     )
             except BaseException:
                 conn.close()
                 raise
-        if isinstance(counts, write.SyncCounts) and self.stamp != "no-manifest":
+        if isinstance(counts, write.SyncCounts) and self.stamp != NO_MANIFEST_STAMP:
             packages = counts.read.get("packages", 0)
             catalogue.repaired = reason is not None and reason.startswith("damaged")
             if reason is not None:
@@ -324,7 +331,7 @@ class _Writer:
         catalogue.notice = _with_left_out(catalogue.notice, self.left_out)
         return catalogue
 
-    def _sync(self, conn: sqlite3.Connection, reason: str | None, had_stamp: bool) -> object:
+    def _sync(self, conn: sqlite3.Connection, reason: str | None, known_before: bool) -> object:
         from pkgharvest.store.mirror import read_record_file
 
         self.left_out.clear()  # a sync tried again reads the files again
@@ -339,7 +346,7 @@ class _Writer:
             self.root,
             self.manifest,
             self.stamp,
-            baseline=reason is not None or not had_stamp,
+            baseline=reason is not None or not known_before,
             read_record=lambda path: read_record_file(path, self.left_out),
             id_hints=self.id_hints,
             before_commit=before_commit,
@@ -564,31 +571,6 @@ def after_commit(
             return Outcome(notice=catalogue.notice if catalogue.repaired else None)
     except PkgHarvestError as err:
         return Outcome(problem=f"the catalogue database was not updated: {err}")
-
-
-def prepare(root: Path, *, wait: Wait = DEFAULT_WAIT) -> Outcome:
-    """Before a fetch: migrate the database, refuse a newer or unsafe one (exit 65) or a disk
-    too full to open it (73) before anything is fetched, run SQLite's integrity check on the
-    whole file and repair it when damaged (a nightly fetch is the check no reading command
-    makes), and catch it up
-    if a crash left it behind, so that the crashed run's changes are its own. A database this
-    run cannot update now (locked, not writable) is a `problem` for the fetch to report, not
-    a failure. Nothing happens in a folder with no mirror, or one a run holds (the fetch then
-    says so)."""
-    from pkgharvest.store.manifest import MANIFEST_NAME
-
-    root = Path(root)
-    if not (os.path.lexists(catalogue_path(root)) or (root / MANIFEST_NAME).exists()):
-        return Outcome()
-    if committing(root):
-        return Outcome()
-    try:
-        with open_catalogue(root, wait=wait, check=True) as catalogue:
-            return Outcome(notice=catalogue.notice)
-    except CatalogueNoSpace:
-        raise
-    except (CatalogueLocked, CatalogueUnwritable) as err:
-        return Outcome(problem=f"the catalogue database could not be caught up: {err}")
 
 
 def run_changes(root: Path) -> Any:

@@ -98,6 +98,25 @@ def package_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM packages").fetchone()[0])
 
 
+_DORMANCY_FIELDS = ("slug", "last_commit", "commits_52w")
+
+
+def dormancy_fields(conn: sqlite3.Connection, slugs: Sequence[str]) -> dict[str, Record]:
+    """slug -> the fields `activity.is_dormant` reads, for the packages with these slugs (a
+    `trends` table marks its dormant rows)."""
+    found: dict[str, Record] = {}
+    unique = list(dict.fromkeys(slugs))
+    for start in range(0, len(unique), 500):  # within SQLite's limit on bound parameters
+        chunk = unique[start : start + 500]
+        sql = (
+            f"SELECT {_columns(_DORMANCY_FIELDS)} FROM packages"
+            f" WHERE slug IN ({','.join('?' * len(chunk))}) ORDER BY id"
+        )
+        for row in conn.execute(sql, chunk):
+            found.setdefault(row[0], _record(_DORMANCY_FIELDS, row))
+    return found
+
+
 # --- ranking --------------------------------------------------------------------------------
 
 

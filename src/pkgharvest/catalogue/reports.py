@@ -312,6 +312,11 @@ def has_history(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def run_count(conn: sqlite3.Connection) -> int:
+    """How many runs the database has recorded."""
+    return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
 def star_history(conn: sqlite3.Connection, package_id: int) -> list[tuple[str, int]]:
     """(observed_at, stars) of every observation of a package with known stars, oldest first."""
     return [

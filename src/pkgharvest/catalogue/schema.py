@@ -95,7 +95,37 @@ LEFT JOIN observations AS o
       AND o.observed_at = (SELECT max(observed_at) FROM observations WHERE package_id = p.id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+-- Version 3: `pkgharvest deps`. package_names: each package's PyPI name (from pypi_url), the
+-- repository its repo_url names and its slug, PEP 503-normalized, rebuilt when the mirror
+-- changes (catalogue_meta 'package_names_manifest'). pypi_projects and pypi_releases: PyPI's
+-- JSON answers, distilled, kept per index URL (a project's for a day, a release's for good).
+CREATE TABLE package_names (
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    package_id INTEGER NOT NULL,
+    PRIMARY KEY (kind, name, package_id)
+) WITHOUT ROWID;
+CREATE TABLE pypi_projects (
+    index_url  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    found      INTEGER NOT NULL,
+    data       TEXT,
+    PRIMARY KEY (index_url, name)
+) WITHOUT ROWID;
+CREATE TABLE pypi_releases (
+    index_url  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    found      INTEGER NOT NULL,
+    data       TEXT,
+    PRIMARY KEY (index_url, name, version)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

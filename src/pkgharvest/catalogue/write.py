@@ -14,6 +14,7 @@ or a rebuild never adds a row twice.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import operator
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import history
+from pkgharvest.errors import FeedMismatch
 from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Kind, Record, iso_utc, parse_timestamp
 from pkgharvest.store.index import load_saved_index
 from pkgharvest.store.recordfile import encode_compact
@@ -215,8 +217,9 @@ def package_total(record: Record) -> int | None:
 
 # --- scanning the mirror ----------------------------------------------------------------------
 
-FileId = tuple[int, int, int, int]
-"""inode, mtime_ns, ctime_ns, size: a record file rewritten by a commit differs in one of them."""
+FileId = tuple[int, int, int | None, int]
+"""inode, mtime_ns, ctime_ns, size: a record file rewritten by a commit differs in one of them
+(ctime None: a file a fetch fed while staging it, until the commit renames it; see Feed)."""
 
 
 def scan_folder(folder: Path) -> dict[str, FileId]:
@@ -246,9 +249,11 @@ def scan_folder(folder: Path) -> dict[str, FileId]:
 
 @dataclass
 class SyncCounts:
-    """What one sync did, for the one-line notice and the tests."""
+    """What one sync did, for the one-line notice and the tests (`fed`: records a fetch
+    handed over while staging them, applied without reading their files)."""
 
     read: dict[str, int] = field(default_factory=dict)
+    fed: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     observations: int = 0
     changes: int = 0
@@ -263,6 +268,7 @@ def sync(
     baseline: bool,
     read_record: Any,
     id_hints: IdHints | None = None,
+    feed: Feed | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> SyncCounts | None:
     """Apply the mirror under `root` to the database in one transaction; None if it was
@@ -271,23 +277,25 @@ def sync(
     `baseline`: the database does not know the state before (new or rebuilt): record no
     changes. `read_record(path) -> Record | None` reads one file (CorruptStore when broken).
     `id_hints`: the ids of the files a fetch has just written, when it knows them (an order
-    only: a wrong hint costs speed, never a row). `before_commit`: called last inside the
-    transaction; what it raises rolls the sync back (a reader checks that no fetch committed
-    while it read the files).
+    only: a wrong hint costs speed, never a row).
+    `feed`: the records the fetch applied while it staged them (`Feed`), inside the
+    transaction this sync finishes: their files are confirmed by their identity instead of
+    read; FeedMismatch (and nothing committed) when one is not the file the feed saw staged.
+    `before_commit`: called last inside the transaction; what it raises rolls the sync back (a
+    reader checks that no fetch committed while it read the files).
     """
-    if stored_stamp(conn) == stamp:  # the common case, answered without the write lock
-        return None
-    # Statement journals (an UPSERT that may touch several rows keeps one while it runs) in
-    # memory, not in temp files: they were most of a 30,000-package sync's writes (563,000
-    # pwrite calls, 96,000 with this), at no cost in peak memory.
-    conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if stored_stamp(conn) == stamp:  # another process synced while we waited for the lock
-            conn.execute("ROLLBACK")
+    if feed is None:
+        if stored_stamp(conn) == stamp:  # the common case, answered without the write lock
             return None
-        counts = SyncCounts()
+        _begin(conn)
+    try:
+        if feed is None and stored_stamp(conn) == stamp:
+            conn.execute("ROLLBACK")  # another process synced while we waited for the lock
+            return None
+        counts = feed.flush_all() if feed is not None else SyncCounts()
         run_id = _record_run(conn, manifest, stamp, baseline=baseline)
+        if feed is not None and run_id != feed.run_id:
+            raise FeedMismatch(f"the run was recorded as run {run_id}, not {feed.run_id}")
         changes_run = None if baseline else run_id
         hints = _IndexHints(root, id_hints)
         for kind in SYNC_ORDER:
@@ -300,6 +308,7 @@ def sync(
                 counts,
                 read_record,
                 hints,
+                fed=feed is not None,
             )
         conn.execute("DELETE FROM grid_packages WHERE from_grid = 0 AND from_package = 0")
         conn.execute(
@@ -313,6 +322,103 @@ def sync(
         conn.execute("ROLLBACK")
         raise
     return counts
+
+
+FEED_CACHE_KIB = 256
+"""The page cache of a Feed's connection (SQLite's default: 2,000 KiB)."""
+
+FEED_BATCH = 250
+"""Records a Feed applies at a time, per kind: held while the run's pages are in memory too."""
+
+StagedFile = tuple[int, int, int]
+"""inode, mtime_ns, size of a file as staged: its ctime changes when the commit renames it."""
+
+
+class Feed:
+    """The records a fetch stages, applied to the database as it stages them, so that its
+    sync reads no record file back.
+
+    It opens one write transaction on a database already up to date with the mirror before
+    the run, and applies each kind's records in batches of FEED_BATCH (the history rules as in
+    any sync: the run's id is the one the run's row will get, nothing else can write to the
+    database meanwhile). Their `record_files` rows wait with no ctime. After the JSON commit,
+    `sync(..., feed=feed)` confirms each of those files by its inode, mtime and size, applies
+    whatever else changed on disk from the files, records the run, and commits. Readers see the
+    database as it was until then (WAL); a run that dies before leaves the transaction
+    uncommitted, that is a database behind the manifest, which the next command catches up from
+    the files. A record the store withdraws (removed, or staged again) raises FeedMismatch:
+    the caller rolls the feed back and syncs from the files.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, *, baseline: bool) -> None:
+        self.conn = conn
+        self.baseline = baseline
+        # Its transaction lives as long as the run's pages and maps: a small page cache (the
+        # spilled pages go to the WAL, where the commit wants them anyway).
+        conn.execute(f"PRAGMA cache_size = -{FEED_CACHE_KIB}")
+        _begin(conn)
+        row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()
+        self.run_id = int(row[0])
+        self.counts = SyncCounts()
+        self._changes_run = None if baseline else self.run_id
+        self._pending: dict[Kind, list[tuple[str, FileId, Record]]] = {k: [] for k in Kind}
+        self._was_empty: dict[Kind, bool] = {}
+
+    def add(self, kind: Kind, name: str, record: Record, staged: StagedFile) -> None:
+        """A record the run has just staged as `kind`/`name` (the file as staged). The store
+        stages an id once per run unless it withdraws it first (`withdraw`)."""
+        inode, mtime_ns, size = staged
+        batch = self._pending[kind]
+        batch.append((name, (inode, mtime_ns, None, size), record))
+        if len(batch) >= FEED_BATCH:
+            self._flush(kind)
+
+    def withdraw(self, kind: Kind, record_id: int) -> None:
+        """The run took back a record it staged (removed, or staged again): what was fed of
+        it may be in the database already, so the feed cannot go on."""
+        raise FeedMismatch(f"{kind.singular} {record_id} was staged, then withdrawn")
+
+    def _flush(self, kind: Kind) -> None:
+        batch = self._pending[kind]
+        if not batch:
+            return
+        self._pending[kind] = []
+        was_empty = self._was_empty.get(kind)
+        if was_empty is None:
+            was_empty = self._was_empty[kind] = _is_empty(self.conn, kind.value)
+        batch.sort(key=lambda item: item[2]["id"])  # rows in id order: see _changed_files
+        # A table empty before the run holds no row of these ids (the store stages an id
+        # once): nothing to look up.
+        _apply_batch(
+            self.conn,
+            kind,
+            batch,
+            self.run_id,
+            self._changes_run,
+            self.counts,
+            set() if was_empty else None,
+        )
+        self.counts.fed[kind.value] = self.counts.fed.get(kind.value, 0) + len(batch)
+
+    def flush_all(self) -> SyncCounts:
+        """Apply what waits; the counts so far (the sync that finishes the feed goes on)."""
+        for kind in SYNC_ORDER:
+            self._flush(kind)
+        return self.counts
+
+    def rollback(self) -> None:
+        """Undo everything fed (safe to call twice, and on a closed connection)."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """Begin a sync's write transaction."""
+    # Statement journals (an UPSERT that may touch several rows keeps one while it runs) in
+    # memory, not in temp files: at no cost in peak memory, most of a big sync's writes less.
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("BEGIN IMMEDIATE")
 
 
 def stored_stamp(conn: sqlite3.Connection) -> str | None:
@@ -356,7 +462,7 @@ than this many records (and their 52 weeks) in memory, like the fetch that wrote
 
 
 def _changed_files(
-    root: Path, kind: Kind, conn: sqlite3.Connection, hints: _IndexHints
+    root: Path, kind: Kind, conn: sqlite3.Connection, hints: _IndexHints, *, fed: bool = False
 ) -> tuple[list[tuple[str, FileId]], list[str], set[int]]:
     """The files that are new or rewritten, the names that are gone, and the ids those gone
     files held.
@@ -375,6 +481,8 @@ def _changed_files(
             (kind.value,),
         )
     }
+    if fed:
+        _confirm_fed_files(conn, kind, known, on_disk)
     changed = [
         (name, file_id)
         for name, file_id in on_disk.items()
@@ -385,6 +493,28 @@ def _changed_files(
         changed.sort(key=lambda item: (_id_hint(id_hints.get(item[0])), item[0]))
     gone_names = [name for name in known if name not in on_disk]
     return changed, gone_names, {known[name][1] for name in gone_names}
+
+
+def _confirm_fed_files(
+    conn: sqlite3.Connection,
+    kind: Kind,
+    known: dict[str, tuple[tuple[Any, ...], int]],
+    on_disk: dict[str, FileId],
+) -> None:
+    """Complete the rows of the files a fetch fed while staging them (their ctime is unknown
+    until the commit renames them: NULL until then) with the identity the commit gave them,
+    in `known` too, so that they do not count as changed; FeedMismatch when one of them is
+    not the file that was staged (another inode, mtime or size) or is gone."""
+    confirmed = []
+    for name, ((inode, mtime, ctime, size), _) in known.items():
+        if ctime is not None:
+            continue
+        now = on_disk.get(name)
+        if now is None or (now[0], now[1], now[3]) != (inode, mtime, size):
+            raise FeedMismatch(f"{kind.value}/{name} is not the file that was staged")
+        confirmed.append((now[2], kind.value, name))
+        known[name] = (now, known[name][1])
+    conn.executemany("UPDATE record_files SET ctime_ns = ? WHERE kind = ? AND name = ?", confirmed)
 
 
 IdHints = dict[str, dict[str, int]]
@@ -433,8 +563,10 @@ def _sync_kind(
     counts: SyncCounts,
     read_record: Any,
     hints: _IndexHints,
+    *,
+    fed: bool = False,
 ) -> None:
-    changed, gone_names, gone_ids = _changed_files(root, kind, conn, hints)
+    changed, gone_names, gone_ids = _changed_files(root, kind, conn, hints, fed=fed)
     table = kind.value
     present_ids: set[int] = set()
     # A table with no rows yet (a first sync, a rebuild) has no row before to compare with,

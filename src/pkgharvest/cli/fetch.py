@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,7 +14,6 @@ from typer._click.core import Parameter
 from typer._click.exceptions import BadParameter
 from typer._click.types import ParamType
 
-from pkgharvest import catalogue
 from pkgharvest.cli.common import invocation
 from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
 from pkgharvest.cli.params import Number, WholeNumber, shown
@@ -68,7 +66,7 @@ class BaseUrl(ParamType):
         return "URL"
 
     def convert(self, value: Any, param: Parameter | None, ctx: Any) -> str:
-        from pkgharvest.api.links import base_url_problem
+        from pkgharvest.config import base_url_problem
 
         problem = base_url_problem(str(value))
         if problem is not None:
@@ -184,11 +182,6 @@ def fetch(
         sink = LineSink()
     started, started_clock = deps.now(), deps.clock()
     try:
-        before = catalogue.prepare(options.data_dir, wait=catalogue.wait_of(deps))
-        # A repaired database is trouble (its history is in catalogue.db.corrupt): said even
-        # under --quiet; a catch-up after a crash is not.
-        _say(before.notice, (quiet or json_output) and "damaged" not in (before.notice or ""))
-        _say(before.problem and f"warning: {before.problem}", False)
         with sink, stop_on_signals():  # SIGTERM, SIGHUP like Ctrl-C; held during the commit
             report = run_fetch(options, deps.with_events(_targets_said_at_the_end(sink)))
     except (PkgHarvestError, KeyboardInterrupt) as err:
@@ -202,13 +195,18 @@ def fetch(
         if json_output:
             write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
-    # What cron must see even under --quiet: the database was repaired, or not updated.
-    _say(report.catalogue_notice, False)
-    _say(report.catalogue_problem and f"warning: {report.catalogue_problem}", False)
-    changes = None if report.catalogue_problem else _run_changes(options.data_dir)
+    changes = report.changes
+    # What cron must see even under --quiet: the database was repaired (its history is in
+    # catalogue.db.corrupt), or not updated (the mirror is committed all the same).
+    if report.catalogue_notice:
+        _say(report.catalogue_notice)
+    if report.catalogue_problem:
+        _warn(report.catalogue_problem)
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
+        data["catalogue_problem"] = report.catalogue_problem
+        data["catalogue_notice"] = report.catalogue_notice
         data["error"] = None
         write_json(data)
     elif not quiet:
@@ -313,13 +311,13 @@ def _not_found_lines(options: FetchOptions, report: FetchReport, deps: Dependenc
     return lines
 
 
-def _say(notice: str | None, quiet: bool) -> None:
-    if notice and not quiet:
-        from pkgharvest.views.text import visible  # file names from the data folder
+def _warn(message: str) -> None:
+    from pkgharvest.views.text import visible  # file names from the data folder
 
-        sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
+    sys.stderr.write(f"pkgharvest: warning: {visible(message)}\n")
 
 
-def _run_changes(root: Path) -> Any:
-    """The run's changes from the catalogue database (None when it cannot say them)."""
-    return catalogue.run_changes(root)
+def _say(message: str) -> None:
+    from pkgharvest.views.text import visible  # file names from the data folder
+
+    sys.stderr.write(f"pkgharvest: {visible(message)}\n")

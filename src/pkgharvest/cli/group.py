@@ -67,6 +67,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "changes": CommandEntry(
         "pkgharvest.cli.history", "What the runs changed: new, removed, releases, stars."
     ),
+    "deps": CommandEntry(
+        "pkgharvest.cli.deps", "Your project's dependencies against the catalogue."
+    ),
     "status": CommandEntry(
         "pkgharvest.cli.status", "The mirror's freshness, source, counts, size, and lock."
     ),

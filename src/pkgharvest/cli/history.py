@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -69,6 +70,7 @@ def trends(
         reader,
         since,
         by.value,
+        now=invocation(ctx).deps.now(),
         grid=reader.find(Kind.GRID, grid) if grid is not None else None,
         category=reader.find(Kind.CATEGORY, category) if category is not None else None,
         limit=limit,
@@ -81,6 +83,7 @@ def show_trends(
     since: Since,
     by: str,
     *,
+    now: datetime,
     grid: Record | None,
     category: Record | None,
     limit: int,
@@ -105,18 +108,43 @@ def show_trends(
 
     console = make_console()
     if not rows:
-        if not reader.history_call(reports.has_history):
-            console.print(
-                Text("Trends start with the second run: so far each package was observed once.")
-            )
-        else:
-            console.print(Text(f"No package gained or lost {by} since {since.text}."))
+        day = f"{start:%Y-%m-%d}"
+        shown = day if since.text.strip() == day else f"{day} ({since.text.strip()})"
+        console.print(Text(_no_trends(reader, by, shown)))
         return
-    caption = (
-        f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d}"
-        " (from each package's last observation before then, or its first after)"
+    from pkgharvest.activity import is_dormant
+    from pkgharvest.catalogue.queries import dormancy_fields
+
+    fields = dormancy_fields(reader.conn, [row.slug for row in rows])
+    dormant = [row.slug in fields and is_dormant(fields[row.slug], now) for row in rows]
+    table = trends_table(rows, by=by, width=console.width, dormant=dormant)
+    # soft_wrap: the lines are fitted already; slugs and numbers are never cut.
+    console.print(table.table, soft_wrap=True)
+    for line in table.legend:
+        console.print(Text(line, style="dim"))
+    console.print(
+        Text(
+            f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d} (from each package's"
+            " last observation before then, or its first after)",
+            style="dim",
+        )
     )
-    console.print(trends_table(rows, by=by, caption=caption), soft_wrap=True)
+
+
+def _no_trends(reader: Reader, by: str, since: str) -> str:
+    """What an empty `trends` table means on this mirror, in one line (`since`: the window's
+    start, as shown)."""
+    from pkgharvest.catalogue import reports
+
+    if reader.history_call(reports.has_history):
+        return f"No package gained or lost {by} since {since}."
+    runs = reader.history_call(reports.run_count)
+    if runs < 2:
+        return "Trends start with the second run: so far each package was observed once."
+    return (
+        f"No package has changed since its first observation ({runs:,} runs so far): trends"
+        " start once the service re-measures a package (it refreshes each about daily)."
+    )
 
 
 @commands.command(
@@ -148,7 +176,10 @@ def changes(
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import changes_view
 
-    make_console().print(changes_view(report))
+    hint = None
+    if start is None:
+        hint = "`pkgharvest changes --since 7d` shows what the runs of the last week changed."
+    make_console().print(changes_view(report, hint=hint))
     sys.stdout.flush()
 
 

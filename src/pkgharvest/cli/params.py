@@ -260,3 +260,22 @@ class Duration(ParamType):
             return parse_duration(str(value))
         except ValueError as err:
             raise BadParameter(f"{shown(value)} {err}", ctx, param) from None
+
+
+class IndexUrl(ParamType):
+    """A package index's URL (`deps --pypi-url`): http:// or https://, with a host; given back
+    with a trailing slash (the URL the answers are asked under, and kept by)."""
+
+    name = "URL"
+
+    def get_metavar(self, param: Parameter, ctx: Context) -> str:
+        return "URL"
+
+    def convert(self, value: Any, param: Param, ctx: Ctx) -> str:
+        from pkgharvest.config import base_url_problem
+
+        text = str(value).strip()
+        problem = base_url_problem(text)
+        if problem is not None:
+            raise BadParameter(f"{shown(value)} {problem}", ctx, param)
+        return text if text.endswith("/") else text + "/"

@@ -178,7 +178,7 @@ def top(
 
             raise UsageError("--by stars-gained does not take --match")
         show_trends(
-            reader, since, "stars", grid=scope["grid"], category=scope["category"],
+            reader, since, "stars", now=now, grid=scope["grid"], category=scope["category"],
             limit=limit, json_output=json_output,
         )  # fmt: skip
         return
@@ -238,8 +238,8 @@ def top(
     order = f"by {by.value}{' (reversed)' if reverse else ''}"
     caption = f"{counts}, {order}; {_freshness(mirror, now)}"
     table = package_table(shown, now=now, width=console.width, columns=TOP_COLUMNS, scale=scale)
-    # soft_wrap: the lines are already fitted to the width; rich need not re-wrap them
-    # (three times faster for a whole mirror).
+    # soft_wrap: the lines are fitted already; rich must neither wrap nor crop them (a slug is
+    # never cut), and need not measure them again.
     console.print(table.table, soft_wrap=True)
     for line in table.legend:
         console.print(Text(line, style="dim"))
@@ -346,13 +346,15 @@ def show(
         print_json(record)
         return
     from pkgharvest.views.history import history_lines
-    from pkgharvest.views.package import package_panel
+    from pkgharvest.views.package import link_lines, package_panel
 
     history = reader.history(record["id"])  # read before anything is printed
     console = _console()
     console.print(package_panel(record, now=deps.now()))
-    for line in history_lines(*history):
+    for line in history_lines(*history, width=console.width):
         console.print(line)
+    for line in link_lines(record, console.width):
+        console.print(line, soft_wrap=True)  # a URL is never wrapped in the middle
 
 
 GROUP_FIELDS = ("id", "slug", "title", "description")
@@ -376,7 +378,8 @@ def _groups(
     plural = "grids" if kind is Kind.GRID else "categories"
     caption = f"{len(summaries):,} {plural}; {_freshness(reader.mirror, now)}"
     console = _console()
-    console.print(groups_table(summaries, noun, width=console.width, caption=caption))
+    # crop=False: slugs and numbers are never cut, even where they do not fit.
+    console.print(groups_table(summaries, noun, width=console.width, caption=caption), crop=False)
 
 
 @commands.command(

@@ -8,6 +8,7 @@ people and by scripts alike, and must look the same in a cron mail as on a termi
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -37,11 +38,34 @@ def _counts_text(counts: dict[str, dict[str, int]]) -> str:
     return "; ".join(parts)
 
 
-def _run_lines(label: str, run: RunFacts | None, now: datetime) -> list[str]:
+_LABEL = 14
+"""The label column's width: values start here, and their continuation lines too."""
+
+
+def _line(label: str, value: str, width: int) -> list[str]:
+    """`label` and `value` in lines of at most `width` characters: the value is broken after
+    its ", " and "; " separators (between words in a piece longer than a line), and continued
+    under itself. A word longer than a line, a long path say, is not broken."""
+    lines = [f"{label:<{_LABEL}}"]
+    pieces: list[str] = []
+    for piece in re.split(r"(?<=[,;]) ", value):
+        pieces += piece.split(" ") if _LABEL + len(piece) > width else [piece]
+    for piece in pieces:
+        start = len(lines[-1]) == _LABEL
+        if not start and len(lines[-1]) + 1 + len(piece) > width:
+            lines.append(" " * _LABEL)
+            start = True
+        lines[-1] += piece if start else " " + piece
+    return lines
+
+
+def _run_lines(
+    label: str, run: RunFacts | None, now: datetime, width: int, *, counts: bool = True
+) -> list[str]:
     from pkgharvest.views.charts import relative_date
 
     if run is None or run.finished is None:
-        return [f"{label:<14}never"]
+        return [f"{label:<{_LABEL}}never"]
     facts = [f"{run.finished:%Y-%m-%d %H:%M:%S} UTC ({relative_date(run.finished, now)})"]
     if run.exit_code is not None:
         facts.append(f"exit {run.exit_code}")
@@ -53,14 +77,15 @@ def _run_lines(label: str, run: RunFacts | None, now: datetime) -> list[str]:
         facts.append(f"{run.seconds:.1f} s")
     if run.requests is not None:
         facts.append(f"{run.requests:,} requests")
-    lines = [f"{label:<14}" + ", ".join(facts)]
-    if run.counts:
-        lines.append(" " * 14 + _counts_text(run.counts))
+    lines = _line(label, ", ".join(facts), width)
+    if run.counts and counts:
+        lines += _line("", _counts_text(run.counts), width)
     return lines
 
 
-def status_text(status: MirrorStatus) -> str:
-    """The status as aligned `label  value` lines (API text sanitized for the terminal)."""
+def status_text(status: MirrorStatus, width: int = 80) -> str:
+    """The status as aligned `label  value` lines of at most `width` characters (API text
+    sanitized for the terminal)."""
     from pkgharvest.views.text import display
 
     records = ", ".join(f"{n:,} {kind}" for kind, n in status.records.items())
@@ -77,19 +102,21 @@ def status_text(status: MirrorStatus) -> str:
         else "free (no fetch running)"
     )
     lines = [
-        f"{'data folder':<14}{display(str(status.data_dir))}",
-        f"{'source':<14}{display(status.source)}",
-        *_run_lines("last run", status.last_run, status.now),
-        *_run_lines("last complete", status.last_complete_run, status.now)[:1],
-        f"{'records':<14}{records}",
-        f"{'size on disk':<14}{_size_text(status.size_bytes)} ({status.files:,} files)",
-        f"{'lock':<14}{lock}",
-        f"{'catalogue':<14}{display(status.catalogue[1])}",
+        *_line("data folder", display(str(status.data_dir)), width),
+        *_line("source", display(status.source), width),
+        *_run_lines("last run", status.last_run, status.now, width),
+        *_run_lines("last complete", status.last_complete_run, status.now, width, counts=False),
+        *_line("records", records, width),
+        *_line("size on disk", f"{_size_text(status.size_bytes)} ({status.files:,} files)", width),
+        *_line("lock", lock, width),
+        *_line("catalogue", display(status.catalogue[1]), width),
     ]
     if status.unfinished_commit:
-        lines.append(
-            f"{'commit':<14}unfinished: a run was cut short while moving its records into "
-            "place; the next command finishes it"
+        lines += _line(
+            "commit",
+            "unfinished: a run was cut short while moving its records into place;"
+            " the next command finishes it",
+            width,
         )
     return "\n".join(lines) + "\n"
 
@@ -154,7 +181,10 @@ def status(
             data["stale"] = facts.is_stale(limit)
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        sys.stdout.write(status_text(facts))
+        import shutil
+
+        # The terminal's width, as the tables take it ($COLUMNS first; 80 when piped).
+        sys.stdout.write(status_text(facts, shutil.get_terminal_size((80, 24)).columns))
     if limit is not None and facts.is_stale(limit):
         complete = facts.last_complete_run
         if complete is None or complete.finished is None:

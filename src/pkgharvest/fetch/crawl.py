@@ -12,7 +12,8 @@ between two reads) is read again from a little earlier until they do. `count` on
 many pages to ask for at once: a count far beyond what the pages hold is a fault, never a
 reason to keep asking.
 
-Records reach `consume` as pages arrive, each id once; memory keeps only ids and page spans.
+Records are handed up as pages arrive (a read is an iterator of record lists), each id once;
+memory keeps only ids and page spans.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ RawRecord = dict[str, Any]
 OVERLAP = 4
 """Records each page shares with the one before it when nothing changes: up to OVERLAP - 1
 deletions above a boundary between its two reads still leave the pages meeting."""
+
+RECORDS_AHEAD = 2000
+"""Records a list crawl asks for ahead of what it is handling, at most (one page at least):
+bigger pages mean fewer of them in flight, so the memory they take stays about the same."""
 
 MAX_REREAD_ROUNDS = 5
 """Rounds of boundary re-reads before a list is declared incomplete (the run is then partial)."""
@@ -198,45 +203,44 @@ class ListCrawler:
         self.client = client
         self.pool = pool
         self.page_size = page_size
-        self.window = max(1, concurrency) * 2
+        self.window = max(1, min(max(1, concurrency) * 2, RECORDS_AHEAD // max(1, page_size)))
         self.on_event = on_event
 
     def request_first_page(self, kind: Kind) -> Future[Page]:
-        """Ask for `kind`'s first page now, for a later `crawl(kind, ..., first=...)`: the
-        lists of a run are read one after another, but their first pages (each list's size)
-        need not wait for the list before (two round trips fewer per catalogue run)."""
+        """Ask for `kind`'s first page now, for a later `read(kind, first=...)`: the lists of
+        a run are read one after another, but their first pages (each list's size) need not
+        wait for the list before (two round trips fewer per catalogue run)."""
         return self.pool.submit(self.client.get_page, kind, offset=0, limit=self.page_size)
 
-    def crawl(
-        self,
-        kind: Kind,
-        consume: Callable[[list[Any]], None],
-        *,
-        first: Future[Page] | None = None,
-    ) -> ListOutcome:
-        """Read `kind` completely; `consume` gets each record once (the first copy seen).
+    def read(self, kind: Kind, *, first: Future[Page] | None = None) -> ListRead:
+        """A complete read of `kind`: iterate it for the records, each once (the first copy
+        seen), in lists the caller may empty as it goes (nothing else holds those records: a
+        big page's memory goes as it is handled); then `outcome` says what it proved.
         `first`: its first page, already asked for (`request_first_page`).
 
-        Items without a usable id (broken records, non-objects) are consumed once each, so
-        that they are reported failed, and prove nothing.
+        Items without a usable id (broken records, non-objects) come once each, so that they
+        are reported failed, and prove nothing. The crawl hands records up and never calls
+        into the code that reads them.
         """
-        return _ListRead(self, kind, consume).run(first)
+        return ListRead(self, kind, first)
 
 
-class _ListRead:
-    """One crawl of one list: the pages read so far and what they prove."""
+class ListRead:
+    """One crawl of one list: the pages read so far and what they prove (see ListCrawler.read).
+    Pages are asked for ahead (within the crawler's window) while the caller handles the
+    records of the last one."""
 
     def __init__(
-        self, crawler: ListCrawler, kind: Kind, consume: Callable[[list[Any]], None]
+        self, crawler: ListCrawler, kind: Kind, requested: Future[Page] | None = None
     ) -> None:
         self.crawler = crawler
         self.kind = kind
-        self.consume = consume
+        self._requested = requested
+        self._outcome: ListOutcome | None = None
         self.ids: set[int] = set()
-        self.broken: set[str] = set()  # reprs of id-less items already consumed
+        self.broken: set[str] = set()  # reprs of id-less items already handed up
         self.spans: list[Span] = []
         self.reads: list[tuple[int, Span, array[int]]] = []  # (sequence, span, its ids)
-        self.last_seen: dict[int, int] = {}  # id -> sequence of the last page showing it
         self.count = 0
         self.first_count = 0
         # Pages arrive out of order: a page served before a change can be taken after one
@@ -245,7 +249,14 @@ class _ListRead:
         self.pages = 0
         self.end_offset = math.inf  # the lowest offset where a short or empty page came
 
-    def run(self, requested: Future[Page] | None = None) -> ListOutcome:
+    @property
+    def outcome(self) -> ListOutcome:
+        """What the read proved; once every batch has been taken."""
+        if self._outcome is None:
+            raise RuntimeError(f"the {self.kind.value} list has not been read to its end")
+        return self._outcome
+
+    def __iter__(self) -> Iterator[list[Any]]:
         crawler = self.crawler
         step = step_for(crawler.page_size)
 
@@ -256,16 +267,22 @@ class _ListRead:
                 yield offset
                 offset += step
 
+        requested, self._requested = self._requested, None
         first = self._get(0) if requested is None else requested.result()
-        # The next pages are asked for before the first one's records are consumed (which
+        del requested
+        # The next pages are asked for before the first one's records are handed up (which
         # can take a while: the first package staged loads the mirror's index), so that the
         # network works meanwhile.
         self._size(first)
         rest = offsets()
         started = submit_ahead(crawler.pool, self._get, rest, window=crawler.window)
-        self._take(first)
+        fresh = self._take(first)
         self.on_first_page(first)
-        self._read_all(rest, started)
+        del first
+        if fresh:
+            yield fresh
+        del fresh
+        yield from self._read_all(rest, started)
         for _ in range(MAX_REREAD_ROUNDS):
             broken = gaps(self.spans)
             if not broken:
@@ -277,7 +294,8 @@ class _ListRead:
                 )
             )
             half = crawler.page_size // 2
-            self._read_all(sorted({max(0, gap.offset + gap.size - half) for gap in broken}))
+            offsets_again = sorted({max(0, gap.offset + gap.size - half) for gap in broken})
+            yield from self._read_all(offsets_again)
         if other_counts := sorted(self.counts_seen - {self.first_count}):
             # Records were added or deleted meanwhile: the newest ones (up to a page) are
             # on the first page now. Not needed for the proof; it mirrors them a run sooner.
@@ -287,14 +305,14 @@ class _ListRead:
                     f"{self.first_count} -> {other_counts[-1]}); reading its first page again"
                 )
             )
-            self._read(0)
-        return self._outcome()
+            yield from self._read_all([0])
+        self._outcome = self._prove()
 
     def on_first_page(self, page: Page) -> None:
         self.first_count = page.count
         self.crawler.on_event(ListSized(self.kind, page.count))
 
-    def _outcome(self) -> ListOutcome:
+    def _prove(self) -> ListOutcome:
         problem = None
         if gaps(self.spans):
             problem = f"its pages did not meet after {MAX_REREAD_ROUNDS} re-reads"
@@ -316,32 +334,32 @@ class _ListRead:
     def _gone(self) -> frozenset[int]:
         """Ids a later page proves deleted (see ListOutcome.gone)."""
         ordered = sorted(self.ids)
+        last_seen: dict[int, int] = {}  # id -> sequence of the last page showing it
+        for sequence, _, page_ids in self.reads:
+            last_seen.update(dict.fromkeys(page_ids, sequence))
         gone: set[int] = set()
         for sequence, span, page_ids in self.reads:
             start = 0 if span.low == _BOTTOM else bisect_left(ordered, span.low)
             stop = len(ordered) if span.high == _TOP else bisect_right(ordered, span.high)
             on_page = set(page_ids)
             for record_id in ordered[start:stop]:
-                if self.last_seen[record_id] < sequence and record_id not in on_page:
+                if last_seen[record_id] < sequence and record_id not in on_page:
                     gone.add(record_id)
         return frozenset(gone)
 
     def _get(self, offset: int) -> Page:
         return self.crawler.client.get_page(self.kind, offset=offset, limit=self.crawler.page_size)
 
-    def _read(self, offset: int) -> Page:
-        page = self._get(offset)
-        self._take(page)
-        return page
-
     def _read_all(
         self, offsets: Iterable[int], started: dict[Future[Page], int] | None = None
-    ) -> None:
+    ) -> Iterator[list[Any]]:
         crawler = self.crawler
         for _, future in bounded_map(
             crawler.pool, self._get, offsets, window=crawler.window, started=started
         ):
-            self._take(future.result())
+            fresh = self._take(future.result())
+            if fresh:
+                yield fresh
 
     def _size(self, page: Page) -> None:
         """What a page says of the list's size: its count, and its end if the page is short."""
@@ -350,8 +368,9 @@ class _ListRead:
         if len(page.results) < page.limit:
             self.end_offset = min(self.end_offset, page.offset)
 
-    def _take(self, page: Page) -> None:
-        """Everything here runs on the crawling thread: no locks needed."""
+    def _take(self, page: Page) -> list[Any]:
+        """What `page` proves, and its records not seen before. Everything here runs on the
+        crawling thread: no locks needed."""
         self.pages += 1
         self._size(page)
         fresh: list[Any] = []
@@ -372,7 +391,7 @@ class _ListRead:
         if span is not None:
             self.spans.append(span)
             self.reads.append((self.pages, span, array("q", page_ids)))
-        for record_id in page_ids:
-            self.last_seen[record_id] = self.pages
-        if fresh:
-            self.consume(fresh)
+        # `fresh` holds the only references to the records from here (a page object can
+        # outlive this: its future still holds it), so that the caller can let each go.
+        page.results.clear()
+        return fresh

@@ -62,19 +62,16 @@ class CatalogueRun(Phases):
         # The three first pages at once (within --concurrency), then each list in turn.
         first = {kind: crawler.request_first_page(kind) for kind in CRAWL_ORDER}
         self.txn.load_indexes()  # the mirror as it is, read while the first pages travel
-        self.outcomes[Kind.CATEGORY] = crawler.crawl(
-            Kind.CATEGORY,
-            self._batch(lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False)),
-            first=first[Kind.CATEGORY],
-        )
-        self.outcomes[Kind.GRID] = crawler.crawl(
-            Kind.GRID,
-            self._batch(lambda raw: resolver.take(Kind.GRID, raw, linked=False)),
-            first=first[Kind.GRID],
-        )
-        self.outcomes[Kind.PACKAGE] = crawler.crawl(
-            Kind.PACKAGE, self._batch(self._package), first=first[Kind.PACKAGE]
-        )
+        take: dict[Kind, Callable[[Any], object]] = {
+            Kind.CATEGORY: lambda raw: resolver.take(Kind.CATEGORY, raw, linked=False),
+            Kind.GRID: lambda raw: resolver.take(Kind.GRID, raw, linked=False),
+            Kind.PACKAGE: self._package,
+        }
+        for kind in CRAWL_ORDER:
+            reading = crawler.read(kind, first=first.pop(kind))
+            for records in reading:
+                self._handle(records, take[kind])
+            self.outcomes[kind] = reading.outcome
         self._resolve_waiting()
         self._settle_grids()
         for draft in self.known.drafts.values():
@@ -84,14 +81,12 @@ class CatalogueRun(Phases):
 
     # -- phase 1 -------------------------------------------------------------------------------
 
-    def _batch(self, add: Callable[[Any], object]) -> Callable[[list[Any]], None]:
-        def consume(records: list[Any]) -> None:
-            for raw in records:
-                add(raw)
-            # Grid drafts are staged at the end; until then they count as read.
-            self.stats.progress(ahead={Kind.GRID: len(self.known.drafts)})
-
-        return consume
+    def _handle(self, records: list[Any], take: Callable[[Any], object]) -> None:
+        records.reverse()
+        while records:  # each record let go once handled (crawl.py: a page's memory)
+            take(records.pop())
+        # Grid drafts are staged at the end; until then they count as read.
+        self.stats.progress(ahead={Kind.GRID: len(self.known.drafts)})
 
     def _package(self, raw: Any) -> None:
         try:

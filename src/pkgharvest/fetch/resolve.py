@@ -224,9 +224,8 @@ class Resolver:
 
     def _from_list(self, kind: Kind, wanted: set[int]) -> None:
         """Read the whole list of `kind`: records for the `wanted` ids only."""
-        crawler = self.crawler()
-
-        def consume(records: list[Any]) -> None:
+        reading = self.crawler().read(kind)
+        for records in reading:
             for raw in records:
                 try:
                     record_id, _ = record_identity(raw)
@@ -234,8 +233,7 @@ class Resolver:
                     continue
                 if record_id in wanted:
                     self.take(kind, raw, linked=True)
-
-        outcome = crawler.crawl(kind, consume)
+        outcome = reading.outcome
         if outcome.complete:
             for record_id in wanted - outcome.ids:
                 self.missing(kind, record_id)

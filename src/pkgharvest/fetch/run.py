@@ -1,11 +1,14 @@
 """`fetch`: the short routine that wires the one-way pipeline and returns a change report.
 
-    lock -> begin -> check the API root -> phases -> removal plan -> commit
+    lock -> open the store -> open the catalogue database -> client -> begin
+         -> check the API root -> phases -> removal plan -> commit -> finish the database
 
 The phases, one module each: crawl (lists, proven complete) -> resolve (links, a worklist) ->
 assemble (grids, pure functions over id sets) -> normalize -> stage (into the transaction) ->
 removal (a pure plan) -> the commit, here, in one place. A catalogue run's phases are in
-catalogue_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
+full_run.py, a targeted run's in targeted_run.py; counts and notices live in stats.RunStats.
+The catalogue database is opened once (catalogue/feed.py): the store hands it each record as
+it stages it, and it is finished right after the commit, so that nothing reads the files back.
 Nothing in the mirror changes until the run commits: a run that cannot finish (the API kept
 failing, a disk error, Ctrl-C) leaves it byte-for-byte as it was. A run that finished with some
 records failed commits what it fetched and removes nothing.
@@ -15,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pkgharvest import catalogue
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
-from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY
+from pkgharvest.catalogue import wait_of
+from pkgharvest.catalogue.feed import RunFeed
+from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY, MAX_PAGE_SIZE
 from pkgharvest.errors import ExitCode, UsageError
 from pkgharvest.fetch.full_run import CatalogueRun
 from pkgharvest.fetch.removal import RemovalPlan, plan_removal
@@ -69,13 +73,11 @@ class FetchReport:
     """The outcome of one fetch run (printed as the summary line, or as JSON with --json).
 
     complete: every list was read completely and nothing failed (catalogue runs only).
-    exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists, 7 done but the
+    exit_code: 0 done, 3 partial, 5 nothing of what was asked for exists, 9 done but the
         catalogue database was not updated.
     removal_withheld: why records gone from the API were not removed, if they were not.
     not_found: (kind, key) of each target the API does not have (for a "did you mean").
     seconds, finished: the whole run's, the database update included.
-    catalogue_problem: why the catalogue database was not updated (None: it was).
-    catalogue_notice: one line when updating it had to repair it (moved aside, rebuilt).
     """
 
     scope: str
@@ -92,11 +94,18 @@ class FetchReport:
     notices: tuple[str, ...] = ()
     removal_withheld: str | None = None
     not_found: tuple[tuple[str, str], ...] = ()
+    changes: Any = field(default=None, compare=False)
+    """What the run changed in the catalogue (a catalogue.reports.ChangeReport), or None."""
     catalogue_problem: str | None = None
+    """Why the catalogue database was not updated (the next command catches it up)."""
     catalogue_notice: str | None = None
+    """One line when the database had to be repaired (moved aside and rebuilt)."""
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The report as JSON data, without what the database said after the commit
+        (`changes`, `catalogue_problem`, `catalogue_notice`: the CLI shows them its own way)."""
+        data = asdict(replace(self, changes=None))
+        del data["changes"], data["catalogue_problem"], data["catalogue_notice"]
         data["exit_code"] = int(self.exit_code)
         return data
 
@@ -110,7 +119,7 @@ class FetchReport:
                 text += f", {c.missing} missing"
             parts.append(text)
         # The exit code's own word: 0 complete (done, for targets), 3 PARTIAL, 5 NOT FOUND;
-        # 7 is a complete run whose database lags (said on a line of its own).
+        # 9 is a complete run whose database lags (said on a line of its own).
         done = self.exit_code in (ExitCode.OK, ExitCode.CATALOGUE_BEHIND)
         state = "complete" if done else "PARTIAL"
         if self.exit_code == ExitCode.NOT_FOUND:
@@ -138,14 +147,21 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     stats = RunStats(deps.on_event)
     with store.lock():
         store.open_for_update(source=base.url, switch_source=options.switch_source)
-        client = ApiClient(
-            base,
-            deps.with_events(stats.relay),
-            concurrency=options.concurrency,
-            run_timeout=options.timeout,
-        )
+        database = RunFeed.open(store.root, wait=wait_of(deps))
+        if database.notice and not database.repaired:  # a repair is said even under --quiet
+            stats.notice(database.notice, topic="catalogue")
+        try:
+            client = ApiClient(
+                base,
+                deps.with_events(stats.relay),
+                concurrency=options.concurrency,
+                run_timeout=options.timeout,
+            )
+        except BaseException:
+            database.close()
+            raise
         pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="fetch")
-        txn = store.begin()
+        txn = store.begin(feed=database)
         try:
             client.get_index()
             resolver = Resolver(
@@ -177,31 +193,28 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 not_found=not_found,
             )
             manifest_run = report.as_dict()
-            for key in ("notices", "source", "not_found", "catalogue_problem", "catalogue_notice"):
-                del manifest_run[key]
+            del manifest_run["notices"], manifest_run["source"], manifest_run["not_found"]
             # The commit point: the one place where the mirror changes.
             txn.commit(source=base.url, run=manifest_run)
             # The database follows the JSON files.
-            database = catalogue.after_commit(
-                store.root,
-                id_hints=txn.written_ids(),
-                wait=catalogue.wait_of(deps),
-                locked=True,
-            )
+            outcome = database.finish(id_hints=txn.written_ids())
+            repaired = database.notice if database.repaired else None
             return replace(
                 report,
                 exit_code=ExitCode.CATALOGUE_BEHIND
-                if database.problem and exit_code == ExitCode.OK
+                if outcome.problem and exit_code == ExitCode.OK
                 else exit_code,
                 finished=iso_utc(deps.now()),
-                seconds=round(deps.clock() - started_clock, 3),
-                catalogue_problem=database.problem,
-                catalogue_notice=database.notice,
+                seconds=round(deps.clock() - started_clock, 3),  # the database's part included
+                changes=outcome.changes,
+                catalogue_problem=outcome.problem,
+                catalogue_notice=outcome.notice or repaired,
             )
         except BaseException:
             txn.discard()
             raise
         finally:
+            database.close()
             client.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
             client.close()
@@ -247,8 +260,8 @@ def _apply(plan: RemovalPlan, txn: Transaction, stats: RunStats) -> bool:
 def _check(options: FetchOptions) -> None:
     if not 1 <= options.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
-    if options.page_size < 1:
-        raise UsageError("--page-size must be at least 1")
+    if not 1 <= options.page_size <= MAX_PAGE_SIZE:
+        raise UsageError(f"--page-size must be between 1 and {MAX_PAGE_SIZE}")
     if options.timeout is not None and options.timeout < 0:
         raise UsageError("--timeout must be 0 (no limit) or more seconds")
     for key in (*options.targets, *options.grids):

@@ -48,6 +48,11 @@ def dumps(value: Any, indent: int | None = None) -> str:
     return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+_LEAF = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+"""One encoder for every leaf: json.dumps with options builds a new encoder per call, which
+was most of the time of a long `--json` answer."""
+
+
 def compact_dumps(value: Any, indent: int = 2) -> str:
     """Like `dumps(value, indent)`, but a list of plain values (numbers, text, null) stays on
     one line: 52 weekly counts are one line of `--json` output, not 52."""
@@ -57,14 +62,13 @@ def compact_dumps(value: Any, indent: int = 2) -> str:
         end = " " * (indent * depth)
         if isinstance(item, dict) and item:
             inner = ",\n".join(
-                f"{pad}{json.dumps(str(key), ensure_ascii=False)}: {encode(child, depth + 1)}"
-                for key, child in item.items()
+                f"{pad}{_LEAF(str(key))}: {encode(child, depth + 1)}" for key, child in item.items()
             )
             return "{\n" + inner + "\n" + end + "}"
         if isinstance(item, list) and any(isinstance(c, dict | list) and c for c in item):
             inner = ",\n".join(pad + encode(child, depth + 1) for child in item)
             return "[\n" + inner + "\n" + end + "]"
-        return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+        return _LEAF(item)
 
     return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encode(value, 0))
 

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from pkgharvest import __version__
 from pkgharvest.errors import SourceMismatch, StoreWriteError
@@ -99,6 +99,17 @@ def _record_id(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"a record id must be an int, not {value!r}")
     return value
+
+
+class StagedRecords(Protocol):
+    """Who takes each record as a transaction stages it (the catalogue database's feed), so
+    that nothing has to read the files back after the commit."""
+
+    def staged(self, kind: Kind, name: str, record: Record, info: os.stat_result) -> None:
+        """`record` was staged as `kind`/`name`; `info`: the staged file's stat."""
+
+    def withdrawn(self, kind: Kind, record_id: int) -> None:
+        """A record staged earlier in this transaction will not be committed as staged."""
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -252,8 +263,9 @@ class Store:
         """The manifest, None if there is none yet; CorruptStore if it is broken or newer."""
         return read_manifest(self.manifest_path)
 
-    def begin(self) -> Transaction:
-        """Start staging a run's writes; usable as a context manager (an exception discards)."""
+    def begin(self, *, feed: StagedRecords | None = None) -> Transaction:
+        """Start staging a run's writes; usable as a context manager (an exception discards).
+        `feed` takes every record as it is staged."""
         if not self._opened:
             raise RuntimeError("Store.begin() needs Store.open_for_update() under Store.lock()")
         try:
@@ -262,15 +274,16 @@ class Store:
                 (staging / kind.value).mkdir()
         except OSError as err:
             raise self.write_error(err) from None
-        return Transaction(self, staging)
+        return Transaction(self, staging, feed=feed)
 
 
 class Transaction:
     """One run's changes to the mirror: staged by `put`, applied only by `commit`."""
 
-    def __init__(self, store: Store, staging: Path) -> None:
+    def __init__(self, store: Store, staging: Path, *, feed: StagedRecords | None = None) -> None:
         self._store = store
         self._staging = staging
+        self._feed = feed
         self._closed = False
         self._indexes: dict[Kind, KindIndex] = {}
         # For every id put in this run: its final file name, and the reverse map. A name in
@@ -392,6 +405,8 @@ class Transaction:
             self._entries[kind].pop(name, None)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self._staging, kind.value, name + PART_SUFFIX))
+            if self._feed is not None:
+                self._feed.withdrawn(kind, record_id)
 
     def _unchanged(self, kind: Kind, name: str, data: bytes, data_digest: str) -> bool | None:
         """Whether the mirror's file `name` holds exactly `data`: from the index when it vouches
@@ -477,6 +492,8 @@ class Transaction:
             self._staged[kind][record_id] = name
             self._entries[kind][name] = entry_for(record_id, info, data_digest, source)
             change = Change.NEW if current is None else Change.CHANGED
+            if self._feed is not None:
+                self._feed.staged(kind, name, record, info)
         self._claim(kind, record_id, name)
         return change
 

@@ -94,6 +94,53 @@ def activity_chart(
     return lines
 
 
+def value_chart(points: Sequence[tuple[datetime, int]], width: int, height: int = 6) -> list[str]:
+    """A step chart of a value over time (a package's stars at each observation): `width`
+    columns from the first moment to the last, each holding the value last observed by its
+    end; `height` rows from the lowest value (one eighth of a cell) to the highest (full); a
+    y axis labelled with both, and the first and last dates (and the middle one where there is
+    room) under it. `points` are oldest first, at least one.
+    """
+    first, last = points[0][0], points[-1][0]
+    span = (last - first).total_seconds()
+    values = []
+    index = 0
+    for column in range(width):
+        end = first + timedelta(seconds=span * (column + 1) / width)
+        while index + 1 < len(points) and points[index + 1][0] <= end:
+            index += 1
+        values.append(points[index][1])
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    eighths_total = height * 8
+    filled = [
+        1 + (round((v - low) * (eighths_total - 1) / (high - low)) if high > low else 0)
+        for v in values
+    ]
+    top_label, low_label = f"{high:,}", f"{low:,}"
+    axis_width = max(len(top_label), len(low_label))
+    lines = []
+    for row in range(height - 1, -1, -1):
+        cells = "".join(_EIGHTHS[min(max(f - row * 8, 0), 8)] for f in filled)
+        label = top_label if row == height - 1 else low_label if row == 0 else ""
+        lines.append(f"{label:>{axis_width}} ┤{cells}".rstrip())
+    lines.append(" " * (axis_width + 2) + date_labels(first, last, width))
+    return lines
+
+
+def date_labels(first: datetime, last: datetime, width: int) -> str:
+    """A row `width` wide with `first`'s date at the left, `last`'s at the right, and the
+    middle moment's date centred between them where it fits with a space either side."""
+    start, end = f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}"
+    if width < len(start) + len(end) + 1:
+        return end if width >= len(end) else ""
+    row = start + " " * (width - len(start) - len(end)) + end
+    middle = f"{first + (last - first) / 2:%Y-%m-%d}"
+    at = (width - len(middle)) // 2
+    if at > len(start) and at + len(middle) < width - len(end) and middle not in (start, end):
+        row = row[:at] + middle + row[at + len(middle) :]
+    return row
+
+
 def month_labels(weeks: int, last_week: datetime) -> str:
     """A row with a month name under the first week of each month, oldest week first.
 

@@ -6,17 +6,25 @@ Text from the API goes through `display()` (terminal-safe) like every other view
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from pkgharvest.catalogue.reports import ChangeReport, Trend
 from pkgharvest.views.charts import SPARK_LEVELS, thousands
+from pkgharvest.views.columns import (
+    DORMANT_LEGEND,
+    SLUG_STYLE,
+    Column,
+    measured,
+    render_columns,
+    slug_cell,
+    squeezed,
+    table_width,
+)
 from pkgharvest.views.text import display
-
-SLUG_STYLE = "bold cyan"
 
 
 def value_sparkline(values: Sequence[int], width: int = 16) -> str:
@@ -40,29 +48,90 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:+.1f}%"
 
 
-def trends_table(rows: Sequence[Trend], *, by: str, caption: str) -> Table:
-    table = Table(box=None, caption=caption, caption_justify="left", pad_edge=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("Package", no_wrap=True, overflow="ellipsis", max_width=40)
-    table.add_column("Stars", justify="right")
-    table.add_column("Gained", justify="right", style="green" if by == "stars" else None)
-    table.add_column("%", justify="right")
-    table.add_column("Forks", justify="right")
-    table.add_column("Gained", justify="right", style="green" if by == "forks" else None)
-    table.add_column("Stars over the window", no_wrap=True)
-    for position, row in enumerate(rows, start=1):
-        percent = row.stars_percent if by == "stars" else row.forks_percent
-        table.add_row(
-            str(position),
-            Text(display(row.slug), style=SLUG_STYLE),
-            thousands(row.stars),
-            _signed(row.stars_gained),
-            _percent(percent),
-            thousands(row.forks),
-            _signed(row.forks_gained),
-            value_sparkline(row.history),
-        )
-    return table
+TREND_WIDTHS = (16, 8)
+"""Observations the Trend column shows (the last ones), widest first."""
+
+TRENDS_NARROWING = ("Trend 8", "Trend", "other Gained", "other count", "%")
+"""What a `trends` table gives up when it does not fit, first to last: the Trend column
+narrows to its last 8 observations, then goes; then the gain of the count not ranked by (forks
+for `--by stars`), that count, and the percentage. The rank, the slug, the ranked count and its
+gain always stay. docs/reading.md states this order."""
+
+TREND_LEGEND = "Trend: the stars at each observation in the window, lowest to highest"
+
+
+@dataclass(frozen=True)
+class TrendsTable:
+    """A rendered `trends` table and the lines of its legend."""
+
+    table: Text
+    legend: tuple[str, ...]
+
+
+def trends_table(
+    rows: Sequence[Trend], *, by: str, width: int, dormant: Sequence[bool] = ()
+) -> TrendsTable:
+    """One line per package (two for a slug too long for the terminal), fitted to `width` as
+    TRENDS_NARROWING says; slugs and numbers are never cut. `dormant`: per row, whether the
+    package is dormant (marked after its slug)."""
+    quiet = list(dormant) or [False] * len(rows)
+    ranked = "Stars" if by == "stars" else "Forks"
+
+    def cells(values: Sequence[str], style: str = "") -> list[tuple[str, str]]:
+        return [(value, style) for value in values]
+
+    columns = {
+        "#": measured("#", cells([str(n) for n in range(1, len(rows) + 1)], "dim"), right=True),
+        "Package": measured(
+            "Package",
+            [slug_cell(display(r.slug), q) for r, q in zip(rows, quiet, strict=True)],
+        ),
+        "Stars": measured("Stars", cells([thousands(r.stars) for r in rows]), right=True),
+        "Stars gained": measured(
+            "Gained",
+            cells([_signed(r.stars_gained) for r in rows], "green" if by == "stars" else ""),
+            right=True,
+        ),
+        "Forks": measured("Forks", cells([thousands(r.forks) for r in rows]), right=True),
+        "Forks gained": measured(
+            "Gained",
+            cells([_signed(r.forks_gained) for r in rows], "green" if by == "forks" else ""),
+            right=True,
+        ),
+        "%": measured(
+            "%",
+            cells([_percent(r.stars_percent if by == "stars" else r.forks_percent) for r in rows]),
+            right=True,
+        ),
+    }
+    order = ["#", "Package", "Stars", "Stars gained", "Forks", "Forks gained"]
+    order.insert(order.index(f"{ranked} gained") + 1, "%")
+    other = "Forks" if by == "stars" else "Stars"
+    giving_way = {"other Gained": f"{other} gained", "other count": other, "%": "%"}
+
+    def trend(points: int) -> Column:
+        return measured("Trend", cells([value_sparkline(r.history, points) for r in rows]))
+
+    hidden: set[str] = set()
+    trend_points: int | None = TREND_WIDTHS[0]
+    for step in (None, *TRENDS_NARROWING):
+        if step == "Trend 8":
+            trend_points = TREND_WIDTHS[1]
+        elif step == "Trend":
+            trend_points = None
+        elif step is not None:
+            hidden.add(giving_way[step])
+        shown = [columns[key] for key in order if key not in hidden]
+        if trend_points is not None:
+            shown.append(trend(trend_points))
+        if table_width(shown) <= width:
+            break
+    # Even the columns that always stay are too wide: a long slug gets a line of its own.
+    shown = squeezed(shown, 1, width)
+    legend = [TREND_LEGEND] if trend_points is not None else []
+    if any(quiet):
+        legend.append(DORMANT_LEGEND)
+    return TrendsTable(render_columns(shown), tuple(legend))
 
 
 def _section(title: str, lines: list[Text], more: int = 0) -> list[RenderableType]:
@@ -86,8 +155,11 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") + " UTC" if len(stamp) >= 16 else stamp
 
 
-def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
-    """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back."""
+def changes_view(
+    report: ChangeReport, *, shown: int = 15, hint: str | None = None
+) -> RenderableType:
+    """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back.
+    `hint`: a line under "Nothing changed." (where to look instead)."""
     parts: list[RenderableType] = []
     if report.runs == 0:
         title = f"No run recorded since {_when(report.since)}"
@@ -157,9 +229,17 @@ def changes_view(report: ChangeReport, *, shown: int = 15) -> RenderableType:
     )
     items, more = cut(report.removed)
     parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more)
-    if len(parts) == 3:
+    if len(parts) == 3 and not report.baseline:  # a baseline's digest says why it is empty
         parts.append(Text("Nothing changed.", style="dim"))
+        if hint:
+            parts.append(Text(hint, style="dim"))
     return Group(*parts)
+
+
+STAR_CHART_MIN = 8
+"""With this many observations or more, `show` draws the star history as a chart."""
+
+_STAR_CHART_WIDTH = 52  # as wide as the 52-week commit chart, where the terminal allows
 
 
 def star_history_text(history: Sequence[tuple[str, int]]) -> Text:
@@ -172,6 +252,27 @@ def star_history_text(history: Sequence[tuple[str, int]]) -> Text:
         f"  {first[1]:,} → {last[1]:,} ({gained:+,}) from {first[0][:10]} to {last[0][:10]},"
         f" {len(history):,} observations",
     )
+
+
+def star_history_chart(history: Sequence[tuple[str, int]], width: int) -> list[Text]:
+    """`show`: a heading and a chart of the stars over time, dates on the x axis (as the
+    commit chart), for a history of STAR_CHART_MIN observations or more."""
+    from pkgharvest.records import parse_timestamp
+    from pkgharvest.views.charts import value_chart
+
+    points = [
+        (moment, stars) for at, stars in history if (moment := parse_timestamp(at)) is not None
+    ]
+    if len(points) < 2:  # no dates to draw against (never from the database's own stamps)
+        return [star_history_text(history)]
+    first, last = history[0], history[-1]
+    heading = Text.assemble(
+        ("Stars", "bold"),
+        f", {len(history):,} observations: {first[1]:,} → {last[1]:,} ({last[1] - first[1]:+,})",
+    )
+    axis = max(len(f"{stars:,}") for _, stars in points) + 2
+    chart = value_chart(points, max(min(_STAR_CHART_WIDTH, width - axis), 1))
+    return [heading, *(Text(line, no_wrap=True, overflow="crop") for line in chart)]
 
 
 STITCHED_WIDTH = 60
@@ -208,10 +309,16 @@ def stitched_activity_text(weeks: Sequence[tuple[str, int]]) -> Text | None:
     )
 
 
-def history_lines(stars: Sequence[tuple[str, int]], weeks: Sequence[tuple[str, int]]) -> list[Text]:
-    """The lines `show` adds from the catalogue database (none without history)."""
+def history_lines(
+    stars: Sequence[tuple[str, int]], weeks: Sequence[tuple[str, int]], width: int = 80
+) -> list[Text]:
+    """The lines `show` adds from the catalogue database (none without history): the star
+    history (a chart from STAR_CHART_MIN observations, else one line), and the commit activity
+    stitched from every run when it spans more than 52 weeks."""
     lines = []
-    if len(stars) >= 2:
+    if len(stars) >= STAR_CHART_MIN:
+        lines += star_history_chart(stars, width)
+    elif len(stars) >= 2:
         lines.append(star_history_text(stars))
     activity = stitched_activity_text(weeks)
     if activity is not None:

@@ -1,4 +1,5 @@
-"""`pkgharvest show`: one package in a panel, every field, and a 52-week activity chart."""
+"""`pkgharvest show`: one package in a panel, every field, and a 52-week activity chart; its
+links under the panel, each on a line of its own, never wrapped."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pkgharvest.activity import DORMANT_AFTER_DAYS, is_dormant
+from pkgharvest.activity import is_dormant
 from pkgharvest.records import (
     Record,
     commits_total,
@@ -23,6 +25,7 @@ from pkgharvest.records import (
     weekly_commits,
 )
 from pkgharvest.views.charts import activity_chart, relative_date, thousands
+from pkgharvest.views.columns import DORMANT_LEGEND, DORMANT_MARK
 from pkgharvest.views.text import display, sanitize
 
 MISSING = "—"
@@ -50,8 +53,11 @@ _LABELS: dict[str, str] = {
     "invalid": "Invalid values",
     "extra": "Extra fields",
 }
-# Shown elsewhere in the panel: the description under the title, the counts as the chart.
-_SHOWN_APART = frozenset({"repo_description", "commits_52w"})
+LINK_FIELDS = ("repo_url", "pypi_url", "documentation_url", "api_url")
+"""Shown under the panel (`link_lines`): a URL is never wrapped in the middle."""
+
+# Shown elsewhere: the description under the title, the counts as the chart, the links below.
+_SHOWN_APART = frozenset({"repo_description", "commits_52w", *LINK_FIELDS})
 
 
 def moment_text(value: object, now: datetime) -> str:
@@ -104,7 +110,8 @@ def _field_text(name: str, record: Record, now: datetime) -> str:
 
 
 def package_panel(record: Record, *, now: datetime) -> Panel:
-    """Title and description, a label/value list of every field, then the activity chart."""
+    """Title and description, a label/value list of every field but the links, then the
+    activity chart. A dormant package has the dormant mark after its slug, explained inside."""
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="dim", no_wrap=True)
     fields.add_column(overflow="fold")
@@ -116,31 +123,41 @@ def package_panel(record: Record, *, now: datetime) -> Panel:
     description = display(record.get("repo_description"), missing="")
     if description:
         parts.append(Text(description))
+    title = Text(display(record.get("slug")), style="bold")
     if is_dormant(record, now):
-        parts.append(
-            Text(
-                f"Dormant: no commits in 52 weeks, last commit over {DORMANT_AFTER_DAYS} days ago",
-                style="yellow",
-            )
-        )
+        parts.append(Text(DORMANT_LEGEND, style="yellow"))
+        title.append(f" {DORMANT_MARK}")
     parts += [Text(""), fields, Text(""), *activity_section(record)]
-    return Panel(
-        Group(*parts),
-        title=Text(display(record.get("slug")), style="bold"),
-        title_align="left",
-        expand=False,
-    )
+    return Panel(Group(*parts), title=title, title_align="left", expand=False)
+
+
+def link_lines(record: Record, width: int) -> list[Text]:
+    """The package's links, one a line: `Repository  https://...`, or the label on one line and
+    the URL alone on the next when both do not fit `width`. A URL is never cut or wrapped:
+    print these with soft_wrap=True (one longer than the terminal runs past its edge, and the
+    terminal shows the rest on the next row as one line that copies whole)."""
+    labels = {name: _LABELS[name] for name in LINK_FIELDS if name in record}
+    label_width = max((len(label) for label in labels.values()), default=0)
+    lines = []
+    for name, label in labels.items():
+        url = display(record.get(name))
+        if label_width + 2 + cell_len(url) <= width:
+            lines.append(Text.assemble((label.ljust(label_width + 2), "dim"), url))
+        else:
+            lines += [Text(label, style="dim"), Text(url)]
+    return lines
 
 
 def activity_section(record: Record) -> list[Text]:
-    """A heading and the chart, or one line saying the activity is unknown."""
+    """A heading and the chart; one line when the activity is unknown or there was none."""
     counts = weekly_commits(record)
     if counts is None:
         return [Text("Commits per week: unknown (the API sent no weekly counts)", style="dim")]
     last_week = parse_timestamp(record.get("last_fetched"))
+    to = f" to {last_week:%Y-%m-%d}" if last_week is not None else ""
+    if not any(counts):
+        return [Text(f"No commits in the {len(counts)} weeks{to}", style="bold")]
     heading = Text(f"Commits per week, {len(counts)} weeks", style="bold")
-    if last_week is not None:
-        heading.append(f" to {last_week:%Y-%m-%d}")
-    heading.append(f" (total {sum(counts):,})")
+    heading.append(f"{to} (total {sum(counts):,})")
     chart = activity_chart(counts, last_week)
     return [heading, *(Text(line, no_wrap=True, overflow="crop") for line in chart)]

@@ -2,26 +2,27 @@
 
 Every piece of API text goes through `text.sanitize` and into a `rich.text.Text`, so it is shown
 literally: "[bold]x[/bold]" stays those characters. `top` and `grid` draw one line per package
-that fits `width`: the description gives way first, then sparklines shrink from one column per
-week to one per two or four weeks, then columns go (category, version, sparkline, forks, last
-commit). Slugs (what a user types next) and numbers are never cut.
+that fits `width`, giving up what NARROWING names, in its order; a dormant package keeps its
+mark (DORMANT_MARK after the slug) at every width. Slugs (what a user types next) and numbers
+are never cut.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.constrain import Constrain
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Span, Text
+from rich.text import Text
 
-from pkgharvest.activity import DORMANT_AFTER_DAYS, aligned_weeks, end_week, is_dormant
+from pkgharvest.activity import aligned_weeks, end_week, is_dormant
 from pkgharvest.records import (
     Record,
     category_ref,
@@ -33,7 +34,18 @@ from pkgharvest.records import (
 from pkgharvest.store.mirror import GroupSummary
 from pkgharvest.views import ActivityScale
 from pkgharvest.views.charts import SPARK_WIDTHS, bucket, relative_date, sparkline, thousands
-from pkgharvest.views.text import ELLIPSIS, clip_lines, display, title_differs
+from pkgharvest.views.columns import (
+    DORMANT_LEGEND,
+    GAP,
+    SLUG_STYLE,
+    Column,
+    fit_cell,
+    measured,
+    render_columns,
+    slug_cell,
+    widest,
+)
+from pkgharvest.views.text import clip_lines, display, title_differs
 
 if TYPE_CHECKING:  # rich.table (and the fractions and decimal it imports) only where drawn
     from rich.table import Table
@@ -41,7 +53,6 @@ if TYPE_CHECKING:  # rich.table (and the fractions and decimal it imports) only 
 UNKNOWN_ACTIVITY = "unknown"
 DORMANT = "dormant"
 DORMANT_STYLE = "yellow"
-SLUG_STYLE = "bold cyan"
 SPARK_STYLE = "green"
 MISSING = "—"
 _VERSION_MAX = 14
@@ -103,12 +114,14 @@ class ActivityRows:
 
 def activity_cells(
     rows: ActivityRows, width: int, scale: ActivityScale
-) -> tuple[list[tuple[str, str]], int]:
+) -> tuple[list[tuple[str, str]], int, bool]:
     """Each row's sparkline `width` characters wide ("dormant" or "unknown" instead where that
-    is the news), and the scale's top (commits in the busiest bar; 0 for per-row scales)."""
+    is the news), the scale's top (commits in the busiest bar; 0 for per-row scales), and
+    whether a sparkline holds a blank bar (weeks after the service last measured a package)."""
     bucketed = [bucket(weeks, width) if weeks is not None else None for weeks in rows.weeks]
     shared = max((c for b in bucketed if b for c in b if c is not None), default=0)
     cells: list[tuple[str, str]] = []
+    blank = False
     for counts, dormant in zip(bucketed, rows.dormant, strict=True):
         if dormant:
             cells.append((DORMANT, DORMANT_STYLE))
@@ -117,21 +130,31 @@ def activity_cells(
         else:
             top = shared if scale is ActivityScale.SHARED else None
             cells.append((sparkline(counts, top), SPARK_STYLE))
-    return cells, shared if scale is ActivityScale.SHARED else 0
+            blank = blank or None in counts
+    return cells, shared if scale is ActivityScale.SHARED else 0, blank
 
 
-def activity_legend(rows: ActivityRows, spark_width: int, scale: ActivityScale, top: int) -> str:
-    """What one bar is, the weeks shown, and the scale: printed under a table."""
+def activity_legend(
+    rows: ActivityRows, spark_width: int, scale: ActivityScale, top: int, blank: bool = False
+) -> str:
+    """What one bar is, the weeks shown, the scale, and what a blank bar is (when one is on
+    screen): printed under a table."""
     per = {52: "one week", 26: "two weeks", 13: "four weeks"}[spark_width]
     text = f"Activity: one bar = commits in {per}, 52 weeks"
     if rows.last_week is not None:
         text += f" to the week of {rows.last_week:%Y-%m-%d}"
     if scale is ActivityScale.SHARED:
-        return text + f"; one scale: full bar = {top:,} commits"
-    return text + "; each row to its own busiest bar"
+        text += f"; one scale: full bar = {top:,} commits"
+    else:
+        text += "; each row to its own busiest bar"
+    if blank:
+        text += f"; {BLANK_LEGEND}"
+    return text
 
 
-DORMANT_LEGEND = f"Dormant: no commits in 52 weeks, last commit over {DORMANT_AFTER_DAYS} days ago"
+BLANK_LEGEND = "blank: weeks after the service last measured that package"
+"""Rows are lined up on the newest week of the table (pkgharvest.activity): a package the
+service measured earlier has no count for the weeks since."""
 
 
 def _number(value: int | None) -> Text:
@@ -139,137 +162,6 @@ def _number(value: int | None) -> Text:
 
 
 # --- top and grid: one row per package ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """What a package table shows at a given terminal width.
-
-    Attributes:
-        spark_width: sparkline characters per row (52, 26 or 13; 0 hides the column).
-        hidden: optional columns left out, by header.
-        description_width: the description column's width (0: not shown).
-    """
-
-    spark_width: int
-    hidden: frozenset[str]
-    description_width: int
-
-
-_GAP = 2
-"""Between two columns: one space of padding (collapsed) and the blank divider."""
-
-_DESCRIPTION_MIN = 16
-"""A description column narrower than this says too little to be worth its room."""
-
-# Narrowing steps, widest first: (sparkline width, columns given up, whether the step wants a
-# description of at least _DESCRIPTION_MIN). The slug is never cut: every other column gives
-# way first (description, then sparkline width, category, version, ...). A step that does not
-# want a description still shows one when there is room.
-_STEPS: tuple[tuple[int, frozenset[str], bool], ...] = (
-    (52, frozenset(), True),
-    (26, frozenset(), True),
-    (26, frozenset(), False),
-    (13, frozenset(), False),
-    (13, frozenset({"Category"}), False),
-    (13, frozenset({"Category", "Version"}), False),
-    (0, frozenset({"Category", "Version"}), False),
-    (0, frozenset({"Category", "Version", "Forks"}), False),
-    (0, frozenset({"Category", "Version", "Forks", "Last commit"}), False),
-    (0, frozenset({"Category", "Version", "Forks", "Last commit", "52 w"}), False),
-)
-
-
-def _choose_layout(
-    fixed: dict[str, int], description: int, width: int, sparkless: dict[str, int]
-) -> _Layout:
-    """The first step of _STEPS whose columns fit in `width`.
-
-    `fixed` maps every column but the sparkline and description to its width (the package
-    column at its full width: slugs are never cut); `sparkless` overrides some of those widths
-    when the sparkline is hidden. `description` is the longest description.
-    """
-    for spark, hidden, wants_description in _STEPS:
-        widths = fixed if spark else {**fixed, **sparkless}
-        shown = [w for header, w in widths.items() if header not in hidden]
-        if spark:
-            shown.append(spark)
-        room = width - sum(shown) - _GAP * (len(shown) - 1) - _GAP
-        need = min(description, _DESCRIPTION_MIN)  # 0: no description to show
-        if room < 0 or (wants_description and need and room < need):
-            continue
-        # Once the sparkline has gone, the room left is not the description's: it is lower
-        # priority than every column given up so far.
-        room = min(room, description) if spark and need else 0
-        return _Layout(spark, hidden, room if room >= need else 0)
-    # Too narrow even for the bare ranking: the line is longer than the terminal rather than
-    # a slug being cut.
-    return _Layout(0, _STEPS[-1][1], 0)
-
-
-@dataclass(frozen=True)
-class _Column:
-    """One column of a table, its cells already sanitized and measured.
-
-    Attributes:
-        header: the column's title.
-        cells: per row, the cell's (text, style).
-        width: the column's width in terminal cells; longer text is cut with an ellipsis.
-        right: right-aligned (numbers) rather than left.
-    """
-
-    header: str
-    cells: list[tuple[str, str]]
-    width: int
-    right: bool = False
-
-
-def _fit(text: str, width: int, right: bool) -> str:
-    """`text` cut with an ellipsis or padded to exactly `width` terminal cells."""
-    length = len(text) if text.isascii() else cell_len(text)
-    if length > width:
-        text = set_cell_size(text, max(width - 1, 0)) + ELLIPSIS if width > 0 else ""
-        length = width
-    padding = " " * (width - length)
-    return padding + text if right else text + padding
-
-
-def _render_columns(columns: Sequence[_Column]) -> Text:
-    """Header, rule and rows as one Text, one line per row, columns _GAP apart, no trailing
-    spaces.
-
-    Drawn by hand rather than with rich.table.Table: with the widths known already, this is
-    about ten times faster for thousands of rows (`top --limit 0` on a whole mirror).
-    """
-    gap = " " * _GAP
-    parts: list[str] = []
-    spans: list[Span] = []
-    offset = 0
-
-    def line(pieces: list[tuple[str, str]]) -> None:
-        nonlocal offset
-        while pieces and not pieces[-1][0].strip():
-            pieces.pop()
-        for index, (text, style) in enumerate(pieces):
-            if index:
-                parts.append(gap)
-                offset += len(gap)
-            if index == len(pieces) - 1:
-                text = text.rstrip()
-            if style:
-                spans.append(Span(offset, offset + len(text), style))
-            parts.append(text)
-            offset += len(text)
-        parts.append("\n")
-        offset += 1
-
-    line([(_fit(c.header, c.width, c.right), "bold") for c in columns])
-    line([("─" * (sum(c.width for c in columns) + _GAP * (len(columns) - 1)), "dim")])
-    rows = len(columns[0].cells) if columns else 0
-    for row in range(rows):
-        line([(_fit(c.cells[row][0], c.width, c.right), c.cells[row][1]) for c in columns])
-    # One Text built at once: Text.append per piece costs more than the rest put together.
-    return Text("".join(parts).rstrip("\n"), spans=spans, no_wrap=True, overflow="ellipsis")
 
 
 TOP_COLUMNS: tuple[str, ...] = (
@@ -292,19 +184,143 @@ GRID_COLUMNS: tuple[str, ...] = (
     "Stars",
     "Forks",
     "Activity",
+    "52 w",
     "Last commit",
     "Version",
     "Description",
 )
 """`grid`'s columns (rows layout), in order."""
 
+KEPT_COLUMNS = frozenset({"#", "Package", "Stars"})
+"""Never given up, however narrow the terminal: the rank, the slug (with its dormant mark)
+and the stars."""
+
+SPILL = "Package spills"
+"""The last try to keep the sparkline: the package column stops being as wide as the longest
+slug, and a slug longer than it gets a line of its own, the rest of its row on the next line.
+It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST). When the sparkline goes
+anyway, the column is as wide as the longest slug again."""
+
+SPILL_SHARE = 4
+SPILL_MOST = 5
+"""At the SPILL step, at most one row in SPILL_SHARE and SPILL_MOST rows in all (and at least
+one) spill: a few long slugs, not a whole catalogue's (`top --limit 0` keeps one line a
+package and gives up the sparkline instead)."""
+
+NARROWING: tuple[str, ...] = (
+    "Activity 26",
+    "Description",
+    "Activity 13",
+    "Category",
+    "Version",
+    SPILL,
+    "Activity",
+    "Forks",
+    "Last commit",
+    "52 w",
+)
+"""What a package table gives up when it does not fit, first to last: the sparkline narrows
+from 52 bars to 26, the description goes (it is first cut to fit, down to _DESCRIPTION_MIN),
+the sparkline narrows to 13 bars, Category and Version go, a few long slugs get lines of their
+own if that keeps the sparkline (SPILL), then the sparkline, Forks, Last commit and the
+52-week total go. When even KEPT_COLUMNS do not fit, every slug too long for the room left
+spills. docs/reading.md states
+this order; tests/test_screens.py holds the tables to it."""
+
 _SPARK_HEADERS = {52: "Commits per week", 26: "Commits per 2 weeks", 13: "Per 4 weeks"}
+
+_DESCRIPTION_MIN = 16
+"""A description column narrower than this says too little to be worth its room."""
+
+_RIGHT = frozenset({"#", "Stars", "Forks", "52 w"})
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a package table shows at a given terminal width.
+
+    Attributes:
+        spark_width: sparkline characters per row (52, 26 or 13; 0 hides the column).
+        hidden: columns given up, by header ("Activity" once the sparkline is gone).
+        description_width: the description column's width (0: not shown).
+        package_width: the package column's width; a longer slug spills (see SPILL).
+    """
+
+    spark_width: int
+    hidden: frozenset[str]
+    description_width: int
+    package_width: int
+
+
+def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
+    """Every (sparkline width, hidden columns, spill) a table of `columns` passes through as
+    it narrows, widest first."""
+    spark = 52 if "Activity" in columns else 0
+    hidden: frozenset[str] = frozenset()
+    spill = False
+    states = [(spark, hidden, spill)]
+    for step in NARROWING:
+        name, _, left = step.partition(" ")
+        spill = step == SPILL  # only while it keeps the sparkline: later steps fit all slugs
+        if spill:
+            pass
+        elif name == "Activity" and "Activity" in columns:
+            spark = int(left) if left else 0
+        elif step in columns:
+            hidden = hidden | {step}
+        else:
+            continue
+        states.append((spark, hidden, spill))
+    return states
+
+
+def spill_width(slug_widths: Sequence[int], header: str = "Package") -> int:
+    """The package column's width at the SPILL step: as wide as all but the few longest slugs
+    (one in SPILL_SHARE, SPILL_MOST at most, at least one)."""
+    ordered = sorted(slug_widths, reverse=True)
+    spilled = max(1, min(len(ordered) // SPILL_SHARE, SPILL_MOST))
+    return max(ordered[spilled] if spilled < len(ordered) else 0, len(header))
+
+
+def _choose_layout(
+    fixed: dict[str, int],
+    description: int,
+    width: int,
+    columns: Sequence[str],
+    spilled: int,
+) -> _Layout:
+    """The widest layout of _layouts(columns) that fits in `width`.
+
+    `fixed` maps every shown column but the sparkline and the description to its width (the
+    package column at its full width: slugs are not cut); `spilled` is the package column's
+    width from the SPILL step on. `description` is the longest description (0: none to show).
+    """
+    need = min(description, _DESCRIPTION_MIN)
+    for spark, hidden, spill in _layouts(columns):
+        widths = {**fixed, "Package": spilled} if spill else fixed
+        shown = [w for header, w in widths.items() if header not in hidden]
+        if spark:
+            shown.append(spark)
+        used = sum(shown) + GAP * (len(shown) - 1)
+        if used > width:
+            continue
+        if "Description" in columns and "Description" not in hidden and need:
+            room = width - used - GAP
+            if room < need:
+                continue
+            return _Layout(spark, hidden, min(room, description), widths["Package"])
+        return _Layout(spark, hidden, 0, widths["Package"])
+    # Too narrow even for what is never given up: the package column takes the room the rest
+    # leaves, and every slug longer than that spills.
+    others = [w for header, w in fixed.items() if header in KEPT_COLUMNS - {"Package"}]
+    room = width - sum(others) - GAP * len(others)
+    return _Layout(0, frozenset(columns) - KEPT_COLUMNS, 0, max(room, len("Package")))
 
 
 @dataclass(frozen=True)
 class PackageTable:
     """A rendered table and the lines of its legend (what one bar is, the weeks, the scale;
-    what dormant means, when a row is)."""
+    what the dormant mark means, when a row has it)."""
 
     table: Text
     legend: tuple[str, ...]
@@ -319,10 +335,11 @@ def package_table(
     scale: ActivityScale = ActivityScale.ROW,
     first_rank: int = 1,
 ) -> PackageTable:
-    """One line per package: `columns` (from TOP_COLUMNS), narrowed to `width` as _STEPS says.
+    """One line per package: `columns` (from TOP_COLUMNS), narrowed to `width` as NARROWING
+    says.
 
-    Every line fits `width` unless a slug alone does not (slugs are never cut); print it with
-    soft_wrap=True: there is nothing left to wrap.
+    Every line fits `width` unless the columns that are never given up do not (slugs and
+    numbers are never cut); print it with soft_wrap=True: there is nothing left to wrap.
     """
     rows = ActivityRows.of(records, now)
 
@@ -332,7 +349,7 @@ def package_table(
     cells = {
         "#": plain([str(first_rank + i) for i in range(len(records))], "dim"),
         "Package": [
-            (display(r.get("slug")), "dim" if dormant else SLUG_STYLE)
+            slug_cell(display(r.get("slug")), dormant)
             for r, dormant in zip(records, rows.dormant, strict=True)
         ],
         "Stars": plain([thousands(int_field(r, "stars"), MISSING) for r in records]),
@@ -344,53 +361,46 @@ def package_table(
     }
     caps = {"Version": _VERSION_MAX, "Category": _CATEGORY_MAX}
     widths = {
-        header: min(
-            max([len(header), *(cell_len(c[0]) for c in cells[header])]), caps.get(header, 1000)
-        )
+        header: measured(header, cells[header], cap=caps.get(header)).width
         for header in columns
         if header in cells
     }
-    descriptions = plain([description_text(r) for r in records], "")
-    longest = max([0, *(cell_len(text) for text, _ in descriptions)])
+    descriptions = plain([description_text(r) for r in records])
+    longest = widest([text for text, _ in descriptions])
     if longest:
         longest = max(longest, len("Description"))
-    wanted = "Description" in columns
-    # Without an activity column to say "dormant", the last commit cell says it.
-    marked = [
-        (f"{text} (dormant)" if dormant else text, style)
-        for (text, style), dormant in zip(cells["Last commit"], rows.dormant, strict=True)
-    ]
-    sparkless = {"Last commit": max([widths["Last commit"], *(cell_len(t) for t, _ in marked)])}
-    layout = _choose_layout(widths, longest if wanted else 0, width, sparkless)
-    if layout.spark_width == 0:
-        cells["Last commit"] = marked
-        widths.update(sparkless)
+    slug_widths = [len(t) if t.isascii() else cell_len(t) for t, _ in cells["Package"]]
+    spilled = min(spill_width(slug_widths), widths["Package"])
+    layout = _choose_layout(widths, longest, width, columns, spilled)
 
-    shown: list[_Column] = []
+    shown: list[Column] = []
     legend: list[str] = []
     for header in columns:
         if header == "Activity":
-            if layout.spark_width and "Activity" in columns:
-                sparks, top = activity_cells(rows, layout.spark_width, scale)
-                shown.append(
-                    _Column(_SPARK_HEADERS[layout.spark_width], sparks, layout.spark_width)
-                )
-                legend.append(activity_legend(rows, layout.spark_width, scale, top))
+            if layout.spark_width:
+                sparks, top, blank = activity_cells(rows, layout.spark_width, scale)
+                shown.append(Column(_SPARK_HEADERS[layout.spark_width], sparks, layout.spark_width))
+                legend.append(activity_legend(rows, layout.spark_width, scale, top, blank))
         elif header == "Description":
             if layout.description_width:
-                shown.append(_Column(header, descriptions, layout.description_width))
+                shown.append(Column(header, descriptions, layout.description_width))
+        elif header == "Package":
+            shown.append(Column(header, cells[header], layout.package_width, spill=True))
         elif header not in layout.hidden:
-            right = header in ("#", "Stars", "Forks", "52 w")
-            shown.append(_Column(header, cells[header], widths[header], right))
+            shown.append(Column(header, cells[header], widths[header], header in _RIGHT))
     if any(rows.dormant):
         legend.append(DORMANT_LEGEND)
-    return PackageTable(_render_columns(shown), tuple(legend))
+    return PackageTable(render_columns(shown), tuple(legend))
 
 
 # --- grid: packages side by side (--layout columns) ----------------------------------------------
 
 _GRID_CELL_MIN = 16  # the 13-character sparkline and a little air
+_GRID_CELL_MAX = 24  # wider only when there is room to spare: a longer slug wraps instead
+_GRID_SIDE_BY_SIDE = 3  # at least this many side by side where _GRID_CELL_MIN allows it
 _GRID_LABEL = 12
+_GRID_EDGES = 4  # the table's outer borders and the label column's padding
+_GRID_PER_CELL = 3  # a column's padding and its border
 _GRID_DESCRIPTION_LINES = 3
 
 
@@ -409,6 +419,38 @@ def grid_header(grid: Record, count: int, hidden: int = 0) -> Text:
     return header
 
 
+def grid_cell_width(headers: Sequence[str], width: int) -> tuple[int, int]:
+    """(packages per block, column width) for side-by-side columns headed by `headers`.
+
+    A column is as wide as the longest header (within _GRID_CELL_MIN and _GRID_CELL_MAX);
+    when that leaves fewer than _GRID_SIDE_BY_SIDE side by side, narrower columns are used
+    where they fit (a header longer than its column wraps). Spare room widens the columns, up
+    to the longest header.
+    """
+    room = width - _GRID_LABEL - _GRID_EDGES
+    longest = max(widest(headers), _GRID_CELL_MIN)
+    target = min(longest, _GRID_CELL_MAX)
+    per_block = max(
+        room // (target + _GRID_PER_CELL),
+        min(_GRID_SIDE_BY_SIDE, room // (_GRID_CELL_MIN + _GRID_PER_CELL)),
+        1,
+    )
+    per_block = min(per_block, len(headers))
+    return per_block, max(min(room // per_block - _GRID_PER_CELL, longest), 1)
+
+
+def wrap_slug(text: str, width: int) -> list[str]:
+    """`text` (a rank and a slug) in lines of at most `width` cells, broken after hyphens where
+    it can: nothing is cut, a long slug takes more lines."""
+    lines = [""]
+    for piece in re.findall(r"[^-]*-|[^-]+", text):
+        for char in piece if cell_len(piece) > width else [piece]:
+            if lines[-1] and cell_len(lines[-1]) + cell_len(char) > width:
+                lines.append("")
+            lines[-1] += char
+    return lines
+
+
 def grid_columns_view(
     grid: Record,
     packages: Sequence[Record],
@@ -424,40 +466,73 @@ def grid_columns_view(
     if not packages:
         parts.append(Text("None of this grid's packages are in the mirror.", style="dim"))
         return Group(*parts)
-    # As wide as the longest "NN. slug" needs, within limits; then as many as fit side by side.
-    longest = max(cell_len(f"{len(packages)}. {display(p.get('slug'))}") for p in packages)
-    # Slugs are not cut while one column of the longest fits the width.
-    cell = min(max(longest, _GRID_CELL_MIN), max(width - _GRID_LABEL - 7, 8))
-    per_block = max(1, (width - _GRID_LABEL - 4) // (cell + 3))
     rows = ActivityRows.of(packages, now)
-    spark_cells, top = activity_cells(rows, SPARK_WIDTHS[-1], scale)
+    headers = [
+        f"{rank}. {slug_cell(display(p.get('slug')), dormant)[0]}"
+        for rank, (p, dormant) in enumerate(zip(packages, rows.dormant, strict=True), start=1)
+    ]
+    per_block, cell = grid_cell_width(headers, width)
+    spark_cells, top, blank = activity_cells(rows, SPARK_WIDTHS[-1], scale)
     sparks = [Text(text, style=style) for text, style in spark_cells]
     for start in range(0, len(packages), per_block):
-        block = packages[start : start + per_block]
-        parts.append(_grid_block(block, sparks[start : start + per_block], start + 1, now, cell))
-    parts.append(Text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top), style="dim"))
+        end = start + per_block
+        parts.append(
+            _grid_block(
+                packages[start:end], headers[start:end], rows.dormant[start:end],
+                sparks[start:end], now, cell,
+            )
+        )  # fmt: skip
+    parts.append(Text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top, blank), style="dim"))
     if any(rows.dormant):
         parts.append(Text(DORMANT_LEGEND, style="dim"))
     return Group(*parts)
 
 
+def _title_cell(record: Record) -> str:
+    """The title where it says more than the slug (in the header above it), else nothing."""
+    title = display(record.get("title"), missing="")
+    return title if title_differs(display(record.get("slug")), title) else ""
+
+
 def _grid_block(
-    block: Sequence[Record], sparks: Sequence[Text], first_rank: int, now: datetime, cell: int
+    block: Sequence[Record],
+    headers: Sequence[str],
+    dormant: Sequence[bool],
+    sparks: Sequence[Text],
+    now: datetime,
+    cell: int,
 ) -> Table:
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SQUARE, show_lines=True, pad_edge=True, expand=False)
-    table.add_column("", width=_GRID_LABEL, no_wrap=True, style="dim")
-    for offset, record in enumerate(block):
-        header = Text(f"{first_rank + offset}. ", style="dim", no_wrap=True, overflow="ellipsis")
-        header.append(display(record.get("slug")), style=SLUG_STYLE)
-        table.add_column(header, width=cell, overflow="ellipsis")
+    # The packages' headers are the first row, not rich's header row: rich aligns a header row
+    # to its bottom, and a wrapped slug would push the others down.
+    table = Table(box=box.SQUARE, show_header=False, show_lines=True, pad_edge=True, expand=False)
+    table.add_column(width=_GRID_LABEL, no_wrap=True, style="dim")
+    heads: list[Text] = []
+    for header, quiet in zip(headers, dormant, strict=True):
+        rank_length = len(header.partition(" ")[0]) + 1  # "12. "
+        text = Text(no_wrap=True, overflow="fold")
+        # The rank dim, the slug (and its mark) as in the rows layout, in lines that fit.
+        offset = 0
+        for index, line in enumerate(wrap_slug(header, cell)):
+            if index:
+                text.append("\n")
+            rank_part = line[: max(rank_length - offset, 0)]
+            text.append(rank_part, style="dim")
+            text.append(line[len(rank_part) :], style="dim" if quiet else SLUG_STYLE)
+            offset += len(line)
+        heads.append(text)
+        table.add_column(width=cell, overflow="ellipsis")
 
     def row(label: str, cells: Sequence[RenderableType]) -> None:
         table.add_row(Text(label), *cells)
 
-    row("Title", [Text(display(r.get("title")), no_wrap=True, overflow="ellipsis") for r in block])
+    row("", heads)
+
+    titles = [_title_cell(r) for r in block]
+    if any(titles):  # a row of blanks says nothing
+        row("Title", [Text(title, no_wrap=True, overflow="ellipsis") for title in titles])
     row(
         "Description",
         [
@@ -488,46 +563,48 @@ def groups_table(
     summaries: Sequence[GroupSummary], noun: str, *, width: int, caption: str | None = None
 ) -> RenderableType:
     """`grids` / `categories`: slug, title, package count, total stars, and as much of the
-    description as the width leaves (cut with an ellipsis).
+    description as the width leaves (cut with an ellipsis). Print it with crop=False: when
+    even the slugs and numbers do not fit, the lines are longer than the terminal rather than
+    a slug or a number cut.
 
     The lines are those of a rich Table (box SIMPLE_HEAD, no edge, padding collapsed), drawn
-    here by hand when the columns fit as measured (always, unless the terminal is narrower than
-    the numbers): rich measures and renders every cell through several layers, ~0.4 ms a row,
-    most of `grids`' time. `tests/test_views.py` holds the two to the same characters and
-    styles.
+    here by hand: rich measures and renders every cell through several layers, most of
+    `grids`' time (bench/README.md, "grids and categories"). `tests/test_views.py` holds the
+    two to the same characters and styles.
     """
+    columns = group_columns(summaries, noun, width=width)
+    return _draw_simple_head(columns, caption)
+
+
+def group_columns(
+    summaries: Sequence[GroupSummary], noun: str, *, width: int
+) -> list[_GroupColumn]:
+    """The columns `groups_table` draws at `width`: the slug and the numbers whole, then the
+    title (cut down to _GROUP_TEXT_MIN, then left out), then the description if room is left."""
     slugs = [display(s.record.get("slug")) for s in summaries]
     titles = [display(s.record.get("title")) for s in summaries]
     counts = [thousands(s.package_count, MISSING) for s in summaries]
     stars = [thousands(s.total_stars, MISSING) for s in summaries]
     descriptions = [display(text_field(s.record, "description"), missing="") for s in summaries]
-    measured = [_widest(column) for column in (slugs, titles, counts, stars, descriptions)]
-
-    widths = [
-        min(max(len(noun), measured[0]), _GROUP_TEXT_MAX),
-        min(max(len("Title"), measured[1]), _GROUP_TEXT_MAX),
-        min(max(len("Packages"), measured[2]), 20),
-        min(max(len("Stars"), measured[3]), 20),
+    kept = [
+        _GroupColumn(noun, slugs, max(len(noun), widest(slugs)), style="bold"),
+        _GroupColumn("Packages", counts, max(len("Packages"), widest(counts)), right=True),
+        _GroupColumn("Stars", stars, max(len("Stars"), widest(stars)), right=True),
     ]
-    # Numbers are never cut: the slug and title columns give up room first, equally.
-    text_room = width - widths[2] - widths[3] - _GAP * 3
-    while widths[0] + widths[1] > text_room and max(widths[:2]) > _GROUP_TEXT_MIN:
-        widths[0 if widths[0] >= widths[1] else 1] -= 1
-    room = width - sum(widths) - _GAP * len(widths)
-    columns = [
-        _GroupColumn(noun, slugs, measured[0], widths[0], style="bold"),
-        _GroupColumn("Title", titles, measured[1], widths[1]),
-        _GroupColumn("Packages", counts, measured[2], None, right=True),
-        _GroupColumn("Stars", stars, measured[3], None, right=True),
-    ]
+    room = width - sum(c.width for c in kept) - GAP * len(kept)
+    if room + GAP < 0:  # even the slug and the numbers do not fit: long slugs spill
+        slug = kept[0]
+        kept[0] = _GroupColumn(noun, slugs, max(slug.width + room + GAP, len(noun)), style="bold")
+    title = min(max(len("Title"), widest(titles)), _GROUP_TEXT_MAX, room)
+    columns = kept[:1]
+    if title >= _GROUP_TEXT_MIN:
+        columns.append(_GroupColumn("Title", titles, title))
+        room -= title + GAP
+    columns += kept[1:]
     if room >= _GROUP_DESCRIPTION_MIN:
-        columns.append(_GroupColumn("Description", descriptions, measured[4], room))
-    drawn = _draw_simple_head(columns, width, caption)
-    return drawn if drawn is not None else _rich_groups_table(columns, caption)
-
-
-def _widest(cells: Sequence[str]) -> int:
-    return max((len(c) if c.isascii() else cell_len(c) for c in cells), default=0)
+        described = min(max(len("Description"), widest(descriptions)), room)
+        columns.append(_GroupColumn("Description", descriptions, described))
+    return columns
 
 
 @dataclass(frozen=True)
@@ -537,62 +614,51 @@ class _GroupColumn:
     Attributes:
         header: its title.
         cells: per row, its sanitized one-line text.
-        widest: the widest cell, in terminal cells (headers not included).
-        max_width: longer cells are cut with an ellipsis (None: never cut).
+        width: its width; longer cells are cut with an ellipsis (the slug and the numbers are
+            as wide as their widest cell: never cut; where even they do not fit, the slug
+            column is narrower and a longer slug spills: it gets a line of its own, the rest of
+            its row on the next line).
         right: right-aligned (numbers).
         style: the style of every cell (the header is bold anyway).
     """
 
     header: str
     cells: list[str]
-    widest: int
-    max_width: int | None
+    width: int
     right: bool = False
     style: str = ""
 
 
-def _draw_simple_head(
-    columns: Sequence[_GroupColumn], width: int, caption: str | None
-) -> RenderableType | None:
+def _draw_simple_head(columns: Sequence[_GroupColumn], caption: str | None) -> RenderableType:
     """What rich's Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False,
-    collapse_padding=True) prints for `columns`, or None when rich would have to shrink a
-    column to fit `width` (then it draws the table itself).
+    collapse_padding=True) prints for `columns` with these widths (as max_width).
 
-    rich's rules followed here: each column is as wide as its widest cell or header, capped
-    at max_width; every cell but the last column's has one space of right padding; columns
-    are joined by the box's vertical (a space); the header row and its padding are bold; the
-    rule under it spans the table; the caption is wrapped and padded to the table's width.
+    rich's rules followed here: every cell but the last column's has one space of right
+    padding; columns are joined by the box's vertical (a space); the header row and its
+    padding are bold; the rule under it spans the table; the caption is wrapped and padded to
+    the table's width.
     """
-    room = width - (len(columns) - 1)  # the dividers
     padding = [1] * (len(columns) - 1) + [0]
-    sizes = []
-    for column, pad in zip(columns, padding, strict=True):
-        if room - pad < 1:
-            return None
-        # A cell is measured within the table's room, then capped at max_width.
-        size = min(max(len(column.header), column.widest) + pad, room)
-        if column.max_width is not None:
-            size = min(size, column.max_width + pad)
-        if size - pad < 1:
-            return None
-        sizes.append(size - pad)
-    if sum(sizes) + sum(padding) > room:
-        return None
+    sizes = [column.width for column in columns]
     table_width = sum(sizes) + sum(padding) + len(columns) - 1
     lines: list[list[tuple[str, str]]] = []
     header: list[tuple[str, str]] = []
     for index, (column, size, pad) in enumerate(zip(columns, sizes, padding, strict=True)):
         if index:
             header.append((" ", ""))
-        header.append((_fit(column.header, size, column.right) + " " * pad, "bold"))
+        header.append((fit_cell(column.header, size, column.right) + " " * pad, "bold"))
     lines.append(header)
     lines.append([("─" * table_width, "")])
     fitted = [
-        [_fit(cell, size, column.right) for cell in column.cells]
+        [fit_cell(cell, size, column.right) for cell in column.cells]
         for column, size in zip(columns, sizes, strict=True)
     ]
     styles = [column.style for column in columns]
-    for row in zip(*fitted, strict=True):
+    for number, row in enumerate(zip(*fitted, strict=True)):
+        slug = columns[0].cells[number]
+        if cell_len(slug) > sizes[0]:  # the slug spills (see _GroupColumn.width)
+            lines.append([(slug, styles[0])])
+            row = (" " * sizes[0], *row[1:])
         line: list[tuple[str, str]] = []
         plain = ""  # unstyled text is gathered into one piece: fewer segments to print
         for index, (text, style) in enumerate(zip(row, styles, strict=True)):
@@ -615,9 +681,9 @@ def _draw_simple_head(
 
 
 class _Lines:
-    """Lines of (text, style) pieces, printed as they are: each line already fits the width,
-    so there is nothing for rich to measure, wrap or crop (a Text of the same lines is split,
-    wrapped and cropped again line by line: most of `grids`' time at 30,000 packages)."""
+    """Lines of (text, style) pieces, printed as they are: each line is already fitted, so
+    there is nothing for rich to measure, wrap or crop (a Text of the same lines is split,
+    wrapped and cropped again line by line)."""
 
     def __init__(self, lines: list[list[tuple[str, str]]]) -> None:
         self.lines = lines
@@ -635,34 +701,3 @@ class _Lines:
                     style = styles[name] = console.get_style(name)
                 yield Segment(text, style)
             yield newline
-
-
-def _rich_groups_table(columns: Sequence[_GroupColumn], caption: str | None) -> Table:
-    """`columns` through rich's Table, which shrinks columns to a width they do not fit."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-        caption=Text(caption) if caption else None,
-        caption_justify="left",
-    )
-    for column in columns:
-        table.add_column(
-            column.header,
-            justify="right" if column.right else "left",
-            no_wrap=True,
-            overflow="ellipsis",
-            max_width=column.max_width,
-        )
-    for row in zip(*(column.cells for column in columns), strict=True):
-        table.add_row(
-            *(
-                Text(cell, style=column.style, justify="right" if column.right else None)
-                for cell, column in zip(row, columns, strict=True)
-            )
-        )
-    return table

@@ -1,0 +1,294 @@
+"""`pkgharvest deps` against the catalogue (issue 18): matching in its documented order, the
+status of each dependency, alternatives from its grids, the star trend from the history, the
+table at 80 columns, `--json`, `--format markdown|csv`, `--all` and `--fail-on`. Offline: no
+`--django`, so nothing is asked of PyPI (no transport is even given)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pkgharvest.catalogue import CATALOGUE_NAME
+from tests.depsworld import run_deps, write_world
+
+MP = pytest.MonkeyPatch
+Cap = pytest.CaptureFixture[str]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_world(tmp_path_factory.mktemp("deps-world") / "mirror")
+
+
+def as_json(monkeypatch: MP, capsys: Cap, world: Path, *args: str, **how: Any) -> dict[str, Any]:
+    result = run_deps(monkeypatch, capsys, world, *args, "--json", **how)
+    assert result.code == 0, result.err
+    return dict(json.loads(result.out))
+
+
+def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in document["dependencies"]}
+
+
+def test_matching_order_pypi_name_then_repository_then_slug(
+    monkeypatch: MP, capsys: Cap, world: Path
+) -> None:
+    document = as_json(monkeypatch, capsys, world, "netbox", "zulip/requirements/common.in")
+    found = {n: (d["slug"], d["matched_by"]) for n, d in by_name(document).items() if d["slug"]}
+    assert found == {
+        # pypi_url forms: https://pypi.org/project/NAME/, http://pypi.python.org/pypi/NAME,
+        # with a version (djangorestframework's, whose slug is django-rest-framework)
+        "django-cors-headers": ("django-cors-headers", "pypi"),
+        "django-debug-toolbar": ("django-debug-toolbar", "pypi"),
+        "django-filter": ("django-filter", "pypi"),
+        "django-mptt": ("django-mptt", "pypi"),
+        "django-pglocks": ("django-pglocks", "pypi"),
+        "django-redis": ("django-redis", "pypi"),
+        "django-storages": ("django-storages", "pypi"),
+        "django-taggit": ("django-taggit", "pypi"),
+        "django-timezone-field": ("django-timezone-field", "pypi"),
+        "djangorestframework": ("django-rest-framework", "pypi"),
+        "drf-spectacular": ("drf-spectacular", "pypi"),
+        # no pypi_url in the catalogue: the slug
+        "django-tables2": ("django-tables2", "slug"),
+        # zulip's URL requirement of github.com/zulip/talon: the catalogue's repo_url
+        # (https://github.com/Zulip/talon.git: case and .git ignored)
+        "talon-core": ("talon", "repository"),
+    }
+    redis = by_name(document)["django-redis"]
+    assert redis["also_claimed_by"] == ["django-redis-fork"]  # Django_Redis, 12 stars
+    assert (
+        "2 catalogue packages claim django-redis: django-redis (most stars) rather than "
+        "django-redis-fork" in document["notes"]
+    )
+
+
+def test_statuses_first_that_applies(monkeypatch: MP, capsys: Cap, world: Path) -> None:
+    items = by_name(as_json(monkeypatch, capsys, world, "netbox"))
+    assert {n: d["status"] for n, d in items.items() if d["slug"]} == {
+        "django-cors-headers": "active",
+        "django-debug-toolbar": "behind",  # 7.1.0 < 7.2.0
+        "django-filter": "active",
+        "django-mptt": "behind",  # 0.18.0 < 0.19.0
+        "django-pglocks": "dormant",
+        "django-redis": "active",
+        "django-storages": "behind",  # 1.14.6 < 1.14.7
+        "django-tables2": "active",
+        "django-taggit": "active",
+        "django-timezone-field": "dormant",
+        "djangorestframework": "active",
+        "drf-spectacular": "active",
+    }
+    assert items["gunicorn"]["status"] == "not-in-catalogue" and items["gunicorn"]["slug"] is None
+    assert "Django" not in items  # the framework, not a dependency
+    assert (
+        items["django-mptt"]["behind"] is True
+        and items["django-mptt"]["latest_version"] == "0.19.0"
+    )
+
+
+def test_json_keys(monkeypatch: MP, capsys: Cap, world: Path) -> None:
+    document = as_json(monkeypatch, capsys, world, "netbox")
+    assert document["framework"] == {
+        "name": "Django",
+        "version": "6.0.8",
+        "specifier": "==6.0.8",
+        "file": "netbox/requirements.txt",
+        "line": 2,
+    }
+    item = by_name(document)["django-pglocks"]
+    required = {"name", "normalized", "file", "line", "specifier", "version", "slug", "status",
+                "latest_version", "stars", "last_commit", "alternatives"}  # fmt: skip
+    assert required <= set(item)
+    assert (item["file"], item["line"], item["specifier"], item["version"]) == (
+        "netbox/requirements.txt",
+        9,
+        "==1.0.4",
+        "1.0.4",
+    )
+    assert (item["stars"], item["last_commit"]) == (100, "2019-03-04T10:00:00Z")
+    assert [set(a) >= {"slug", "stars"} for a in item["alternatives"]] == [True]
+    assert document["counts"] == {"active": 7, "behind": 3, "dormant": 2, "not-in-catalogue": 33}
+    assert "django_target" in document and document["django_target"] is None
+    assert "django_ready" not in item  # only with --django
+
+
+def test_alternatives_are_the_best_active_packages_of_the_grids(
+    monkeypatch: MP, capsys: Cap, world: Path, tmp_path: Path
+) -> None:
+    """A dormant dependency gets the best three active packages of its grids, by stars: never
+    a dormant one, even with more stars (django-debug-panel, 6,100), never itself."""
+    (tmp_path / "requirements.txt").write_text("django-debug-panel==0.8.3\ndjango-silk\n")
+    items = by_name(as_json(monkeypatch, capsys, world, "requirements.txt", folder=tmp_path))
+    panel = items["django-debug-panel"]
+    assert panel["status"] == "dormant"
+    assert [(a["slug"], a["stars"], a["grid"], a["in_project"]) for a in panel["alternatives"]] == [
+        ("django-debug-toolbar", 8200, "debugging", False),
+        ("django-silk", 4500, "debugging", True),
+        ("django-querycount", 400, "debugging", False),
+    ]
+    assert items["django-silk"]["alternatives"] == []  # active: no alternatives asked
+
+
+def test_the_star_trend_covers_90_days_of_history(
+    monkeypatch: MP, capsys: Cap, world: Path
+) -> None:
+    """Two fetches, on 20 February and 26 May; 1 June minus 90 days is 3 March: the gain is May
+    against February (the last observation at or before the window's start)."""
+    items = by_name(as_json(monkeypatch, capsys, world, "netbox"))
+    assert items["django-debug-toolbar"]["star_trend_90d"] == 130
+    assert items["djangorestframework"]["star_trend_90d"] == 400
+    assert items["django-redis"]["star_trend_90d"] == 0
+    assert items["gunicorn"]["star_trend_90d"] is None
+
+
+def test_the_table_fits_80_columns_and_never_cuts_a_name_or_a_number(
+    monkeypatch: MP, capsys: Cap, world: Path
+) -> None:
+    result = run_deps(monkeypatch, capsys, world, "netbox", "zulip/requirements/common.in")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    header = next(line for line in lines if line.startswith("Dependency"))
+    # the activity does not fit 80 columns: the trend, narrower, does
+    assert header.split() == ["Dependency", "Version", "Latest", "Stars", "90", "d", "Last",
+                              "commit", "Status"]  # fmt: skip
+    row = next(line for line in lines if line.startswith("djangorestframework "))
+    assert row.split() == ["djangorestframework", "3.17.1", "3.17.1", "29,000", "+400", "12",
+                           "days", "ago", "active"]  # fmt: skip
+    # dormant (†), and a local version, whole
+    assert re.search(r"^talon-core † +1\.6\.0\+git ", result.out, re.M)
+    assert "  ↳ try django-pgtrigger  ★ 650 · last commit 12 days ago · grid postgresql" in lines
+    assert "gunicorn" not in result.out  # not in the catalogue: counted, not listed
+    assert "99 not in the catalogue" in result.out.replace("\n", " ")
+
+
+def test_a_wider_terminal_shows_the_activity_and_the_trend(
+    monkeypatch: MP, capsys: Cap, world: Path
+) -> None:
+    wide = run_deps(monkeypatch, capsys, world, "netbox", columns=160).out
+    header = next(line for line in wide.splitlines() if line.startswith("Dependency"))
+    assert header.split() == ["Dependency", "Version", "Latest", "Stars", "90", "d", "Commits",
+                              "per", "week", "Last", "commit", "Status"]  # fmt: skip
+    toolbar = next(line for line in wide.splitlines() if line.startswith("django-debug-toolbar"))
+    assert "+130" in toolbar and "▃▁▂" not in toolbar  # a shared scale of 2 commits: ▁█▁ ...
+    assert "Activity: one bar = commits in one week" in wide
+    narrow = run_deps(monkeypatch, capsys, world, "netbox", columns=50).out
+    lines = [line for line in narrow.splitlines() if line.startswith("django-timezone-field")]
+    assert lines[0].split() == ["django-timezone-field", "†", "7.2.2", "400", "dormant"]
+    assert all(len(line) <= 50 for line in narrow.splitlines())
+
+
+def test_all_lists_transitive_and_uncatalogued_dependencies(
+    monkeypatch: MP, capsys: Cap, world: Path
+) -> None:
+    plain = as_json(monkeypatch, capsys, world, "saleor-uv")
+    everything = as_json(monkeypatch, capsys, world, "saleor-uv", "--all")
+    assert all(d["direct"] for d in plain["dependencies"])
+    transitive = [d for d in everything["dependencies"] if not d["direct"]]
+    assert transitive and all(d["file"] == "saleor-uv/uv.lock" for d in transitive)
+    table = run_deps(monkeypatch, capsys, world, "saleor-uv", "--all", columns=120).out
+    assert "not in catalogue" in table and "vine" in table
+
+
+def test_markdown_is_a_table_for_a_ci_summary(monkeypatch: MP, capsys: Cap, world: Path) -> None:
+    result = run_deps(monkeypatch, capsys, world, "netbox", "--format", "markdown")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "### Dependencies of `netbox/requirements.txt`"
+    table = [line for line in lines if line.startswith("|")]
+    assert table[0] == "| Dependency | Version | Latest | Stars | 90 d | Last commit | Status |"
+    assert all(line.count("|") == 8 for line in table)
+    assert "| django-pglocks | 1.0.4 | 1.0.4 | 100 | +0 | 2019-03-04 | **dormant** |" in lines
+    assert "| ↳ try django-pgtrigger |  | 4.15.0 | 650 |  | 2026-05-20 | alternative |" in lines
+
+
+def test_hostile_names_cannot_break_markdown_csv_or_the_terminal(
+    monkeypatch: MP, capsys: Cap, world: Path, tmp_path: Path
+) -> None:
+    """A name from a file is data: in Markdown its syntax is escaped (no link, no cell break),
+    in CSV no cell starts a formula, on the terminal no escape sequence arrives."""
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\nversion = '1'\n"
+        "dependencies = ['django-filter ; python_version >= \"3\"']\n"
+        "[project.optional-dependencies]\n"
+        "evil = ['a_b-c']\n"
+        "[tool.poetry.dependencies]\n"
+        '"=cmd|x" = "1"\n'
+    )
+    bad = run_deps(monkeypatch, capsys, world, "--format", "csv", folder=tmp_path)
+    assert bad.code == 65 and "'=cmd|x' is no package name" in bad.err
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\nversion = '1'\n"
+        "dependencies = ['django-filter @ https://x.example/p/a.zip#=1+2', 'a_b-c==1']\n"
+    )
+    csv_out = run_deps(monkeypatch, capsys, world, "--format", "csv", folder=tmp_path).out
+    rows = list(csv.reader(io.StringIO(csv_out)))
+    assert rows[0][:4] == ["name", "normalized", "file", "line"]
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    markdown = run_deps(monkeypatch, capsys, world, "--format", "markdown", "--all",
+                        folder=tmp_path).out  # fmt: skip
+    assert "| a\\_b-c | 1 |" in markdown
+
+
+def test_fail_on_has_its_own_exit_code(monkeypatch: MP, capsys: Cap, world: Path) -> None:
+    dormant = run_deps(monkeypatch, capsys, world, "netbox", "--fail-on", "dormant")
+    assert dormant.code == 8 and dormant.out  # the report is printed all the same
+    assert dormant.err == (
+        "pkgharvest: error: --fail-on dormant: 2 dependencies (django-pglocks, "
+        "django-timezone-field)\n"
+    )
+    # network-pulse-api's dependencies are old (behind) but none is dormant
+    none = run_deps(monkeypatch, capsys, world, "network-pulse-api", "--fail-on", "dormant")
+    assert none.code == 0, none.err
+    behind = run_deps(monkeypatch, capsys, world, "network-pulse-api", "--fail-on", "behind")
+    assert behind.code == 8 and "django-debug-toolbar" in behind.err
+    typo = run_deps(monkeypatch, capsys, world, "netbox", "--fail-on", "dormnat")
+    assert typo.code == 2 and "(did you mean dormant?)" in typo.err
+    needs = run_deps(monkeypatch, capsys, world, "netbox", "--fail-on", "blocked")
+    assert needs.code == 2 and "--fail-on blocked needs --django VERSION" in needs.err
+    both = run_deps(monkeypatch, capsys, world, "netbox", "--json", "--format", "csv")
+    assert both.code == 2
+
+
+def test_deps_keeps_its_name_index_up_to_date_with_the_mirror(
+    monkeypatch: MP, capsys: Cap, tmp_path: Path
+) -> None:
+    """The names are kept in the database for the next run, and rebuilt after the mirror
+    changed: a package whose pypi_url changed is found under its new name."""
+    import sqlite3
+
+    from tests.depsworld import world_content
+    from tests.mirrorbuilder import manifest, write_mirror
+
+    root = write_world(tmp_path / "mirror")
+    run_deps(monkeypatch, capsys, root, "netbox")
+    conn = sqlite3.connect(root / CATALOGUE_NAME)
+    kept = conn.execute("SELECT count(*) FROM package_names WHERE kind = 'pypi'").fetchone()[0]
+    assert kept > 20
+    content = world_content()
+    for record in content.packages:
+        if record["slug"] == "django-pglocks":
+            record["pypi_url"] = "https://pypi.org/project/gunicorn/"
+    data = manifest(content)
+    data["last_run"]["started"] = "2026-05-27T00:00:00Z"
+    write_mirror(root, content, data)
+    items = by_name(as_json(monkeypatch, capsys, root, "netbox"))
+    assert items["gunicorn"]["slug"] == "django-pglocks"
+    conn.close()
+
+
+def test_the_readme_screen_is_this_tools_output(monkeypatch: MP, capsys: Cap, world: Path) -> None:
+    """README's example is the table of a fixture project against this catalogue."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"    \$ pkgharvest deps netbox\n((?:    .*\n|\n)+?)\n(?!    )", readme)
+    assert block is not None
+    shown = "\n".join(line[4:] for line in block.group(1).rstrip("\n").splitlines())
+    result = run_deps(monkeypatch, capsys, world, "netbox")
+    assert shown == "\n".join(line.rstrip() for line in result.out.rstrip("\n").splitlines())

@@ -1,0 +1,535 @@
+"""Every reading command's screen at 60, 80, 120 and 200 columns, on a mirror with two weeks of
+history (tests/screencatalogue.py: long slugs, seven-digit numbers, dormant packages, a grid of
+40): no line wider than the terminal, no number or slug cut, the dormant mark on every dormant
+package, and the columns in the order docs/reading.md states, giving way in its order. Then the
+same in a real terminal (tmux), and the README's screens against the commands that make them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.cells import cell_len
+
+from pkgharvest.catalogue import CATALOGUE_NAME
+from pkgharvest.views import history as history_view
+from pkgharvest.views import tables
+from tests.gridcolumns import column_headers
+from tests.screencatalogue import (
+    BIG,
+    DORMANT_STAR,
+    GRID_OF_40,
+    LONG_SLUGS,
+    QUIET_BUT_ALIVE,
+    SCREEN_NOW,
+    build_screen_mirror,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+WIDTHS = (60, 80, 120, 200)
+MARK = "†"
+SPARK_HEADERS = {52: "Commits per week", 26: "Commits per 2 weeks", 13: "Per 4 weeks"}
+URL_LINE = re.compile(r"(data folder +)?(https?://|/)\S+")
+CUT_NUMBER = re.compile(r"(?<!\w)[\d,.%+-]*\d[\d,.%]*…")
+
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "top": ("top",),
+    "top --limit 0": ("top", "--limit", "0"),
+    "grid": ("grid", GRID_OF_40),
+    "grid --layout columns": ("grid", GRID_OF_40, "--layout", "columns"),
+    "show": ("show", BIG),
+    "show (dormant)": ("show", DORMANT_STAR),
+    "show (no commits)": ("show", QUIET_BUT_ALIVE),
+    "show (long slug)": ("show", LONG_SLUGS[0]),
+    "grids": ("grids",),
+    "categories": ("categories",),
+    "trends": ("trends",),
+    "trends --limit 0": ("trends", "--limit", "0"),
+    "trends --by forks": ("trends", "--by", "forks"),
+    "changes": ("changes",),
+    "changes --since 7d": ("changes", "--since", "7d"),
+    "status": ("status",),
+}
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_screen_mirror(tmp_path_factory.mktemp("screens") / "mirror")
+
+
+@pytest.fixture(scope="module")
+def screens(mirror: Path) -> dict[tuple[str, int], str]:
+    """Every command's output at every width (rendered once for the module's tests)."""
+    mp = pytest.MonkeyPatch()
+    out: dict[tuple[str, int], str] = {}
+    try:
+        for name, args in COMMANDS.items():
+            for width in WIDTHS:
+                result = _run(mp, args, mirror, width)
+                assert result[0] == 0, (name, width, result[2])
+                out[name, width] = result[1]
+    finally:
+        mp.undo()
+    return out
+
+
+def _run(mp: pytest.MonkeyPatch, args: Sequence[str], root: Path, width: int) -> Any:
+    """`pkgharvest ARGS --data-dir ROOT` at `width` columns and the screens' moment, in-process:
+    (exit code, stdout, stderr)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from pkgharvest.cli import run
+    from pkgharvest.runtime import Dependencies
+
+    for name in ("LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "PKGHARVEST_DATA_DIR"):
+        mp.delenv(name, raising=False)
+    mp.setenv("COLUMNS", str(width))
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = run([*args, "--data-dir", str(root)], Dependencies(now=lambda: SCREEN_NOW))
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def _json(mirror: Path, *args: str) -> Any:
+    mp = pytest.MonkeyPatch()
+    try:
+        code, out, err = _run(mp, [*args, "--json"], mirror, 200)
+    finally:
+        mp.undo()
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def dormant(mirror: Path) -> set[str]:
+    return {row["slug"] for row in _json(mirror, "top", "--limit", "0") if row["dormant"]}
+
+
+@pytest.fixture(scope="module")
+def slugs(mirror: Path) -> set[str]:
+    with sqlite3.connect(mirror / CATALOGUE_NAME) as conn:
+        return {
+            slug
+            for table in ("packages", "grids", "categories")
+            for (slug,) in conn.execute(f"SELECT slug FROM {table}")
+        }
+
+
+# --- the docs ----------------------------------------------------------------------------
+
+
+def _narrowing_table() -> list[list[str]]:
+    """docs/reading.md's "Narrow terminals" table: one list of cells per row."""
+    text = (REPO / "docs" / "reading.md").read_text("utf-8")
+    section = text[text.index("### Narrow terminals") :]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+
+
+def _package_step(cell: str) -> str:
+    narrows = re.fullmatch(r"the sparkline narrows, \d+ → (\d+) bars", cell)
+    if narrows:
+        return f"Activity {narrows.group(1)}"
+    if cell == "the sparkline":
+        return "Activity"
+    if cell.startswith("long slugs spill"):
+        return tables.SPILL
+    return re.findall(r"`([^`]+)`", cell)[0]
+
+
+def _trends_step(cell: str) -> str:
+    if cell.startswith("`Trend` narrows"):
+        return "Trend 8"
+    if cell.startswith("the other count's"):
+        return "other Gained"
+    if cell == "the other count":
+        return "other count"
+    return re.findall(r"`([^`]+)`", cell)[0]
+
+
+def docs_package_narrowing() -> list[str]:
+    return [_package_step(row[1]) for row in _narrowing_table() if row[0].isdigit() and row[1]]
+
+
+def docs_trends_narrowing() -> list[str]:
+    return [_trends_step(row[2]) for row in _narrowing_table() if row[0].isdigit() and row[2]]
+
+
+def docs_groups_narrowing() -> list[str]:
+    cells = [row[3] for row in _narrowing_table() if row[0].isdigit() and row[3]]
+    return [re.findall(r"`([^`]+)`", cell)[0] for cell in cells]
+
+
+def docs_top_columns() -> list[str]:
+    """`top`'s columns left to right, as the `top` bullet of docs/reading.md lists them."""
+    text = (REPO / "docs" / "reading.md").read_text("utf-8")
+    bullet = text[text.index("- `top` ranks packages") : text.index("- `grid SLUG`")]
+    listed = bullet[bullet.index("Columns, left to right:") : bullet.index("Numbers are")]
+    names = re.findall(r"`([^`]+)`|the 52-week activity as a sparkline", listed)
+    return [name or "Activity" for name in names]
+
+
+def test_the_docs_state_the_order_the_code_follows() -> None:
+    assert docs_package_narrowing() == list(tables.NARROWING)
+    assert docs_trends_narrowing() == list(history_view.TRENDS_NARROWING)
+    assert docs_top_columns() == list(tables.TOP_COLUMNS)
+    assert docs_groups_narrowing() == ["Description", "Title"]
+
+
+# --- reading a screen back ------------------------------------------------------------------
+
+
+def header_and_rows(out: str) -> tuple[list[str], list[str]]:
+    """A one-line-per-row table: its header's column names and its rows (the lines after the
+    rule under the header, up to the legend), a spilled row's two lines joined in one."""
+    lines = out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line and set(line) == {"─"})
+    head = lines[rule - 1]
+    header = [name.strip() for name in re.split(r" {2,}", head.strip())]
+    first = header[1] if header[0] == "#" else header[0]  # the slug column
+    spilled_from = head.index(first) + len(first)
+    rows: list[str] = []
+    for line in lines[rule + 1 :]:
+        if not line.strip() or line.startswith(("Activity:", "Trend:", MARK)):
+            break
+        if rows and len(line) - len(line.lstrip()) >= spilled_from:
+            rows[-1] += "  " + line.strip()  # the rest of a row whose slug spilled
+        else:
+            rows.append(line)
+    return header, rows
+
+
+def _states(columns: Sequence[str], steps: Sequence[str]) -> list[list[str]]:
+    """The header of each narrowing state a table of `columns` passes through, widest first."""
+    spark = 52
+    hidden: set[str] = set()
+    states = []
+    for step in ["", *steps]:
+        name, _, left = step.partition(" ")
+        if name == "Activity":
+            spark = int(left) if left else 0
+        elif step in columns:
+            hidden.add(step)
+        states.append(
+            [
+                SPARK_HEADERS[spark] if column == "Activity" else column
+                for column in columns
+                if column not in hidden and (column != "Activity" or spark)
+            ]
+        )
+    return states
+
+
+def _trends_states(by: str, steps: Sequence[str]) -> list[list[str]]:
+    """The header of each narrowing state of a `trends --by BY` table, widest first."""
+    ranked, other = ("Stars", "Forks") if by == "stars" else ("Forks", "Stars")
+    keys = ["#", "Package", "Stars", "Stars gained", "Forks", "Forks gained", "Trend"]
+    keys.insert(keys.index(f"{ranked} gained") + 1, "%")
+    gone = {"Trend": "Trend", "other Gained": f"{other} gained", "other count": other, "%": "%"}
+    states = []
+    for step in ["", *steps]:
+        if step in gone:
+            keys.remove(gone[step])
+        states.append(["Gained" if key.endswith(" gained") else key for key in keys])
+    return states
+
+
+def _state_index(header: list[str], states: list[list[str]], what: str) -> int:
+    assert header in states, f"{what}: {header} is no state of {states}"
+    return states.index(header)
+
+
+def assert_fits(out: str, width: int, what: str) -> None:
+    for line in out.splitlines():
+        if cell_len(line) > width:
+            # Only a URL (or the data folder's path) may run past the edge: never broken.
+            assert URL_LINE.fullmatch(line), f"{what}: {cell_len(line)} > {width}: {line!r}"
+
+
+def assert_nothing_cut(out: str, slugs: set[str], what: str) -> None:
+    assert not CUT_NUMBER.search(out), f"{what}: a number cut: {CUT_NUMBER.search(out)}"
+    # A slug-like word cut short, with the slug it begins nowhere whole (descriptions are cut
+    # on purpose, and may hold a slug; a side-by-side header wraps a slug, whole).
+    whole = out + "\n" + "\n".join(column_headers(out))
+    for token in re.findall(r"[\w.]+-[\w.-]*…", out):
+        stem = token[:-1]
+        begun = [slug for slug in slugs if slug.startswith(stem)]
+        assert not begun or any(slug in whole for slug in begun), f"{what}: a slug cut: {token}"
+
+
+def _cell_of(row: str, slug: str) -> str:
+    """What follows `slug` in a row, up to the next column."""
+    return row[row.index(slug) + len(slug) :].split("  ")[0].strip()
+
+
+# --- the screens --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_screen_fits_and_cuts_nothing(
+    screens: dict[tuple[str, int], str], slugs: set[str], name: str, width: int
+) -> None:
+    out = screens[name, width]
+    assert out.strip()
+    assert_fits(out, width, f"{name} at {width}")
+    assert_nothing_cut(out, slugs, f"{name} at {width}")
+
+
+@pytest.mark.parametrize("name", ["top", "top --limit 0", "grid"])
+def test_package_tables_rows_marks_and_order(
+    screens: dict[tuple[str, int], str], mirror: Path, dormant: set[str], name: str
+) -> None:
+    args = COMMANDS[name]
+    expected = _json(mirror, *args)
+    columns = tables.TOP_COLUMNS if args[0] == "top" else tables.GRID_COLUMNS
+    states = _states(columns, docs_package_narrowing())
+    previous = len(states)
+    for width in WIDTHS:
+        header, rows = header_and_rows(screens[name, width])
+        # The columns, left to right and giving way, as docs/reading.md says.
+        index = _state_index(header, states, f"{name} at {width}")
+        assert index <= previous, f"{name}: wider than {width} shows less"
+        previous = index
+        assert len(rows) == len(expected)
+        for row, record in zip(rows, expected, strict=True):
+            rank, slug, *rest = row.split()
+            assert (rank, slug) == (str(record["rank"]), record["slug"])
+            assert (rest[0] == MARK) == (slug in dormant), row  # the mark, and only there
+            stars = rest[1] if rest[0] == MARK else rest[0]
+            assert stars == f"{record['stars']:,}", row
+        if any(record["slug"] in dormant for record in expected):
+            assert "† Dormant: no commits in 52 weeks" in " ".join(screens[name, width].split())
+    assert previous == 0  # everything at 200
+
+
+def test_grid_side_by_side_shows_several_and_whole_slugs(
+    screens: dict[tuple[str, int], str], mirror: Path, dormant: set[str]
+) -> None:
+    expected = _json(mirror, "grid", GRID_OF_40)
+    assert len(expected) == 40
+    for width, at_least in ((60, 2), (80, 3), (120, 3), (200, 5)):
+        out = screens["grid --layout columns", width]
+        headers = column_headers(out)
+        assert headers == [
+            f"{n}. {row['slug']}" + (f" {MARK}" if row["slug"] in dormant else "")
+            for n, row in enumerate(expected, start=1)
+        ]
+        first_block = next(line for line in out.splitlines() if line.startswith("┌"))
+        assert first_block.count("┬") >= at_least, (width, first_block)
+        stars = [
+            cell.strip()
+            for line in out.splitlines()
+            if line.startswith("│ Stars")
+            for cell in line.strip("│").split("│")[1:]
+        ]
+        assert stars == [f"{row['stars']:,}" for row in expected]
+
+
+def test_trends_rows_marks_and_order(
+    screens: dict[tuple[str, int], str], mirror: Path, dormant: set[str]
+) -> None:
+    runs = (("trends", "stars"), ("trends --limit 0", "stars"), ("trends --by forks", "forks"))
+    for name, by in runs:
+        expected = _json(mirror, *COMMANDS[name])
+        assert expected, name
+        states = _trends_states(by, docs_trends_narrowing())
+        previous = len(states)
+        for width in WIDTHS:
+            header, rows = header_and_rows(screens[name, width])
+            index = _state_index(header, states, f"{name} at {width}")
+            assert index <= previous
+            previous = index
+            assert len(rows) == len(expected)
+            for row, trend in zip(rows, expected, strict=True):
+                _rank, slug, *rest = row.split()
+                assert slug == trend["slug"], row
+                assert (rest[0] == MARK) == (slug in dormant), row
+                numbers = rest[1:] if rest[0] == MARK else rest
+                count, gained = trend[by], trend[f"{by}_gained"]
+                at = header.index(by.capitalize()) - 2  # after # and Package
+                assert numbers[at : at + 2] == [f"{count:,}", f"{gained:+,}"], row
+        assert previous == 0
+
+
+def test_trends_chart_column_is_as_wide_as_it_holds(screens: dict[tuple[str, int], str]) -> None:
+    _header, rows = header_and_rows(screens["trends", 200])
+    line = screens["trends", 200].splitlines()
+    head = next(text for text in line if text.rstrip().endswith("Trend"))
+    trend_at = head.index("Trend")
+    charts = [row[trend_at:].strip() for row in rows]
+    # 14 nightly observations: the column holds 14 bars (the header included), no padding.
+    assert max(len(chart) for chart in charts) == 14
+    assert cell_len(head.rstrip()) <= max(cell_len(row.rstrip()) for row in rows)
+
+
+@pytest.mark.parametrize("name", ["grids", "categories"])
+def test_group_tables_rows_and_order(
+    screens: dict[tuple[str, int], str], mirror: Path, name: str
+) -> None:
+    expected = _json(mirror, name)
+    noun = "Grid" if name == "grids" else "Category"
+    states = [
+        [noun, "Title", "Packages", "Stars", "Description"],
+        [noun, "Title", "Packages", "Stars"],
+        [noun, "Packages", "Stars"],
+    ]
+    for width in WIDTHS:
+        header, rows = header_and_rows(screens[name, width])
+        _state_index(header, states, f"{name} at {width}")
+        rows = rows[: len(expected)]
+        for row, group in zip(rows, expected, strict=True):
+            cells = re.split(r" {2,}", row.strip())
+            assert cells[0] == group["slug"]
+            numbers = [c for c in cells if re.fullmatch(r"[\d,]+", c)]
+            assert numbers[-2:] == [f"{group['package_count']:,}", f"{group['total_stars']:,}"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: int) -> None:
+    big = screens["show", width]
+    record = _json(mirror, "show", BIG)
+    assert f"{record['stars']:,}" in big and f"{record['forks']:,}" in big
+    # Eight observations or more: the star history as a chart, dates under it.
+    chart = [line for line in big.splitlines() if "┤" in line]
+    assert len(chart) == 12  # the 6 rows of the commit chart, the 6 of the star chart
+    assert re.search(r"^ +2026-02-16 .*2026-03-01$", big, re.MULTILINE)
+    # Links: never wrapped in the middle.
+    for url in (record["repo_url"], record["api_url"], record["documentation_url"]):
+        assert any(line.rstrip().endswith(url) for line in big.splitlines()), url
+    long = screens["show (long slug)", width].splitlines()
+    url = _json(mirror, "show", LONG_SLUGS[0])["repo_url"]
+    assert any(line.rstrip().endswith(url) for line in long)
+    assert (url in long) == (width < len("Documentation  ") + len(url))  # alone if it must
+    quiet = screens["show (no commits)", width]
+    assert "No commits in the 52 weeks to 2026-02-16" in quiet
+    assert "┤" not in quiet.split("No commits in the 52 weeks")[1]
+    assert MARK in screens["show (dormant)", width].splitlines()[0]
+    assert MARK not in big.splitlines()[0]
+
+
+# --- a real terminal ------------------------------------------------------------------------
+
+INSTALLED = Path(sys.executable).parent / "pkgharvest"
+
+
+@pytest.fixture
+def tmux() -> Iterator[Any]:
+    """Run a command in a real terminal, tmux's 80x24 pane, and read the pane back whole."""
+    if shutil.which("tmux") is None or not INSTALLED.is_file():
+        pytest.skip("tmux or the installed pkgharvest command is missing")
+    socket = f"pkgharvest-screens-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+
+    def tmux_run(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", socket, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+
+    def screen(command: list[str]) -> str:
+        channel = f"done-{uuid.uuid4().hex[:8]}"
+        script = (
+            f"{subprocess.list2cmdline(command)}; tmux -L {socket} wait-for -S {channel}; exec cat"
+        )
+        tmux_run("new-session", "-d", "-x", "80", "-y", "24", "-s", channel, "sh", "-c", script)
+        tmux_run("set-option", "-t", channel, "history-limit", "5000")
+        tmux_run("wait-for", channel)  # returns once the command is done (no sleeping)
+        return tmux_run("capture-pane", "-p", "-J", "-t", channel, "-S", "-", "-E", "-")
+
+    try:
+        yield screen
+    finally:
+        subprocess.run(
+            ["tmux", "-L", socket, "kill-server"], env=env, capture_output=True, check=False
+        )
+
+
+@pytest.mark.parametrize(
+    "name", ["top", "grid", "grid --layout columns", "show", "grids", "trends", "status"]
+)
+def test_screens_in_a_real_80_column_terminal(
+    tmux: Any, mirror: Path, slugs: set[str], name: str
+) -> None:
+    """tmux gives the command a real terminal of 80 columns (no $COLUMNS): rich measures it
+    itself. The clock is the real one, so only the shapes are checked."""
+    out = tmux([str(INSTALLED), *COMMANDS[name], "--data-dir", str(mirror)])
+    listed = subprocess.run(
+        [str(INSTALLED), "top", "--limit", "0", "--json", "--data-dir", str(mirror)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    dormant = {row["slug"] for row in json.loads(listed.stdout) if row["dormant"]}  # by now
+    assert out.strip()
+    assert_fits(out, 80, name)
+    assert_nothing_cut(out, slugs, name)
+    if name in ("top", "grid"):
+        _, rows = header_and_rows(out)
+        for row in rows:
+            slug = row.split()[1]
+            assert (row.split()[2] == MARK) == (slug in dormant), row
+    if name == "grid --layout columns":
+        assert len(column_headers(out)) == 40
+
+
+# --- the README's screens -------------------------------------------------------------------
+
+
+def readme_screens() -> list[tuple[list[str], list[str]]]:
+    """Each `$ pkgharvest ...` block of the README's "Reading the mirror": (its arguments, the
+    lines shown under it; "…" stands for lines left out)."""
+    text = (REPO / "README.md").read_text("utf-8")
+    start = text.index("## Reading the mirror")
+    section = text[start : text.index("\n## ", start)]  # to the next section (deps' own)
+    screens: list[tuple[list[str], list[str]]] = []
+    for line in section.splitlines():
+        if line.startswith("    $ pkgharvest "):
+            screens.append((line.removeprefix("    $ pkgharvest ").split(), []))
+        elif screens and line.startswith("    "):
+            screens[-1][1].append(line.removeprefix("    "))
+        elif screens and line.strip():
+            screens.append(([], []))  # prose ends a block
+    return [screen for screen in screens if screen[0]]
+
+
+def test_the_readme_shows_real_80_column_screens(mirror: Path) -> None:
+    """The README's screens are what the commands print at 80 columns on the test catalogue,
+    line for line (a "…" line skips to the next line shown)."""
+    shown = readme_screens()
+    assert [args[0] for args, _ in shown] == ["top", "grid", "show", "trends"]
+    mp = pytest.MonkeyPatch()
+    try:
+        for args, lines in shown:
+            code, out, err = _run(mp, args, mirror, 80)
+            assert code == 0, err
+            printed = [line.rstrip() for line in out.splitlines()]
+            assert all(len(line) <= 80 for line in lines)
+            at = 0
+            for line in lines:
+                if line == "…":
+                    at = -1
+                    continue
+                if at < 0:
+                    at = printed.index(line)
+                assert printed[at] == line, (args, at, line)
+                at += 1
+    finally:
+        mp.undo()
