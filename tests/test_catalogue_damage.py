@@ -239,8 +239,14 @@ def test_status_verify_and_fetch_name_the_damage(
 
     status = _run(monkeypatch, capsys, root, ["status"])
     assert status.code == 0 and status.err == ""
-    line = next(x for x in status.out.splitlines() if x.startswith("catalogue "))
-    assert "catalogue.db" in line and "moves it aside and rebuilds it" in line, line
+    lines = status.out.splitlines()
+    first = next(i for i, x in enumerate(lines) if x.startswith("catalogue "))
+    block = lines[first]
+    for more in lines[first + 1 :]:  # a long value goes on under itself, indented
+        if not more.startswith(" "):
+            break
+        block += " " + more.strip()
+    assert "catalogue.db" in block and "moves it aside and rebuilds it" in block, block
     as_json = _run(monkeypatch, capsys, root, ["status", "--json"])
     assert json.loads(as_json.out)["catalogue"]["state"] == "damaged"
 
