@@ -115,8 +115,9 @@ def simulate(root: Path, packages: int, days: int, remeasured: float) -> None:
         manifest["last_run"] = dict(manifest["last_run"], started=stamp, finished=stamp)
         manifest_path.write_text(json.dumps(manifest, indent=2))
         started = time.perf_counter()
-        problem = after_commit(root)
+        outcome = after_commit(root)
         syncs.append(time.perf_counter() - started)
+        problem = getattr(outcome, "problem", outcome)  # an older --src returns the line itself
         if problem:
             raise SystemExit(problem)
         if day % 30 == 0:

@@ -7,9 +7,10 @@ Run from the repository root:
 For each size it writes the mirror in a temporary folder (tests/mirrorbuilder.py), builds its
 catalogue database, simulates a second day (half the packages re-measured) so that `trends`
 and `changes` have history, then times each command as a subprocess, best of `--repeat`, minus
-a bare `python -c pass`: once reading the JSON files (the reader before issue 8, still the
-fallback) and once from the database. `--rss-packages N` adds the peak RSS of
-`top --json --limit 0` on N packages with each reader. Last, what `python -X importtime -c
+a bare `python -c pass`: once from the database, and once from the private copy a command
+builds from the record files when it cannot use the folder's database (a read-only or another
+user's folder, a database locked too long). `--rss-packages N` adds the peak RSS of
+`top --json --limit 0` on N packages with each. Last, what `python -X importtime -c
 "import pkgharvest.cli"` spends most on. A script, not a test: figures depend on the machine.
 """
 
@@ -60,7 +61,7 @@ def in_process(argv: Sequence[str]) -> Callable[[], None]:
 
     def action() -> None:
         sink = io.StringIO()
-        with contextlib.redirect_stdout(sink):
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(io.StringIO()):
             code = run(list(argv))
         if code != 0:
             raise SystemExit(f"pkgharvest {' '.join(argv)} failed with {code}")
@@ -112,17 +113,20 @@ def importtime_top(count: int = 8) -> tuple[float, list[tuple[float, str]]]:
     return total, sorted(direct, reverse=True)[:count]
 
 
-FILES_READER = (
+PRIVATE_READER = (
     "import sys, pkgharvest.catalogue.reader as r; "
-    "r.open_reader = lambda root, database=True: r.FileReader(r.files.open_mirror(root)); "
+    "from pkgharvest.errors import CatalogueUnwritable; "
+    "r._as_is = lambda mirror: (None, CatalogueUnwritable('the benchmark')); "
+    "r.may_write = lambda root: False; "
     "from pkgharvest.cli import main; sys.argv[0] = 'pkgharvest'; main()"
 )
-"""`python -c FILES_READER ARGS`: the CLI reading the JSON files (the reader before issue 8)."""
+"""`python -c PRIVATE_READER ARGS`: the CLI as it runs where the folder's database cannot be
+used: it reads a private copy built from the record files."""
 
 
 def subprocess_argv(argv: Sequence[str], reader: str) -> list[str]:
-    if reader == "files":
-        return [sys.executable, "-c", FILES_READER, *argv]
+    if reader == "private":
+        return [sys.executable, "-c", PRIVATE_READER, *argv]
     return [sys.executable, "-m", "pkgharvest", *argv]
 
 
@@ -185,7 +189,7 @@ def simulate_next_day(root: Path, content: MirrorContent, share: float = 0.5) ->
     manifest["last_run"] = dict(manifest["last_run"], started="2026-06-02T14:00:00Z")
     manifest_path.write_text(json.dumps(manifest, indent=2))
     started = time.perf_counter()
-    problem = after_commit(root)
+    problem = after_commit(root).problem
     if problem:
         raise SystemExit(problem)
     return time.perf_counter() - started
@@ -195,12 +199,12 @@ def in_process_ms(argv: Sequence[str], reader: str, repeat: int) -> float:
     """Best in-process time of `pkgharvest.cli.run(argv)`, imports warm: the command's own
     work (finding, ranking, drawing) without the interpreter and import start-up."""
     import pkgharvest.catalogue.reader as readers
+    from pkgharvest.errors import CatalogueUnwritable
 
-    original = readers.open_reader
-    if reader == "files":
-        readers.open_reader = lambda root, database=True: readers.FileReader(
-            readers.files.open_mirror(root)
-        )
+    originals = readers._as_is, readers.may_write
+    if reader == "private":
+        readers._as_is = lambda mirror: (None, CatalogueUnwritable("the benchmark"))
+        readers.may_write = lambda root: False
     try:
         action = in_process(argv)
         action()  # warm: imports, first open
@@ -211,7 +215,7 @@ def in_process_ms(argv: Sequence[str], reader: str, repeat: int) -> float:
             times.append((time.perf_counter() - start) * 1000)
         return min(times)
     finally:
-        readers.open_reader = original
+        readers._as_is, readers.may_write = originals
 
 
 GOAL_COMMANDS = (
@@ -265,20 +269,22 @@ def bench_size(
     )
     print(
         f"best of {repeat} subprocess runs, minus `python -c pass` ({interpreter:.0f} ms); "
-        "'JSON files' is the reader before issue 8 (every record parsed), 'database' today's"
+        "'database' reads the folder's catalogue database, 'private copy' builds one from the "
+        "record files first (history commands have none)"
     )
     print()
     print(
         f"{'':<28} {'subprocess ms':^27} {'in-process ms (warm)':^27}\n"
-        f"{'command':<28} {'JSON files':>13} {'database':>13} {'JSON files':>13} {'database':>13}"
+        f"{'command':<28} {'private copy':>13} {'database':>13} {'private copy':>13} "
+        f"{'database':>13}"
     )
     print(f"{'-' * 28} {'-' * 13} {'-' * 13} {'-' * 13} {'-' * 13}")
     own: dict[str, float] = {}  # subprocess ms from the database, minus the interpreter
     for label, argv, has_before in commands:
         cells = []
-        for reader in ("files", "database"):
-            if reader == "files" and not has_before:
-                cells.append(f"{'(new)':>13}")
+        for reader in ("private", "database"):
+            if reader == "private" and not has_before:
+                cells.append(f"{'(none)':>13}")
             elif subprocesses:
                 ms = best_ms(subprocess_argv(argv, reader), repeat) - interpreter
                 cells.append(f"{ms:>13.0f}")
@@ -286,9 +292,9 @@ def bench_size(
                     own[label] = ms
             else:
                 cells.append(f"{'':>13}")
-        for reader in ("files", "database"):
-            if reader == "files" and not has_before:
-                cells.append(f"{'(new)':>13}")
+        for reader in ("private", "database"):
+            if reader == "private" and not has_before:
+                cells.append(f"{'(none)':>13}")
             else:
                 cells.append(f"{in_process_ms(argv, reader, repeat):>13.0f}")
         print(f"{label:<28} {' '.join(cells)}")
@@ -327,11 +333,11 @@ def main() -> None:
             build(root, args.rss_packages, 380, catalogue=False)
             open_catalogue(root).close()
             argv = ["top", "--json", "--limit", "0", "--data-dir", str(root)]
-            before = peak_rss_mb(subprocess_argv(argv, "files"))
+            before = peak_rss_mb(subprocess_argv(argv, "private"))
             after = peak_rss_mb(subprocess_argv(argv, "database"))
             print(
                 f"peak RSS of `top --json --limit 0` on {args.rss_packages:,} packages: "
-                f"JSON files {before:.0f} MB, database {after:.0f} MB"
+                f"private copy {before:.0f} MB, database {after:.0f} MB"
             )
         total, heaviest = importtime_top()
         print()

@@ -348,8 +348,8 @@ def write_mirror(
     if catalogue:
         from pkgharvest.catalogue import after_commit
 
-        problem = after_commit(root)
-        assert problem is None, problem
+        outcome = after_commit(root)
+        assert outcome.problem is None, outcome.problem
     return root
 
 

@@ -148,6 +148,19 @@ def test_the_http_edge_never_touches_files() -> None:
     assert offenders == []
 
 
+def test_only_the_catalogue_wing_imports_sqlite3() -> None:
+    """The database's edge is catalogue/: every sqlite3.Error is turned into an errors.py class
+    there (catalogue/edge.py), so no other module can meet, or has to catch, one."""
+    offenders = [
+        f"{path.relative_to(SOURCE)}: {name}"
+        for path, tree in modules()
+        if _wing(_module_name(path)) != "catalogue"
+        for name in imported_modules(tree)
+        if name.split(".")[0] == "sqlite3"
+    ]
+    assert offenders == []
+
+
 def test_the_reading_commands_never_import_fetch_or_api() -> None:
     offenders = []
     for path, tree in modules():

@@ -137,7 +137,7 @@ class Mirror:
         }
         (self.root / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
         if sync:
-            assert after_commit(self.root) is None
+            assert after_commit(self.root).problem is None
         return started
 
     def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -231,7 +231,7 @@ def test_a_rerun_of_the_same_sync_adds_nothing(mirror: Mirror) -> None:
     conn.execute("DELETE FROM catalogue_meta")  # forget the stamp: the sync runs again
     conn.commit()
     conn.close()
-    assert after_commit(mirror.root) is None
+    assert after_commit(mirror.root).problem is None
     after = [mirror.query(f"SELECT count(*) FROM {t}") for t in ("observations", "changes")]
     assert after == before
 
@@ -290,7 +290,7 @@ def test_the_sync_after_a_fetch_reads_in_the_order_of_the_ids_it_hands_over(
 
     monkeypatch.setattr(write, "load_saved_index", no_index)
     (mirror.root / CATALOGUE_NAME).unlink()
-    assert after_commit(mirror.root, id_hints=hints) is None
+    assert after_commit(mirror.root, id_hints=hints).problem is None
     assert order == names[::-1]
     assert mirror.query("SELECT count(*) FROM packages") == [(5,)]
 
@@ -309,7 +309,7 @@ def test_files_the_fetch_did_not_write_are_ordered_by_the_index(
     hints = {"packages": {names[0]: 45, names[1]: 1 << 70, "not-there.json": -1}}
     order = _read_order(monkeypatch)
     (mirror.root / CATALOGUE_NAME).unlink()
-    assert after_commit(mirror.root, id_hints=hints) is None
+    assert after_commit(mirror.root, id_hints=hints).problem is None
     # ids: names[2..4] 30, 40, 50 (the index), names[0] 45 (the fetch's, over the index's 10),
     # names[1] last (the fetch's hint is out of range; the index's 20 is not used).
     assert order == [names[2], names[3], names[0], names[4], names[1]]

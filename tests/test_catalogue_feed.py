@@ -121,7 +121,8 @@ def _run(
             run = {"started": f"2026-06-0{len(puts) % 9 + 1}T00:00:00Z", "complete": True}
             txn.commit(source="https://example.org/api/v4/", run=run)
             if database is None:
-                assert after_commit(root, id_hints=txn.written_ids()) is None
+                outcome = after_commit(root, id_hints=txn.written_ids(), locked=True)
+                assert outcome.problem is None
                 return False
             outcome = database.finish(id_hints=txn.written_ids())
         finally:

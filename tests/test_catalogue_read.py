@@ -1,22 +1,32 @@
-"""The reading commands give the same rows from the catalogue database as from the JSON files
-(the reader of earlier versions, kept as the fallback)."""
+"""The one read path: the reading commands' queries answer what a plain Python reading of the
+records answers (tests/readoracle.py), from the folder's database and from a private copy built
+from the record files alike."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from pkgharvest.catalogue import reader as reader_module
-from pkgharvest.catalogue.reader import DatabaseReader, FileReader, open_reader
+from pkgharvest.catalogue.reader import open_reader
+from pkgharvest.errors import RecordNotFound
 from pkgharvest.records import Kind
 from pkgharvest.store.mirror import GroupOrder, SortKey
-from tests.mirrorbuilder import grown_content, run_cli, synthetic_package, write_mirror
+from tests import readoracle
+from tests.mirrorbuilder import (
+    MirrorContent,
+    grown_content,
+    run_cli,
+    synthetic_package,
+    write_mirror,
+)
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MirrorContent]:
     # Ties and unknowns, where orders most easily differ.
     ties = [
         synthetic_package(800_001, "tie-b", stars=100, forks=None, commits_52w=None),
@@ -24,14 +34,16 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
         synthetic_package(800_003, "no-stars", stars=None, repo_description="Ünïcode MATCH me"),
     ]
     content = grown_content(400, 12, also=ties)
-    return write_mirror(tmp_path_factory.mktemp("read") / "mirror", content)
+    return write_mirror(tmp_path_factory.mktemp("read") / "mirror", content), content
 
 
-def both(root: Path) -> tuple[DatabaseReader, FileReader]:
-    database = open_reader(root)
-    files = open_reader(root, database=False)
-    assert isinstance(database, DatabaseReader) and isinstance(files, FileReader)
-    return database, files
+@pytest.fixture(scope="module")
+def mirror(written: tuple[Path, MirrorContent]) -> Path:
+    return written[0]
+
+
+def _by_slug(records: list[dict], slug: str) -> dict:  # type: ignore[type-arg]
+    return next(r for r in records if r["slug"] == slug)
 
 
 SCOPES = [
@@ -49,55 +61,65 @@ SCOPES = [
 )
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("scope", SCOPES)
-def test_ranking_is_the_same(mirror: Path, by: SortKey, reverse: bool, scope: dict) -> None:
-    database, files = both(mirror)
-    args = {
-        "grid": database.find(Kind.GRID, scope["grid"]) if "grid" in scope else None,
-        "category": database.find(Kind.CATEGORY, scope["category"])
-        if "category" in scope
-        else None,
-        "match": scope.get("match"),
-    }
-    got = list(database.ranked(by, reverse=reverse, **args))
-    want = list(files.ranked(by, reverse=reverse, **args))
+def test_ranking_is_what_the_records_say(
+    written: tuple[Path, MirrorContent], by: SortKey, reverse: bool, scope: dict
+) -> None:
+    root, content = written
+    reader = open_reader(root)
+    grid = _by_slug(content.grids, scope["grid"]) if "grid" in scope else None
+    category = _by_slug(content.categories, scope["category"]) if "category" in scope else None
+    args = {"grid": grid, "category": category, "match": scope.get("match")}
+    want = readoracle.rank(readoracle.select(content.packages, **args), by, reverse=reverse)
+    got = reader.ranked(by, reverse=reverse, **args)
     assert got == want and want  # whole records, in the same order
-    assert database.count_selected(**args) == files.count_selected(**args) == len(want)
-    assert list(database.ranked(by, reverse=reverse, limit=7, **args)) == want[:7]
+    assert list(reader.stream_ranked(by, reverse=reverse, **args)) == want
+    assert reader.count_selected(**args) == len(want)
+    assert reader.ranked(by, reverse=reverse, limit=7, **args) == want[:7]
 
 
 @pytest.mark.parametrize("kind", [Kind.GRID, Kind.CATEGORY])
 @pytest.mark.parametrize("order", list(GroupOrder))
-def test_group_summaries_are_the_same(mirror: Path, kind: Kind, order: GroupOrder) -> None:
-    database, files = both(mirror)
-    assert database.group_summaries(kind, order) == files.group_summaries(kind, order)
+def test_group_summaries_are_what_the_records_say(
+    written: tuple[Path, MirrorContent], kind: Kind, order: GroupOrder
+) -> None:
+    root, content = written
+    groups = content.grids if kind is Kind.GRID else content.categories
+    want = readoracle.summaries(content.packages, groups, kind, order)
+    reader = open_reader(root)
+    assert reader.group_summaries(kind, order) == want
     # What `grids` and `categories` ask for: the same counts, those fields of the same records.
     from pkgharvest.cli.read import GROUP_FIELDS
 
-    wanted = [
-        (s.package_count, s.total_stars, {name: s.record.get(name) for name in GROUP_FIELDS})
-        for s in files.group_summaries(kind, order)
-    ]
     got = [
         (s.package_count, s.total_stars, s.record)
-        for s in database.group_summaries(kind, order, GROUP_FIELDS)
+        for s in reader.group_summaries(kind, order, GROUP_FIELDS)
     ]
-    assert got == wanted
+    assert got == [
+        (s.package_count, s.total_stars, {name: s.record.get(name) for name in GROUP_FIELDS})
+        for s in want
+    ]
 
 
-@pytest.mark.parametrize("key", ["django-hstore", "1327", "DJANGO-HSTORE", "tie-a"])
-def test_find_is_the_same(mirror: Path, key: str) -> None:
-    database, files = both(mirror)
-    assert database.find(Kind.PACKAGE, key) == files.find(Kind.PACKAGE, key)
+@pytest.mark.parametrize(
+    ("key", "slug"),
+    [("django-hstore", "django-hstore"), ("1327", "django-hstore"), ("DJANGO-HSTORE",
+     "django-hstore"), ("tie-a", "tie-a")],
+)  # fmt: skip
+def test_find_by_slug_id_and_case(written: tuple[Path, MirrorContent], key: str, slug: str) -> None:
+    root, content = written
+    assert open_reader(root).find(Kind.PACKAGE, key) == _by_slug(content.packages, slug)
 
 
-def test_not_found_suggests_the_same(mirror: Path) -> None:
-    database, files = both(mirror)
-    messages = []
-    for reader in (database, files):
-        with pytest.raises(Exception) as caught:
-            reader.find(Kind.PACKAGE, "django-hstor")
-        messages.append(str(caught.value))
-    assert messages[0] == messages[1] and "django-hstore" in messages[0]
+def test_not_found_suggests_close_slugs(mirror: Path) -> None:
+    with pytest.raises(RecordNotFound) as caught:
+        open_reader(mirror).find(Kind.PACKAGE, "django-hstor")
+    assert "django-hstore" in str(caught.value)
+
+
+def test_export_records_are_the_files_by_slug(written: tuple[Path, MirrorContent]) -> None:
+    root, content = written
+    got = list(open_reader(root).export_records(grid=None, category=None, match=None))
+    assert got == sorted(content.packages, key=lambda r: (r["slug"], r["id"]))
 
 
 COMMANDS = [
@@ -107,6 +129,7 @@ COMMANDS = [
     ["top", "--by", "commits", "--match", "synthetic 3", "--json"],
     ["top", "--by", "last-commit", "--category", "apps", "--limit", "0"],
     ["top", "--by", "activity", "--active", "--json"],
+    ["top", "--by", "forks", "--active", "--reverse", "--json"],
     ["grid", "postgresql"],
     ["grid", "postgresql", "--json"],
     ["show", "django-hstore"],
@@ -118,26 +141,51 @@ COMMANDS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def not_ours(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Path:
+    """The mirror without its database, in a folder that belongs to another user (uid 65534):
+    as root here, pkgharvest must neither build the database there nor leave a file of its own,
+    so it reads a private copy."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("handing a folder to another user needs root")
+    copy = Path(shutil.copytree(mirror, tmp_path_factory.mktemp("other") / "mirror"))
+    for name in os.listdir(copy):
+        if name.startswith("catalogue.db") or name == ".lock":
+            os.unlink(copy / name)
+    for folder, _, files in os.walk(copy):
+        os.chown(folder, 65534, 65534)
+        for name in files:
+            os.chown(os.path.join(folder, name), 65534, 65534)
+    return copy
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            info = os.lstat(os.path.join(folder, name))
+            found[os.path.relpath(os.path.join(folder, name), root)] = (info.st_uid, info.st_size)
+    return found
+
+
 @pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
-def test_commands_print_the_same(monkeypatch, capsys, mirror: Path, argv: list[str]) -> None:
-    args = [*argv, "--data-dir", str(mirror)]
-    from_database = run_cli(monkeypatch, capsys, *args)
-    monkeypatch.setattr(
-        reader_module,
-        "open_reader",
-        lambda root, database=True: FileReader(reader_module.files.open_mirror(root)),
-    )
-    from_files = run_cli(monkeypatch, capsys, *args)
-    assert from_database.code == from_files.code == 0
-    assert from_database.out == from_files.out and from_database.out
-    assert from_database.err == from_files.err == ""
+def test_a_private_copy_prints_what_the_database_prints(
+    monkeypatch, capsys, mirror: Path, not_ours: Path, argv: list[str]
+) -> None:
+    from_database = run_cli(monkeypatch, capsys, *argv, "--data-dir", str(mirror))
+    before = _files(not_ours)
+    from_copy = run_cli(monkeypatch, capsys, *argv, "--data-dir", str(not_ours))
+    assert from_database.code == from_copy.code == 0
+    assert from_database.out == from_copy.out and from_database.out
+    assert from_database.err == ""
+    assert from_copy.err.count("\n") == 1
+    assert "reading a private copy built from the JSON files" in from_copy.err
+    assert _files(not_ours) == before  # nothing created, nothing handed to root
 
 
 @pytest.fixture
 def read_only_copy(tmp_path: Path, mirror: Path):  # type: ignore[no-untyped-def]
     """The mirror copied onto a tmpfs, then remounted read-only (root only)."""
-    import os
-    import shutil
     import subprocess
 
     if os.geteuid() != 0:
@@ -160,9 +208,10 @@ def test_a_read_only_folder_still_reads(monkeypatch, capsys, read_only_copy: Pat
     subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
     result = run_cli(monkeypatch, capsys, "top", "--json", "--data-dir", str(read_only_copy))
     assert result.code == 0 and json.loads(result.out)
-    assert result.err.count("\n") == 1 and "reading the JSON files instead" in result.err
+    assert result.err.count("\n") == 1 and "reading a private copy" in result.err
     history = run_cli(monkeypatch, capsys, "trends", "--data-dir", str(read_only_copy))
-    assert history.code == 2 and "needs the catalogue database" in history.err
+    assert history.code == 73
+    assert history.err.startswith("pkgharvest: error: history needs the catalogue database")
 
 
 def test_an_up_to_date_database_is_read_in_a_read_only_folder(

@@ -109,7 +109,7 @@ def test_every_command_takes_debug(
 def test_debug_shows_the_traceback_of_an_internal_error(
     monkeypatch: MP, capsys: Cap, mirror: Path
 ) -> None:
-    def broken(data_dir: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a planted bug")
 
     monkeypatch.setattr("pkgharvest.cli.read.open_reader", broken)

@@ -1,4 +1,5 @@
-"""pkgharvest.store.mirror: opening, finding, ranking and summarizing a mirror on disk."""
+"""Opening a mirror on disk (store/mirror.py), and finding, ranking and summarizing it through
+the one read path (the catalogue database, catalogue/reader.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pkgharvest.activity import rank_by_activity
+from pkgharvest.catalogue.reader import open_reader
 from pkgharvest.errors import CorruptStore, NoMirror, RecordNotFound
 from pkgharvest.records import Kind
-from pkgharvest.store.mirror import (
-    GroupOrder,
-    SortKey,
-    open_mirror,
-    rank,
-    select_packages,
-    summarize_groups,
-)
+from pkgharvest.store.mirror import GroupOrder, SortKey, open_mirror
 from tests.mirrorbuilder import (
     MirrorContent,
     link_grids,
@@ -59,7 +55,7 @@ def test_newer_format_and_broken_manifest(tmp_path: Path, root: Path) -> None:
 
 
 def test_find_by_slug_id_and_case(root: Path) -> None:
-    mirror = open_mirror(root)
+    mirror = open_reader(root)
     assert mirror.find(Kind.PACKAGE, "django-hstore")["id"] == 1327
     assert mirror.find(Kind.PACKAGE, "1327")["slug"] == "django-hstore"
     assert mirror.find(Kind.PACKAGE, "Django-HSTORE")["id"] == 1327
@@ -73,17 +69,25 @@ def test_find_by_slug_id_and_case(root: Path) -> None:
 
 
 def test_find_does_not_trust_a_file_name(root: Path) -> None:
-    # A slug's file held by another record (the store's fallback case): scan, find the truth.
+    # A slug's file held by another record (the store's fallback case): the record says.
     hstore = json.loads((root / "packages" / "django-hstore.json").read_text("utf-8"))
     (root / "packages" / "django-hstore.json").write_text(
         json.dumps({**hstore, "id": 5, "slug": "someone-else"}), "utf-8"
     )
     (root / "packages" / "_id-1327.json").write_text(json.dumps(hstore), "utf-8")
-    assert open_mirror(root).find(Kind.PACKAGE, "django-hstore")["id"] == 1327
+    _new_manifest(root)
+    assert open_reader(root).find(Kind.PACKAGE, "django-hstore")["id"] == 1327
+
+
+def _new_manifest(root: Path) -> None:
+    """A new run's manifest (files changed by hand are read by the next sync after one)."""
+    data = json.loads((root / "manifest.json").read_text("utf-8"))
+    data["last_run"] = {**data.get("last_run", {}), "started": "2030-01-01T00:00:00Z"}
+    (root / "manifest.json").write_text(json.dumps(data), "utf-8")
 
 
 def test_not_found_suggests_and_quotes_safely(root: Path) -> None:
-    mirror = open_mirror(root)
+    mirror = open_reader(root)
     with pytest.raises(RecordNotFound) as caught:
         mirror.find(Kind.PACKAGE, "django-comments")
     assert str(caught.value).startswith("no package 'django-comments' in the mirror; did you mean")
@@ -98,33 +102,64 @@ def test_temp_files_and_other_names_are_not_records(root: Path) -> None:
     (folder / ".django-hstore.json.a1b2.tmp").write_text("{half", "utf-8")
     (folder / ".hidden.json").write_text("{half", "utf-8")
     (folder / "notes.txt").write_text("hello", "utf-8")
-    assert len(open_mirror(root).packages()) == 6
+    _new_manifest(root)
+    assert open_reader(root).package_count() == 6
 
 
 def test_corrupt_record_names_its_file(root: Path) -> None:
     bad = root / "packages" / "django-hstore.json"
     for text in ('{"id": 1327', "[]", '{"id": "1327", "slug": "x"}', "\udcff"):
         bad.write_bytes(text.encode("utf-8", "surrogateescape"))
+        _new_manifest(root)
         with pytest.raises(CorruptStore) as caught:
-            open_mirror(root).packages()
+            open_reader(root)
         assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_rank_unknown_last_ties_by_slug() -> None:
+def _ranked(tmp_path: Path, records: list[dict], by: SortKey, reverse: bool = False) -> list:  # type: ignore[type-arg]
+    content = seed_content()
+    content.packages = records
+    root = write_mirror(tmp_path / f"r{by}{reverse}", content)
+    return [r["slug"] for r in open_reader(root).ranked(by, reverse=reverse)]
+
+
+def test_rank_unknown_last_ties_by_slug(tmp_path: Path) -> None:
     records = [
         synthetic_package(1, "b", stars=5),
         synthetic_package(2, "a", stars=5),
         synthetic_package(3, "c", stars=None),
         synthetic_package(4, "d", stars=9),
     ]
-    assert [r["slug"] for r in rank(records, SortKey.STARS)] == ["d", "a", "b", "c"]
-    assert [r["slug"] for r in rank(records, SortKey.STARS, reverse=True)] == ["a", "b", "d", "c"]
+    assert _ranked(tmp_path, records, SortKey.STARS) == ["d", "a", "b", "c"]
+    assert _ranked(tmp_path, records, SortKey.STARS, reverse=True) == ["a", "b", "d", "c"]
     dated = [
         synthetic_package(1, "old", last_commit="2020-01-01T00:00:00Z"),
         synthetic_package(2, "new", last_commit="2020-01-01T00:00:00.5Z"),  # fractions count
         synthetic_package(3, "never", last_commit=None),
     ]
-    assert [r["slug"] for r in rank(dated, SortKey.LAST_COMMIT)] == ["new", "old", "never"]
+    assert _ranked(tmp_path, dated, SortKey.LAST_COMMIT) == ["new", "old", "never"]
+
+
+def test_rank_by_activity_unknown_last_ties_by_slug() -> None:
+    busy = [0] * 40 + [3] * 12
+    records = [
+        synthetic_package(1, "quiet", commits_52w=[0] * 52),
+        synthetic_package(2, "b-busy", commits_52w=busy),
+        synthetic_package(3, "unknown", commits_52w=None),
+        synthetic_package(4, "a-busy", commits_52w=busy),
+    ]
+    assert [r["slug"] for r in rank_by_activity(records)] == [
+        "a-busy",
+        "b-busy",
+        "quiet",
+        "unknown",
+    ]
+    assert [r["slug"] for r in rank_by_activity(records, reverse=True)] == [
+        "quiet",
+        "a-busy",
+        "b-busy",
+        "unknown",
+    ]
 
 
 def test_select_and_summarize(tmp_path: Path) -> None:
@@ -139,15 +174,15 @@ def test_select_and_summarize(tmp_path: Path) -> None:
     # The grid also lists a package the mirror does not hold: it is not counted.
     grid["packages"].append({"id": 424242, "slug": "gone"})
     root = write_mirror(tmp_path / "m", content, manifest(content))
-    mirror = open_mirror(root)
-    selected = select_packages(mirror, grid=grid["slug"])
+    reader = open_reader(root)
+    selected = reader.ranked(SortKey.STARS, grid=reader.find(Kind.GRID, grid["slug"]))
     assert sorted(p["slug"] for p in selected) == ["in-grid-a", "in-grid-b"]
-    summaries = {s.record["slug"]: s for s in summarize_groups(mirror, Kind.GRID, GroupOrder.NAME)}
+    summaries = {s.record["slug"]: s for s in reader.group_summaries(Kind.GRID, GroupOrder.NAME)}
     assert summaries[grid["slug"]].package_count == 2
     assert summaries[grid["slug"]].total_stars == 10
-    by_stars = summarize_groups(mirror, Kind.GRID, GroupOrder.STARS)
+    by_stars = reader.group_summaries(Kind.GRID, GroupOrder.STARS)
     assert [s.total_stars for s in by_stars] == sorted(
         (s.total_stars for s in by_stars), reverse=True
     )
     with pytest.raises(RecordNotFound, match="no category 'nope'"):
-        select_packages(mirror, category="nope")
+        reader.find(Kind.CATEGORY, "nope")

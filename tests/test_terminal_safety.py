@@ -236,9 +236,9 @@ HOSTILE_NAME = "\x1b]0;pwned\x07\x1b[2J\u202eevil"
 def test_file_names_planted_in_the_data_folder_are_shown_escaped(
     served: tuple[Any, str], tmp_path: Path
 ) -> None:
-    """Messages name files: a record file whose id no record may have (readers leave it out and
-    say so), then a corrupt one (every reader stops, naming it). The name arrives written
-    out, never acting on the terminal."""
+    """Messages name files: a record file whose id no record may have, then a corrupt one,
+    planted after a fetch (verify names them; the next fetch stops, naming the corrupt one).
+    The name arrives written out, never acting on the terminal."""
     _, base_url = served
     root = tmp_path / "mirror"
     data = ["--data-dir", str(root)]
@@ -253,16 +253,14 @@ def test_file_names_planted_in_the_data_folder_are_shown_escaped(
     corrupt.write_text("{not json")
     shown += on_a_terminal([*readers, ["fetch", "--base-url", base_url, *data]])
 
-    # (top answers from the database, which follows the manifest: files planted since the
-    # last fetch are the file readers' and verify's to see.)
-    expected = [0, 0, 65, 0, 0, 65, 65, 0, 65]
+    # (The reading commands answer from the database, which follows the manifest: files
+    # planted since the last fetch are verify's and the next fetch's to see.)
+    expected = [0, 0, 65, 0, 0, 0, 65, 0, 65]
     assert [code for _, code, _ in shown] == expected, [out[-300:] for _, _, out in shown]
     for argv, _, out in shown:
         assert leaks(out) == [], (argv, leaks(out)[:3])
     escaped = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil"
-    assert escaped in shown[1][2]  # export's notice names the file left out, written out
-    assert escaped in shown[5][2]  # export's error names the corrupt file
-    assert escaped in shown[8][2]  # and so does fetch's
+    assert escaped in shown[8][2]  # fetch's error names the corrupt file, written out
 
 
 def test_export_history_to_a_pipe_keeps_the_exact_text(

@@ -393,7 +393,35 @@ def test_a_corrupt_catalogue(monkeypatch, capsys, mirror: Path) -> None:
     (mirror / "catalogue.db").write_bytes(b"this is not a database" * 100)
     result = _verify(monkeypatch, capsys, mirror)
     assert result.code == ExitCode.DATA_ERROR
-    assert result.out.startswith(f"{mirror / 'catalogue.db'}: cannot be read: ")
+    assert result.out.startswith(f"{mirror / 'catalogue.db'}: is not an SQLite database\n")
+
+
+def test_a_catalogue_of_a_newer_schema_is_one_short_line(monkeypatch, capsys, mirror) -> None:
+    _sql(mirror, "PRAGMA user_version = 99")
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == ExitCode.DATA_ERROR
+    line = result.out.splitlines()[0]
+    assert line.startswith(f"{mirror / 'catalogue.db'}: has schema version 99, newer than")
+    assert len(line) - len(str(mirror)) < 200
+
+
+def test_a_log_that_is_not_sqlites_is_one_short_line(monkeypatch, capsys, mirror) -> None:
+    (mirror / "catalogue.db-wal").write_bytes(b"\x13\x37" * 3000)
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == ExitCode.DATA_ERROR
+    assert result.out.splitlines()[0] == (
+        f"{mirror / 'catalogue.db-wal'}: is not an SQLite write-ahead log (damaged or planted; "
+        "the next command that writes the database discards it)"
+    )
+
+
+def test_a_symlinked_catalogue_is_one_short_line(monkeypatch, capsys, mirror, tmp_path) -> None:
+    elsewhere = tmp_path / "elsewhere.db"
+    (mirror / "catalogue.db").rename(elsewhere)
+    (mirror / "catalogue.db").symlink_to(elsewhere)
+    result = _verify(monkeypatch, capsys, mirror)
+    assert result.code == ExitCode.DATA_ERROR
+    assert result.out.splitlines()[0] == f"{mirror / 'catalogue.db'}: is a symlink"
 
 
 def test_every_command_skips_a_folder_or_link_named_like_a_record(

@@ -107,3 +107,23 @@ def activity_scores(records: Sequence[Record]) -> list[float | None]:
         else:
             scores.append(recent * 1_000_000 + sum(c for c in weeks if c))
     return scores
+
+
+def rank_by_activity(records: Sequence[Record], *, reverse: bool = False) -> list[Record]:
+    """`top --by activity`: most active first (`reverse`: least); packages with unknown counts
+    always last; ties broken by slug, so the order is stable across runs."""
+    known: list[tuple[float, str, Record]] = []
+    unknown: list[Record] = []
+    for record, score in zip(records, activity_scores(records), strict=True):
+        if score is None:
+            unknown.append(record)
+        else:
+            known.append((score if reverse else -score, _slug(record), record))
+    known.sort(key=lambda item: (item[0], item[1]))
+    unknown.sort(key=_slug)
+    return [record for _, _, record in known] + unknown
+
+
+def _slug(record: Record) -> str:
+    slug = record.get("slug")
+    return slug if isinstance(slug, str) else ""

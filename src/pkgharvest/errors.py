@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     STALE = 6
     NO_INPUT = 7
     CHECK_FAILED = 8
+    CATALOGUE_BEHIND = 9
     DATA_ERROR = 65
     NO_MIRROR = 66
     CANT_WRITE = 73
@@ -46,6 +47,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.NO_INPUT: "deps: a dependency file named is missing or unreadable, or the folder "
     "holds none",
     ExitCode.CHECK_FAILED: "deps --fail-on: a dependency has one of the statuses named",
+    ExitCode.CATALOGUE_BEHIND: "fetch: the mirror was updated but its catalogue database was not "
+    "(locked by another program, not writable, no space; said in one line); the next command "
+    "catches it up",
     ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
     "nothing was changed (verify: problems found; deps: a dependency file does not parse)",
     ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",
@@ -270,8 +274,44 @@ class CatalogueError(CorruptStore):
     exit_code = ExitCode.DATA_ERROR
 
 
+class CatalogueDamaged(CatalogueError):
+    """catalogue.db is damaged (a page SQLite cannot read, a value of the wrong type) or is
+    not pkgharvest's database. The opener moves it aside and rebuilds it from the JSON files;
+    this reaches the user only when that cannot be done."""
+
+
+class CatalogueRepaired(CatalogueDamaged):
+    """A stream of rows met damage after handing some out: the database was repaired, and what
+    was written from it must be written again (cli/common.spooled does, unseen)."""
+
+
+class CatalogueUnsafe(CatalogueError):
+    """catalogue.db (or a file SQLite keeps beside it) is a symlink, a hard link, not a regular
+    file, or owned by another user than the data folder's: it is never opened or written."""
+
+
 class StoreWriteError(StoreError):
     exit_code = ExitCode.CANT_WRITE
+
+
+class CatalogueUnwritable(StoreWriteError):
+    """catalogue.db cannot be written: a read-only folder or file, another user's folder, an
+    I/O error, or too little free space to open it safely."""
+
+
+class CatalogueNoSpace(CatalogueUnwritable):
+    """Too little free space to open catalogue.db safely (its wal-index is memory-mapped: a
+    full disk there would kill the process with SIGBUS instead of failing)."""
+
+
+class CatalogueLocked(StoreError):
+    """Another process held catalogue.db's write lock for longer than pkgharvest waits."""
+
+    exit_code = ExitCode.TEMPFAIL
+
+
+class CatalogueFailure(PkgHarvestError):
+    """An SQLite error no data explains (a query this version got wrong): a bug, exit 1."""
 
 
 class NoMirror(StoreError):

@@ -65,6 +65,11 @@ MAX_RUN_TIMEOUT = 86400.0
 """The largest `fetch --timeout`: a day (0 means no limit at all)."""
 
 
+DEFAULT_DATABASE_WAIT = 5.0
+"""Seconds a command waits for catalogue.db's write lock before it reads a private copy
+(reading commands) or reports the database as not updated (`fetch`)."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -93,6 +98,8 @@ class Dependencies:
     clock: monotonic seconds, for pauses and the run's duration.
     now: the wall-clock moment, for the manifest and for relative dates in tables.
     on_event: where progress events and notices go.
+    database_wait: the most seconds a command waits for another process to release the
+        catalogue database's write lock (measured with `clock`, waited with `sleep`).
     """
 
     transport: httpx.BaseTransport | None = None
@@ -103,6 +110,7 @@ class Dependencies:
     clock: Clock = time.monotonic
     now: Now = utc_now
     on_event: EventSink = _ignore_events
+    database_wait: float = DEFAULT_DATABASE_WAIT
 
     def with_events(self, sink: EventSink) -> Dependencies:
         """The same dependencies reporting to `sink` (the CLI picks one per output mode)."""

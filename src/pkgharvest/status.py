@@ -10,15 +10,14 @@ Three runs: the last run (whatever its outcome), the last complete run (any scop
 run that got all it asked for counts), and the last complete catalogue run, which is what the
 mirror's freshness is (`--max-age`, the reading commands' footers).
 
-Whether a fetch holds the lock is read without trying to take it (taking it, even for an
-instant, could make a fetch starting at that moment fail with "locked"): on Linux from
-/proc/locks (the kernel's own list of flock holders); elsewhere from the note the holder
-writes into the lock file (its pid), trusted only while that process is alive.
+Whether a fetch holds the lock is read without trying to take it (store/lock.py,
+`lock_facts`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -29,10 +28,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror
+from pkgharvest.errors import NoMirror, PkgHarvestError
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
 from pkgharvest.store.journal import JOURNAL_NAME
-from pkgharvest.store.lock import LOCK_NAME
+from pkgharvest.store.lock import PROC_LOCKS as PROC_LOCKS
+from pkgharvest.store.lock import LockFacts as LockFacts
+from pkgharvest.store.lock import lock_facts as lock_facts
 from pkgharvest.store.manifest import (
     MANIFEST_NAME,
     last_complete_catalogue_run,
@@ -120,14 +121,6 @@ class RunFacts:
 
 
 @dataclass(frozen=True)
-class LockFacts:
-    """Whether a fetch holds the data folder's lock, and its pid when known."""
-
-    held: bool
-    pid: int | None = None
-
-
-@dataclass(frozen=True)
 class MirrorStatus:
     """Everything `pkgharvest status` reports.
 
@@ -144,6 +137,8 @@ class MirrorStatus:
         files: files in the folder.
         lock: whether a fetch is running.
         now: the moment ages are measured from.
+        catalogue: the catalogue database's state ("missing", "ok", "behind", "refused",
+            "newer", "damaged", "unreadable"; catalogue/audit.py) and that state in one line.
         unfinished_commit: a commit journal is there: a run was cut short while moving its
             records into place (the record counts are then half old, half new); the next
             command finishes it.
@@ -162,6 +157,7 @@ class MirrorStatus:
     files: int
     lock: LockFacts
     now: datetime = field(compare=False)
+    catalogue: tuple[str, str] = ("missing", "none yet")
     unfinished_commit: bool = False
 
     def is_stale(self, max_age_seconds: float) -> bool:
@@ -192,6 +188,7 @@ class MirrorStatus:
             "size_bytes": self.size_bytes,
             "files": self.files,
             "lock": {"held": self.lock.held, "pid": self.lock.pid},
+            "catalogue": {"state": self.catalogue[0], "detail": self.catalogue[1]},
             "unfinished_commit": self.unfinished_commit,
         }
 
@@ -252,32 +249,16 @@ _RUN_FIELDS = (
 )
 
 
-def _recorded_last_run(root: Path) -> dict[str, Any] | None:
-    """The last run the catalogue database recorded, as a manifest entry (None when there is
-    no database, or it cannot be read as it is: read-only, never caught up or migrated here)."""
-    from pkgharvest.catalogue import CATALOGUE_NAME
+def _recorded_last_run(conn: Any) -> dict[str, Any] | None:
+    """The last run the catalogue database recorded, as a manifest entry (None when it holds
+    none, or cannot be read as it is)."""
 
-    path = root / CATALOGUE_NAME
-    if not path.is_file():
-        return None
-    # Read-only either way. Without a write-ahead log the file is all there is, and opened as
-    # immutable nothing is created beside it; with one (a fetch writing, or one that died),
-    # SQLite reads the log through its shared memory file.
-    wal = path.with_name(path.name + "-wal").exists()
-    try:
-        conn = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro{'' if wal else '&immutable=1'}", uri=True
-        )
-    except sqlite3.Error:
-        return None
     try:
         row = conn.execute(
             f"SELECT {', '.join(_RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    except sqlite3.Error:  # an older schema, a file that is no database
+    except (sqlite3.Error, PkgHarvestError):  # an older schema, damage found in the row
         return None
-    finally:
-        conn.close()
     if row is None:
         return None
     entry = dict(zip(_RUN_FIELDS, row, strict=True))
@@ -347,64 +328,6 @@ def _disk_usage(root: Path) -> tuple[int, int]:
     return size, files
 
 
-# --- the lock ------------------------------------------------------------------------------
-
-PROC_LOCKS = Path("/proc/locks")
-
-
-def _flock_holder(lock_path: Path, proc_locks: Path) -> LockFacts | None:
-    """The kernel's answer from /proc/locks (Linux), or None where it cannot be read.
-
-    A line reads `1: FLOCK  ADVISORY  WRITE 12345 08:01:1048602 0 EOF`: pid, then
-    major:minor:inode of the locked file.
-    """
-    try:
-        info = lock_path.stat()
-        table = proc_locks.read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    for line in table.splitlines():
-        fields = line.split()
-        if "FLOCK" not in fields or len(fields) < 6:
-            continue
-        index = fields.index("FLOCK")
-        try:
-            pid = int(fields[index + 3])
-            inode = int(fields[index + 4].rsplit(":", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        if inode == info.st_ino:
-            return LockFacts(held=True, pid=pid)
-    return LockFacts(held=False)
-
-
-def _note_holder(lock_path: Path) -> LockFacts:
-    """From the note `{"pid": N, ...}` the holder writes (and clears before it unlocks)."""
-    try:
-        note = json.loads(lock_path.read_bytes() or b"null")
-    except (OSError, ValueError):
-        return LockFacts(held=False)
-    pid = _int(note.get("pid")) if isinstance(note, dict) else None
-    if pid is None or pid <= 0:
-        return LockFacts(held=False)
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except PermissionError:
-        return LockFacts(held=True, pid=pid)  # alive, someone else's
-    except OSError:
-        return LockFacts(held=False)  # died without clearing the note (kill -9)
-    return LockFacts(held=True, pid=pid)
-
-
-def lock_facts(root: Path, proc_locks: Path = PROC_LOCKS) -> LockFacts:
-    """Whether a fetch holds `root`'s lock now (never takes the lock itself)."""
-    lock_path = root / LOCK_NAME
-    if not lock_path.exists():
-        return LockFacts(held=False)
-    found = _flock_holder(lock_path, proc_locks)
-    return found if found is not None else _note_holder(lock_path)
-
-
 # --- collecting ----------------------------------------------------------------------------
 
 
@@ -417,6 +340,7 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
     if data is None:
         raise NoMirror(f"no mirror in {root} yet: run `pkgharvest fetch` first")
     manifest = parse_manifest(manifest_path, data)
+    catalogue, recorded_run = _catalogue(root, hashlib.sha256(data).hexdigest())
     size, files = _disk_usage(root)
     source = manifest.get("source")
     version = manifest.get("pkgharvest_version")
@@ -429,7 +353,7 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
         source=source if isinstance(source, str) else None,
         format_version=int(manifest["format_version"]),
         pkgharvest_version=version if isinstance(version, str) else None,
-        last_run=_run_facts(_later(manifest.get("last_run"), _recorded_last_run(root)), now),
+        last_run=_run_facts(_later(manifest.get("last_run"), recorded_run), now),
         last_complete_run=_run_facts(manifest.get("last_complete_run"), now),
         last_complete_catalogue_run=_run_facts(last_complete_catalogue_run(manifest), now),
         records=_count_records(root),
@@ -438,8 +362,24 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
         files=files,
         lock=lock_facts(root, proc_locks),
         now=now,
+        catalogue=catalogue,
         unfinished_commit=os.path.lexists(root / JOURNAL_NAME),
     )
+
+
+def _catalogue(root: Path, stamp: str) -> tuple[tuple[str, str], dict[str, Any] | None]:
+    """The catalogue database's state, read-only (its whole file is checked: a damaged page
+    shows here before a command meets it), and the last run it recorded (a run that failed
+    committed nothing to the manifest) when it could be read."""
+    from pkgharvest.catalogue.audit import examine
+
+    found = examine(root, stamp)
+    try:
+        usable = found.conn is not None and found.state in ("ok", "behind")
+        recorded = _recorded_last_run(found.conn) if usable else None
+    finally:
+        found.close()
+    return (found.state, found.line), recorded
 
 
 # --- Prometheus text exposition format -------------------------------------------------------
@@ -544,6 +484,11 @@ def prometheus_text(status: MirrorStatus) -> str:
         "pkgharvest_data_size_bytes",
         "Disk space the data folder uses.",
         [(dir_label, status.size_bytes)],
+    )
+    metric(
+        "pkgharvest_catalogue_ok",
+        "1 when the catalogue database is usable (in step, behind or not built yet), else 0.",
+        [(dir_label, int(status.catalogue[0] in ("ok", "behind", "missing")))],
     )
     metric(
         "pkgharvest_lock_held",

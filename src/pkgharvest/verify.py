@@ -17,8 +17,11 @@ point: a new store file, such as the catalogue database, adds its check there):
 - leftovers: no commit journal, staging folder, temporary file or unfinished (`.part`)
   file left by a run that died (skipped while a fetch holds the lock: those are then its work
   in progress);
-- catalogue database: `catalogue.db` passes SQLite's quick check and, when it says it is in
-  step with the manifest, holds exactly the records of the files, column for column.
+- catalogue database: `catalogue.db` and the files beside it follow the file rules (regular,
+  one link, the folder's owner), it is pkgharvest's schema of a version this one reads, passes
+  SQLite's quick check, holds no value of a type pkgharvest never writes, its log is SQLite's,
+  and, when it says it is in step with the manifest, it holds exactly the records of the files,
+  column for column (catalogue/audit.py).
 
 Pure core: no typer, no rich, nothing written.
 """
@@ -28,8 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +46,10 @@ from pkgharvest.records import (
     Record,
     is_record_id,
 )
-from pkgharvest.status import lock_facts
 from pkgharvest.store.fileio import PART_SUFFIX, TEMP_SUFFIX
 from pkgharvest.store.index import INDEX_NAME, index_problem
 from pkgharvest.store.journal import JOURNAL_NAME, STAGING_PREFIX
-from pkgharvest.store.lock import LOCK_NAME
+from pkgharvest.store.lock import LOCK_NAME, lock_facts
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX, fallback_stem, record_filename
 from pkgharvest.store.recordfile import describe_id
@@ -361,92 +362,35 @@ def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
 
 
 def check_catalogue(ctx: VerifyContext) -> Iterator[Problem]:
-    """The catalogue database agrees with the files, column for column, when it says it is in
-    step with this manifest (a database behind the manifest is allowed: the next reading
-    command catches it up). Opened read-only: verify changes nothing."""
-    from pkgharvest.catalogue import CATALOGUE_NAME
-    from pkgharvest.catalogue.write import COLUMNS, stored_stamp, stored_values
+    """The catalogue database and the files beside it: the file rules (no link, one owner),
+    SQLite's integrity check, pkgharvest's schema of this version, every value of its type, a
+    log SQLite wrote; and, when it says it is in step with this manifest, exactly the records
+    of the files, column for column (a database behind the manifest is allowed: the next
+    reading command catches it up). Opened read-only: verify changes nothing."""
+    from pkgharvest.catalogue.audit import compare_safely, examine
 
-    path = ctx.root / CATALOGUE_NAME
-    if not path.exists():
-        ctx.notes.append(
-            f"{CATALOGUE_NAME} not checked: there is none yet (the next reading command "
-            "builds it from the files)"
-        )
-        return
-    # Read-only. With no write-ahead log left (a finished run checkpoints it away), opened as
-    # immutable: SQLite then creates no -shm file either, so the folder stays byte-for-byte.
-    wal = path.with_name(path.name + "-wal")
-    mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+    stamp = hashlib.sha256(ctx.manifest_bytes).hexdigest() if ctx.manifest_bytes else None
+    found = examine(ctx.root, stamp)
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True)
-    except sqlite3.Error as err:
-        yield Problem("catalogue", path, f"cannot be opened: {err}")
-        return
-    try:
-        yield from _compare_catalogue(ctx, conn, path, COLUMNS, stored_values, stored_stamp)
-    except sqlite3.Error as err:
-        yield Problem("catalogue", path, f"cannot be read: {err}")
+        for path, problem in found.problems:
+            yield Problem("catalogue", path, problem)
+        ctx.notes.extend(found.notes)
+        if found.state == "missing" and not found.notes:
+            ctx.notes.append(
+                "catalogue.db not checked: there is none yet (the next reading command "
+                "builds it from the files)"
+            )
+        elif found.state == "behind":
+            ctx.notes.append(
+                "catalogue.db not compared: it is behind the manifest (the next reading "
+                "command catches it up from the files)"
+            )
+        elif found.conn is not None and found.in_step and not found.problems:
+            path = ctx.root / "catalogue.db"
+            for problem in compare_safely(found.conn, path, ctx.records):
+                yield Problem("catalogue", path, problem)
     finally:
-        conn.close()
-
-
-def _compare_catalogue(
-    ctx: VerifyContext,
-    conn: sqlite3.Connection,
-    path: Path,
-    columns: Mapping[Kind, Sequence[str]],
-    stored_values: Callable[[Kind, Any], tuple[object, ...]],
-    stored_stamp: Callable[[sqlite3.Connection], str | None],
-) -> Iterator[Problem]:
-    check = conn.execute("PRAGMA quick_check").fetchone()[0]
-    if check != "ok":
-        yield Problem("catalogue", path, f"fails SQLite's integrity check: {check}")
-        return
-    if ctx.manifest_bytes is None:
-        return  # the manifest check has said so
-    if stored_stamp(conn) != hashlib.sha256(ctx.manifest_bytes).hexdigest():
-        ctx.notes.append(
-            f"{path.name} not compared: it is behind the manifest (the next reading command "
-            "catches it up from the files)"
-        )
-        return
-    for kind in Kind:
-        names = list(columns[kind])
-        held = {
-            row[0]: tuple(row)
-            for row in conn.execute(f"SELECT {', '.join(names)} FROM {kind.value}")
-        }
-        files = {
-            record_id: stored_values(kind, record)
-            for record_id, (_, record) in ctx.records.get(kind, {}).items()
-        }
-        lacking = sorted(files.keys() - held.keys())
-        extra = sorted(held.keys() - files.keys())
-        differ = sorted(i for i in files.keys() & held.keys() if files[i] != held[i])
-        if lacking:
-            yield Problem(
-                "catalogue",
-                path,
-                f"lacks {len(lacking):,} {kind.value} the files hold (first: id {lacking[0]})",
-            )
-        if extra:
-            yield Problem(
-                "catalogue",
-                path,
-                f"holds {len(extra):,} {kind.value} no file holds (first: id {extra[0]})",
-            )
-        if differ:
-            first = differ[0]
-            field = next(
-                n for n, a, b in zip(names, files[first], held[first], strict=True) if a != b
-            )
-            yield Problem(
-                "catalogue",
-                path,
-                f"disagrees with the files on {len(differ):,} {kind.value} (first: id {first}, "
-                f"field {field})",
-            )
+        found.close()
 
 
 Check = Callable[[VerifyContext], Iterable[Problem]]

@@ -4,9 +4,13 @@ A fetch enters the database twice, in this order, and nowhere else:
 
 1. `RunFeed.open(root)`, under the data folder's lock once the store is open (a commit a dead
    run began is finished by then): the database is created, migrated, or caught up with the
-   mirror as it is before this run (so a crashed run's changes stay its own); a database of a
-   newer schema stops the fetch before any request (CatalogueError, exit 65). Then the feed's
-   write transaction begins (write.Feed).
+   mirror as it is before this run (so a crashed run's changes stay its own), and SQLite's
+   integrity check runs on the whole file (a damaged one is moved aside and rebuilt). A database
+   of a newer schema, or one the file rules refuse, stops the fetch before any request
+   (CatalogueError, CatalogueUnsafe: exit 65), and so does a disk too full to open it
+   (CatalogueNoSpace, 73); one locked by another program or not writable is fed nothing (the
+   run syncs it after its commit, or says it was not updated). Then the feed's write
+   transaction begins (write.Feed).
 2. The store hands every record it stages to `staged` (the transaction's `StagedRecords`), and
    `finish` follows the JSON commit: the fed files are confirmed, not read; the run is recorded;
    its changes come back for the summary.
@@ -28,15 +32,23 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.catalogue import (
+    DEFAULT_WAIT,
     NO_MANIFEST_STAMP,
     Catalogue,
+    Wait,
     _manifest,
     after_commit,
     catalogue_path,
     open_catalogue,
     write,
 )
-from pkgharvest.errors import FeedMismatch, PkgHarvestError
+from pkgharvest.errors import (
+    CatalogueLocked,
+    CatalogueNoSpace,
+    CatalogueUnwritable,
+    FeedMismatch,
+    PkgHarvestError,
+)
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.manifest import MANIFEST_NAME
 
@@ -44,44 +56,65 @@ from pkgharvest.store.manifest import MANIFEST_NAME
 @dataclass(frozen=True)
 class FeedOutcome:
     """What `finish` did: the run's changes (a reports.ChangeReport; None when they could not
-    be read), the one-line problem when the database was not updated, and whether the
-    records went in as fed (False: synced from the files)."""
+    be read), the one-line problem when the database was not updated, whether the records went
+    in as fed (False: synced from the files), and one line when the database had to be
+    repaired (moved aside and rebuilt)."""
 
     changes: Any
     problem: str | None
     fed: bool
+    notice: str | None = None
 
 
 class RunFeed:
     """The catalogue database of one fetch (see the module docs)."""
 
     def __init__(
-        self, root: Path, catalogue: Catalogue, feed: write.Feed | None, *, created: bool = False
+        self,
+        root: Path,
+        catalogue: Catalogue | None,
+        feed: write.Feed | None,
+        *,
+        created: bool = False,
+        wait: Wait = DEFAULT_WAIT,
+        notice: str | None = None,
     ) -> None:
         self.root = root
-        self.notice = catalogue.notice
-        self._catalogue: Catalogue | None = catalogue
+        self.notice = catalogue.notice if catalogue is not None else notice
+        self.repaired = catalogue is not None and catalogue.repaired
+        """The open moved a damaged database aside and rebuilt it (said even under --quiet)."""
+        self._catalogue = catalogue
         self._feed = feed
         self._created = created  # this open made the database file (a first fetch)
+        self._wait = wait
 
     @classmethod
-    def open(cls, root: Path, *, started: datetime | None = None) -> RunFeed:
-        """The database, up to date with the mirror before the run, its feed begun (none when
-        the database cannot be written now: the run then syncs it from the files after its
-        commit). `started`: the run's start, as its manifest will say (it dates a change the
-        service did not). CatalogueError for a database of a newer schema; StoreWriteError
-        when it cannot be used at all."""
+    def open(
+        cls, root: Path, *, wait: Wait = DEFAULT_WAIT, started: datetime | None = None
+    ) -> RunFeed:
+        """The database, up to date with the mirror before the run and checked whole, its feed
+        begun (none when the database cannot be written now: the run then syncs it from the
+        files after its commit). `started`: the run's start, as its manifest will say (it
+        dates a change the service did not). CatalogueError for a database of a newer schema,
+        CatalogueUnsafe for one the file rules refuse, CatalogueNoSpace for a disk too full to
+        open it; the run stops on those before any request."""
         root = Path(root)
         created = not os.path.lexists(catalogue_path(root))
-        catalogue = open_catalogue(root)
+        try:
+            catalogue = open_catalogue(root, wait=wait, locked=True, check=True)
+        except CatalogueNoSpace:
+            raise
+        except (CatalogueLocked, CatalogueUnwritable) as err:
+            said = f"the catalogue database could not be caught up before the run: {err}"
+            return cls(root, None, None, created=created, wait=wait, notice=said)
         try:
             # A database that has only seen an empty folder knows no state before this run:
             # its first records record no changes (a "rebuild", like a database built later).
             baseline = write.stored_stamp(catalogue.conn) in (None, NO_MANIFEST_STAMP)
             feed = write.Feed(catalogue.conn, baseline=baseline, started=started)
-        except sqlite3.Error:  # read-only (immutable) or locked for longer than the wait
+        except sqlite3.Error:  # read-only, or another program holds the write lock
             feed = None
-        return cls(root, catalogue, feed, created=created)
+        return cls(root, catalogue, feed, created=created, wait=wait)
 
     @property
     def feeding(self) -> bool:
@@ -136,10 +169,10 @@ class RunFeed:
                     feed.rollback()  # and sync from the files, below
         finally:
             self.close()
-        problem = after_commit(self.root, id_hints=id_hints)
-        if problem is not None:
-            return FeedOutcome(None, problem, False)
-        return FeedOutcome(_run_changes(self.root), None, False)
+        outcome = after_commit(self.root, id_hints=id_hints, wait=self._wait, locked=True)
+        if outcome.problem is not None:
+            return FeedOutcome(None, outcome.problem, False)
+        return FeedOutcome(_run_changes(self.root), None, False, outcome.notice)
 
     def close(self) -> None:
         """Let the database go (what was fed and not finished is rolled back). A database this

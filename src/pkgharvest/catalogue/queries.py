@@ -1,19 +1,21 @@
 """The reading commands' queries, answered by SQL on the catalogue database.
 
-Each returns what the JSON-file reader (store/mirror.py) returns for the same question, in the
-same order (tests/test_catalogue_read.py compares them on one mirror): records rebuilt from their
-columns, ranked with unknown values last and ties broken by slug. Only the rows a view shows are
-turned back into records; `top --json --limit 0` streams them.
+Records are rebuilt from their columns, each value checked against what the writer stores
+(values.py: a value of the wrong type is damage, raised for the reader to repair); rankings put
+unknown values last and break ties by slug. Only the rows a view shows are turned back into
+records; `top --json --limit 0` and `export` stream them. Each query runs on its own cursor
+without the connection's generic row check: the records are checked field by field here.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pkgharvest.catalogue.write import _BOOL_COLUMNS, _JSON_COLUMNS, COLUMNS
+from pkgharvest.catalogue.values import Decoder, record_decoders
+from pkgharvest.catalogue.write import COLUMNS
 from pkgharvest.records import MAX_INTEGER, Kind, Record
 from pkgharvest.store.mirror import GroupOrder, GroupSummary, SortKey, _not_found
 
@@ -31,21 +33,29 @@ def _columns(names: Sequence[str], alias: str = "") -> str:
     return ", ".join(prefix + name for name in names)
 
 
+def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+    cursor = conn.cursor()
+    cursor.row_factory = None  # checked by _record, field by field
+    return cursor.execute(sql, params)
+
+
+@functools.lru_cache(maxsize=64)
+def _decoders(names: tuple[str, ...]) -> list[Decoder]:
+    return record_decoders(names)
+
+
 def record_from_row(kind: Kind, row: tuple[Any, ...]) -> Record:
     """A record rebuilt from its table row (the columns of COLUMNS[kind], in order)."""
     return _record(COLUMNS[kind], row)
 
 
-def _record(names: tuple[str, ...], row: tuple[Any, ...]) -> Record:
-    """The fields `names` rebuilt from their columns: JSON text decoded, 0/1 as booleans."""
-    record: Record = {}
-    for name, value in zip(names, row, strict=False):
-        if value is not None and name in _JSON_COLUMNS:
-            value = json.loads(value)
-        elif value is not None and name in _BOOL_COLUMNS:
-            value = bool(value)
-        record[name] = value
-    return record
+def _record(names: tuple[str, ...], row: Sequence[Any]) -> Record:
+    """The fields `names` rebuilt from their columns: JSON text decoded, 0/1 as booleans;
+    `values.wrong_type` for a value the writer never stores."""
+    return {
+        name: decode(value)
+        for name, decode, value in zip(names, _decoders(names), row, strict=False)
+    }
 
 
 def _match(title: object, slug: object, description: object, needle: str) -> bool:
@@ -67,13 +77,13 @@ def find(conn: sqlite3.Connection, kind: Kind, key: str) -> Record:
     it ignoring case. RecordNotFound with close slugs as suggestions."""
     table = kind.value
     columns = _columns(COLUMNS[kind])
-    row = conn.execute(
-        f"SELECT {columns} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
+    row = _rows(
+        conn, f"SELECT {columns} FROM {table} WHERE slug = ? ORDER BY id LIMIT 1", (key,)
     ).fetchone()
     # An id is at most MAX_INTEGER; a longer number is no id (SQLite could not even take it).
     is_id = key.isascii() and key.isdigit() and len(key) <= 16 and int(key) <= MAX_INTEGER
     if row is None and is_id:
-        row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (int(key),)).fetchone()
+        row = _rows(conn, f"SELECT {columns} FROM {table} WHERE id = ?", (int(key),)).fetchone()
     if row is not None:
         return record_from_row(kind, row)
     slugs = [slug for (slug,) in conn.execute(f"SELECT slug FROM {table} ORDER BY id")]
@@ -153,8 +163,8 @@ def ranked(
     limit: int = 0,
     fields: tuple[str, ...] | None = None,
 ) -> Iterator[Record]:
-    """Packages ranked as `mirror.rank` ranks them; `limit` 0 means all; `fields` picks the
-    record fields to rebuild (default: all). Rows stream from the cursor."""
+    """Packages, largest (or newest) first, unknown last, ties by slug; `limit` 0 means all;
+    `fields` picks the record fields to rebuild (default: all). Rows stream from the cursor."""
     where, params = _where(conn, grid, category, match)
     value = _ORDER_VALUE[by]
     direction = "ASC" if reverse else "DESC"
@@ -166,7 +176,22 @@ def ranked(
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
-    for row in conn.execute(sql, params):
+    for row in _rows(conn, sql, params):
+        yield _record(names, row)
+
+
+def export_records(
+    conn: sqlite3.Connection,
+    *,
+    grid: Record | None = None,
+    category: Record | None = None,
+    match: str | None = None,
+) -> Iterator[Record]:
+    """`export`: whole records, by slug then id; streamed from the cursor."""
+    where, params = _where(conn, grid, category, match)
+    names = COLUMNS[Kind.PACKAGE]
+    sql = f"SELECT {_columns(names, 'p')} FROM packages AS p{where} ORDER BY p.slug, p.id"
+    for row in _rows(conn, sql, params):
         yield _record(names, row)
 
 
@@ -215,6 +240,14 @@ def group_summaries(
     )
     width = len(names)
     return [
-        GroupSummary(_record(names, row[:width]), int(row[width]), int(row[width + 1]))
-        for row in conn.execute(sql)
+        GroupSummary(_record(names, row[:width]), _count(row[width]), _count(row[width + 1]))
+        for row in _rows(conn, sql)
     ]
+
+
+def _count(value: object) -> int:
+    if type(value) is not int:  # a sum over stars of the wrong type (text adds up as 0.0)
+        from pkgharvest.catalogue.values import wrong_type
+
+        raise wrong_type("stars")
+    return value

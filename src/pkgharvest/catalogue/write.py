@@ -289,6 +289,7 @@ def sync(
     read_record: Any,
     id_hints: IdHints | None = None,
     feed: Feed | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> SyncCounts | None:
     """Apply the mirror under `root` to the database in one transaction; None if it was
     already up to date (its stamp equals `stamp`, the manifest's digest).
@@ -300,6 +301,8 @@ def sync(
     `feed`: the records the fetch applied while it staged them (`Feed`), inside the
     transaction this sync finishes: their files are confirmed by their identity instead of
     read; FeedMismatch (and nothing committed) when one is not the file the feed saw staged.
+    `before_commit`: called last inside the transaction; what it raises rolls the sync back (a
+    reader checks that no fetch committed while it read the files).
     """
     if feed is None:
         if stored_stamp(conn) == stamp:  # the common case, answered without the write lock
@@ -323,6 +326,8 @@ def sync(
             "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('manifest_sha256', ?)",
             (stamp,),
         )
+        if before_commit is not None:
+            before_commit()
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from pkgharvest.runtime import Dependencies
 
@@ -38,19 +38,25 @@ def invocation(ctx: click.Context) -> Invocation:
     return ctx.ensure_object(Invocation)
 
 
-def open_reader(data_dir: Path | None) -> Reader:
-    """The mirror, read through its catalogue database (built or caught up if need be; that
-    is said in one line on stderr)."""
+def open_reader(data_dir: Path | None, deps: Dependencies, *, history: bool = False) -> Reader:
+    """The mirror, read through a catalogue database (built, caught up, repaired or copied
+    privately if need be; each is said in one line on stderr). `history`: for a history
+    command (see catalogue.reader.open_reader)."""
+    from pkgharvest.catalogue import wait_of
     from pkgharvest.catalogue.reader import open_reader as open_mirror_reader
     from pkgharvest.config import default_data_dir
 
-    reader = open_mirror_reader(data_dir or default_data_dir())
-    if reader.notices:
-        from pkgharvest.views.text import visible  # file names from the data folder
+    return open_mirror_reader(
+        data_dir or default_data_dir(), wait=wait_of(deps), say=say, history=history
+    )
 
-        for notice in reader.notices:
-            sys.stderr.write(f"pkgharvest: {visible(notice)}\n")
-    return reader
+
+def say(line: str) -> None:
+    """One notice line on stderr (paths and database words can carry planted text: control
+    characters written out as escapes)."""
+    from pkgharvest.views.text import visible
+
+    sys.stderr.write(f"pkgharvest: {visible(line)}\n")
 
 
 def print_json(value: Any) -> None:
@@ -59,11 +65,12 @@ def print_json(value: Any) -> None:
     sys.stdout.write(compact_dumps(value) + "\n")
 
 
-def print_json_array(items: Iterable[Any]) -> None:
-    """`print_json(list(items))`, byte for byte, without holding the list."""
+def print_json_array(items: Iterable[Any], out: TextIO | None = None) -> None:
+    """`print_json(list(items))`, byte for byte, without holding the list (to `out`, default
+    stdout)."""
     from pkgharvest.formats.writers import compact_dumps
 
-    write = sys.stdout.write
+    write = (out or sys.stdout).write
     separator = "[\n  "
     for item in items:
         # An item one level down is the same text with every line after its first indented.
@@ -72,7 +79,39 @@ def print_json_array(items: Iterable[Any]) -> None:
     write("[]\n" if separator == "[\n  " else "\n]\n")
 
 
-def write_stdout(write: Callable[[Any], None]) -> None:
+_SPOOL_IN_MEMORY = 4 * 1024 * 1024
+"""Bytes of output a spool keeps in memory before it moves to a temporary file."""
+
+
+def spooled(write: Callable[[TextIO], None]) -> Callable[[TextIO], None]:
+    """`write`, run first into a spool (memory, then a private temporary file outside the data
+    folder), and the whole of it copied to the stream the returned function is given. A
+    catalogue database repaired while `write` streamed rows from it (CatalogueRepaired) has
+    `write` run again, so the output is one whole catalogue, never half of two."""
+    from pkgharvest.errors import CatalogueRepaired
+
+    def write_whole(out: TextIO) -> None:
+        import shutil
+        import tempfile
+
+        for attempt in (1, 2):
+            with tempfile.SpooledTemporaryFile(
+                max_size=_SPOOL_IN_MEMORY, mode="w+", encoding="utf-8", newline=""
+            ) as spool:
+                try:
+                    write(cast(TextIO, spool))
+                except CatalogueRepaired:
+                    if attempt == 2:
+                        raise
+                    continue
+                spool.seek(0)
+                shutil.copyfileobj(spool, out, 1 << 16)
+                return
+
+    return write_whole
+
+
+def write_stdout(write: Callable[[TextIO], None]) -> None:
     """Write UTF-8 with the writer's own line endings to stdout, whatever its locale."""
     import io
 

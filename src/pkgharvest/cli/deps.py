@@ -195,15 +195,10 @@ def _report(
     timeout: float,
 ) -> tuple[Report, str | None]:
     from pkgharvest.catalogue.dependencies import dependency_report
-    from pkgharvest.catalogue.reader import DatabaseReader
     from pkgharvest.records import iso_utc
 
-    reader = open_reader(data_dir)
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError(
-            "deps needs the catalogue database, which cannot be used here (see the line "
-            "above); run `pkgharvest fetch` with write access first"
-        )
+    # The folder's database (its history, its PyPI answers); the reason there is none, raised.
+    reader = open_reader(data_dir, run, history=True)
     clients: list[object] = []
 
     def asking() -> Remote:

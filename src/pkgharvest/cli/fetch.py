@@ -196,11 +196,17 @@ def fetch(
             write_json({**report.as_dict(), "changes": None, "error": str(error)})
         raise error
     changes = report.changes
-    if report.catalogue_problem:  # the mirror is committed; said even with --quiet
+    # What cron must see even under --quiet: the database was repaired (its history is in
+    # catalogue.db.corrupt), or not updated (the mirror is committed all the same).
+    if report.catalogue_notice:
+        _say(report.catalogue_notice)
+    if report.catalogue_problem:
         _warn(report.catalogue_problem)
     if json_output:
         data = report.as_dict()
         data["changes"] = changes.as_dict() if changes is not None else None
+        data["catalogue_problem"] = report.catalogue_problem
+        data["catalogue_notice"] = report.catalogue_notice
         data["error"] = None
         write_json(data)
     elif not quiet:
@@ -211,7 +217,7 @@ def fetch(
             from pkgharvest.views.text import sanitize  # the digest names slugs from the API
 
             sys.stdout.write(f"changes: {sanitize(changes.digest())}\n")
-    elif report.exit_code:
+    elif report.exit_code and report.exit_code != ExitCode.CATALOGUE_BEHIND:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
@@ -269,6 +275,8 @@ def failure_document(
         "notices": [],
         "removal_withheld": None,
         "not_found": [],
+        "catalogue_problem": None,
+        "catalogue_notice": None,
         "changes": None,
     }
 
@@ -307,3 +315,9 @@ def _warn(message: str) -> None:
     from pkgharvest.views.text import visible  # file names from the data folder
 
     sys.stderr.write(f"pkgharvest: warning: {visible(message)}\n")
+
+
+def _say(message: str) -> None:
+    from pkgharvest.views.text import visible  # file names from the data folder
+
+    sys.stderr.write(f"pkgharvest: {visible(message)}\n")

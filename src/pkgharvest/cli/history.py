@@ -14,11 +14,11 @@ import typer
 from pkgharvest.cli.common import invocation, open_reader, print_json
 from pkgharvest.cli.options import CategoryOption, DataDirOption, GridOption, JsonOption
 from pkgharvest.cli.params import LAST_RUN, MAX_ROWS, OneOf, Since, SinceType, WholeNumber
-from pkgharvest.errors import UsageError
 from pkgharvest.records import Kind, Record
 
 if TYPE_CHECKING:
-    from pkgharvest.catalogue.reader import DatabaseReader
+    from pkgharvest.catalogue.reader import Reader
+    from pkgharvest.runtime import Dependencies
 
 
 class TrendKey(StrEnum):
@@ -26,16 +26,10 @@ class TrendKey(StrEnum):
     FORKS = "forks"
 
 
-def _database(data_dir: Path | None) -> DatabaseReader:
-    from pkgharvest.catalogue.reader import DatabaseReader
-
-    reader = open_reader(data_dir)
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError(
-            "history needs the catalogue database, which cannot be used here "
-            "(see the line above); run `pkgharvest fetch` with write access first"
-        )
-    return reader
+def _database(data_dir: Path | None, deps: Dependencies) -> Reader:
+    """The mirror, with the history of its catalogue database (the reason there is none, in
+    one line and its exit code, when there is none this command can read)."""
+    return open_reader(data_dir, deps, history=True)
 
 
 commands = typer.Typer()
@@ -71,7 +65,7 @@ def trends(
     data_dir: DataDirOption = None,
 ) -> None:
     """Packages ranked by the stars (or forks) they gained in a window, from the history."""
-    reader = _database(data_dir)
+    reader = _database(data_dir, invocation(ctx).deps)
     show_trends(
         reader,
         since,
@@ -97,16 +91,13 @@ def show_trends(
 ) -> None:
     """`trends`, and `top --by stars-gained`: the ranking and its table (or --json rows)."""
     from pkgharvest.catalogue import reports
-    from pkgharvest.catalogue.reader import DatabaseReader
 
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError(
-            "gains need the catalogue database, which cannot be used here "
-            "(see the line above); run `pkgharvest fetch` with write access first"
-        )
+    reader.require_history()
     start = since.start
     assert start is not None  # only `changes` takes last-run
-    rows = reports.trends(reader.conn, start, by=by, limit=limit, grid=grid, category=category)
+    rows = reader.history_call(
+        reports.trends, start, by=by, limit=limit, grid=grid, category=category
+    )
     if json_output:
         print_json([row.as_dict() for row in rows])
         return
@@ -140,14 +131,14 @@ def show_trends(
     )
 
 
-def _no_trends(reader: DatabaseReader, by: str, since: str) -> str:
+def _no_trends(reader: Reader, by: str, since: str) -> str:
     """What an empty `trends` table means on this mirror, in one line (`since`: the window's
     start, as shown)."""
     from pkgharvest.catalogue import reports
 
-    if reports.has_history(reader.conn):
+    if reader.history_call(reports.has_history):
         return f"No package gained or lost {by} since {since}."
-    runs = reports.run_count(reader.conn)
+    runs = reader.history_call(reports.run_count)
     if runs < 2:
         return "Trends start with the second run: so far each package was observed once."
     return (
@@ -181,8 +172,8 @@ def changes(
     from pkgharvest.catalogue import reports
 
     start = since.start  # None: the last run against the one before
-    reader = _database(data_dir)
-    report = reports.change_report(reader.conn, start)
+    reader = _database(data_dir, invocation(ctx).deps)
+    report = reader.history_call(reports.change_report, start)
     if json_output:
         print_json(report.as_dict())
         return
@@ -210,16 +201,14 @@ def history_writer(
     `date_format` says, the formula guard, and `clean` first: the terminal's sanitizer, when
     the CSV is shown on one)."""
     from pkgharvest.catalogue import reports
-    from pkgharvest.catalogue.reader import DatabaseReader
     from pkgharvest.formats import DateFormat, ExportFormat
     from pkgharvest.formats.writers import write_history
 
-    if not isinstance(reader, DatabaseReader):
-        raise UsageError("--history needs the catalogue database, which cannot be used here")
+    reader.require_history()
     start = since.start if since is not None else None
-    rows = reports.observation_rows(reader.conn, start)
 
     def write(out: TextIO) -> None:
+        rows = reader.history_stream(reports.observation_rows, start)
         write_history(
             rows,
             ExportFormat(export_format),

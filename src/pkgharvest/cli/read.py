@@ -1,9 +1,10 @@
 """Reading commands: top, grid, show, grids, categories, export. Offline: no network at all.
 
-Thin on purpose: the mirror (store/mirror.py) finds and ranks records, pkgharvest.views draws
-them, pkgharvest.formats exports them. rich and the writers are imported inside the commands so
-that `pkgharvest --help` stays fast. Failures are raised as PkgHarvestError subclasses; the
-funnel in cli/__init__.py prints them as one line with their exit code.
+Thin on purpose: the catalogue database finds and ranks records (catalogue/reader.py, the one
+read path), pkgharvest.views draws them, pkgharvest.formats exports them. rich and the writers
+are imported inside the commands so that `pkgharvest --help` stays fast. Failures are raised
+as PkgHarvestError subclasses; the funnel in cli/__init__.py prints them as one line with their
+exit code.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from pkgharvest.cli.common import invocation, open_reader, print_json, print_json_array
-from pkgharvest.cli.common import write_stdout as _write_stdout
+from pkgharvest.cli.common import (
+    invocation,
+    open_reader,
+    print_json,
+    print_json_array,
+    spooled,
+    write_stdout,
+)
 from pkgharvest.cli.options import (
     CategoryOption,
     DataDirOption,
@@ -36,6 +43,7 @@ from pkgharvest.views import ActivityScale
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from pkgharvest.runtime import Dependencies
     from pkgharvest.store.mirror import GroupSummary, Mirror
 
 
@@ -156,8 +164,9 @@ def top(
     data_dir: DataDirOption = None,
 ) -> None:
     """Rank packages by stars, forks, commits, recent activity or last commit, one per line."""
-    now = invocation(ctx).deps.now()
-    reader = open_reader(data_dir)
+    deps = invocation(ctx).deps
+    now = deps.now()
+    reader = open_reader(data_dir, deps, history=by is SortKey.STARS_GAINED)
     scope: dict[str, Any] = {
         "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
         "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
@@ -180,18 +189,32 @@ def top(
     shown: Iterable[Record]
     if active or by is SortKey.ACTIVITY:
         # Both judge records against each other or the date: every selected record is needed.
-        from pkgharvest.store.mirror import rank
+        if by is SortKey.ACTIVITY:
+            from pkgharvest.activity import rank_by_activity
 
-        candidates = list(reader.ranked(SortKey.STARS, **scope))
+            candidates = reader.ranked(SortKey.STARS, **scope)
+        else:
+            candidates = reader.ranked(by, reverse=reverse, **scope)
         if active:
             candidates, hidden = _without_dormant(candidates, now)
         selected = len(candidates)
-        ranked = rank(candidates, by, reverse=reverse)
-        shown = ranked[:limit] if limit else ranked
+        if by is SortKey.ACTIVITY:
+            candidates = rank_by_activity(candidates, reverse=reverse)
+        shown = candidates[:limit] if limit else candidates
     else:
         from pkgharvest.store.mirror import PACKAGE_ROW_FIELDS, PACKAGE_VIEW_FIELDS
 
         fields = PACKAGE_ROW_FIELDS if json_output else PACKAGE_VIEW_FIELDS
+        if json_output:  # the whole catalogue may be asked for: one row at a time
+
+            def rows(out: TextIO) -> None:
+                ranked = reader.stream_ranked(
+                    by, reverse=reverse, limit=limit, fields=fields, **scope
+                )
+                print_json_array(_rows_json(ranked, now), out)
+
+            write_stdout(spooled(rows))
+            return
         shown = reader.ranked(by, reverse=reverse, limit=limit, fields=fields, **scope)
     if json_output:
         print_json_array(_rows_json(shown, now))
@@ -259,12 +282,13 @@ def grid(
     data_dir: DataDirOption = None,
 ) -> None:
     """One grid: its packages by stars, one line each (or side by side with --layout columns)."""
-    now = invocation(ctx).deps.now()
-    reader = open_reader(data_dir)
+    deps = invocation(ctx).deps
+    now = deps.now()
+    reader = open_reader(data_dir, deps)
     grid_record = reader.find(Kind.GRID, slug)
     from pkgharvest.store.mirror import PACKAGE_VIEW_FIELDS
 
-    members = list(reader.ranked(SortKey.STARS, grid=grid_record, fields=PACKAGE_VIEW_FIELDS))
+    members = reader.ranked(SortKey.STARS, grid=grid_record, fields=PACKAGE_VIEW_FIELDS)
     hidden = 0
     if active:
         members, hidden = _without_dormant(members, now)
@@ -317,7 +341,8 @@ def show(
 ) -> None:
     """One package: every field, its category and grids, 52 weeks of activity, and the history
     the catalogue database keeps (stars over time, activity older than 52 weeks)."""
-    reader = open_reader(data_dir)
+    deps = invocation(ctx).deps
+    reader = open_reader(data_dir, deps)
     record = reader.find(Kind.PACKAGE, slug_or_id)
     if json_output:
         print_json(record)
@@ -325,9 +350,10 @@ def show(
     from pkgharvest.views.history import history_lines
     from pkgharvest.views.package import link_lines, package_panel
 
+    history = reader.history(record["id"])  # read before anything is printed
     console = _console()
-    console.print(package_panel(record, now=invocation(ctx).deps.now()))
-    for line in history_lines(*reader.history(record["id"]), width=console.width):
+    console.print(package_panel(record, now=deps.now()))
+    for line in history_lines(*history, width=console.width):
         console.print(line)
     for line in link_lines(record, console.width):
         console.print(line, soft_wrap=True)  # a URL is never wrapped in the middle
@@ -338,11 +364,12 @@ GROUP_FIELDS = ("id", "slug", "title", "description")
 
 
 def _groups(
-    kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None, now: datetime
+    kind: Kind, order: GroupOrder, json_output: bool, data_dir: Path | None, deps: Dependencies
 ) -> None:
     from pkgharvest.store.mirror import group_rows
 
-    reader = open_reader(data_dir)
+    now = deps.now()
+    reader = open_reader(data_dir, deps)
     summaries: list[GroupSummary] = reader.group_summaries(kind, order, GROUP_FIELDS)
     if json_output:
         print_json(list(group_rows(summaries)))
@@ -367,7 +394,7 @@ def grids(
     data_dir: DataDirOption = None,
 ) -> None:
     """List the grids with their package counts and total stars."""
-    _groups(Kind.GRID, by, json_output, data_dir, invocation(ctx).deps.now())
+    _groups(Kind.GRID, by, json_output, data_dir, invocation(ctx).deps)
 
 
 @commands.command(
@@ -380,7 +407,7 @@ def categories(
     data_dir: DataDirOption = None,
 ) -> None:
     """List the categories with their package counts and total stars."""
-    _groups(Kind.CATEGORY, by, json_output, data_dir, invocation(ctx).deps.now())
+    _groups(Kind.CATEGORY, by, json_output, data_dir, invocation(ctx).deps)
 
 
 @commands.command(
@@ -390,6 +417,7 @@ def categories(
     ),
 )
 def export(
+    ctx: typer.Context,
     export_format: Annotated[
         ExportFormat,
         typer.Option("--format", click_type=OneOf(ExportFormat), help="csv, jsonl or json."),
@@ -471,7 +499,7 @@ def export(
     if date_format is not DateFormat.SPREADSHEET and export_format is not ExportFormat.CSV:
         raise UsageError("--date-format applies to CSV only (JSON keeps the stored ISO text)")
     chosen = parse_fields(fields) if fields is not None else None
-    reader = open_reader(data_dir)
+    reader = open_reader(data_dir, invocation(ctx).deps, history=history)
     to_file = output is not None and str(output) != "-"
     clean = None
     if not to_file and sys.stdout.isatty():
@@ -494,31 +522,23 @@ def export(
         if output is not None and str(output) != "-":
             from pkgharvest.formats.atomic import write_atomically
 
-            write_atomically(output, write_history)
+            write_atomically(output, spooled(write_history))
         else:
-            _write_stdout(write_history)
+            write_stdout(spooled(write_history))
         return
-    from pkgharvest.catalogue.reader import FileReader
-
-    # From the files, not the database: an export is the records exactly as stored (a value
-    # of the wrong type, kept as sent, has no column to live in).
-    files = FileReader(reader.mirror)
-    records = files.export_records(
-        grid=files.find(Kind.GRID, grid) if grid is not None else None,
-        category=files.find(Kind.CATEGORY, category) if category is not None else None,
-        match=match,
-    )
+    scope: dict[str, Any] = {
+        "grid": reader.find(Kind.GRID, grid) if grid is not None else None,
+        "category": reader.find(Kind.CATEGORY, category) if category is not None else None,
+        "match": match,
+    }
     exporter = exporter_for(export_format, chosen, bom=bom, clean=clean, date_format=date_format)
+
+    def write(out: TextIO) -> None:
+        exporter.write(reader.export_records(**scope), out)
+
     if output is not None and to_file:
         from pkgharvest.formats.atomic import write_atomically
 
-        write_atomically(output, lambda out: exporter.write(records, out))
+        write_atomically(output, spooled(write))
     else:
-        _write_stdout(lambda out: exporter.write(records, out))
-    from pkgharvest.store.mirror import left_out_notice
-
-    left_out = left_out_notice(files.mirror.left_out)
-    if left_out is not None:
-        from pkgharvest.views.text import visible
-
-        sys.stderr.write(f"pkgharvest: {visible(left_out)}\n")
+        write_stdout(spooled(write))

@@ -123,6 +123,7 @@ def status_text(status: MirrorStatus, width: int = 80) -> str:
         *_line("records", records, width),
         *_line("size on disk", f"{_size_text(status.size_bytes)} ({status.files:,} files)", width),
         *_line("lock", lock, width),
+        *_line("catalogue", display(status.catalogue[1]), width),
     ]
     if status.unfinished_commit:
         lines += _line(

@@ -26,6 +26,7 @@ from typing import Any
 from pkgharvest import catalogue
 from pkgharvest.api.client import ApiClient
 from pkgharvest.api.links import ApiBase
+from pkgharvest.catalogue import wait_of
 from pkgharvest.catalogue.feed import RunFeed
 from pkgharvest.config import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY, MAX_PAGE_SIZE
 from pkgharvest.errors import ExitCode, Interrupted, UsageError
@@ -73,12 +74,13 @@ class FetchOptions:
 class FetchReport:
     """The outcome of one fetch run (printed as the summary line, or as JSON with --json).
 
-    complete: everything asked for was fetched (exit 0): a catalogue run read every list
-        completely, a targeted run got every record it asked for that exists.
+    complete: everything asked for was fetched: a catalogue run read every list completely,
+        a targeted run got every record it asked for that exists (exit 0, or 9).
     exit_code: 0 complete, 3 partial, 5 nothing of what was asked for exists (nothing is
-        committed then).
+        committed then), 9 complete but the catalogue database was not updated.
     removal_withheld: why records gone from the API were not removed, if they were not.
     not_found: (kind, key) of each target the API does not have (for a "did you mean").
+    seconds, finished: the whole run's, the database update included.
     """
 
     scope: str
@@ -99,12 +101,14 @@ class FetchReport:
     """What the run changed in the catalogue (a catalogue.reports.ChangeReport), or None."""
     catalogue_problem: str | None = None
     """Why the catalogue database was not updated (the next command catches it up)."""
+    catalogue_notice: str | None = None
+    """One line when the database had to be repaired (moved aside and rebuilt)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON data, without what the database said after the commit
-        (`changes`, `catalogue_problem`: the CLI shows them its own way)."""
+        (`changes`, `catalogue_problem`, `catalogue_notice`: the CLI shows them its own way)."""
         data = asdict(replace(self, changes=None))
-        del data["changes"], data["catalogue_problem"]
+        del data["changes"], data["catalogue_problem"], data["catalogue_notice"]
         data["exit_code"] = int(self.exit_code)
         return data
 
@@ -117,11 +121,13 @@ class FetchReport:
             if c.missing:
                 text += f", {c.missing} missing"
             parts.append(text)
-        # The exit code's own word: 0 complete (done, for targets), 3 PARTIAL, 5 NOT FOUND.
-        state = "complete" if self.exit_code == ExitCode.OK else "PARTIAL"
+        # The exit code's own word: 0 complete (done, for targets), 3 PARTIAL, 5 NOT FOUND;
+        # 9 is a complete run whose database lags (said on a line of its own).
+        done = self.exit_code in (ExitCode.OK, ExitCode.CATALOGUE_BEHIND)
+        state = "complete" if done else "PARTIAL"
         if self.exit_code == ExitCode.NOT_FOUND:
             state = "NOT FOUND"
-        if self.scope == "targeted" and self.exit_code == ExitCode.OK:
+        if self.scope == "targeted" and done:
             state = "done"
         return (
             f"fetch {state}: "
@@ -149,8 +155,8 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
         client: ApiClient | None = None
         try:
             store.open_for_update(source=base.url, switch_source=options.switch_source)
-            database = RunFeed.open(store.root, started=started)
-            if database.notice:
+            database = RunFeed.open(store.root, wait=wait_of(deps), started=started)
+            if database.notice and not database.repaired:  # a repair is said even under --quiet
                 stats.notice(database.notice, topic="catalogue")
             try:
                 client = ApiClient(
@@ -237,7 +243,18 @@ def _run(
         txn.commit(source=base.url, run=manifest_run)
         # The database follows the JSON files.
         outcome = database.finish(id_hints=txn.written_ids())
-        return replace(report, changes=outcome.changes, catalogue_problem=outcome.problem)
+        repaired = database.notice if database.repaired else None
+        return replace(
+            report,
+            exit_code=ExitCode.CATALOGUE_BEHIND
+            if outcome.problem and exit_code == ExitCode.OK
+            else exit_code,
+            finished=iso_utc(deps.now()),
+            seconds=round(deps.clock() - started_clock, 3),  # the database's part included
+            changes=outcome.changes,
+            catalogue_problem=outcome.problem,
+            catalogue_notice=outcome.notice or repaired,
+        )
     except BaseException:
         txn.discard()
         raise
@@ -283,7 +300,7 @@ def _record_uncommitted(
         }
     # Best effort: the run's own error (or exit 5) is what the user must hear of; a database
     # that cannot take the row (of a newer schema, say) changes nothing of that.
-    catalogue.record_uncommitted_run(root, run)
+    catalogue.record_uncommitted_run(root, run, wait=wait_of(deps))
 
 
 def _phases(

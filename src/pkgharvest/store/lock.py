@@ -21,11 +21,12 @@ import json
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pkgharvest.errors import CorruptStore, LockHeld
-from pkgharvest.records import iso_utc
+from pkgharvest.records import _is_int, iso_utc
 from pkgharvest.store.fileio import BINARY
 from pkgharvest.store.recordfile import REPAIR_HINT
 
@@ -183,3 +184,74 @@ class FolderLock:
             os.close(self._fd)
             if self._folder_fd is not None:
                 os.close(self._folder_fd)  # closing drops its flock
+
+
+# --- who holds it (read without taking it) ---------------------------------------------------
+#
+# Taking the lock, even for an instant, could make a fetch starting at that moment fail with
+# "locked": on Linux the kernel's own list of flock holders (/proc/locks) says; elsewhere the
+# note the holder writes into the lock file (its pid), trusted only while that process lives.
+
+
+@dataclass(frozen=True)
+class LockFacts:
+    """Whether a fetch holds the data folder's lock, and its pid when known."""
+
+    held: bool
+    pid: int | None = None
+
+
+PROC_LOCKS = Path("/proc/locks")
+
+
+def _flock_holder(lock_path: Path, proc_locks: Path) -> LockFacts | None:
+    """The kernel's answer from /proc/locks (Linux), or None where it cannot be read.
+
+    A line reads `1: FLOCK  ADVISORY  WRITE 12345 08:01:1048602 0 EOF`: pid, then
+    major:minor:inode of the locked file.
+    """
+    try:
+        info = lock_path.stat()
+        table = proc_locks.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        if "FLOCK" not in fields or len(fields) < 6:
+            continue
+        index = fields.index("FLOCK")
+        try:
+            pid = int(fields[index + 3])
+            inode = int(fields[index + 4].rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if inode == info.st_ino:
+            return LockFacts(held=True, pid=pid)
+    return LockFacts(held=False)
+
+
+def _note_holder(lock_path: Path) -> LockFacts:
+    """From the note `{"pid": N, ...}` the holder writes (and clears before it unlocks)."""
+    try:
+        note = json.loads(lock_path.read_bytes() or b"null")
+    except (OSError, ValueError):
+        return LockFacts(held=False)
+    pid = note.get("pid") if isinstance(note, dict) else None
+    if not isinstance(pid, int) or not _is_int(pid) or pid <= 0:
+        return LockFacts(held=False)
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except PermissionError:
+        return LockFacts(held=True, pid=pid)  # alive, someone else's
+    except OSError:
+        return LockFacts(held=False)  # died without clearing the note (kill -9)
+    return LockFacts(held=True, pid=pid)
+
+
+def lock_facts(root: Path, proc_locks: Path = PROC_LOCKS) -> LockFacts:
+    """Whether a fetch holds `root`'s lock now (never takes the lock itself)."""
+    lock_path = root / LOCK_NAME
+    if not lock_path.exists():
+        return LockFacts(held=False)
+    found = _flock_holder(lock_path, proc_locks)
+    return found if found is not None else _note_holder(lock_path)

@@ -1,4 +1,7 @@
-"""Read-only access to a mirror that `pkgharvest fetch` wrote, and the queries the views run.
+"""Read-only access to a mirror that `pkgharvest fetch` wrote: its manifest, and the record files
+the catalogue database is built from. The reading commands' queries are SQL on that database
+(catalogue/queries.py); what they are asked in (SortKey, GroupOrder) and the rows their
+`--json` prints are defined here, beside the records.
 
 The layout is a public contract (see records.py for the record fields):
 
@@ -13,29 +16,19 @@ skipped). Nothing here writes, imports rich or typer, or touches the network.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror, RecordNotFound, StoreError
-from pkgharvest.records import (
-    MAX_INTEGER,
-    Kind,
-    Record,
-    _is_int,
-    category_ref,
-    commits_total,
-    int_field,
-    is_record_id,
-    parse_timestamp,
-    refs,
-    text_field,
-)
+from pkgharvest.errors import LockHeld, NoMirror, RecordNotFound, StoreError
+from pkgharvest.records import MAX_INTEGER, Kind, Record, _is_int, is_record_id, parse_timestamp
 from pkgharvest.store.fileio import read_small_file_and_stat
 from pkgharvest.store.journal import finish_for_readers
 from pkgharvest.store.manifest import (
@@ -44,7 +37,7 @@ from pkgharvest.store.manifest import (
     parse_manifest,
     read_manifest_bytes,
 )
-from pkgharvest.store.paths import RECORD_SUFFIX, is_safe_slug, record_filename
+from pkgharvest.store.paths import RECORD_SUFFIX
 from pkgharvest.store.recordfile import corrupt_record, describe_id
 
 # --- opening and reading ------------------------------------------------------------------
@@ -57,79 +50,16 @@ class Mirror:
     Attributes:
         root: the data folder.
         manifest: manifest.json as parsed (a JSON object).
-        left_out: record files read and left out: their id is one no record may have.
-        _cache: records already read, by kind (each kind is read at most once).
+        stamp: the SHA-256 of the manifest's bytes (what a catalogue database in step with
+            this mirror stores).
     """
 
     root: Path
     manifest: dict[str, Any]
-    left_out: list[str] = field(default_factory=list, compare=False)
-    _cache: dict[Kind, list[Record]] = field(default_factory=dict, compare=False, repr=False)
+    stamp: str = ""
 
     def folder(self, kind: Kind) -> Path:
         return self.root / kind.value
-
-    def record_paths(self, kind: Kind) -> list[str]:
-        """The record files of one kind, sorted by name; none if the folder is missing.
-
-        Plain strings, not Paths: for 6,000 files pathlib's parsing costs more than JSON's.
-        """
-        folder = str(self.folder(kind))
-        try:
-            with os.scandir(folder) as entries:
-                # A regular file (from the directory entry, no stat): a folder or a link of a
-                # record's name is no record, and a link is never followed out of the folder.
-                names = [
-                    entry.name
-                    for entry in entries
-                    if _is_record_name(entry.name) and entry.is_file(follow_symlinks=False)
-                ]
-        except FileNotFoundError:
-            return []
-        except OSError as err:
-            raise StoreError(f"cannot read {folder}: {err.strerror or err}") from err
-        return [os.path.join(folder, name) for name in sorted(names)]
-
-    def records(self, kind: Kind) -> list[Record]:
-        """Every record of one kind, in file-name order."""
-        cached = self._cache.get(kind)
-        if cached is None:
-            read = [_read_record(path, self.left_out) for path in self.record_paths(kind)]
-            cached = [record for record in read if record is not None]
-            self._cache[kind] = cached
-        return cached
-
-    def packages(self) -> list[Record]:
-        return self.records(Kind.PACKAGE)
-
-    def find(self, kind: Kind, key: str) -> Record:
-        """The record whose slug is `key`, else whose id is `key` (digits).
-
-        Reads one file when the slug names its own file; otherwise scans the kind. Raises
-        RecordNotFound with up to three close slugs as suggestions.
-        """
-        if is_safe_slug(key) and kind not in self._cache:
-            path = self.folder(kind) / record_filename(key, 0)
-            if path.is_file() and not path.is_symlink():
-                record = _read_record(str(path), self.left_out)
-                if record is not None and record.get("slug") == key:
-                    return record
-        records = self.records(kind)
-        for record in records:
-            if record.get("slug") == key:
-                return record
-        # Ids are below 2**53 (16 digits); int() of a longer key could even raise (Python
-        # refuses to convert more than 4,300 digits).
-        if key.isascii() and key.isdigit() and len(key) <= 16:
-            for record in records:
-                if record.get("id") == int(key):
-                    return record
-        folded = key.casefold()
-        for record in records:
-            slug = record.get("slug")
-            if isinstance(slug, str) and slug.casefold() == folded:
-                return record
-        raise _not_found(kind, key, [r.get("slug") for r in records])
 
     def last_updated(self) -> datetime | None:
         """When the last complete catalogue fetch finished, from the manifest (None: none has).
@@ -150,13 +80,17 @@ class Mirror:
 
 def open_mirror(root: Path) -> Mirror:
     """Read `root/manifest.json`. Raises NoMirror when there is no manifest or no package."""
-    finish_for_readers(root)  # a commit a killed fetch began (journal.py): see it whole
+    # A commit a killed fetch began is finished first, to be seen whole. One a fetch holding
+    # the lock is making is that fetch's to finish: meanwhile the catalogue database still
+    # holds the catalogue as it was before that run (catalogue/reader.py), so no one waits.
+    with contextlib.suppress(LockHeld):
+        finish_for_readers(root, patience=0)
     manifest_path = root / MANIFEST_NAME
     data = read_manifest_bytes(manifest_path)
     if data is None:
         raise NoMirror(_no_mirror_message(root))
     manifest = parse_manifest(manifest_path, data)
-    mirror = Mirror(root=root, manifest=manifest)
+    mirror = Mirror(root=root, manifest=manifest, stamp=hashlib.sha256(data).hexdigest())
     if not _has_record_file(mirror.folder(Kind.PACKAGE)):
         raise NoMirror(_no_mirror_message(root))
     return mirror
@@ -248,7 +182,7 @@ def _not_found(kind: Kind, key: str, slugs: Iterable[object]) -> RecordNotFound:
     return RecordNotFound(message)
 
 
-# --- queries ------------------------------------------------------------------------------
+# --- what the queries are asked in -----------------------------------------------------------
 
 
 class SortKey(StrEnum):
@@ -261,99 +195,6 @@ class SortKey(StrEnum):
     LAST_COMMIT = "last-commit"
     STARS_GAINED = "stars-gained"
     """From the catalogue database's history (like `trends`), never from the files."""
-
-
-def _sort_value(record: Record, key: SortKey) -> float | None:
-    if key is SortKey.STARS:
-        return int_field(record, "stars")
-    if key is SortKey.FORKS:
-        return int_field(record, "forks")
-    if key is SortKey.COMMITS:
-        return commits_total(record)
-    when = parse_timestamp(record.get("last_commit"))
-    return when.timestamp() if when is not None else None
-
-
-def rank(records: Iterable[Record], key: SortKey, reverse: bool = False) -> list[Record]:
-    """Largest (or newest) first; `reverse` smallest first. Unknown values always come last;
-    ties are broken by slug so the order is stable across runs."""
-    known: list[tuple[float, str, Record]] = []
-    unknown: list[Record] = []
-    records = list(records)
-    if key is SortKey.ACTIVITY:
-        from pkgharvest.activity import activity_scores  # it reads records through this module
-
-        values = activity_scores(records)
-    else:
-        values = [_sort_value(record, key) for record in records]
-    for record, value in zip(records, values, strict=True):
-        if value is None:
-            unknown.append(record)
-        else:
-            known.append((value if reverse else -value, _slug(record), record))
-    known.sort(key=lambda item: (item[0], item[1]))
-    unknown.sort(key=_slug)
-    return [record for _, _, record in known] + unknown
-
-
-def _slug(record: Record) -> str:
-    slug = record.get("slug")
-    return slug if isinstance(slug, str) else ""
-
-
-def grid_members(mirror: Mirror, grid: Record) -> list[Record]:
-    """The mirror's packages in a grid: those the grid lists, and those that list the grid."""
-    grid_id = grid.get("id")
-    listed = {ref.get("id") for ref in refs(grid.get("packages"))}
-    return [
-        package
-        for package in mirror.packages()
-        if package.get("id") in listed
-        or any(ref["id"] == grid_id for ref in refs(package.get("grids")))
-    ]
-
-
-def category_members(mirror: Mirror, category: Record) -> list[Record]:
-    category_id = category.get("id")
-    return [
-        package
-        for package in mirror.packages()
-        if (ref := category_ref(package)) is not None and ref["id"] == category_id
-    ]
-
-
-def matches_text(record: Record, text: str) -> bool:
-    """Case-insensitive substring search in title, slug and repo_description."""
-    needle = text.casefold()
-    return any(
-        needle in value.casefold()
-        for name in ("title", "slug", "repo_description")
-        if (value := text_field(record, name))
-    )
-
-
-def select_packages(
-    mirror: Mirror,
-    *,
-    grid: str | None = None,
-    category: str | None = None,
-    match: str | None = None,
-) -> list[Record]:
-    """The mirror's packages, narrowed to a grid, a category and a search text (each optional).
-
-    An unknown grid or category slug raises RecordNotFound.
-    """
-    packages: Sequence[Record] = mirror.packages()
-    if grid is not None:
-        packages = grid_members(mirror, mirror.find(Kind.GRID, grid))
-    if category is not None:
-        wanted = mirror.find(Kind.CATEGORY, category).get("id")
-        packages = [
-            p for p in packages if (ref := category_ref(p)) is not None and ref["id"] == wanted
-        ]
-    if match:
-        packages = [p for p in packages if matches_text(p, match)]
-    return list(packages)
 
 
 @dataclass(frozen=True)
@@ -377,39 +218,6 @@ class GroupOrder(StrEnum):
     NAME = "name"
     PACKAGES = "packages"
     STARS = "stars"
-
-
-def summarize_groups(mirror: Mirror, kind: Kind, order: GroupOrder) -> list[GroupSummary]:
-    """Every grid (or category) with its package count and total stars, in `order`.
-
-    Counting goes through the packages once, so 400 grids over 6,000 packages stay fast.
-    """
-    members: dict[int, set[int]] = {}
-    stars: dict[int, int] = {}
-    groups = mirror.records(kind)
-    for group in groups:
-        members[group["id"]] = set()
-        if kind is Kind.GRID:
-            members[group["id"]].update(ref["id"] for ref in refs(group.get("packages")))
-    for package in mirror.packages():
-        stars[package["id"]] = int_field(package, "stars") or 0
-        package_groups = (
-            refs(package.get("grids")) if kind is Kind.GRID else refs(package.get("category"))
-        )
-        for ref in package_groups:
-            if ref["id"] in members:
-                members[ref["id"]].add(package["id"])
-    summaries = []
-    for group in groups:
-        present = [pid for pid in members[group["id"]] if pid in stars]
-        summaries.append(GroupSummary(group, len(present), sum(stars[p] for p in present)))
-    if order is GroupOrder.NAME:
-        summaries.sort(key=lambda s: _slug(s.record))
-    elif order is GroupOrder.PACKAGES:
-        summaries.sort(key=lambda s: (-s.package_count, _slug(s.record)))
-    else:
-        summaries.sort(key=lambda s: (-s.total_stars, _slug(s.record)))
-    return summaries
 
 
 # --- rows for --json ----------------------------------------------------------------------

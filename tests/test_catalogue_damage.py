@@ -1,0 +1,278 @@
+"""A damaged catalogue database (issue 16 item 3, issue 20 items 4 and 8): pages overwritten at
+several offsets, rows of the wrong type planted, another application's database in its place.
+Every reading command, `status`, `verify` and `fetch` (against the fake API) meets each on a
+fresh copy of a real fetched mirror: none exits 1, each says what happened in one line (or,
+not needing the damaged part, answers exactly as from the intact database), the JSON mirror is
+untouched, and what is moved aside is the damaged file itself."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pkgharvest.catalogue import CATALOGUE_NAME
+from pkgharvest.runtime import Dependencies, RetryPolicy
+from tests.fakeapi import PUBLIC_BASE_URL, FakeApi, generate_catalogue
+from tests.faultkit import mirror_files
+from tests.mirrorbuilder import CliResult, run_cli
+
+PAGE = 4096
+
+
+def _api() -> FakeApi:
+    return FakeApi(generate_catalogue(packages=40, grids=4, seed=11))
+
+
+def _deps() -> Dependencies:
+    return Dependencies(
+        transport=httpx.MockTransport(_api().handler),
+        retry=RetryPolicy(attempts=2),
+        sleep=lambda seconds: None,
+    )
+
+
+def _fetch_into(root: Path) -> None:
+    from pkgharvest.cli import run
+
+    argv = ["fetch", "--quiet", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(root)]
+    assert run(argv, _deps()) == 0
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mirror two fetches wrote (the second one recorded as a run with history)."""
+    root = tmp_path_factory.mktemp("damage") / "pristine"
+    _fetch_into(root)
+    _fetch_into(root)
+    return root
+
+
+def _names(root: Path) -> tuple[str, str]:
+    with sqlite3.connect(root / CATALOGUE_NAME) as conn:
+        grid = conn.execute("SELECT slug FROM grids ORDER BY id LIMIT 1").fetchone()[0]
+        package = conn.execute("SELECT slug FROM packages ORDER BY stars DESC LIMIT 1").fetchone()
+    return grid, package[0]
+
+
+def _overwrite(page: int) -> Callable[[Path], None]:
+    def damage(root: Path) -> None:
+        db = root / CATALOGUE_NAME
+        pages = db.stat().st_size // PAGE
+        with open(db, "r+b") as file:
+            file.seek((page % pages) * PAGE)
+            file.write(random.Random(page).randbytes(PAGE))
+
+    return damage
+
+
+def _plant(sql: str) -> Callable[[Path], None]:
+    def damage(root: Path) -> None:
+        with sqlite3.connect(root / CATALOGUE_NAME) as conn:
+            assert conn.execute(sql).rowcount > 0
+        conn.close()
+
+    return damage
+
+
+def _foreign(root: Path) -> None:
+    (root / CATALOGUE_NAME).unlink()
+    with sqlite3.connect(root / CATALOGUE_NAME) as conn:
+        conn.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+        conn.execute("INSERT INTO moz_places (url) VALUES ('https://example.org/')")
+    conn.close()
+
+
+TOP = "(SELECT id FROM packages ORDER BY stars DESC LIMIT 1)"
+DAMAGES: dict[str, Callable[[Path], None]] = {
+    "page 0 (header, schema)": _overwrite(0),
+    "page 1": _overwrite(1),
+    "page 2": _overwrite(2),
+    "page 7": _overwrite(7),
+    "page 19": _overwrite(19),
+    "last page": _overwrite(-1),
+    "stars as text": _plant(f"UPDATE packages SET stars = 'lots' WHERE id = {TOP}"),
+    "a JSON column not JSON": _plant(f"UPDATE packages SET grids = '[{{' WHERE id = {TOP}"),
+    "observed stars as text": _plant(
+        f"UPDATE observations SET stars = 'many' WHERE package_id = {TOP}"
+    ),
+    "weekly commits as a blob": _plant(
+        f"UPDATE weekly_commits SET commits = x'00' WHERE package_id = {TOP}"
+    ),
+    "another application's database": _foreign,
+}
+
+# (argv, the output compared with the intact database's: the catalogue, not the history a
+# rebuild cannot know)
+READING: list[tuple[list[str], bool]] = [
+    (["top"], True),
+    (["top", "--json", "--limit", "0"], True),
+    (["grid", "GRID"], True),
+    (["show", "PACKAGE"], False),
+    (["show", "PACKAGE", "--json"], True),
+    (["grids"], True),
+    (["categories", "--json"], True),
+    (["trends", "--json"], False),
+    (["changes", "--json"], False),
+    (["top", "--by", "stars-gained"], False),
+    (["export"], True),
+    (["export", "--history", "--format", "jsonl"], False),
+]
+
+
+def _run(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    root: Path,
+    argv: list[str],
+    names: tuple[str, str] = ("", ""),
+) -> CliResult:
+    from pkgharvest.cli import run
+
+    argv = [a.replace("GRID", names[0]).replace("PACKAGE", names[1]) for a in argv]
+    if argv[0] != "fetch":
+        return run_cli(monkeypatch, capsys, *argv, "--data-dir", str(root), columns=160)
+    capsys.readouterr()
+    code = run([*argv, "--base-url", PUBLIC_BASE_URL, "--data-dir", str(root)], _deps())
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+@pytest.fixture(scope="module")
+def names(fetched: Path) -> tuple[str, str]:
+    """A grid's slug and the most starred package's (the one the planted rows are about)."""
+    return _names(fetched)
+
+
+@pytest.fixture
+def intact(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    fetched: Path,
+    names: tuple[str, str],
+) -> dict[str, str]:
+    """What each reading command prints from the intact database."""
+    outputs = {}
+    for number, (argv, _) in enumerate(READING):
+        result = _run(
+            monkeypatch, capsys, _copy(fetched, tmp_path / f"intact{number}"), argv, names
+        )
+        assert result.code == 0 and result.err == "", argv
+        outputs[" ".join(argv)] = result.out
+    return outputs
+
+
+def _copy(source: Path, target: Path) -> Path:
+    return Path(shutil.copytree(source, target))
+
+
+def _notice(err: str) -> bool:
+    return "damaged" in err and "moved aside as catalogue.db.corrupt and rebuilt" in err
+
+
+PAGE_DAMAGE = {name for name in DAMAGES if "page" in name or "application" in name}
+
+SLOW_DAMAGES = {"page 1", "page 2", "page 19", "a JSON column not JSON", "weekly commits as a blob"}
+"""The rest of the matrix, with `-m slow` (the default run keeps one of each kind)."""
+
+
+def _cases() -> list[object]:
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name in SLOW_DAMAGES else name
+        for name in DAMAGES
+    ]
+
+
+@pytest.mark.parametrize("damage", _cases(), ids=str)
+def test_every_command_meets_a_damaged_database(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    fetched: Path,
+    intact: dict[str, str],
+    names: tuple[str, str],
+    damage: str,
+) -> None:
+    noticed = set()
+    for number, (argv, compared) in enumerate(READING):
+        root = _copy(fetched, tmp_path / f"damaged{number}")
+        DAMAGES[damage](root)
+        damaged = (root / CATALOGUE_NAME).read_bytes()
+        mirror = mirror_files(root)
+        result = _run(monkeypatch, capsys, root, argv, names)
+        label = " ".join(argv)
+        assert result.code == 0, (label, result.err)
+        assert result.err.count("\n") <= 1, (label, result.err)
+        assert mirror_files(root) == mirror, label  # the JSON mirror is untouched
+        if result.err:
+            assert _notice(result.err), (label, result.err)
+            # What was moved aside is the damaged file itself: nothing of it is lost.
+            assert (root / (CATALOGUE_NAME + ".corrupt")).read_bytes() == damaged
+            noticed.add(label)
+        if compared:
+            assert result.out == intact[label], label
+        elif not result.err:
+            assert result.out == intact[label], label  # it did not need the damaged part
+    everything = {" ".join(argv) for argv, _ in READING}
+    if damage in ("page 0 (header, schema)", "another application's database"):
+        assert noticed == everything  # every command opens through the damaged part
+
+
+@pytest.mark.parametrize("damage", _cases(), ids=str)
+def test_status_verify_and_fetch_name_the_damage(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    fetched: Path,
+    damage: str,
+) -> None:
+    root = _copy(fetched, tmp_path / "m")
+    DAMAGES[damage](root)
+    before = mirror_files(root)
+
+    status = _run(monkeypatch, capsys, root, ["status"])
+    assert status.code == 0 and status.err == ""
+    lines = status.out.splitlines()
+    first = next(i for i, x in enumerate(lines) if x.startswith("catalogue "))
+    block = lines[first]
+    for more in lines[first + 1 :]:  # a long value goes on under itself, indented
+        if not more.startswith(" "):
+            break
+        block += " " + more.strip()
+    assert "catalogue.db" in block and "moves it aside and rebuilds it" in block, block
+    as_json = _run(monkeypatch, capsys, root, ["status", "--json"])
+    assert json.loads(as_json.out)["catalogue"]["state"] == "damaged"
+
+    verify = _run(monkeypatch, capsys, root, ["verify"])
+    assert verify.code == 65
+    lines = [x for x in verify.out.splitlines() if x.startswith(str(root / CATALOGUE_NAME))]
+    assert len(lines) == 1 and len(lines[0]) - len(str(root)) < 160, verify.out
+    assert verify.err.count("\n") == 1
+    assert mirror_files(root) == before  # status and verify change nothing
+
+    for argv in (["fetch", "--quiet"], ["fetch", "--json"]):
+        copy = _copy(fetched, tmp_path / "-".join(argv))
+        DAMAGES[damage](copy)
+        records = {k: v for k, v in mirror_files(copy).items() if k != "manifest.json"}
+        result = _run(monkeypatch, capsys, copy, argv)
+        assert result.code == 0, result.err
+        assert result.err.count("\n") <= 1, result.err
+        # Its integrity check finds a damaged page anywhere; a planted value of the wrong type
+        # is found where the run reads it (status and verify find it anywhere).
+        if damage in PAGE_DAMAGE:
+            assert _notice(result.err), result.err
+        else:
+            assert _notice(result.err) or result.err == "", result.err
+        if argv[1] == "--json":
+            assert json.loads(result.out)["exit_code"] == 0
+        # The API had nothing new: every record file is as it was.
+        assert {k: v for k, v in mirror_files(copy).items() if k != "manifest.json"} == records
+        again = _run(monkeypatch, capsys, copy, ["fetch", "--quiet"])
+        assert again.code == 0 and again.err == ""  # repaired once, for good
