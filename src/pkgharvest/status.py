@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
-import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.errors import NoMirror, PkgHarvestError
+from pkgharvest.errors import NoMirror
 from pkgharvest.records import Kind, iso_utc, parse_timestamp
 from pkgharvest.store.journal import JOURNAL_NAME
 from pkgharvest.store.lock import PROC_LOCKS as PROC_LOCKS
@@ -235,42 +233,6 @@ def _run_facts(entry: object, now: datetime) -> RunFacts | None:
     )
 
 
-_RUN_FIELDS = (
-    "started",
-    "finished",
-    "scope",
-    "complete",
-    "exit_code",
-    "error",
-    "counts",
-    "requests",
-    "retries",
-    "seconds",
-)
-
-
-def _recorded_last_run(conn: Any) -> dict[str, Any] | None:
-    """The last run the catalogue database recorded, as a manifest entry (None when it holds
-    none, or cannot be read as it is)."""
-
-    try:
-        row = conn.execute(
-            f"SELECT {', '.join(_RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    except (sqlite3.Error, PkgHarvestError):  # an older schema, damage found in the row
-        return None
-    if row is None:
-        return None
-    entry = dict(zip(_RUN_FIELDS, row, strict=True))
-    if isinstance(entry["complete"], int):
-        entry["complete"] = bool(entry["complete"])
-    try:
-        entry["counts"] = json.loads(entry["counts"]) if entry["counts"] else None
-    except (TypeError, ValueError):
-        entry["counts"] = None
-    return entry
-
-
 def _later(manifest_run: object, recorded_run: dict[str, Any] | None) -> object:
     """The manifest's last run, or the database's when that one started later (a run that
     committed nothing is only in the database)."""
@@ -372,11 +334,12 @@ def _catalogue(root: Path, stamp: str) -> tuple[tuple[str, str], dict[str, Any] 
     shows here before a command meets it), and the last run it recorded (a run that failed
     committed nothing to the manifest) when it could be read."""
     from pkgharvest.catalogue.audit import examine
+    from pkgharvest.catalogue.reports import last_recorded_run
 
     found = examine(root, stamp)
     try:
-        usable = found.conn is not None and found.state in ("ok", "behind")
-        recorded = _recorded_last_run(found.conn) if usable else None
+        conn = found.conn if found.state in ("ok", "behind") else None
+        recorded = last_recorded_run(conn) if conn is not None else None
     finally:
         found.close()
     return (found.state, found.line), recorded

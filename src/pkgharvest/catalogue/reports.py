@@ -20,6 +20,7 @@ the cost follows the catalogue's size, not the length of its history.
 from __future__ import annotations
 
 import heapq
+import json
 import operator
 import sqlite3
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from typing import Any
 
 from pkgharvest.activity import is_dormant
 from pkgharvest.catalogue import history
+from pkgharvest.errors import PkgHarvestError
 from pkgharvest.records import HISTORY_FIELDS, Kind, Record, iso_utc, parse_timestamp
 
 
@@ -144,6 +146,42 @@ def last_committed_run(conn: sqlite3.Connection) -> int | None:
     """The last run that committed to the mirror (None: none recorded)."""
     row = conn.execute(f"SELECT max(id) FROM runs WHERE {_COMMITTED}").fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+_RUN_FIELDS = (
+    "started",
+    "finished",
+    "scope",
+    "complete",
+    "exit_code",
+    "error",
+    "counts",
+    "requests",
+    "retries",
+    "seconds",
+)
+
+
+def last_recorded_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The last run the database recorded, failed ones included, as a manifest entry (`status`:
+    a run that failed committed nothing to the manifest); None when it holds none, or cannot
+    be read as it is (an older schema, a damaged row)."""
+    try:
+        row = conn.execute(
+            f"SELECT {', '.join(_RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except (sqlite3.Error, PkgHarvestError):
+        return None
+    if row is None:
+        return None
+    entry = dict(zip(_RUN_FIELDS, row, strict=True))
+    if isinstance(entry["complete"], int):
+        entry["complete"] = bool(entry["complete"])
+    try:
+        entry["counts"] = json.loads(entry["counts"]) if entry["counts"] else None
+    except (TypeError, ValueError):
+        entry["counts"] = None
+    return entry
 
 
 def synced_run_id(conn: sqlite3.Connection) -> int | None:
