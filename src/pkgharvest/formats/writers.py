@@ -7,6 +7,7 @@ RFC 4180 says). Text is written as sent; only CSV changes it, by neutralizing fo
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from abc import ABC, abstractmethod
@@ -220,8 +221,20 @@ def write_history(
     slug_cell: object = None
     version_cell: object = None
     commit_cell: object = None
-    batch: list[tuple[object, ...]] = []  # written a few thousand rows at a time
+    # Rows go out a few thousand at a time, as one string: `out` may be a spool or a file
+    # whose every write() costs a Python call.
+    batch: list[tuple[object, ...]] = []
     add = batch.append
+    text = io.StringIO()
+    lines = csv.writer(text, lineterminator="\r\n")
+
+    def flush() -> None:
+        lines.writerows(batch)
+        batch.clear()
+        out.write(text.getvalue())
+        text.seek(0)
+        text.truncate()
+
     own_stamp = _OWN_STAMP.fullmatch
     for row_slug, at, stars, forks, total, row_version, row_commit in rows:
         if row_slug != slug:
@@ -236,9 +249,8 @@ def write_history(
             at_cell = cell(at, timestamp=True)
         add((slug_cell, at_cell, stars, forks, total, version_cell, commit_cell))
         if len(batch) >= 4096:
-            writer.writerows(batch)
-            batch.clear()
-    writer.writerows(batch)
+            flush()
+    flush()
 
 
 _UNSET = object()
