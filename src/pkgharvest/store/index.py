@@ -118,7 +118,8 @@ def load_saved_index(root: Path) -> SavedIndex:
 def _read_index_file(path: Path) -> bytes:
     """The bytes of a regular file at `path` (never through a symlink), b"" if unusable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | BINARY)
+        # O_NONBLOCK: opening a FIFO planted under the name would wait for a writer for ever.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
     except OSError:
         return b""
     try:
