@@ -228,9 +228,10 @@ def check_records(ctx: VerifyContext) -> Iterator[Problem]:
             path = folder / name
             if not regular:
                 what = "a symlink" if link else "a folder" if directory else "not a regular file"
-                yield Problem(
-                    "records", path, f"is {what}, not a record file: every command skips it"
-                )
+                advice = "every command skips it"
+                if directory:  # a rename cannot replace a folder (journal.check_target)
+                    advice += ", and a fetch that must write this name stops: move it away"
+                yield Problem("records", path, f"is {what}, not a record file: {advice}")
                 continue
             record, problem = _parse(path, kind)
             if problem is not None:

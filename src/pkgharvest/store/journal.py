@@ -187,6 +187,22 @@ def _check_staged_file(path: Path) -> None:
         )
 
 
+def folder_in_the_way(path: Path) -> CorruptStore:
+    return CorruptStore(f"{path} is a folder where the commit puts a file; {REPAIR_HINT}")
+
+
+def check_target(path: Path) -> None:
+    """A name the commit moves a file to: absent, or anything but a folder (a rename replaces
+    a file or a link, never a folder: the commit would stop part-way, and every reader with
+    it)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise folder_in_the_way(path)
+
+
 def _check_removed_file(path: Path) -> None:
     """A record file the journal removes: absent, or not a folder (unlinking a symlink
     removes the link, never what it points to)."""
@@ -202,8 +218,8 @@ def _check_removed_file(path: Path) -> None:
 
 def check_plan(root: Path, plan: CommitPlan) -> None:
     """The checks a fetch makes, on every folder and file a journal names: the kind folders,
-    the staging folder and its kind folders, each staged file, each file it removes.
-    CorruptStore naming the first that fails; nothing is touched."""
+    the staging folder and its kind folders, each staged file and the name it goes to, each
+    file it removes. CorruptStore naming the first that fails; nothing is touched."""
     staging = root / plan.staging
     check_folder(staging, "staging folder")
     for kind in Kind:
@@ -213,10 +229,13 @@ def check_plan(root: Path, plan: CommitPlan) -> None:
         check_folder(staged, "staging folder")
         for name in plan.moves.get(kind.value, []):
             _check_staged_file(staged / (name + PART_SUFFIX))
+            check_target(folder / name)
         for name in plan.removals.get(kind.value, []):
             _check_removed_file(folder / name)
-    for name in (INDEX_NAME, MANIFEST_NAME):
+    for name, moved in ((INDEX_NAME, plan.index), (MANIFEST_NAME, True)):
         _check_staged_file(staging / (name + PART_SUFFIX))
+        if moved:
+            check_target(root / name)
 
 
 def _parse(path: Path, data: bytes) -> CommitPlan:

@@ -547,6 +547,7 @@ class Transaction:
                 staged_index = self._staging / (INDEX_NAME + PART_SUFFIX)
                 write_new_file(staged_index, index_data, fsync=store.fsync)
                 plan.index = True
+            self._check_targets(plan)
             self._check_free_space(plan)
         except OSError as err:
             self.discard()
@@ -614,6 +615,17 @@ class Transaction:
                         removals.append(name)
             plan.removals[kind.value] = removals
         return plan
+
+    def _check_targets(self, plan: journal.CommitPlan) -> None:
+        """CorruptStore, before the journal, when a folder holds a name the commit moves a file
+        to (journal.check_target); the kind folders' scans already know their folders."""
+        for kind in Kind:
+            folders = self._index(kind).folders if plan.moves.get(kind.value) else None
+            if folders:
+                for name in sorted(folders.intersection(plan.moves[kind.value])):
+                    raise journal.folder_in_the_way(self._store.kind_folder(kind) / name)
+        if plan.index:
+            journal.check_target(self._store.root / INDEX_NAME)
 
     def _check_free_space(self, plan: journal.CommitPlan) -> None:
         """StoreWriteError unless the file system has room for what the commit allocates:
