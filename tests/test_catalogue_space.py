@@ -124,3 +124,30 @@ def test_with_room_the_same_mirror_reads_and_fetches(fetched: Path, small_ext4: 
     ):
         done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("free_kib", [88, 94, 100, 106])
+def test_a_disk_filling_up_during_the_database_update_is_named_never_an_internal_error(
+    fetched: Path, small_ext4: Path, free_kib: int
+) -> None:
+    """With this much room the JSON commit fits and the database's update does not: SQLite
+    rolls the transaction back itself, and the sync's own ROLLBACK then failed with "no
+    transaction is active", hiding the full disk. fetch said "failed to update (SQLITE_ERROR)"
+    and every reading command after it exited 1 (an internal error)."""
+    root = Path(shutil.copytree(fetched, small_ext4 / "mirror"))
+    _leave_free(small_ext4, free_kib)
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FETCH, str(root)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 9, (done.returncode, done.stderr)
+    assert done.stderr.count("\n") == 1 and "the disk is full" in done.stderr, done.stderr
+    for command in ("top", "trends"):
+        read = subprocess.run(
+            [sys.executable, "-m", "pkgharvest", command, "--data-dir", str(root)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert read.returncode == 73, (command, read.returncode, read.stderr)
+        assert read.stderr.count("\n") == 1 and "the disk is full" in read.stderr, read.stderr

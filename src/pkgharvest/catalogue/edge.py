@@ -102,11 +102,29 @@ def is_busy(err: sqlite3.Error) -> bool:
     return _code(err) in (_BUSY, _LOCKED)
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """End the write transaction a failure interrupted. SQLite has already rolled it back
+    after some errors (a full disk, an I/O error): a ROLLBACK then fails with "no transaction
+    is active" and would hide the error worth reporting."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _hidden_by_rollback(err: sqlite3.Error) -> sqlite3.Error:
+    """The error an `except: ROLLBACK` handler met, when its ROLLBACK failed because SQLite had
+    already rolled back (see `rollback`): that error says what happened, this one does not."""
+    cause = err.__context__
+    if "no transaction is active" in str(err) and isinstance(cause, sqlite3.Error):
+        return cause
+    return err
+
+
 def translate(err: sqlite3.Error, path: Path | str, doing: str) -> PkgHarvestError:
     """The errors.py error for `err`, met while `doing` (e.g. "read") the database `path`.
 
     The words are pkgharvest's own: SQLite's message can quote names from the file itself
     (a planted schema), which must not reach the terminal."""
+    err = _hidden_by_rollback(err)
     code = _code(err)
     if code in _DAMAGE_WORDS or "malformed" in str(err):
         why = _DAMAGE_WORDS.get(code, "its schema is damaged")
