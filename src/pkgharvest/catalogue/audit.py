@@ -160,11 +160,12 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
     if not immutable:
         try:
             check_room(root, log)
-        except PkgHarvestError:
-            immutable = True
-            found.notes.append(
-                f"{path.name}: its log was not read (too little free space to open it safely)"
-            )
+        except PkgHarvestError as err:
+            # Its log may hold what a checkpoint cut short by the full disk has not copied
+            # in: the file alone would look damaged. It is not judged until there is room.
+            found.state = "unreadable"
+            found.problems.append((path, f"cannot be checked: {_tail(str(err))}"))
+            return found
     found.state = "refused" if broken else "damaged" if wal_problem else "ok"
     try:
         conn, _ = connect(path, -1, write=False, immutable=immutable)

@@ -479,6 +479,20 @@ def check_room(root: Path, log_bytes: int) -> None:
         )
 
 
+def room_to_read(root: Path) -> str | None:
+    """Why a command could not open the database in `root` now for lack of room (see
+    `check_room`, with its log as it is), in one line; None when it could."""
+    try:
+        log = os.lstat(root / (CATALOGUE_NAME + "-wal")).st_size
+    except OSError:
+        log = 0
+    try:
+        check_room(root, log)
+    except CatalogueNoSpace as err:
+        return str(err)
+    return None
+
+
 def fill_wal_index(conn: sqlite3.Connection, root: Path) -> None:
     """Before a write: on a file system whose blocks are smaller than 4 KiB, give the wal-index
     real blocks for every region a log filling the free space could need, through SQLite's

@@ -42,6 +42,7 @@ from pkgharvest.catalogue import (
     open_catalogue,
     write,
 )
+from pkgharvest.catalogue.edge import room_to_read
 from pkgharvest.errors import (
     CatalogueLocked,
     CatalogueNoSpace,
@@ -148,7 +149,19 @@ class RunFeed:
 
     def finish(self, id_hints: write.IdHints | None = None) -> FeedOutcome:
         """Bring the database in line with the committed mirror (`id_hints`: the ids of the
-        files the run wrote, for a sync from the files); never raises for the database."""
+        files the run wrote, for a sync from the files); never raises for the database. A run
+        that leaves the disk too full for a command to open the database says so as its
+        problem: every reading command would stop (exit 73) until there is room."""
+        outcome = self._finish(id_hints)
+        if outcome.problem is None and (full := room_to_read(self.root)) is not None:
+            return dataclasses.replace(
+                outcome,
+                problem=f"the catalogue database was updated, but {full}; until then every "
+                "reading command stops",
+            )
+        return outcome
+
+    def _finish(self, id_hints: write.IdHints | None) -> FeedOutcome:
         feed = self._feed
         try:
             if feed is not None and self._catalogue is not None:
