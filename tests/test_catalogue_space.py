@@ -180,18 +180,27 @@ _GROW = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def three_hundred(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fetch_three_hundred(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mirror of the 300 packages `_GROW` starts from."""
     root = tmp_path_factory.mktemp("grow") / "mirror"
     done = subprocess.run([sys.executable, "-c", _GROW, str(root), "first"], cwd=REPO_ROOT)
     assert done.returncode == 0
     return root
 
 
+def mount_ext4_32(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB ext4 with 1 KiB blocks (and, as everywhere here, no root reserve)."""
+    yield from _ext4(tmp_path, 32)
+
+
+@pytest.fixture(scope="module")
+def three_hundred(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fetch_three_hundred(tmp_path_factory)
+
+
 @pytest.fixture
 def ext4_32(tmp_path: Path) -> Iterator[Path]:
-    """A 32 MiB ext4 with 1 KiB blocks."""
-    yield from _ext4(tmp_path, 32)
+    yield from mount_ext4_32(tmp_path)
 
 
 def _pkgharvest(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -78,7 +78,6 @@ _SPARE_BYTES = 64 * 1024
 _SPARE_BLOCKS = 16
 # ext4 keeps 2% of its blocks (at most 4096) for its own metadata: statvfs counts them in
 # f_bfree, but no file may use them, root's included.
-_EXT4_RESERVE_FRACTION = 50
 _EXT4_RESERVE_MAX = 4096
 
 
@@ -636,7 +635,11 @@ class Transaction:
         block = info.f_frsize or info.f_bsize or 4096
         if getattr(os, "geteuid", lambda: -1)() == 0:
             # Root may use the blocks reserved for root, never those the file system keeps.
-            kept = min(info.f_blocks // _EXT4_RESERVE_FRACTION, _EXT4_RESERVE_MAX)
+            # Both are in f_bfree and neither in f_bavail, and statvfs cannot tell them apart:
+            # at most 4,096 of the difference are the file system's, so that many are never
+            # counted (2% of f_blocks fell short: f_blocks leaves out the file system's own
+            # overhead, and the commit then stopped part-way).
+            kept = min(info.f_bfree - info.f_bavail, _EXT4_RESERVE_MAX)
             free_blocks = max(0, info.f_bfree - kept)
         else:
             free_blocks = info.f_bavail
