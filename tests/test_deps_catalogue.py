@@ -291,4 +291,28 @@ def test_the_readme_screen_is_this_tools_output(monkeypatch: MP, capsys: Cap, wo
     assert block is not None
     shown = "\n".join(line[4:] for line in block.group(1).rstrip("\n").splitlines())
     result = run_deps(monkeypatch, capsys, world, "netbox")
-    assert shown == "\n".join(line.rstrip() for line in result.out.rstrip("\n").splitlines())
+    assert shown == result.out.rstrip("\n")  # no line ends in a space either
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_the_heading_and_footer_break_between_clauses(
+    monkeypatch: MP, capsys: Cap, world: Path, columns: int
+) -> None:
+    """A heading or footer line longer than the terminal goes on on the next line, indented,
+    from where a clause ends; no line ends in a space."""
+    result = run_deps(
+        monkeypatch, capsys, world, "netbox", "zulip/requirements/common.in", columns=columns
+    )
+    lines = result.out.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    heading = "Dependencies of netbox/requirements.txt, zulip/requirements/common.in"
+    if columns < len(heading):
+        assert lines[:2] == [
+            "Dependencies of netbox/requirements.txt,",
+            "  zulip/requirements/common.in",
+        ]
+    else:
+        assert lines[0] == heading
+    at = next(n for n, line in enumerate(lines) if line.startswith("13 in the catalogue"))
+    assert lines[at].endswith(";") or lines[at + 1].startswith("  (")
+    assert lines[at + 1].startswith("  ") and len(lines[at + 1]) > 3  # no word alone

@@ -7,6 +7,7 @@ same in a real terminal (tmux), and the README's screens against the commands th
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -418,6 +419,49 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
     assert "┤" not in quiet.split("No commits in the 52 weeks")[1]
     assert MARK in screens["show (dormant)", width].splitlines()[0]
     assert MARK not in big.splitlines()[0]
+
+
+LEGEND_SCREENS = [
+    "top", "top --limit 0", "grid", "grid --layout columns", "show (dormant)",
+    "show (no commits)", "grids", "categories", "status",
+]  # fmt: skip
+CLAUSE_END = re.compile(r"[,;:]$")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", LEGEND_SCREENS)
+def test_legends_and_footers_break_between_clauses(
+    screens: dict[tuple[str, int], str], name: str, width: int
+) -> None:
+    """No line ends in a space (it is copied along, and underlined where the style says so);
+    a legend or footer that does not fit goes on on the next line, indented by two spaces,
+    from where a clause ends, or from a line at least half full (never one word alone)."""
+    out = screens[name, width]
+    lines = out.splitlines()
+    for line in lines:
+        assert line == line.rstrip(), f"{name} at {width}: a space at the end of {line!r}"
+    for above, line in itertools.pairwise(lines):
+        if re.match(r"  [^ │]", line) and not above.startswith(("│", " ")):  # goes on
+            assert (
+                CLAUSE_END.search(above) or line.startswith("  (") or cell_len(above) * 2 > width
+            ), f"{name} at {width}: {above!r} / {line!r}"
+    if MARK in out and not name.startswith("show"):
+        joined = re.sub(r"\n  (?=\S)", " ", out)  # each legend on one line again
+        assert tables.DORMANT_LEGEND in joined.splitlines(), f"{name} at {width}"
+
+
+def test_a_few_long_slugs_spill_rather_than_a_column_goes(
+    screens: dict[tuple[str, int], str],
+) -> None:
+    """At 80 columns, a top 20 (and a grid) with three slugs of 45 and more characters keeps
+    Forks and Last commit, columns a narrow table keeps longer than the sparkline: those
+    slugs get lines of their own (the narrowing's step 6 holds on), as few as the room needs."""
+    for name in ("top", "grid"):
+        header, _rows = header_and_rows(screens[name, 80])
+        assert header == ["#", "Package", "Stars", "Forks", "52 w", "Last commit"], name
+        lines = screens[name, 80].splitlines()
+        spilled = [line.split()[1] for line in lines if re.fullmatch(r" ?\d+  \S+( †)?", line)]
+        assert spilled and set(spilled) <= set(LONG_SLUGS), (name, spilled)
 
 
 # --- a real terminal ------------------------------------------------------------------------

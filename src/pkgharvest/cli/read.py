@@ -221,6 +221,7 @@ def top(
     mirror = reader.mirror
     from rich.text import Text
 
+    from pkgharvest.views.columns import legend_text
     from pkgharvest.views.tables import TOP_COLUMNS, package_table
 
     console = _console()
@@ -241,9 +242,8 @@ def top(
     # soft_wrap: the lines are fitted already; rich must neither wrap nor crop them (a slug is
     # never cut), and need not measure them again.
     console.print(table.table, soft_wrap=True)
-    for line in table.legend:
-        console.print(Text(line, style="dim"))
-    console.print(Text(caption, style="dim"))
+    for line in (*table.legend, caption):
+        console.print(legend_text(line, console.width), soft_wrap=True)
 
 
 @commands.command(
@@ -295,6 +295,7 @@ def grid(
         return
     from rich.text import Text
 
+    from pkgharvest.views.columns import legend_text
     from pkgharvest.views.tables import (
         GRID_COLUMNS,
         grid_columns_view,
@@ -316,7 +317,7 @@ def grid(
     table = package_table(members, now=now, width=console.width, columns=GRID_COLUMNS, scale=scale)
     console.print(table.table, soft_wrap=True)
     for line in table.legend:
-        console.print(Text(line, style="dim"))
+        console.print(legend_text(line, console.width), soft_wrap=True)
 
 
 @commands.command(

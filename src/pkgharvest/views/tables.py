@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType
-from rich.constrain import Constrain
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -40,6 +39,7 @@ from pkgharvest.views.columns import (
     SLUG_STYLE,
     Column,
     fit_cell,
+    legend_text,
     measured,
     render_columns,
     slug_cell,
@@ -198,8 +198,9 @@ and the stars."""
 SPILL = "Package spills"
 """The last try to keep the sparkline: the package column stops being as wide as the longest
 slug, and a slug longer than it gets a line of its own, the rest of its row on the next line.
-It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST). When the sparkline goes
-anyway, the column is as wide as the longest slug again."""
+It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST), and only as far as the
+room left needs. The steps after it keep it: a few long slugs spill rather than Forks or Last
+commit go (a column the table keeps longer than the sparkline)."""
 
 SPILL_SHARE = 4
 SPILL_MOST = 5
@@ -222,8 +223,8 @@ NARROWING: tuple[str, ...] = (
 """What a package table gives up when it does not fit, first to last: the sparkline narrows
 from 52 bars to 26, the description goes (it is first cut to fit, down to _DESCRIPTION_MIN),
 the sparkline narrows to 13 bars, Category and Version go, a few long slugs get lines of their
-own if that keeps the sparkline (SPILL), then the sparkline, Forks, Last commit and the
-52-week total go. When even KEPT_COLUMNS do not fit, every slug too long for the room left
+own (SPILL, and so on from there), then the sparkline, Forks, Last commit and the 52-week
+total go. When even KEPT_COLUMNS do not fit, every slug too long for the room left
 spills. docs/reading.md states
 this order; tests/test_screens.py holds the tables to it."""
 
@@ -261,9 +262,8 @@ def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
     states = [(spark, hidden, spill)]
     for step in NARROWING:
         name, _, left = step.partition(" ")
-        spill = step == SPILL  # only while it keeps the sparkline: later steps fit all slugs
-        if spill:
-            pass
+        if step == SPILL:
+            spill = True
         elif name == "Activity" and "Activity" in columns:
             spark = int(left) if left else 0
         elif step in columns:
@@ -292,12 +292,17 @@ def _choose_layout(
     """The widest layout of _layouts(columns) that fits in `width`.
 
     `fixed` maps every shown column but the sparkline and the description to its width (the
-    package column at its full width: slugs are not cut); `spilled` is the package column's
-    width from the SPILL step on. `description` is the longest description (0: none to show).
+    package column at its full width: slugs are not cut); `spilled` is the narrowest the
+    package column gets from the SPILL step on (it takes what room is left, up to its full
+    width). `description` is the longest description (0: none to show).
     """
     need = min(description, _DESCRIPTION_MIN)
     for spark, hidden, spill in _layouts(columns):
-        widths = {**fixed, "Package": spilled} if spill else fixed
+        widths = dict(fixed)
+        if spill:
+            others = [w for header, w in fixed.items() if header not in hidden | {"Package"}]
+            room = width - sum(others) - GAP * len(others) - (spark + GAP if spark else 0)
+            widths["Package"] = min(fixed["Package"], max(spilled, room))
         shown = [w for header, w in widths.items() if header not in hidden]
         if spark:
             shown.append(spark)
@@ -482,9 +487,9 @@ def grid_columns_view(
                 sparks[start:end], now, cell,
             )
         )  # fmt: skip
-    parts.append(Text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top, blank), style="dim"))
+    parts.append(legend_text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top, blank), width))
     if any(rows.dormant):
-        parts.append(Text(DORMANT_LEGEND, style="dim"))
+        parts.append(legend_text(DORMANT_LEGEND, width))
     return Group(*parts)
 
 
@@ -573,7 +578,8 @@ def groups_table(
     two to the same characters and styles.
     """
     columns = group_columns(summaries, noun, width=width)
-    return _draw_simple_head(columns, caption)
+    table = _draw_simple_head(columns)
+    return Group(table, legend_text(caption, width)) if caption else table
 
 
 def group_columns(
@@ -629,14 +635,14 @@ class _GroupColumn:
     style: str = ""
 
 
-def _draw_simple_head(columns: Sequence[_GroupColumn], caption: str | None) -> RenderableType:
+def _draw_simple_head(columns: Sequence[_GroupColumn]) -> _Lines:
     """What rich's Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False,
-    collapse_padding=True) prints for `columns` with these widths (as max_width).
+    collapse_padding=True) prints for `columns` with these widths (as max_width), without the
+    spaces rich pads a line's end with.
 
     rich's rules followed here: every cell but the last column's has one space of right
     padding; columns are joined by the box's vertical (a space); the header row and its
-    padding are bold; the rule under it spans the table; the caption is wrapped and padded to
-    the table's width.
+    padding are bold; the rule under it spans the table.
     """
     padding = [1] * (len(columns) - 1) + [0]
     sizes = [column.width for column in columns]
@@ -674,10 +680,18 @@ def _draw_simple_head(columns: Sequence[_GroupColumn], caption: str | None) -> R
         if plain:
             line.append((plain, ""))
         lines.append(line)
-    table = _Lines(lines)
-    if not caption:
-        return table
-    return Group(table, Constrain(Text(caption, justify="left"), width=table_width))
+    return _Lines([_without_trailing_spaces(line) for line in lines])
+
+
+def _without_trailing_spaces(line: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A line of (text, style) pieces without the spaces at its end (padding to copy and paste
+    along, and underlined or coloured where its style says so)."""
+    line = list(line)
+    while line and not line[-1][0].rstrip():
+        line.pop()
+    if line:
+        line[-1] = (line[-1][0].rstrip(), line[-1][1])
+    return line
 
 
 class _Lines:
