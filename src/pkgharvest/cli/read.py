@@ -73,12 +73,16 @@ def _console() -> Console:
 
 
 def _freshness(mirror: Mirror, now: datetime) -> str:
+    from pkgharvest.errors import ExitCode
     from pkgharvest.views.charts import relative_date
 
     updated = mirror.last_updated()
     text = f"mirror updated {relative_date(updated, now)}" if updated else "mirror date unknown"
-    if mirror.last_run_complete() is False:
-        text += "; the last fetch did not finish"
+    last_run = mirror.manifest.get("last_run")
+    if isinstance(last_run, dict) and last_run.get("exit_code") == ExitCode.PARTIAL:
+        # A targeted fetch is never "complete" (it is not the whole catalogue), and says nothing
+        # here when it did all it was asked; a partial run kept what it fetched, and says so.
+        text += "; the last fetch was partial (`pkgharvest status` says more)"
     return text
 
 
