@@ -534,6 +534,35 @@ def test_screens_in_a_real_80_column_terminal(
         assert len(column_headers(out)) == 40
 
 
+def test_fetch_summary_in_a_real_80_column_terminal(tmux: Any, tmp_path: Path) -> None:
+    """fetch's summary (230 characters) on a terminal of 80 columns: broken after its
+    semicolons and commas, never by the terminal inside a word, no line ending in a space;
+    read back whole, it is the one line a pipe gets."""
+    from tests.fakeproc import serve_in_subprocess
+
+    with serve_in_subprocess(packages=40, grids=3, seed=4) as url:
+        argv = [str(INSTALLED), "fetch", "--data-dir", str(tmp_path / "mirror")]
+        out = tmux(["env", f"PKGHARVEST_BASE_URL={url}", *argv])
+        piped = subprocess.run(
+            [*argv, "--data-dir", str(tmp_path / "again")],
+            env={**os.environ, "PKGHARVEST_BASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    lines = out.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("fetch complete:"))
+    summary = [lines[start]]
+    summary += itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1 :])
+    assert len(summary) > 1
+    assert all(cell_len(line) <= 80 and line == line.rstrip() for line in summary)
+    assert all(line.endswith((",", ";")) for line in summary[:-1])
+    assert re.sub(r"seconds?|[\d.]+ s", "", " ".join(line.strip() for line in summary)) == (
+        re.sub(r"seconds?|[\d.]+ s", "", piped.strip())
+    )
+
+
 # --- the README's screens -------------------------------------------------------------------
 
 

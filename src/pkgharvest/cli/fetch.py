@@ -212,15 +212,28 @@ def fetch(
     elif not quiet:
         for line in missing:
             sys.stderr.write(f"pkgharvest: warning: {line}\n")
-        sys.stdout.write(report.summary_line() + "\n")
+        _write_fitted(report.summary_line())
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
             from pkgharvest.views.text import sanitize  # the digest names slugs from the API
 
-            sys.stdout.write(f"changes: {sanitize(changes.digest())}\n")
+            _write_fitted(f"changes: {sanitize(changes.digest())}")
     elif report.exit_code and report.exit_code != ExitCode.CATALOGUE_BEHIND:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
+
+
+def _write_fitted(line: str) -> None:
+    """`line` on stdout; on a terminal, broken between its clauses to the terminal's width (as
+    the tables' footers are) rather than by the terminal inside a word. A pipe or a log gets
+    it on one line, to grep."""
+    if sys.stdout.isatty():
+        import shutil
+
+        from pkgharvest.views.columns import wrapped_lines
+
+        line = "\n".join(wrapped_lines(line, shutil.get_terminal_size((80, 24)).columns))
+    sys.stdout.write(line + "\n")
 
 
 def write_json(document: dict[str, Any]) -> None:
