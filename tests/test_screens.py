@@ -534,6 +534,17 @@ def test_screens_in_a_real_80_column_terminal(
         assert len(column_headers(out)) == 40
 
 
+def test_verify_in_a_real_80_column_terminal(tmux: Any, mirror: Path) -> None:
+    """verify's one `ok` line (140 characters here) on a terminal of 80 columns: broken after
+    its commas and semicolons, never inside a word."""
+    out = tmux([str(INSTALLED), "verify", "--data-dir", str(mirror)])
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[0].startswith("verify: ok: 406 packages, 40 grids, 5 categories")
+    assert len(lines) > 1 and all(line.startswith("  ") for line in lines[1:])
+    assert all(cell_len(line) <= 80 and line == line.rstrip() for line in lines)
+    assert all(line.endswith((",", ";")) for line in lines[:-1])
+
+
 def test_fetch_summary_in_a_real_80_column_terminal(tmux: Any, tmp_path: Path) -> None:
     """fetch's summary (230 characters) on a terminal of 80 columns: broken after its
     semicolons and commas, never by the terminal inside a word, no line ending in a space;

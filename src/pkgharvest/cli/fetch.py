@@ -14,7 +14,7 @@ from typer._click.core import Parameter
 from typer._click.exceptions import BadParameter
 from typer._click.types import ParamType
 
-from pkgharvest.cli.common import invocation
+from pkgharvest.cli.common import invocation, write_fitted
 from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
 from pkgharvest.cli.params import Number, WholeNumber, shown
 from pkgharvest.config import (
@@ -212,28 +212,15 @@ def fetch(
     elif not quiet:
         for line in missing:
             sys.stderr.write(f"pkgharvest: warning: {line}\n")
-        _write_fitted(report.summary_line())
+        write_fitted(report.summary_line())
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
             from pkgharvest.views.text import sanitize  # the digest names slugs from the API
 
-            _write_fitted(f"changes: {sanitize(changes.digest())}")
+            write_fitted(f"changes: {sanitize(changes.digest())}")
     elif report.exit_code and report.exit_code != ExitCode.CATALOGUE_BEHIND:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:
         raise typer.Exit(int(report.exit_code))
-
-
-def _write_fitted(line: str) -> None:
-    """`line` on stdout; on a terminal, broken between its clauses to the terminal's width (as
-    the tables' footers are) rather than by the terminal inside a word. A pipe or a log gets
-    it on one line, to grep."""
-    if sys.stdout.isatty():
-        import shutil
-
-        from pkgharvest.views.columns import wrapped_lines
-
-        line = "\n".join(wrapped_lines(line, shutil.get_terminal_size((80, 24)).columns))
-    sys.stdout.write(line + "\n")
 
 
 def write_json(document: dict[str, Any]) -> None:
