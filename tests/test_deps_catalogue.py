@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 
 from pkgharvest.catalogue import CATALOGUE_NAME
 from tests.depsworld import run_deps, write_world
@@ -316,3 +317,27 @@ def test_the_heading_and_footer_break_between_clauses(
     at = next(n for n, line in enumerate(lines) if line.startswith("13 in the catalogue"))
     assert lines[at].endswith(";") or lines[at + 1].startswith("  (")
     assert lines[at + 1].startswith("  ") and len(lines[at + 1]) > 3  # no word alone
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120, 200])
+def test_every_width_keeps_names_marks_and_numbers_whole(
+    monkeypatch: MP, capsys: Cap, world: Path, columns: int
+) -> None:
+    """`deps` at the widths of the other reading commands' screens (tests/test_screens.py):
+    no line wider than the terminal or ending in a space, every dependency in the catalogue on
+    a row of its own with its name whole, the dormant mark on the dormant ones, its stars."""
+    args = ("netbox", "zulip/requirements/common.in")
+    found = [
+        item
+        for item in as_json(monkeypatch, capsys, world, *args)["dependencies"]
+        if item["status"] != "not-in-catalogue"
+    ]
+    result = run_deps(monkeypatch, capsys, world, *args, columns=columns)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert all(cell_len(line) <= columns and line == line.rstrip() for line in lines)
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line and line[0] != " "}
+    for item in found:
+        cells = rows[item["name"]]
+        assert (cells[0] == "†") == (item["status"] == "dormant"), item["name"]
+        assert f"{item['stars']:,}" in cells or columns < 80, (item["name"], cells)

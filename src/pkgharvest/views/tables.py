@@ -199,8 +199,8 @@ SPILL = "Package spills"
 """The last try to keep the sparkline: the package column stops being as wide as the longest
 slug, and a slug longer than it gets a line of its own, the rest of its row on the next line.
 It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST), and only as far as the
-room left needs. The steps after it keep it: a few long slugs spill rather than Forks or Last
-commit go (a column the table keeps longer than the sparkline)."""
+room left needs. When the sparkline goes anyway, the column is as wide as the longest slug
+again."""
 
 SPILL_SHARE = 4
 SPILL_MOST = 5
@@ -223,8 +223,8 @@ NARROWING: tuple[str, ...] = (
 """What a package table gives up when it does not fit, first to last: the sparkline narrows
 from 52 bars to 26, the description goes (it is first cut to fit, down to _DESCRIPTION_MIN),
 the sparkline narrows to 13 bars, Category and Version go, a few long slugs get lines of their
-own (SPILL, and so on from there), then the sparkline, Forks, Last commit and the 52-week
-total go. When even KEPT_COLUMNS do not fit, every slug too long for the room left
+own if that keeps the sparkline (SPILL), then the sparkline, Forks, Last commit and the
+52-week total go. When even KEPT_COLUMNS do not fit, every slug too long for the room left
 spills. docs/reading.md states
 this order; tests/test_screens.py holds the tables to it."""
 
@@ -262,8 +262,11 @@ def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
     states = [(spark, hidden, spill)]
     for step in NARROWING:
         name, _, left = step.partition(" ")
-        if step == SPILL:
-            spill = True
+        # Only while it keeps the sparkline: a list stays one line a package (issue 9) where
+        # the sparkline goes anyway.
+        spill = step == SPILL
+        if spill:
+            pass
         elif name == "Activity" and "Activity" in columns:
             spark = int(left) if left else 0
         elif step in columns:
