@@ -314,7 +314,7 @@ def grid(
         )
         console.print(view)
         return
-    console.print(grid_header(grid_record, len(members), hidden))
+    console.print(grid_header(grid_record, len(members), hidden, width=console.width))
     if not members:
         console.print(Text("None of this grid's packages are in the mirror.", style="dim"))
         return

@@ -44,6 +44,7 @@ from pkgharvest.views.columns import (
     render_columns,
     slug_cell,
     widest,
+    wrapped_lines,
 )
 from pkgharvest.views.text import clip_lines, display, title_differs
 
@@ -412,13 +413,14 @@ _GRID_PER_CELL = 3  # a column's padding and its border
 _GRID_DESCRIPTION_LINES = 3
 
 
-def grid_header(grid: Record, count: int, hidden: int = 0) -> Text:
-    """The grid's title, slug and description, and how many packages follow."""
+def grid_header(grid: Record, count: int, hidden: int = 0, *, width: int = 80) -> Text:
+    """The grid's title, slug and description (wrapped to `width`, no line ending in a
+    space), and how many packages follow."""
     header = Text(display(grid.get("title")), style="bold")
     header.append(f"  ({display(grid.get('slug'))})", style="dim")
     description = display(grid.get("description"), missing="")
     if description:
-        header.append("\n" + description)
+        header.append("\n" + "\n".join(wrapped_lines(description, width, indent=0)))
     noun = "package" if count == 1 else "packages"
     line = f"\n{count:,} {noun}, by stars"
     if hidden:
@@ -470,7 +472,7 @@ def grid_columns_view(
 ) -> Group:
     """One grid as the website shows it: a header, then its packages as columns (in as many
     blocks as the width needs), one row per feature."""
-    parts: list[RenderableType] = [grid_header(grid, len(packages), hidden)]
+    parts: list[RenderableType] = [grid_header(grid, len(packages), hidden, width=width)]
     if not packages:
         parts.append(Text("None of this grid's packages are in the mirror.", style="dim"))
         return Group(*parts)
