@@ -10,10 +10,12 @@ width and end in an ellipsis.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 from rich.text import Span, Text
 
 from pkgharvest.activity import DORMANT_AFTER_DAYS
@@ -59,15 +61,16 @@ CONTINUATION = 2
 """A legend or footer line that goes on on the next line goes on indented by this much, so
 that it reads as one with the line above and apart from the next legend."""
 
-_CLAUSE_BREAK = re.compile(r"(?<=[,;:]) +| +(?=\()")
-"""Where a legend reads well broken: after a comma, semicolon or colon, before a parenthesis."""
+_CLAUSE_BREAK = re.compile(r"(?<=[,;]) +| +(?=\()")
+"""Where a legend reads well broken: after a comma or semicolon, before a parenthesis (not
+after a colon: "blank: not observed" is one thing)."""
 
 
 def wrapped_lines(text: str, width: int, indent: int = CONTINUATION) -> list[str]:
     """`text` in lines of at most `width` terminal cells: broken where a clause ends (see
     _CLAUSE_BREAK) where it can, between words only inside a clause longer than a line, each
     line after the first indented by `indent`; no line ends in a space, and no line is left
-    less than half full for the sake of a clause. A word longer than a
+    less than a third full for the sake of a clause. A word longer than a
     line (a path, a URL) is never broken: its line runs past the edge."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
@@ -90,8 +93,8 @@ def _wrapped_paragraph(text: str, width: int, indent: str) -> list[str]:
         if room_for(clause):
             add(clause)
             continue
-        # A new line for the clause, unless that would leave this one less than half full.
-        if cell_len(lines[-1]) * 2 > width:
+        # A new line for the clause, unless that would leave this one short (a third).
+        if cell_len(lines[-1]) * 3 >= width:
             lines.append(indent)
             if room_for(clause):
                 add(clause)
@@ -103,11 +106,30 @@ def _wrapped_paragraph(text: str, width: int, indent: str) -> list[str]:
     return lines
 
 
-def legend_text(text: str, width: int, style: str = "dim") -> Text:
+def legend_text(text: str, width: int, style: str = "dim", indent: int = CONTINUATION) -> Text:
     """A legend or footer under a table, in lines that fit `width` (see wrapped_lines): print
     it with soft_wrap=True, so that rich neither wraps it again nor crops a word that has to
     run past the edge."""
-    return Text("\n".join(wrapped_lines(text, width)), style=style, no_wrap=True, overflow="ignore")
+    lines = wrapped_lines(text, width, indent)
+    return Text("\n".join(lines), style=style, no_wrap=True, overflow="ignore")
+
+
+class TrimmedLines:
+    """A renderable drawn as rich draws it (its words wrapped to the width), each line without
+    the spaces rich leaves at its end."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        for line in console.render_lines(self.renderable, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip(" "):
+                line.pop()
+            if line and not line[-1].control:
+                last = line[-1]
+                line[-1] = Segment(last.text.rstrip(" "), last.style)
+            yield from line
+            yield Segment.line()
 
 
 def slug_cell(slug: str, dormant: bool) -> tuple[str, str]:
