@@ -726,3 +726,20 @@ def test_grids_never_cut_a_slug(monkeypatch, capsys, tmp_path: Path) -> None:
         out = run_cli(monkeypatch, capsys, "grids", "--data-dir", str(root), columns=columns).out
         assert "authentication-and-authorization-for-rest-apis" in out.split()
         assert max(cell_len(line) for line in out.splitlines()) <= columns
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_wrapped_lines_keep_every_word_and_fit(seed: int) -> None:
+    """Legends and footers (views/columns.wrapped_lines): the words in order, none split, no
+    line wider than the terminal unless it is one word too long for any line, no line ending
+    in a space, every line after the first indented."""
+    rng = random.Random(seed)
+    words = ["a", "bar", "2026-02-23;", "commits,", "(from", "数据库", "🚀", "x" * 70, "last", "z"]
+    text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 40)))
+    width = rng.choice([1, 5, 20, 40, 60, 80, 120])
+    lines = wrapped_lines(text, width)
+    assert " ".join(line.strip() for line in lines) == text
+    assert all(line == line.rstrip() for line in lines)
+    assert all(line.startswith("  ") and line[2] != " " for line in lines[1:])
+    for line in lines:
+        assert cell_len(line) <= width or " " not in line.strip(), (width, line)
