@@ -149,8 +149,8 @@ def _root_fetch(url: str, root: Path, capsys: Cap) -> tuple[int, str]:
 
 
 def _change(catalogue: Catalogue) -> tuple[int, int, int]:
-    """Records rewritten, one removed, a grid renamed; returns (a changed package's id, the
-    removed one's, the renamed grid's)."""
+    """Records rewritten, one removed, a grid renamed (its members' records change too);
+    returns (a changed package's id, the removed one's, the renamed grid's)."""
     ids = sorted(catalogue.table("packages"))
     for package_id in ids[:5]:
         stars = catalogue.table("packages")[package_id].get("repo_watchers") or 0
@@ -179,9 +179,12 @@ def test_root_fetches_and_reads_the_service_users_folder_as_that_user_would(
     with FakeApi(catalogue).serve() as url:
         by_root = _service_folder(base, "by-root")
         by_owner = _service_folder(base, "by-owner")
-        for root in (by_root, by_owner):
-            assert as_owner.fetch(url, root) == (0, "")
-        changed, removed, grid_id = _change(catalogue)
+        # A first fetch into the service user's empty folder: by root, and by the owner.
+        assert _root_fetch(url, by_root, capsys) == (0, "")
+        assert as_owner.fetch(url, by_owner) == (0, "")
+        assert _not_the_owners(by_root) == []
+        assert _shape(by_root) == _shape(by_owner)
+        changed, removed, _ = _change(catalogue)
 
         # Root's fetch and the owner's own, from the same mirror, of the same change.
         code, err = _root_fetch(url, by_root, capsys)
@@ -316,3 +319,104 @@ def test_a_reader_as_root_finishing_the_owners_cut_short_commit_makes_no_lock_of
         assert not (root / ".commit-journal.json").exists()
         assert _not_the_owners(root) == []  # `.lock` made again, and given to the owner
         assert as_owner.fetch(url, root) == (0, "")
+
+
+def test_each_file_is_the_owners_before_its_fsync_and_before_it_is_moved_to_its_name(
+    monkeypatch: MP, capsys: Cap, as_owner: OwnerRunner, base: Path
+) -> None:
+    catalogue = generate_catalogue(packages=PACKAGES, grids=GRIDS, seed=8)
+    with FakeApi(catalogue).serve() as url:
+        root = _service_folder(base, "mirror")
+        assert as_owner.fetch(url, root) == (0, "")
+        _change(catalogue)
+        moved: list[tuple[str, int, int]] = []
+        synced: list[tuple[int, int]] = []
+        real_replace, real_fsync = os.replace, os.fsync
+
+        def replace(source: str, target: str, *args: object, **kwargs: object) -> None:
+            info = os.lstat(source)
+            moved.append((os.path.relpath(target, root), info.st_uid, info.st_gid))
+            real_replace(source, target, *args, **kwargs)  # type: ignore[arg-type]
+
+        def fsync(fd: int) -> None:
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode):
+                synced.append((info.st_uid, info.st_gid))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "replace", replace)
+        monkeypatch.setattr(os, "fsync", fsync)
+        deps = Dependencies(retry=RetryPolicy(attempts=2), sleep=lambda seconds: None)
+        argv = ["fetch", "--quiet", "--fsync", "--base-url", url, "--data-dir", str(root)]
+        code = run(argv, deps)
+        monkeypatch.undo()
+    # Every record file, the index, the manifest and the journal, at the moment it is moved
+    # to its name; and every file at its fsync (so that the ownership is durable with it).
+    names = {name for name, _, _ in moved}
+    assert {"manifest.json", ".index.json", ".commit-journal.json"} <= names
+    assert any(name.startswith("packages/") for name in names)
+    assert [m for m in moved if m[1:] != (OWNER, OWNER)] == []
+    assert synced and [s for s in synced if s != (OWNER, OWNER)] == []
+    assert code == 0, capsys.readouterr().err
+    assert _not_the_owners(root) == []
+
+
+def test_root_repairing_a_damaged_database_leaves_both_files_the_owners(
+    capsys: Cap, as_owner: OwnerRunner, base: Path
+) -> None:
+    catalogue = generate_catalogue(packages=PACKAGES, grids=GRIDS, seed=9)
+    with FakeApi(catalogue).serve() as url:
+        root = _service_folder(base, "mirror")
+        assert as_owner.fetch(url, root) == (0, "")
+        database = root / "catalogue.db"
+        with open(database, "r+b") as file:  # its second page overwritten
+            file.seek(4096)
+            file.write(bytes(range(256)) * 16)
+        code, err = _root_fetch(url, root, capsys)
+        assert code == 0 and "moved aside as catalogue.db.corrupt and rebuilt" in err, err
+        assert (root / "catalogue.db.corrupt").exists() and database.exists()
+        assert _not_the_owners(root) == []
+        assert as_owner.fetch(url, root) == (0, "")
+
+
+def test_a_group_member_keeps_its_own_files_and_leaves_the_database_to_the_owner(
+    as_owner: OwnerRunner, base: Path
+) -> None:
+    """Not root: a user that may write the folder (its group's, setgid, umask 002) but does not
+    own it gives nothing away. Its fetch updates the JSON mirror with files of its own (the
+    folder's group) and leaves the database to the owner: exit 9, said; the owner's next run
+    catches the database up."""
+    member = OWNER - 1
+    catalogue = generate_catalogue(packages=PACKAGES, grids=GRIDS, seed=10)
+    umask = os.umask(0o002)
+    try:
+        with FakeApi(catalogue).serve() as url:
+            root = _service_folder(base, "shared")
+            root.chmod(0o2775)
+            assert as_owner.fetch(url, root) == (0, "")
+            changed = sorted(catalogue.table("packages"))[0]
+            catalogue.update_package(changed, repo_watchers=31337)
+            proc = subprocess.Popen(
+                [as_owner.python, "-m", "pkgharvest", "fetch", "--quiet"]
+                + ["--base-url", url, "--data-dir", str(root)],
+                cwd="/",
+                env=as_owner.env,
+                user=member,
+                group=member,
+                extra_groups=[OWNER],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 9, err
+            assert "the catalogue database was not updated" in err
+            record = next(
+                path for path in (root / "packages").glob("*.json")
+                if json.loads(path.read_bytes())["id"] == changed
+            )  # fmt: skip
+            info = record.stat()
+            assert (info.st_uid, info.st_gid) == (member, OWNER)
+            assert (root / "catalogue.db").stat().st_uid == OWNER
+            assert as_owner.fetch(url, root) == (0, "")
+    finally:
+        os.umask(umask)
