@@ -41,6 +41,10 @@ PACKAGES = 40
 GRIDS = 5
 
 
+def _fetch_args(url: str, root: Path) -> list[str]:
+    return ["fetch", "--quiet", "--base-url", url, "--data-dir", str(root)]
+
+
 @dataclass(frozen=True)
 class OwnerRunner:
     """Runs `python -m MODULE ARGS` as uid/gid 65534: an interpreter that user may execute
@@ -65,7 +69,7 @@ class OwnerRunner:
         )
 
     def fetch(self, url: str, root: Path) -> tuple[int, str]:
-        proc = self("pkgharvest", "fetch", "--quiet", "--base-url", url, "--data-dir", str(root))
+        proc = self("pkgharvest", *_fetch_args(url, root))
         _, err = proc.communicate(timeout=300)
         return proc.returncode, err
 
@@ -144,7 +148,7 @@ def _not_the_owners(root: Path) -> list[str]:
 def _root_fetch(url: str, root: Path, capsys: Cap) -> tuple[int, str]:
     deps = Dependencies(retry=RetryPolicy(attempts=2), sleep=lambda seconds: None)
     capsys.readouterr()
-    code = run(["fetch", "--quiet", "--base-url", url, "--data-dir", str(root)], deps)
+    code = run(_fetch_args(url, root), deps)
     return code, capsys.readouterr().err
 
 
@@ -265,8 +269,7 @@ def test_a_commit_killed_as_root_and_finished_by_a_reader_as_root_leaves_no_file
         _every_package_gains_a_star(catalogue)
         marker = base / "paused"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.commitpause", "fetch", "--quiet"]
-            + ["--base-url", url, "--data-dir", str(root)],
+            [sys.executable, "-m", "tests.commitpause", *_fetch_args(url, root)],
             cwd=REPO_ROOT,
             env={**os.environ, **_pause_env(marker)},
             stdout=subprocess.PIPE,
@@ -301,16 +304,7 @@ def test_a_reader_as_root_finishing_the_owners_cut_short_commit_makes_no_lock_of
         marker = base / "paused"
         marker_folder = marker.parent
         os.chown(marker_folder, OWNER, OWNER)  # the owner's child writes its marker here
-        proc = as_owner(
-            "tests.commitpause",
-            "fetch",
-            "--quiet",
-            "--base-url",
-            url,
-            "--data-dir",
-            str(root),
-            env=_pause_env(marker),
-        )
+        proc = as_owner("tests.commitpause", *_fetch_args(url, root), env=_pause_env(marker))
         _paused(proc, marker)
         (root / ".lock").unlink()  # a lock file gone with the killed run (or never made)
 
@@ -397,8 +391,7 @@ def test_a_group_member_keeps_its_own_files_and_leaves_the_database_to_the_owner
             changed = sorted(catalogue.table("packages"))[0]
             catalogue.update_package(changed, repo_watchers=31337)
             proc = subprocess.Popen(
-                [as_owner.python, "-m", "pkgharvest", "fetch", "--quiet"]
-                + ["--base-url", url, "--data-dir", str(root)],
+                [as_owner.python, "-m", "pkgharvest", *_fetch_args(url, root)],
                 cwd="/",
                 env=as_owner.env,
                 user=member,
@@ -420,3 +413,35 @@ def test_a_group_member_keeps_its_own_files_and_leaves_the_database_to_the_owner
             assert as_owner.fetch(url, root) == (0, "")
     finally:
         os.umask(umask)
+
+
+# --- every creation goes through store/owner.py -------------------------------------------------
+
+SOURCE = REPO_ROOT / "src" / "pkgharvest"
+CREATES = ("O_CREAT", "mkdir(", "mkdtemp(", "mkstemp(", "NamedTemporaryFile(", "open_new(")
+DATA_FOLDER_ITSELF = {("store/transaction.py", "lock")}
+"""`Store.lock` makes a data folder that does not exist yet: it then belongs to whoever ran the
+command, and so does everything in it."""
+
+
+def test_every_function_that_creates_a_file_in_the_data_folder_gives_it_to_the_owner() -> None:
+    """In the wings that write the data folder (store/, catalogue/), a function that creates a
+    file or folder (os.open with O_CREAT, mkdir, mkdtemp...) also gives it away (`.give(` or
+    an Owner's make_folder): a new place that creates a file without it is caught here."""
+    import ast
+
+    offenders = []
+    for wing in ("store", "catalogue"):
+        for path in sorted((SOURCE / wing).glob("*.py")):
+            text = path.read_text("utf-8")
+            rel = path.relative_to(SOURCE).as_posix()
+            for node in ast.walk(ast.parse(text)):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                body = ast.get_source_segment(text, node) or ""
+                creates = [word for word in CREATES if word in body]
+                if (rel, node.name) in DATA_FOLDER_ITSELF or rel == "store/owner.py":
+                    continue
+                if creates and ".give(" not in body and "make_folder(" not in body:
+                    offenders.append(f"{rel}: {node.name} ({', '.join(creates)})")
+    assert offenders == []

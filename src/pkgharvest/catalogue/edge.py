@@ -275,7 +275,7 @@ def problems(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def create(path: Path, owner: Owner = CREATOR) -> None:
+def create(path: Path, owner: Owner) -> None:
     """Create an empty database file, given to `owner` (store/owner.py: SQLite gives the files
     it makes beside it to the same user); never through a link; FileExistsError if one is
     there."""

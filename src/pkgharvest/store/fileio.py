@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pkgharvest.store.owner import CREATOR, Owner
+from pkgharvest.store.owner import Owner
 
 BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
 TEMP_SUFFIX = ".tmp"
@@ -43,9 +43,7 @@ def read_small_file_and_stat(path: str | Path) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
-def write_new_file(
-    path: str | Path, data: bytes, *, fsync: bool, owner: Owner = CREATOR
-) -> os.stat_result:
+def write_new_file(path: str | Path, data: bytes, *, fsync: bool, owner: Owner) -> os.stat_result:
     """Create `path`, which must not exist (FileExistsError, and nothing is touched, if it
     does), give it to `owner` (owner.py), write `data`, and return the file's stat.
 
@@ -74,7 +72,7 @@ def fsync_dir(folder: str | Path) -> None:
         os.close(fd)
 
 
-def create_temp(folder: Path, name: str, owner: Owner = CREATOR) -> tuple[int, Path]:
+def create_temp(folder: Path, name: str, owner: Owner) -> tuple[int, Path]:
     """A new, empty `.<name>.<random>.tmp` in `folder`, open for writing, given to `owner`."""
     # Not tempfile.mkstemp: that creates files with mode 0600, and the result must get the
     # umask's usual permissions. The name is capped so a long target name stays under 255 bytes.
@@ -96,7 +94,7 @@ def create_temp(folder: Path, name: str, owner: Owner = CREATOR) -> tuple[int, P
 
 @contextlib.contextmanager
 def atomic_replace(
-    path: Path, *, fsync: bool = False, keep_mode: bool = False, owner: Owner = CREATOR
+    path: Path, *, owner: Owner, fsync: bool = False, keep_mode: bool = False
 ) -> Iterator[BinaryIO]:
     """Write `path` through the yielded binary file; readers see the old file or the new one,
     never a part.
@@ -126,9 +124,7 @@ def atomic_replace(
         fsync_dir(path.parent)
 
 
-def atomic_write_bytes(
-    path: Path, data: bytes, *, fsync: bool = False, owner: Owner = CREATOR
-) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, owner: Owner, fsync: bool = False) -> None:
     """Replace `path` with `data` atomically (see `atomic_replace`)."""
     with atomic_replace(path, fsync=fsync, owner=owner) as out:
         out.write(data)

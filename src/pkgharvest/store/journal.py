@@ -43,7 +43,7 @@ from pkgharvest.store import paths
 from pkgharvest.store.fileio import BINARY, PART_SUFFIX, atomic_write_bytes, fsync_dir
 from pkgharvest.store.index import INDEX_NAME
 from pkgharvest.store.manifest import MANIFEST_NAME
-from pkgharvest.store.owner import CREATOR, Owner, owner_of
+from pkgharvest.store.owner import Owner, owner_of
 from pkgharvest.store.recordfile import REPAIR_HINT
 
 JOURNAL_NAME = ".commit-journal.json"
@@ -76,7 +76,7 @@ class CommitPlan:
         return sum(len(names) for names in self.moves.values())
 
 
-def write(root: Path, plan: CommitPlan, owner: Owner = CREATOR) -> None:
+def write(root: Path, plan: CommitPlan, owner: Owner) -> None:
     """Make the journal durable before the first move (given to `owner`: owner.py)."""
     atomic_write_bytes(root / JOURNAL_NAME, plan.to_bytes(), fsync=True, owner=owner)
 
@@ -127,7 +127,7 @@ def finish(root: Path, plan: CommitPlan) -> None:
     shutil.rmtree(root / plan.staging, ignore_errors=True)
 
 
-def recover(root: Path, *, fsync: bool, owner: Owner = CREATOR) -> int | None:
+def recover(root: Path, *, fsync: bool, owner: Owner) -> int | None:
     """Roll forward a commit a dead or failed run left (call under the lock, before staging
     folders are cleaned). None when there was none; else how many files it moved into place.
     CorruptStore, with nothing moved, if the journal is not one this version wrote or names a

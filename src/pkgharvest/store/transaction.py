@@ -546,9 +546,7 @@ class Transaction:
             }
             # Everything that needs disk space is written before the mirror is touched.
             staged_manifest = self._staging / (MANIFEST_NAME + PART_SUFFIX)
-            write_new_file(
-                staged_manifest, dump_manifest(manifest), fsync=True, owner=store.owner
-            )
+            write_new_file(staged_manifest, dump_manifest(manifest), fsync=True, owner=store.owner)
             index_data = self._index_bytes()
             plan = self._plan()
             if self._saved_index is None or digest(index_data) != self._saved_index.digest:
