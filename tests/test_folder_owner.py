@@ -189,6 +189,7 @@ def test_root_fetches_and_reads_the_service_users_folder_as_that_user_would(
         assert _not_the_owners(by_root) == []
         assert _shape(by_root) == _shape(by_owner)
         changed, removed, _ = _change(catalogue)
+        os.chown(by_root / ".lock", 0, 0)  # as an older version's `sudo pkgharvest fetch` left it
 
         # Root's fetch and the owner's own, from the same mirror, of the same change.
         code, err = _root_fetch(url, by_root, capsys)
