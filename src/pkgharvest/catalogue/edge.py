@@ -15,7 +15,9 @@ names a damaged database is moved to (`.corrupt`, `.corrupt-wal`) follow the rul
 the kind folders follow: each is absent, or a regular file with one link owned by the data
 folder's owner. Anything else is refused (CatalogueUnsafe, exit 65, naming it) and never opened:
 SQLite follows a symlinked database to its target and writes its journal beside it, and writes
-through a hard link into the other name's file.
+through a hard link into the other name's file. Only `create` makes a file here, given to the
+folder's owner when root's fetch writes another user's folder (store/owner.py); SQLite, running
+as root, gives the files it makes beside the database to the database file's owner itself.
 
 `connect` closes the window between that check and SQLite's own open: it opens the name itself
 without following links, checks what it got, lets SQLite open the name, and then checks that

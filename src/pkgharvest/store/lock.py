@@ -10,7 +10,8 @@ The lock file is opened without following links and must be a regular file with 
 planted symlink or hard link to a file elsewhere is refused, never written through. Deleting
 `.lock` while a run holds it cannot let a second run in: besides the file, the holder locks the
 data folder itself (which cannot be swapped while it holds the mirror), and a run checks after
-locking that the file it locked is still the one at the path.
+locking that the file it locked is still the one at the path. Like every file in the data
+folder, it is the folder's owner's, even when root takes the lock (owner.py).
 """
 
 from __future__ import annotations
