@@ -189,9 +189,8 @@ def may_write(root: Path, owner: Owner = CREATOR) -> bool:
         folder_uid = folder_owner(root)
     except OSError:
         return False
-    if owner.gives and owner.uid == folder_uid:
-        return True
-    return _euid() in (folder_uid, -1) and os.access(root, os.W_OK)
+    acting_for_owner = owner.gives and owner.uid == folder_uid
+    return (acting_for_owner or _euid() in (folder_uid, -1)) and os.access(root, os.W_OK)
 
 
 def _euid() -> int:
