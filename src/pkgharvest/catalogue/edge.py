@@ -15,7 +15,9 @@ names a damaged database is moved to (`.corrupt`, `.corrupt-wal`) follow the rul
 the kind folders follow: each is absent, or a regular file with one link owned by the data
 folder's owner. Anything else is refused (CatalogueUnsafe, exit 65, naming it) and never opened:
 SQLite follows a symlinked database to its target and writes its journal beside it, and writes
-through a hard link into the other name's file.
+through a hard link into the other name's file. Only `create` makes a file here, given to the
+folder's owner when root's fetch writes another user's folder (store/owner.py); SQLite, running
+as root, gives the files it makes beside the database to the database file's owner itself.
 
 `connect` closes the window between that check and SQLite's own open: it opens the name itself
 without following links, checks what it got, lets SQLite open the name, and then checks that
@@ -54,6 +56,7 @@ from pkgharvest.errors import (
     CatalogueUnwritable,
     PkgHarvestError,
 )
+from pkgharvest.store.owner import CREATOR, Owner
 
 CATALOGUE_NAME = "catalogue.db"
 CORRUPT_SUFFIX = ".corrupt"
@@ -194,15 +197,18 @@ def folder_owner(root: Path) -> int:
     return os.lstat(root).st_uid
 
 
-def may_write(root: Path) -> bool:
-    """Whether this process may create or change the catalogue's files in `root`: only as the
-    folder's owner (root in another user's folder would leave files that user cannot write)
-    and where the folder is writable."""
+def may_write(root: Path, owner: Owner = CREATOR) -> bool:
+    """Whether this process may create or change the catalogue's files in `root`: as the
+    folder's owner where the folder is writable, or as root acting for that owner (`owner`, a
+    fetch's: every file it creates is given to the folder's owner, store/owner.py). A reading
+    command run by another user, root included, writes nothing there (it reads a private copy):
+    the folder is its owner's."""
     try:
-        owner = folder_owner(root)
+        folder_uid = folder_owner(root)
     except OSError:
         return False
-    return _euid() in (owner, -1) and os.access(root, os.W_OK)
+    acting_for_owner = owner.gives and owner.uid == folder_uid
+    return (acting_for_owner or _euid() in (folder_uid, -1)) and os.access(root, os.W_OK)
 
 
 def _euid() -> int:
@@ -288,10 +294,19 @@ def problems(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def create(path: Path) -> None:
-    """Create an empty database file (never through a link; FileExistsError if one is there)."""
+def create(path: Path, owner: Owner) -> None:
+    """Create an empty database file, given to `owner` (store/owner.py: SQLite gives the files
+    it makes beside it to the same user); never through a link; FileExistsError if one is
+    there."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o666)
-    os.close(fd)
+    try:
+        owner.give(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # the empty file this call made: nothing of the wrong owner stays
+        raise
+    finally:
+        os.close(fd)
 
 
 # --- connecting ----------------------------------------------------------------------------

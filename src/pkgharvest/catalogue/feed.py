@@ -52,6 +52,7 @@ from pkgharvest.errors import (
 )
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.manifest import MANIFEST_NAME
+from pkgharvest.store.owner import CREATOR, Owner
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class RunFeed:
         created: bool = False,
         wait: Wait = DEFAULT_WAIT,
         notice: str | None = None,
+        owner: Owner = CREATOR,
     ) -> None:
         self.root = root
         self.notice = catalogue.notice if catalogue is not None else notice
@@ -88,18 +90,21 @@ class RunFeed:
         self._feed = feed
         self._created = created  # this open made the database file (a first fetch)
         self._wait = wait
+        self._owner = owner
 
     @classmethod
-    def open(cls, root: Path, *, wait: Wait = DEFAULT_WAIT) -> RunFeed:
+    def open(cls, root: Path, *, wait: Wait = DEFAULT_WAIT, owner: Owner = CREATOR) -> RunFeed:
         """The database, up to date with the mirror before the run and checked whole, its feed
         begun (none when the database cannot be written now: the run then syncs it from the
         files after its commit). CatalogueError for a database of a newer schema,
         CatalogueUnsafe for one the file rules refuse, CatalogueNoSpace for a disk too full to
-        open it; the run stops on those before any request."""
+        open it; the run stops on those before any request. `owner`: the store's
+        (store/owner.py): root updates another user's database as that user's own run would,
+        every file it creates given to that user."""
         root = Path(root)
         created = not os.path.lexists(catalogue_path(root))
         try:
-            catalogue = open_catalogue(root, wait=wait, locked=True, check=True)
+            catalogue = open_catalogue(root, wait=wait, locked=True, check=True, owner=owner)
         except CatalogueNoSpace:
             raise
         except (CatalogueLocked, CatalogueUnwritable) as err:
@@ -108,7 +113,7 @@ class RunFeed:
                 # The run has waited for that lock once: after its commit it tries again
                 # without waiting, so the lock costs a fetch one wait, not two.
                 wait = dataclasses.replace(wait, seconds=0.0)
-            return cls(root, None, None, created=created, wait=wait, notice=said)
+            return cls(root, None, None, created=created, wait=wait, notice=said, owner=owner)
         try:
             # A database that has only seen an empty folder knows no state before this run:
             # its first records record no changes (a "rebuild", like a database built later).
@@ -116,7 +121,7 @@ class RunFeed:
             feed = write.Feed(catalogue.conn, baseline=baseline)
         except sqlite3.Error:  # read-only, or another program holds the write lock
             feed = None
-        return cls(root, catalogue, feed, created=created, wait=wait)
+        return cls(root, catalogue, feed, created=created, wait=wait, owner=owner)
 
     @property
     def feeding(self) -> bool:
@@ -183,7 +188,9 @@ class RunFeed:
                     feed.rollback()  # and sync from the files, below
         finally:
             self.close()
-        outcome = after_commit(self.root, id_hints=id_hints, wait=self._wait, locked=True)
+        outcome = after_commit(
+            self.root, id_hints=id_hints, wait=self._wait, locked=True, owner=self._owner
+        )
         if outcome.problem is not None:
             return FeedOutcome(None, outcome.problem, False)
         return FeedOutcome(_run_changes(self.root), None, False, outcome.notice)

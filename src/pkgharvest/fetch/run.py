@@ -147,7 +147,7 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     stats = RunStats(deps.on_event)
     with store.lock():
         store.open_for_update(source=base.url, switch_source=options.switch_source)
-        database = RunFeed.open(store.root, wait=wait_of(deps))
+        database = RunFeed.open(store.root, wait=wait_of(deps), owner=store.owner)
         if database.notice and not database.repaired:  # a repair is said even under --quiet
             stats.notice(database.notice, topic="catalogue")
         try:

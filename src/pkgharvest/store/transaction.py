@@ -35,7 +35,6 @@ import contextlib
 import errno
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -68,6 +67,7 @@ from pkgharvest.store.index import (
 )
 from pkgharvest.store.lock import LOCK_NAME, FolderLock
 from pkgharvest.store.manifest import FORMAT_VERSION, MANIFEST_NAME, dump_manifest, read_manifest
+from pkgharvest.store.owner import CREATOR, Owner, owner_of
 from pkgharvest.store.recordfile import corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
@@ -137,6 +137,9 @@ class Store:
         self._made: list[Path] = []
         self.recovered: int | None = None
         """Files moved into place by finishing a commit an earlier run began (None: none)."""
+        self.owner: Owner = CREATOR
+        """Whom every file and folder the run creates is given to (owner.py): the data
+        folder's owner when root updates another user's folder. Known once locked."""
 
     @property
     def manifest_path(self) -> Path:
@@ -166,9 +169,10 @@ class Store:
                 new_folders = [self.root, *(p for p in self.root.parents if not p.exists())]
                 made.extend(reversed(new_folders))
             self.root.mkdir(parents=True, exist_ok=True)
+            self.owner = owner_of(self.root)
             if not os.path.lexists(self.lock_path):
                 made.append(self.lock_path)
-            held = FolderLock.acquire(self.lock_path)
+            held = FolderLock.acquire(self.lock_path, self.owner)
         except OSError as err:
             self._remove_made(made)
             raise self.write_error(err) from None
@@ -215,15 +219,15 @@ class Store:
         try:
             for kind in Kind:
                 if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):
-                    self.kind_folder(kind).mkdir()
+                    self.owner.make_folder(self.kind_folder(kind))
                     self._made.append(self.kind_folder(kind))
             for folder in (self.root, *(self.kind_folder(kind) for kind in Kind)):
                 # A real create+remove: permissions, read-only mounts and ACLs all show here.
-                fd, probe = create_temp(folder, "probe")
+                fd, probe = create_temp(folder, "probe", self.owner)
                 os.close(fd)
                 os.unlink(probe)
             # A commit a dead run began is finished before anything else (journal.py).
-            self.recovered = journal.recover(self.root, fsync=self.fsync)
+            self.recovered = journal.recover(self.root, fsync=self.fsync, owner=self.owner)
             if self.recovered is not None:
                 manifest = self.read_manifest()
             self._check_source(manifest, source, switch_source)
@@ -268,9 +272,9 @@ class Store:
         if not self._opened:
             raise RuntimeError("Store.begin() needs Store.open_for_update() under Store.lock()")
         try:
-            staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self.root))
+            staging = self.owner.make_temp_folder(self.root, _STAGING_PREFIX)
             for kind in Kind:
-                (staging / kind.value).mkdir()
+                self.owner.make_folder(staging / kind.value)
         except OSError as err:
             raise self.write_error(err) from None
         return Transaction(self, staging, feed=feed)
@@ -479,7 +483,9 @@ class Transaction:
             name = self._choose_name(kind, record.get("slug"), record_id)
             staged = os.path.join(self._staging, kind.value, name + PART_SUFFIX)
             try:
-                info = write_new_file(staged, data, fsync=self._store.fsync)
+                info = write_new_file(
+                    staged, data, fsync=self._store.fsync, owner=self._store.owner
+                )
             except FileExistsError:
                 raise StoreWriteError(
                     f"cannot write the data folder {self._store.root}: the staged file "
@@ -539,12 +545,12 @@ class Transaction:
             }
             # Everything that needs disk space is written before the mirror is touched.
             staged_manifest = self._staging / (MANIFEST_NAME + PART_SUFFIX)
-            write_new_file(staged_manifest, dump_manifest(manifest), fsync=True)
+            write_new_file(staged_manifest, dump_manifest(manifest), fsync=True, owner=store.owner)
             index_data = self._index_bytes()
             plan = self._plan()
             if self._saved_index is None or digest(index_data) != self._saved_index.digest:
                 staged_index = self._staging / (INDEX_NAME + PART_SUFFIX)
-                write_new_file(staged_index, index_data, fsync=store.fsync)
+                write_new_file(staged_index, index_data, fsync=store.fsync, owner=store.owner)
                 plan.index = True
             self._check_targets(plan)
             self._check_free_space(plan)
@@ -559,7 +565,7 @@ class Transaction:
         try:
             # From the journal on, the commit finishes: here, or on the next run (journal.py).
             with signals.held_during_commit():
-                journal.write(store.root, plan)
+                journal.write(store.root, plan, store.owner)
                 begun = self._journal_begun = True
                 journal.apply(store.root, plan, fsync=store.fsync)
                 journal.finish(store.root, plan)
