@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 
 from pkgharvest.catalogue import CATALOGUE_NAME
 from tests.depsworld import run_deps, write_world
@@ -291,4 +292,52 @@ def test_the_readme_screen_is_this_tools_output(monkeypatch: MP, capsys: Cap, wo
     assert block is not None
     shown = "\n".join(line[4:] for line in block.group(1).rstrip("\n").splitlines())
     result = run_deps(monkeypatch, capsys, world, "netbox")
-    assert shown == "\n".join(line.rstrip() for line in result.out.rstrip("\n").splitlines())
+    assert shown == result.out.rstrip("\n")  # no line ends in a space either
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_the_heading_and_footer_break_between_clauses(
+    monkeypatch: MP, capsys: Cap, world: Path, columns: int
+) -> None:
+    """A heading or footer line longer than the terminal goes on on the next line, indented,
+    from where a clause ends; no line ends in a space."""
+    result = run_deps(
+        monkeypatch, capsys, world, "netbox", "zulip/requirements/common.in", columns=columns
+    )
+    lines = result.out.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    heading = "Dependencies of netbox/requirements.txt, zulip/requirements/common.in"
+    if columns < len(heading):
+        assert lines[:2] == [
+            "Dependencies of netbox/requirements.txt,",
+            "  zulip/requirements/common.in",
+        ]
+    else:
+        assert lines[0] == heading
+    at = next(n for n, line in enumerate(lines) if line.startswith("13 in the catalogue"))
+    assert lines[at].endswith(";") or lines[at + 1].startswith("  (")
+    assert lines[at + 1].startswith("  ") and len(lines[at + 1]) > 3  # no word alone
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120, 200])
+def test_every_width_keeps_names_marks_and_numbers_whole(
+    monkeypatch: MP, capsys: Cap, world: Path, columns: int
+) -> None:
+    """`deps` at the widths of the other reading commands' screens (tests/test_screens.py):
+    no line wider than the terminal or ending in a space, every dependency in the catalogue on
+    a row of its own with its name whole, the dormant mark on the dormant ones, its stars."""
+    args = ("netbox", "zulip/requirements/common.in")
+    found = [
+        item
+        for item in as_json(monkeypatch, capsys, world, *args)["dependencies"]
+        if item["status"] != "not-in-catalogue"
+    ]
+    result = run_deps(monkeypatch, capsys, world, *args, columns=columns)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert all(cell_len(line) <= columns and line == line.rstrip() for line in lines)
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line and line[0] != " "}
+    for item in found:
+        cells = rows[item["name"]]
+        assert (cells[0] == "†") == (item["status"] == "dormant"), item["name"]
+        assert f"{item['stars']:,}" in cells or columns < 80, (item["name"], cells)

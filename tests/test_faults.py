@@ -488,7 +488,8 @@ def kill_inside_the_commit(
     """Wait for the child (tests/commitpause.py) to mark that it stopped inside the commit,
     then kill -9 it; the number of records it had moved into place."""
     started = time.monotonic()
-    while not marker.exists():
+    # The marker's name appears before its text: wait for the text (read empty, it failed).
+    while not (marker.exists() and marker.stat().st_size):
         if proc.poll() is not None or time.monotonic() - started > deadline:
             proc.kill()
             proc.wait()

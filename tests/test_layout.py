@@ -421,3 +421,24 @@ def test_grid_columns_mark_dormant_packages(monkeypatch, capsys, ages) -> None:
         "5. no-date",
     ]
     assert "† Dormant: no commits in 52 weeks" in _flat(out)
+
+
+@pytest.mark.parametrize("layout", ["rows", "columns"])
+def test_a_long_grid_description_wraps_between_words_with_no_space_at_a_line_end(
+    monkeypatch, capsys, tmp_path: Path, layout: str
+) -> None:
+    description = (
+        "This grid compares the packages that help you build REST APIs with Django, from full "
+        "frameworks to small helpers for serializers, authentication and pagination."
+    )
+    grid = {**synthetic_grids(1)[0], "description": description}
+    package = synthetic_package(1, "django-one", stars=5, grids=[ref(grid)])
+    content = MirrorContent([package], [grid], [])
+    link_grids(content)
+    root = write_mirror(tmp_path / "m", content)
+    args = ("grid", grid["slug"], "--layout", layout, "--data-dir", str(root))
+    out = run_cli(monkeypatch, capsys, *args, columns=60).out
+    lines = out.splitlines()
+    assert all(line == line.rstrip() and cell_len(line) <= 60 for line in lines)
+    shown = lines[1 : next(n for n, line in enumerate(lines) if line.startswith("1 package"))]
+    assert len(shown) > 1 and " ".join(shown) == description

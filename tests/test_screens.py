@@ -7,6 +7,7 @@ same in a real terminal (tmux), and the README's screens against the commands th
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -420,6 +421,53 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
     assert MARK not in big.splitlines()[0]
 
 
+CLAUSE_END = re.compile(r"[,;]$")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_legends_and_footers_break_between_clauses(
+    screens: dict[tuple[str, int], str], name: str, width: int
+) -> None:
+    """No line ends in a space (it is copied along, and underlined where the style says so);
+    a legend or footer that does not fit goes on on the next line, indented by two spaces,
+    from where a clause ends, or from a line at least a third full (never one word alone)."""
+    out = screens[name, width]
+    lines = out.splitlines()
+    for line in lines:
+        assert line == line.rstrip(), f"{name} at {width}: a space at the end of {line!r}"
+    if name.startswith("changes"):  # its sections list items, indented: only its head goes on
+        lines = lines[: lines.index("")]
+    for above, line in itertools.pairwise(lines):
+        if re.match(r"  [^ │]", line) and not above.startswith(("│", " ")):  # goes on
+            assert (
+                CLAUSE_END.search(above) or line.startswith("  (") or cell_len(above) * 3 >= width
+            ), f"{name} at {width}: {above!r} / {line!r}"
+    if MARK in out and not name.startswith("show"):
+        joined = re.sub(r"\n  (?=\S)", " ", out)  # each legend on one line again
+        assert tables.DORMANT_LEGEND in joined.splitlines(), f"{name} at {width}"
+
+
+@pytest.mark.parametrize("args", [("top",), ("grid", GRID_OF_40)])
+def test_no_more_slugs_spill_than_the_width_needs(mirror: Path, args: tuple[str, ...]) -> None:
+    """Where long slugs spill (a line of their own, to keep the sparkline), the package column
+    takes all the room the other columns leave: the table is as wide as the terminal, and only
+    the slugs longer than that room spill (at 84 to 110 columns the top 20 spilled its five
+    longest slugs in a table 83 wide)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        for width in range(60, 141, 2):
+            code, out, err = _run(mp, args, mirror, width)
+            assert code == 0, err
+            lines = out.splitlines()
+            rule = next(line for line in lines if line and set(line) == {"─"})
+            spilled = [line for line in lines if re.fullmatch(r" ?\d+  \S+( †)?", line)]
+            if spilled:
+                assert len(rule) == width, (width, len(rule), spilled)
+    finally:
+        mp.undo()
+
+
 # --- a real terminal ------------------------------------------------------------------------
 
 INSTALLED = Path(sys.executable).parent / "pkgharvest"
@@ -490,6 +538,46 @@ def test_screens_in_a_real_80_column_terminal(
         assert len(column_headers(out)) == 40
 
 
+def test_verify_in_a_real_80_column_terminal(tmux: Any, mirror: Path) -> None:
+    """verify's one `ok` line (140 characters here) on a terminal of 80 columns: broken after
+    its commas and semicolons, never inside a word."""
+    out = tmux([str(INSTALLED), "verify", "--data-dir", str(mirror)])
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[0].startswith("verify: ok: 406 packages, 40 grids, 5 categories")
+    assert len(lines) > 1 and all(line.startswith("  ") for line in lines[1:])
+    assert all(cell_len(line) <= 80 and line == line.rstrip() for line in lines)
+    assert all(line.endswith((",", ";")) for line in lines[:-1])
+
+
+def test_fetch_summary_in_a_real_80_column_terminal(tmux: Any, tmp_path: Path) -> None:
+    """fetch's summary (230 characters) on a terminal of 80 columns: broken after its
+    semicolons and commas, never by the terminal inside a word, no line ending in a space;
+    read back whole, it is the one line a pipe gets."""
+    from tests.fakeproc import serve_in_subprocess
+
+    with serve_in_subprocess(packages=40, grids=3, seed=4) as url:
+        argv = [str(INSTALLED), "fetch", "--data-dir", str(tmp_path / "mirror")]
+        out = tmux(["env", f"PKGHARVEST_BASE_URL={url}", *argv])
+        piped = subprocess.run(
+            [*argv, "--data-dir", str(tmp_path / "again")],
+            env={**os.environ, "PKGHARVEST_BASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    lines = out.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("fetch complete:"))
+    summary = [lines[start]]
+    summary += itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1 :])
+    assert len(summary) > 1
+    assert all(cell_len(line) <= 80 and line == line.rstrip() for line in summary)
+    assert all(line.endswith((",", ";")) for line in summary[:-1])
+    assert re.sub(r"seconds?|[\d.]+ s", "", " ".join(line.strip() for line in summary)) == (
+        re.sub(r"seconds?|[\d.]+ s", "", piped.strip())
+    )
+
+
 # --- the README's screens -------------------------------------------------------------------
 
 
@@ -520,7 +608,7 @@ def test_the_readme_shows_real_80_column_screens(mirror: Path) -> None:
         for args, lines in shown:
             code, out, err = _run(mp, args, mirror, 80)
             assert code == 0, err
-            printed = [line.rstrip() for line in out.splitlines()]
+            printed = out.splitlines()  # as printed: a space at a line's end is a difference
             assert all(len(line) <= 80 for line in lines)
             at = 0
             for line in lines:

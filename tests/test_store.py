@@ -22,6 +22,7 @@ from pkgharvest.records import CATEGORY_FIELDS, GRID_FIELDS, PACKAGE_FIELDS, Kin
 from pkgharvest.store import fileio
 from pkgharvest.store.fileio import atomic_write_bytes
 from pkgharvest.store.manifest import FORMAT_VERSION
+from pkgharvest.store.owner import CREATOR
 from pkgharvest.store.transaction import Change, Store, Transaction
 
 BASE = "https://djangopackages.example/api/v4/"
@@ -740,7 +741,7 @@ def test_atomic_write_replaces_with_usual_permissions_and_leaves_no_temp(tmp_pat
     plain = tmp_path / "plain"
     plain.write_text("")
 
-    atomic_write_bytes(target, b"new", fsync=True)
+    atomic_write_bytes(target, b"new", owner=CREATOR, fsync=True)
 
     assert target.read_bytes() == b"new"
     assert target.stat().st_mode == plain.stat().st_mode  # readable as any other file
@@ -770,7 +771,7 @@ def test_atomic_write_failure_keeps_the_old_file(
 
     monkeypatch.setattr(fileio, "open", FullDisk, raising=False)
     with pytest.raises(OSError, match="No space left"):
-        atomic_write_bytes(target, b"new")
+        atomic_write_bytes(target, b"new", owner=CREATOR)
     monkeypatch.undo()
 
     assert target.read_text() == "old"

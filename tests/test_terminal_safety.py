@@ -97,6 +97,32 @@ def change_hostilely(catalogue: Any) -> None:
     catalogue.update_package(added, slug=text("new", added), title=text("newtitle", added))
 
 
+def depend_on_hostile_packages(catalogue: Any, folder: Path) -> str:
+    """A project depending on every package (each given a PyPI name `deps` matches, and a
+    hostile version short enough for the table to keep its Latest column; slugs and titles
+    stay hostile), the first dormant (so its grids' alternatives are shown under it); returns
+    its requirements file."""
+    packages = sorted(catalogue.packages)
+    for number, package_id in enumerate(packages):
+        catalogue.packages[package_id] = {
+            **catalogue.packages[package_id],
+            "pypi_url": f"https://pypi.org/project/hostile-dep{number}/",
+            "pypi_version": f"{number}.0\x1b[2J\x07\u202e",
+        }
+    catalogue.packages[packages[0]] = {
+        **catalogue.packages[packages[0]],
+        "commits_over_52": [0] * 52,
+        "last_updated": "2019-01-01T00:00:00Z",
+    }
+    catalogue.touched()
+    requirements = folder / "requirements.txt"
+    # Not the second: change_hostilely gives it a long version, and the table would give up
+    # its Latest column to fit it.
+    names = [f"hostile-dep{n}==0.1\n" for n in range(len(packages)) if n != 1]
+    requirements.write_text("".join(names))
+    return str(requirements)
+
+
 _RUNNER = """
 import json, sys
 from pkgharvest.cli import run
@@ -179,6 +205,7 @@ def test_no_command_lets_hostile_text_drive_the_terminal(
     root = str(tmp_path / "mirror")
     data = ["--data-dir", root]
     fetch = ["fetch", "--base-url", base_url, *data]
+    requirements = depend_on_hostile_packages(catalogue, tmp_path)
     first = on_a_terminal([fetch])
     assert first[0][1] == 0, first[0][2]
     change_hostilely(catalogue)
@@ -219,6 +246,12 @@ def test_no_command_lets_hostile_text_drive_the_terminal(
         ["verify", "--json", *data],
         ["fetch", "--json", "--base-url", base_url, *data],
         ["show", "renamed", *data],  # not found: suggestions come from hostile slugs
+        ["deps", requirements, *data],
+        ["deps", "--all", requirements, *data],
+        ["deps", "--format", "markdown", requirements, *data],
+        ["deps", "--format", "csv", requirements, *data],
+        ["deps", "--json", requirements, *data],
+        ["deps", "--offline", "--django", "5.2", requirements, *data],
     ]
     problems = {}
     for argv, code, shown in on_a_terminal(commands):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -437,3 +438,40 @@ def test_every_command_skips_a_folder_or_link_named_like_a_record(
         assert result.code in (0, ExitCode.NOT_FOUND), (argv, result.err)
         assert "outside" not in result.out, argv
         assert result.code == ExitCode.NOT_FOUND or argv[0] != "show"
+
+
+def _lock_as_symlink(mirror: Path, outside: Path) -> str:
+    (mirror / ".lock").unlink()
+    (mirror / ".lock").symlink_to(outside)
+    return "is a symlink"
+
+
+def _lock_as_fifo(mirror: Path, outside: Path) -> str:
+    (mirror / ".lock").unlink()
+    os.mkfifo(mirror / ".lock")
+    return "is not a regular file"
+
+
+def _lock_as_hard_link(mirror: Path, outside: Path) -> str:
+    (mirror / ".lock").unlink()
+    os.link(outside, mirror / ".lock")
+    return "is a hard link (2 names)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and links")
+@pytest.mark.parametrize("plant", [_lock_as_symlink, _lock_as_fifo, _lock_as_hard_link])
+def test_a_lock_file_fetch_refuses_is_named(
+    monkeypatch, capsys, mirror: Path, tmp_path: Path, plant: Callable[[Path, Path], str]
+) -> None:
+    """fetch refuses a `.lock` that is a link or no regular file (exit 65); verify said ok."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not ours")
+    what = plant(mirror, outside)
+
+    result = _verify(monkeypatch, capsys, mirror)
+
+    assert result.code == ExitCode.DATA_ERROR, result.out
+    assert result.out.splitlines() == [
+        f"{mirror / '.lock'}: {what}: fetch refuses to run until it is moved away"
+    ]
+    assert outside.read_text() == "not ours"

@@ -25,6 +25,7 @@ from pkgharvest.views.charts import (
     sparkline,
     thousands,
 )
+from pkgharvest.views.columns import wrapped_lines
 from pkgharvest.views.text import clip_lines, display, sanitize, title_differs
 from tests.mirrorbuilder import (
     HOSTILE_DESCRIPTION,
@@ -680,17 +681,37 @@ def test_groups_table_drawn_by_hand_is_what_rich_draws(seed: int) -> None:
         out = _printed(drawn, width, colour=False)
         words = out.split()
         for summary in summaries:
-            assert display(summary.record.get("slug")) in out
+            # (a spilled slug's line ends where the slug does: no space after it)
+            assert display(summary.record.get("slug")).rstrip() in out
             assert f"{summary.package_count:,}" in words and f"{summary.total_stars:,}" in words
         assert "…" not in "".join(line[: columns[0].width] for line in out.splitlines())
         return
-    by_rich = _rich_groups_table(columns, caption)
+    # rich's lines, less the spaces rich pads them with; the caption under them, wrapped to
+    # the terminal as every legend and footer is (no space at a line's end either).
+    table = tables.groups_table(summaries, noun, width=width)
+    by_rich = _rich_groups_table(columns, None)
     for colour in (False, True):
-        outputs = [_printed(renderable, width, colour) for renderable in (drawn, by_rich)]
+        outputs = [_printed(renderable, width, colour) for renderable in (table, by_rich)]
         if colour:
-            assert _styled_chars(outputs[0]) == _styled_chars(outputs[1])
+            assert _styled_chars(outputs[0]) == _line_ends_trimmed(_styled_chars(outputs[1]))
         else:
-            assert outputs[0] == outputs[1]
+            assert outputs[0] == "\n".join(line.rstrip(" ") for line in outputs[1].split("\n"))
+    if caption:
+        under = wrapped_lines(caption, width)
+        lines = _printed(drawn, width, colour=False).splitlines()
+        assert lines[: -len(under)] == _printed(table, width, colour=False).splitlines()
+        assert lines[-len(under) :] == under
+
+
+def _line_ends_trimmed(chars: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Styled characters without the (unstyled) spaces before each line's end."""
+    trimmed: list[tuple[str, str]] = []
+    for char in chars:
+        if char[0] == "\n":
+            while trimmed and trimmed[-1] == (" ", ""):
+                trimmed.pop()
+        trimmed.append(char)
+    return trimmed
 
 
 def test_grids_never_cut_a_slug(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -705,3 +726,20 @@ def test_grids_never_cut_a_slug(monkeypatch, capsys, tmp_path: Path) -> None:
         out = run_cli(monkeypatch, capsys, "grids", "--data-dir", str(root), columns=columns).out
         assert "authentication-and-authorization-for-rest-apis" in out.split()
         assert max(cell_len(line) for line in out.splitlines()) <= columns
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_wrapped_lines_keep_every_word_and_fit(seed: int) -> None:
+    """Legends and footers (views/columns.wrapped_lines): the words in order, none split, no
+    line wider than the terminal unless it is one word too long for any line, no line ending
+    in a space, every line after the first indented."""
+    rng = random.Random(seed)
+    words = ["a", "bar", "2026-02-23;", "commits,", "(from", "数据库", "🚀", "x" * 70, "last", "z"]
+    text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 40)))
+    width = rng.choice([1, 5, 20, 40, 60, 80, 120])
+    lines = wrapped_lines(text, width)
+    assert " ".join(line.strip() for line in lines) == text
+    assert all(line == line.rstrip() for line in lines)
+    assert all(line.startswith("  ") and line[2] != " " for line in lines[1:])
+    for line in lines:
+        assert cell_len(line) <= width or " " not in line.strip(), (width, line)

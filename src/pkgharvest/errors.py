@@ -48,8 +48,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     "holds none",
     ExitCode.CHECK_FAILED: "deps --fail-on: a dependency has one of the statuses named",
     ExitCode.CATALOGUE_BEHIND: "fetch: the mirror was updated but its catalogue database was not "
-    "(locked by another program, not writable, no space; said in one line); the next command "
-    "catches it up",
+    "(locked by another program, not writable, no space), or the run left too little room to "
+    "read it; said in one line; the next command catches it up",
     ExitCode.DATA_ERROR: "a file in the data folder is corrupt or of a newer format; "
     "nothing was changed (verify: problems found; deps: a dependency file does not parse)",
     ExitCode.NO_MIRROR: "no mirror yet: run `pkgharvest fetch` first",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,9 +229,10 @@ def check_records(ctx: VerifyContext) -> Iterator[Problem]:
             path = folder / name
             if not regular:
                 what = "a symlink" if link else "a folder" if directory else "not a regular file"
-                yield Problem(
-                    "records", path, f"is {what}, not a record file: every command skips it"
-                )
+                advice = "every command skips it"
+                if directory:  # a rename cannot replace a folder (journal.check_target)
+                    advice += ", and a fetch that must write this name stops: move it away"
+                yield Problem("records", path, f"is {what}, not a record file: {advice}")
                 continue
             record, problem = _parse(path, kind)
             if problem is not None:
@@ -330,6 +332,25 @@ def check_index(ctx: VerifyContext) -> Iterator[Problem]:
         )
 
 
+def check_lock(ctx: VerifyContext) -> Iterator[Problem]:
+    """`.lock`: absent, or a regular file with one name, as fetch requires (it refuses anything
+    else with exit 65: lock.py)."""
+    path = ctx.root / LOCK_NAME
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        what = "a symlink"
+    elif not stat.S_ISREG(info.st_mode):
+        what = "not a regular file"
+    elif info.st_nlink != 1:
+        what = f"a hard link ({info.st_nlink} names)"
+    else:
+        return
+    yield Problem("lock", path, f"is {what}: fetch refuses to run until it is moved away")
+
+
 def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
     if ctx.lock_held:
         ctx.notes.append("leftovers not checked: a fetch is running (its staging is in use)")
@@ -401,6 +422,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("manifest counts", check_manifest_counts),
     ("references", check_references),
     ("index", check_index),
+    ("lock file", check_lock),
     ("leftovers", check_leftovers),
     ("catalogue database", check_catalogue),
 ]

@@ -63,6 +63,7 @@ from pkgharvest.errors import (
 )
 from pkgharvest.records import Kind
 from pkgharvest.runtime import DEFAULT_DATABASE_WAIT
+from pkgharvest.store.owner import CREATOR, Owner
 
 if TYPE_CHECKING:
     from pkgharvest.runtime import Dependencies
@@ -185,16 +186,17 @@ def _file_id(info: os.stat_result) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def _folder_locked(root: Path, locked: bool) -> Iterator[None]:
+def _folder_locked(root: Path, locked: bool, owner: Owner) -> Iterator[None]:
     """The data folder's lock around a change of the catalogue's files (create, move aside),
-    unless the caller holds it; CatalogueLocked when a run holds it."""
+    unless the caller holds it; CatalogueLocked when a run holds it. `.lock`, if made, is
+    given to `owner`."""
     if locked:
         yield
         return
     from pkgharvest.store.lock import LOCK_NAME, FolderLock
 
     try:
-        held = FolderLock.acquire(root / LOCK_NAME)
+        held = FolderLock.acquire(root / LOCK_NAME, owner)
     except LockHeld:
         raise CatalogueLocked(
             f"a pkgharvest fetch holds {root}: the catalogue database is left to it"
@@ -254,13 +256,15 @@ class _Writer:
     id_hints: write.IdHints | None = None
     before_commit: Callable[[], None] | None = None
     check: bool = False
+    owner: Owner = CREATOR
+    """Whom the database file is given to when this open creates it (store/owner.py)."""
     left_out: list[str] = field(default_factory=list)
     """Record files the sync left out: their id is one no record may have."""
 
     def open(
         self, damaged: CatalogueDamaged | None, damaged_id: tuple[int, int] | None
     ) -> Catalogue:
-        if not may_write(self.root):
+        if not may_write(self.root, self.owner):
             raise CatalogueUnwritable(
                 f"cannot update the catalogue database in {self.root}: the folder is not "
                 "writable by this user, or belongs to another"
@@ -276,7 +280,7 @@ class _Writer:
         raise CatalogueDamaged(f"the catalogue database in {self.root} keeps being damaged")
 
     def _aside(self, damage: CatalogueDamaged, damaged_id: tuple[int, int] | None) -> str:
-        with _folder_locked(self.root, self.locked):
+        with _folder_locked(self.root, self.locked, self.owner):
             aside = _move_aside(inspect(self.root), damaged_id)
         why = str(damage).split(" is damaged: ", 1)[-1]
         if aside is None:
@@ -291,9 +295,9 @@ class _Writer:
             if CATALOGUE_NAME not in facts.present:
                 # Built under the folder's lock, so that no other command takes the new,
                 # empty file for a database of its own to set up.
-                building.enter_context(_folder_locked(self.root, self.locked))
+                building.enter_context(_folder_locked(self.root, self.locked, self.owner))
                 with contextlib.suppress(FileExistsError):
-                    create(path)
+                    create(path, self.owner)
                 reason = reason or "missing: built"
             conn, info = connect(path, facts.owner, write=True)
             catalogue = Catalogue(
@@ -427,15 +431,19 @@ def open_catalogue(
     damaged: CatalogueDamaged | None = None,
     before_commit: Callable[[], None] | None = None,
     check: bool = False,
+    owner: Owner = CREATOR,
 ) -> Catalogue:
     """The catalogue of the mirror in `root`, brought up to date with its JSON files (see the
     module docs). `id_hints`: see `write.sync`. `locked`: the caller holds the data folder's
     lock (a fetch). `damaged`: the database was found damaged by a query: move it aside first.
     `before_commit`: see `write.sync`. `check`: read the whole file for damage first (SQLite's
-    integrity check, every value's type)."""
+    integrity check, every value's type). `owner`: a fetch's (store/owner.py): root may then
+    update another user's folder, every file it creates given to that user."""
     root = Path(root)
     manifest, stamp = read_manifest(root)
-    writer = _Writer(root, manifest, stamp, wait, locked, id_hints, before_commit, check)
+    writer = _Writer(
+        root, manifest, stamp, wait, locked, id_hints, before_commit, check, owner=owner
+    )
     return writer.open(damaged, err_id(damaged) if damaged is not None else None)
 
 
@@ -562,12 +570,16 @@ def after_commit(
     id_hints: write.IdHints | None = None,
     wait: Wait = DEFAULT_WAIT,
     locked: bool = False,
+    owner: Owner = CREATOR,
 ) -> Outcome:
     """Bring the database up to date with a run that has just committed its JSON files
-    (`id_hints`: the ids of the files it wrote, see `write.sync`); never raises for the
-    database: the mirror is committed, so a database problem is reported, not a failure."""
+    (`id_hints`: the ids of the files it wrote, see `write.sync`; `owner`: see
+    `open_catalogue`); never raises for the database: the mirror is committed, so a database
+    problem is reported, not a failure."""
     try:
-        with open_catalogue(root, id_hints=id_hints, wait=wait, locked=locked) as catalogue:
+        with open_catalogue(
+            root, id_hints=id_hints, wait=wait, locked=locked, owner=owner
+        ) as catalogue:
             return Outcome(notice=catalogue.notice if catalogue.repaired else None)
     except PkgHarvestError as err:
         return Outcome(problem=f"the catalogue database was not updated: {err}")
@@ -591,7 +603,7 @@ def run_changes(root: Path) -> Any:
 
 
 def record_uncommitted_run(
-    root: Path, run: dict[str, Any], *, wait: Wait = DEFAULT_WAIT
+    root: Path, run: dict[str, Any], *, wait: Wait = DEFAULT_WAIT, owner: Owner = CREATOR
 ) -> str | None:
     """Record a fetch that took the lock and committed nothing (it failed, was interrupted,
     or found none of its targets) in the database's `runs`, so that `status` and monitoring see
@@ -605,7 +617,7 @@ def record_uncommitted_run(
     if not (path.exists() or (Path(root) / MANIFEST_NAME).exists()):
         return None
     try:
-        with open_catalogue(root, wait=wait, locked=True) as catalogue:
+        with open_catalogue(root, wait=wait, locked=True, owner=owner) as catalogue:
             conn = catalogue.conn
             with translated(catalogue.path, "write"):
                 conn.execute("BEGIN IMMEDIATE")

@@ -160,11 +160,12 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
     if not immutable:
         try:
             check_room(root, log)
-        except PkgHarvestError:
-            immutable = True
-            found.notes.append(
-                f"{path.name}: its log was not read (too little free space to open it safely)"
-            )
+        except PkgHarvestError as err:
+            # Its log may hold what a checkpoint cut short by the full disk has not copied
+            # in: the file alone would look damaged. It is not judged until there is room.
+            found.state = "unreadable"
+            found.problems.append((path, f"cannot be checked: {_tail(str(err))}"))
+            return found
     found.state = "refused" if broken else "damaged" if wal_problem else "ok"
     try:
         conn, _ = connect(path, -1, write=False, immutable=immutable)
@@ -222,8 +223,17 @@ def _integrity(conn: sqlite3.Connection, path: Path) -> Iterator[str]:
         yield _tail(str(err))
         return
     if rows and rows != ["ok"]:
-        first = rows[0] if len(rows[0]) <= _LINE else rows[0][: _LINE - 3] + "..."
-        more = f" (and {len(rows) - 1:,} more)" if len(rows) > 1 else ""
+        # SQLite may put many problems in one row, one a line, under a "*** in database
+        # main ***" header: count the problems, quote the first.
+        found = [
+            line.strip()
+            for row in rows
+            for line in row.splitlines()
+            if line.strip() and not line.startswith("*** in database")
+        ] or ["no detail"]
+        first = found[0] if len(found[0]) <= _LINE else found[0][: _LINE - 3] + "..."
+        capped = "+" if len(found) >= 100 else ""  # SQLite stops counting at 100
+        more = f" (and {len(found) - 1:,}{capped} more)" if len(found) > 1 else ""
         yield f"fails SQLite's integrity check: {first}{more}"
 
 

@@ -15,7 +15,9 @@ names a damaged database is moved to (`.corrupt`, `.corrupt-wal`) follow the rul
 the kind folders follow: each is absent, or a regular file with one link owned by the data
 folder's owner. Anything else is refused (CatalogueUnsafe, exit 65, naming it) and never opened:
 SQLite follows a symlinked database to its target and writes its journal beside it, and writes
-through a hard link into the other name's file.
+through a hard link into the other name's file. Only `create` makes a file here, given to the
+folder's owner when root's fetch writes another user's folder (store/owner.py); SQLite, running
+as root, gives the files it makes beside the database to the database file's owner itself.
 
 `connect` closes the window between that check and SQLite's own open: it opens the name itself
 without following links, checks what it got, lets SQLite open the name, and then checks that
@@ -54,6 +56,7 @@ from pkgharvest.errors import (
     CatalogueUnwritable,
     PkgHarvestError,
 )
+from pkgharvest.store.owner import CREATOR, Owner
 
 CATALOGUE_NAME = "catalogue.db"
 CORRUPT_SUFFIX = ".corrupt"
@@ -102,11 +105,29 @@ def is_busy(err: sqlite3.Error) -> bool:
     return _code(err) in (_BUSY, _LOCKED)
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """End the write transaction a failure interrupted. SQLite has already rolled it back
+    after some errors (a full disk, an I/O error): a ROLLBACK then fails with "no transaction
+    is active" and would hide the error worth reporting."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _hidden_by_rollback(err: sqlite3.Error) -> sqlite3.Error:
+    """The error an `except: ROLLBACK` handler met, when its ROLLBACK failed because SQLite had
+    already rolled back (see `rollback`): that error says what happened, this one does not."""
+    cause = err.__context__
+    if "no transaction is active" in str(err) and isinstance(cause, sqlite3.Error):
+        return cause
+    return err
+
+
 def translate(err: sqlite3.Error, path: Path | str, doing: str) -> PkgHarvestError:
     """The errors.py error for `err`, met while `doing` (e.g. "read") the database `path`.
 
     The words are pkgharvest's own: SQLite's message can quote names from the file itself
     (a planted schema), which must not reach the terminal."""
+    err = _hidden_by_rollback(err)
     code = _code(err)
     if code in _DAMAGE_WORDS or "malformed" in str(err):
         why = _DAMAGE_WORDS.get(code, "its schema is damaged")
@@ -185,15 +206,18 @@ def folder_owner(root: Path) -> int:
     return os.lstat(root).st_uid
 
 
-def may_write(root: Path) -> bool:
-    """Whether this process may create or change the catalogue's files in `root`: only as the
-    folder's owner (root in another user's folder would leave files that user cannot write)
-    and where the folder is writable."""
+def may_write(root: Path, owner: Owner = CREATOR) -> bool:
+    """Whether this process may create or change the catalogue's files in `root`: as the
+    folder's owner where the folder is writable, or as root acting for that owner (`owner`, a
+    fetch's: every file it creates is given to the folder's owner, store/owner.py). A reading
+    command run by another user, root included, writes nothing there (it reads a private copy):
+    the folder is its owner's."""
     try:
-        owner = folder_owner(root)
+        folder_uid = folder_owner(root)
     except OSError:
         return False
-    return _euid() in (owner, -1) and os.access(root, os.W_OK)
+    acting_for_owner = owner.gives and owner.uid == folder_uid
+    return (acting_for_owner or _euid() in (folder_uid, -1)) and os.access(root, os.W_OK)
 
 
 def _euid() -> int:
@@ -279,10 +303,19 @@ def problems(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def create(path: Path) -> None:
-    """Create an empty database file (never through a link; FileExistsError if one is there)."""
+def create(path: Path, owner: Owner) -> None:
+    """Create an empty database file, given to `owner` (store/owner.py: SQLite gives the files
+    it makes beside it to the same user); never through a link; FileExistsError if one is
+    there."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o666)
-    os.close(fd)
+    try:
+        owner.give(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # the empty file this call made: nothing of the wrong owner stays
+        raise
+    finally:
+        os.close(fd)
 
 
 # --- connecting ----------------------------------------------------------------------------
@@ -468,6 +501,20 @@ def check_room(root: Path, log_bytes: int) -> None:
             f"not enough free space in {root} to open the catalogue database safely "
             f"({free // 1024} KiB free, {needed // 1024} KiB needed); free some space"
         )
+
+
+def room_to_read(root: Path) -> str | None:
+    """Why a command could not open the database in `root` now for lack of room (see
+    `check_room`, with its log as it is), in one line; None when it could."""
+    try:
+        log = os.lstat(root / (CATALOGUE_NAME + "-wal")).st_size
+    except OSError:
+        log = 0
+    try:
+        check_room(root, log)
+    except CatalogueNoSpace as err:
+        return str(err)
+    return None
 
 
 def fill_wal_index(conn: sqlite3.Connection, root: Path) -> None:

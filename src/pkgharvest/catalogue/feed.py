@@ -24,6 +24,7 @@ the next command catches up.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from pkgharvest.catalogue import (
     open_catalogue,
     write,
 )
+from pkgharvest.catalogue.edge import room_to_read
 from pkgharvest.errors import (
     CatalogueLocked,
     CatalogueNoSpace,
@@ -51,6 +53,7 @@ from pkgharvest.errors import (
 )
 from pkgharvest.records import Kind, Record
 from pkgharvest.store.manifest import MANIFEST_NAME
+from pkgharvest.store.owner import CREATOR, Owner
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class RunFeed:
         created: bool = False,
         wait: Wait = DEFAULT_WAIT,
         notice: str | None = None,
+        owner: Owner = CREATOR,
     ) -> None:
         self.root = root
         self.notice = catalogue.notice if catalogue is not None else notice
@@ -87,26 +91,38 @@ class RunFeed:
         self._feed = feed
         self._created = created  # this open made the database file (a first fetch)
         self._wait = wait
+        self._owner = owner
 
     @classmethod
     def open(
-        cls, root: Path, *, wait: Wait = DEFAULT_WAIT, started: datetime | None = None
+        cls,
+        root: Path,
+        *,
+        wait: Wait = DEFAULT_WAIT,
+        owner: Owner = CREATOR,
+        started: datetime | None = None,
     ) -> RunFeed:
         """The database, up to date with the mirror before the run and checked whole, its feed
         begun (none when the database cannot be written now: the run then syncs it from the
         files after its commit). `started`: the run's start, as its manifest will say (it
         dates a change the service did not). CatalogueError for a database of a newer schema,
         CatalogueUnsafe for one the file rules refuse, CatalogueNoSpace for a disk too full to
-        open it; the run stops on those before any request."""
+        open it; the run stops on those before any request. `owner`: the store's
+        (store/owner.py): root updates another user's database as that user's own run would,
+        every file it creates given to that user."""
         root = Path(root)
         created = not os.path.lexists(catalogue_path(root))
         try:
-            catalogue = open_catalogue(root, wait=wait, locked=True, check=True)
+            catalogue = open_catalogue(root, wait=wait, locked=True, check=True, owner=owner)
         except CatalogueNoSpace:
             raise
         except (CatalogueLocked, CatalogueUnwritable) as err:
             said = f"the catalogue database could not be caught up before the run: {err}"
-            return cls(root, None, None, created=created, wait=wait, notice=said)
+            if isinstance(err, CatalogueLocked):
+                # The run has waited for that lock once: after its commit it tries again
+                # without waiting, so the lock costs a fetch one wait, not two.
+                wait = dataclasses.replace(wait, seconds=0.0)
+            return cls(root, None, None, created=created, wait=wait, notice=said, owner=owner)
         try:
             # A database that has only seen an empty folder knows no state before this run:
             # its first records record no changes (a "rebuild", like a database built later).
@@ -114,7 +130,7 @@ class RunFeed:
             feed = write.Feed(catalogue.conn, baseline=baseline, started=started)
         except sqlite3.Error:  # read-only, or another program holds the write lock
             feed = None
-        return cls(root, catalogue, feed, created=created, wait=wait)
+        return cls(root, catalogue, feed, created=created, wait=wait, owner=owner)
 
     @property
     def feeding(self) -> bool:
@@ -147,7 +163,19 @@ class RunFeed:
 
     def finish(self, id_hints: write.IdHints | None = None) -> FeedOutcome:
         """Bring the database in line with the committed mirror (`id_hints`: the ids of the
-        files the run wrote, for a sync from the files); never raises for the database."""
+        files the run wrote, for a sync from the files); never raises for the database. A run
+        that leaves the disk too full for a command to open the database says so as its
+        problem: every reading command would stop (exit 73) until there is room."""
+        outcome = self._finish(id_hints)
+        if outcome.problem is None and (full := room_to_read(self.root)) is not None:
+            return dataclasses.replace(
+                outcome,
+                problem=f"the catalogue database was updated, but {full}; until then every "
+                "reading command stops",
+            )
+        return outcome
+
+    def _finish(self, id_hints: write.IdHints | None) -> FeedOutcome:
         feed = self._feed
         try:
             if feed is not None and self._catalogue is not None:
@@ -169,7 +197,9 @@ class RunFeed:
                     feed.rollback()  # and sync from the files, below
         finally:
             self.close()
-        outcome = after_commit(self.root, id_hints=id_hints, wait=self._wait, locked=True)
+        outcome = after_commit(
+            self.root, id_hints=id_hints, wait=self._wait, locked=True, owner=self._owner
+        )
         if outcome.problem is not None:
             return FeedOutcome(None, outcome.problem, False)
         return FeedOutcome(_run_changes(self.root), None, False, outcome.notice)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pkgharvest.catalogue import write
+from pkgharvest.catalogue.edge import rollback
 from pkgharvest.catalogue.queries import _record
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.project import names
@@ -97,7 +98,7 @@ class NameIndex:
                 )
                 self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                rollback(self.conn)
                 raise
         except sqlite3.OperationalError:  # read-only: the same lookups, in memory
             memory: dict[tuple[str, str], list[int]] = defaultdict(list)

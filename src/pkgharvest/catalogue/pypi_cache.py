@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
+from pkgharvest.catalogue.edge import rollback
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.project.answers import Kept, ReleaseKey
 from pkgharvest.records import iso_utc, parse_timestamp
@@ -80,7 +81,7 @@ class PypiCache:
                 )
                 self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                rollback(self.conn)
                 raise
         except sqlite3.Error as err:
             self.notice = f"PyPI answers not kept for next time ({err})"

@@ -278,7 +278,8 @@ def migrate(conn: sqlite3.Connection, path: str, *, upto: int = SCHEMA_VERSION) 
             conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back itself on a full disk (edge.rollback)
+                conn.execute("ROLLBACK")
             raise
     return True
 

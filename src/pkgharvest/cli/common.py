@@ -126,3 +126,16 @@ def write_stdout(write: Callable[[TextIO], None]) -> None:
         stream.flush()
     finally:
         stream.detach()  # leave sys.stdout's buffer open
+
+
+def write_fitted(line: str) -> None:
+    """`line` on stdout; on a terminal, broken between its clauses to the terminal's width (as
+    the tables' footers are) rather than by the terminal inside a word. A pipe or a log gets
+    it on one line, to grep."""
+    if sys.stdout.isatty():
+        import shutil
+
+        from pkgharvest.views.columns import wrapped_lines
+
+        line = "\n".join(wrapped_lines(line, shutil.get_terminal_size((80, 24)).columns))
+    sys.stdout.write(line + "\n")

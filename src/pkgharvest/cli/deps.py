@@ -265,9 +265,9 @@ def _print(
 
     console = make_console()
     view = deps_view(report, now=run.now(), width=console.width, show_all=show_all)
-    for line in view.heading:
-        console.print(line)
+    for line in view.heading:  # fitted to the width already
+        console.print(line, soft_wrap=True)
     for line in view.table:  # fitted to the width already (names are never cut)
         console.print(line, soft_wrap=True)
-    for line in view.footer:
-        console.print(line)
+    for line in view.footer:  # fitted to the width already
+        console.print(line, soft_wrap=True)

@@ -14,7 +14,7 @@ from typer._click.core import Parameter
 from typer._click.exceptions import BadParameter
 from typer._click.types import ParamType
 
-from pkgharvest.cli.common import invocation
+from pkgharvest.cli.common import invocation, write_fitted
 from pkgharvest.cli.options import DataDirOption, JsonOption, QuietOption
 from pkgharvest.cli.params import Number, WholeNumber, shown
 from pkgharvest.config import (
@@ -212,11 +212,11 @@ def fetch(
     elif not quiet:
         for line in missing:
             sys.stderr.write(f"pkgharvest: warning: {line}\n")
-        sys.stdout.write(report.summary_line() + "\n")
+        write_fitted(report.summary_line())
         if changes is not None and not changes.baseline:  # a baseline has nothing to compare
             from pkgharvest.views.text import sanitize  # the digest names slugs from the API
 
-            sys.stdout.write(f"changes: {sanitize(changes.digest())}\n")
+            write_fitted(f"changes: {sanitize(changes.digest())}")
     elif report.exit_code and report.exit_code != ExitCode.CATALOGUE_BEHIND:
         sys.stderr.write(f"pkgharvest: {report.summary_line()}\n")
     if report.exit_code:

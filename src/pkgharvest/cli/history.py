@@ -101,8 +101,8 @@ def show_trends(
     if json_output:
         print_json([row.as_dict() for row in rows])
         return
-    from rich.text import Text
 
+    from pkgharvest.views.columns import legend_text
     from pkgharvest.views.console import make_console
     from pkgharvest.views.history import trends_table
 
@@ -110,7 +110,7 @@ def show_trends(
     if not rows:
         day = f"{start:%Y-%m-%d}"
         shown = day if since.text.strip() == day else f"{day} ({since.text.strip()})"
-        console.print(Text(_no_trends(reader, by, shown)))
+        console.print(legend_text(_no_trends(reader, by, shown), console.width, style=""))
         return
     from pkgharvest.activity import is_dormant
     from pkgharvest.catalogue.queries import dormancy_fields
@@ -120,15 +120,12 @@ def show_trends(
     table = trends_table(rows, by=by, width=console.width, dormant=dormant)
     # soft_wrap: the lines are fitted already; slugs and numbers are never cut.
     console.print(table.table, soft_wrap=True)
-    for line in table.legend:
-        console.print(Text(line, style="dim"))
-    console.print(
-        Text(
-            f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d} (from each package's"
-            " last observation before then, or its first after)",
-            style="dim",
-        )
+    caption = (
+        f"{len(rows):,} packages by {by} gained since {start:%Y-%m-%d} (from each package's"
+        " last observation before then, or its first after)"
     )
+    for line in (*table.legend, caption):
+        console.print(legend_text(line, console.width), soft_wrap=True)
 
 
 def _no_trends(reader: Reader, by: str, since: str) -> str:
@@ -183,7 +180,8 @@ def changes(
     hint = None
     if start is None:
         hint = "`pkgharvest changes --since 7d` shows what the runs of the last week changed."
-    make_console().print(changes_view(report, hint=hint))
+    console = make_console()
+    console.print(changes_view(report, hint=hint, width=console.width))
     sys.stdout.flush()
 
 

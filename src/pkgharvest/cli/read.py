@@ -73,14 +73,18 @@ def _console() -> Console:
 
 
 def _freshness(mirror: Mirror, now: datetime) -> str:
+    from pkgharvest.errors import ExitCode
     from pkgharvest.views.charts import relative_date
 
     # The catalogue is as fresh as its last complete fetch: a targeted fetch since, or one
     # that found nothing or failed, does not make it fresher or say it is broken.
     updated = mirror.last_updated()
     text = f"mirror updated {relative_date(updated, now)}" if updated else "no complete fetch yet"
-    if mirror.last_catalogue_fetch_unfinished():
-        text += "; the last fetch did not finish"
+    last_run = mirror.manifest.get("last_run")
+    if isinstance(last_run, dict) and last_run.get("exit_code") == ExitCode.PARTIAL:
+        # A targeted fetch is never "complete" (it is not the whole catalogue), and says nothing
+        # here when it did all it was asked; a partial run kept what it fetched, and says so.
+        text += "; the last fetch was partial (`pkgharvest status` says more)"
     return text
 
 
@@ -223,6 +227,7 @@ def top(
     mirror = reader.mirror
     from rich.text import Text
 
+    from pkgharvest.views.columns import legend_text
     from pkgharvest.views.tables import TOP_COLUMNS, package_table
 
     console = _console()
@@ -243,9 +248,8 @@ def top(
     # soft_wrap: the lines are fitted already; rich must neither wrap nor crop them (a slug is
     # never cut), and need not measure them again.
     console.print(table.table, soft_wrap=True)
-    for line in table.legend:
-        console.print(Text(line, style="dim"))
-    console.print(Text(caption, style="dim"))
+    for line in (*table.legend, caption):
+        console.print(legend_text(line, console.width), soft_wrap=True)
 
 
 @commands.command(
@@ -297,6 +301,7 @@ def grid(
         return
     from rich.text import Text
 
+    from pkgharvest.views.columns import legend_text
     from pkgharvest.views.tables import (
         GRID_COLUMNS,
         grid_columns_view,
@@ -311,14 +316,14 @@ def grid(
         )
         console.print(view)
         return
-    console.print(grid_header(grid_record, len(members), hidden))
+    console.print(grid_header(grid_record, len(members), hidden, width=console.width))
     if not members:
         console.print(Text("None of this grid's packages are in the mirror.", style="dim"))
         return
     table = package_table(members, now=now, width=console.width, columns=GRID_COLUMNS, scale=scale)
     console.print(table.table, soft_wrap=True)
     for line in table.legend:
-        console.print(Text(line, style="dim"))
+        console.print(legend_text(line, console.width), soft_wrap=True)
 
 
 @commands.command(

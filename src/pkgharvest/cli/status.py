@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pkgharvest.cli.common import invocation
+from pkgharvest.cli.common import invocation, write_fitted
 from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.cli.params import Duration
 
@@ -234,10 +234,10 @@ def verify(
         if hidden > 0:
             sys.stdout.write(f"... and {hidden:,} more problems (see --json for all)\n")
         for note in report.notes:
-            sys.stdout.write(f"note: {note}\n")
+            write_fitted(f"note: {note}")
         if report.ok:
             held = ", ".join(f"{n:,} {kind}" for kind, n in report.records.items())
-            sys.stdout.write(f"verify: ok: {held}; checked {', '.join(report.checks)}\n")
+            write_fitted(f"verify: ok: {held}; checked {', '.join(report.checks)}")
     if not report.ok:
         noun = "problem" if len(report.problems) == 1 else "problems"
         raise VerifyFailed(f"verify found {len(report.problems):,} {noun} in {report.root}")

@@ -155,7 +155,9 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
         client: ApiClient | None = None
         try:
             store.open_for_update(source=base.url, switch_source=options.switch_source)
-            database = RunFeed.open(store.root, wait=wait_of(deps), started=started)
+            database = RunFeed.open(
+                store.root, wait=wait_of(deps), owner=store.owner, started=started
+            )
             if database.notice and not database.repaired:  # a repair is said even under --quiet
                 stats.notice(database.notice, topic="catalogue")
             try:
@@ -178,12 +180,12 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 isinstance(err, Interrupted) and not err.committed
             ):
                 _record_uncommitted(
-                    options, store.root, stats, client, deps, started, started_clock, err
+                    options, store, stats, client, deps, started, started_clock, err
                 )
             raise
         if report.exit_code == ExitCode.NOT_FOUND:
             _record_uncommitted(
-                options, store.root, stats, client, deps, started, started_clock, None, report
+                options, store, stats, client, deps, started, started_clock, None, report
             )
         return report
 
@@ -267,7 +269,7 @@ def _run(
 
 def _record_uncommitted(
     options: FetchOptions,
-    root: Path,
+    store: Store,
     stats: RunStats,
     client: ApiClient | None,
     deps: Dependencies,
@@ -300,7 +302,7 @@ def _record_uncommitted(
         }
     # Best effort: the run's own error (or exit 5) is what the user must hear of; a database
     # that cannot take the row (of a newer schema, say) changes nothing of that.
-    catalogue.record_uncommitted_run(root, run, wait=wait_of(deps))
+    catalogue.record_uncommitted_run(store.root, run, wait=wait_of(deps), owner=store.owner)
 
 
 def _phases(

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from pkgharvest.errors import StoreWriteError
 from pkgharvest.store.fileio import BINARY, atomic_replace
+from pkgharvest.store.owner import CREATOR
 
 
 def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
@@ -39,7 +40,8 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
         if info is not None and not stat.S_ISREG(info.st_mode):
             _write_into(target, write)
             return
-        with atomic_replace(target, fsync=True, keep_mode=True) as raw:
+        # The user's own file, wherever it goes: it belongs to whoever runs the export.
+        with atomic_replace(target, owner=CREATOR, fsync=True, keep_mode=True) as raw:
             out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             write(out)
             out.flush()

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pkgharvest.store.owner import Owner
+
 BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
 TEMP_SUFFIX = ".tmp"
 """Temporary files are `.<name>.<random>.tmp`: hidden, and never taken for a record."""
@@ -41,15 +43,16 @@ def read_small_file_and_stat(path: str | Path) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
-def write_new_file(path: str | Path, data: bytes, *, fsync: bool) -> os.stat_result:
+def write_new_file(path: str | Path, data: bytes, *, fsync: bool, owner: Owner) -> os.stat_result:
     """Create `path`, which must not exist (FileExistsError, and nothing is touched, if it
-    does), write `data`, and return the file's stat.
+    does), give it to `owner` (owner.py), write `data`, and return the file's stat.
 
     Used for staged files: a fresh staging folder never holds the file, and O_EXCL both says so
     and costs less than O_TRUNC, which made some file systems do truncation work per file.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY, 0o666)
     try:
+        owner.give(fd)
         write_all(fd, data)
         if fsync:
             os.fsync(fd)
@@ -69,8 +72,8 @@ def fsync_dir(folder: str | Path) -> None:
         os.close(fd)
 
 
-def create_temp(folder: Path, name: str) -> tuple[int, Path]:
-    """A new, empty `.<name>.<random>.tmp` in `folder`, open for writing."""
+def create_temp(folder: Path, name: str, owner: Owner) -> tuple[int, Path]:
+    """A new, empty `.<name>.<random>.tmp` in `folder`, open for writing, given to `owner`."""
     # Not tempfile.mkstemp: that creates files with mode 0600, and the result must get the
     # umask's usual permissions. The name is capped so a long target name stays under 255 bytes.
     while True:
@@ -79,22 +82,30 @@ def create_temp(folder: Path, name: str) -> tuple[int, Path]:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY, 0o666)
         except FileExistsError:
             continue
+        try:
+            owner.give(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
         return fd, temp
 
 
 @contextlib.contextmanager
 def atomic_replace(
-    path: Path, *, fsync: bool = False, keep_mode: bool = False
+    path: Path, *, owner: Owner, fsync: bool = False, keep_mode: bool = False
 ) -> Iterator[BinaryIO]:
     """Write `path` through the yielded binary file; readers see the old file or the new one,
     never a part.
 
     The file is a temp `.<name>.<random>.tmp` in the same folder, renamed over `path` when the
     block ends, and removed if it raises. New files get the umask's usual permissions;
-    `keep_mode` keeps an existing file's. `fsync=True` also makes the result durable (file and
-    folder). OSError propagates unchanged: callers turn it into their own message.
+    `keep_mode` keeps an existing file's; `owner`: whom the new file is given to (owner.py).
+    `fsync=True` also makes the result durable (file and folder). OSError propagates
+    unchanged: callers turn it into their own message.
     """
-    fd, temp = create_temp(path.parent, path.name)
+    fd, temp = create_temp(path.parent, path.name, owner)
     try:
         with open(fd, "wb") as out:
             yield out
@@ -113,9 +124,9 @@ def atomic_replace(
         fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, owner: Owner, fsync: bool = False) -> None:
     """Replace `path` with `data` atomically (see `atomic_replace`)."""
-    with atomic_replace(path, fsync=fsync) as out:
+    with atomic_replace(path, fsync=fsync, owner=owner) as out:
         out.write(data)
 
 

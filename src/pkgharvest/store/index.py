@@ -118,7 +118,8 @@ def load_saved_index(root: Path) -> SavedIndex:
 def _read_index_file(path: Path) -> bytes:
     """The bytes of a regular file at `path` (never through a symlink), b"" if unusable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | BINARY)
+        # O_NONBLOCK: opening a FIFO planted under the name would wait for a writer for ever.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
     except OSError:
         return b""
     try:
@@ -189,6 +190,8 @@ class KindIndex:
         self.extra_names: dict[int, list[str]] = {}
         # Files holding an integer id no record may have (records.is_record_id).
         self.invalid_names: list[str] = []
+        # Folders named like a record file: never read, but no file can be renamed onto one.
+        self.folders: set[str] = set()
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, FileEntry] | None = None) -> KindIndex:
@@ -206,6 +209,8 @@ class KindIndex:
                 if not name.endswith(paths.RECORD_SUFFIX) or name.startswith("."):
                     continue
                 if not entry.is_file(follow_symlinks=False):
+                    if entry.is_dir(follow_symlinks=False):
+                        index.folders.add(name)
                     continue  # a folder, or a link to a file elsewhere: never a record
                 known = saved.get(name)
                 vouched = None

@@ -43,6 +43,7 @@ from pkgharvest.store import paths
 from pkgharvest.store.fileio import BINARY, PART_SUFFIX, atomic_write_bytes, fsync_dir
 from pkgharvest.store.index import INDEX_NAME
 from pkgharvest.store.manifest import MANIFEST_NAME
+from pkgharvest.store.owner import Owner, owner_of
 from pkgharvest.store.recordfile import REPAIR_HINT
 
 JOURNAL_NAME = ".commit-journal.json"
@@ -75,9 +76,9 @@ class CommitPlan:
         return sum(len(names) for names in self.moves.values())
 
 
-def write(root: Path, plan: CommitPlan) -> None:
-    """Make the journal durable before the first move."""
-    atomic_write_bytes(root / JOURNAL_NAME, plan.to_bytes(), fsync=True)
+def write(root: Path, plan: CommitPlan, owner: Owner) -> None:
+    """Make the journal durable before the first move (given to `owner`: owner.py)."""
+    atomic_write_bytes(root / JOURNAL_NAME, plan.to_bytes(), fsync=True, owner=owner)
 
 
 def apply(root: Path, plan: CommitPlan, *, fsync: bool, replay: bool = False) -> int:
@@ -126,11 +127,12 @@ def finish(root: Path, plan: CommitPlan) -> None:
     shutil.rmtree(root / plan.staging, ignore_errors=True)
 
 
-def recover(root: Path, *, fsync: bool) -> int | None:
+def recover(root: Path, *, fsync: bool, owner: Owner) -> int | None:
     """Roll forward a commit a dead or failed run left (call under the lock, before staging
     folders are cleaned). None when there was none; else how many files it moved into place.
     CorruptStore, with nothing moved, if the journal is not one this version wrote or names a
-    folder or file that is not what a commit leaves (`check_plan`)."""
+    folder or file that is not what a commit leaves (`check_plan`). A kind folder it has to
+    make is given to `owner` (owner.py)."""
     path = root / JOURNAL_NAME
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
@@ -153,7 +155,7 @@ def recover(root: Path, *, fsync: bool) -> int | None:
     check_plan(root, plan)
     for kind in Kind:  # a folder the commit moves into: a fetch makes it before it begins
         if not check_folder(root / kind.value, f"{kind.singular} folder"):
-            os.mkdir(root / kind.value)
+            owner.make_folder(root / kind.value)
     moved = apply(root, plan, fsync=fsync, replay=True)
     finish(root, plan)
     return moved
@@ -187,6 +189,22 @@ def _check_staged_file(path: Path) -> None:
         )
 
 
+def folder_in_the_way(path: Path) -> CorruptStore:
+    return CorruptStore(f"{path} is a folder where the commit puts a file; {REPAIR_HINT}")
+
+
+def check_target(path: Path) -> None:
+    """A name the commit moves a file to: absent, or anything but a folder (a rename replaces
+    a file or a link, never a folder: the commit would stop part-way, and every reader with
+    it)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise folder_in_the_way(path)
+
+
 def _check_removed_file(path: Path) -> None:
     """A record file the journal removes: absent, or not a folder (unlinking a symlink
     removes the link, never what it points to)."""
@@ -202,8 +220,8 @@ def _check_removed_file(path: Path) -> None:
 
 def check_plan(root: Path, plan: CommitPlan) -> None:
     """The checks a fetch makes, on every folder and file a journal names: the kind folders,
-    the staging folder and its kind folders, each staged file, each file it removes.
-    CorruptStore naming the first that fails; nothing is touched."""
+    the staging folder and its kind folders, each staged file and the name it goes to, each
+    file it removes. CorruptStore naming the first that fails; nothing is touched."""
     staging = root / plan.staging
     check_folder(staging, "staging folder")
     for kind in Kind:
@@ -213,10 +231,13 @@ def check_plan(root: Path, plan: CommitPlan) -> None:
         check_folder(staged, "staging folder")
         for name in plan.moves.get(kind.value, []):
             _check_staged_file(staged / (name + PART_SUFFIX))
+            check_target(folder / name)
         for name in plan.removals.get(kind.value, []):
             _check_removed_file(folder / name)
-    for name in (INDEX_NAME, MANIFEST_NAME):
+    for name, moved in ((INDEX_NAME, plan.index), (MANIFEST_NAME, True)):
         _check_staged_file(staging / (name + PART_SUFFIX))
+        if moved:
+            check_target(root / name)
 
 
 def _parse(path: Path, data: bytes) -> CommitPlan:
@@ -298,7 +319,10 @@ def finish_for_readers(
     give_up = clock() + patience
     while True:
         try:
-            held = FolderLock.acquire(root / LOCK_NAME)
+            # Root finishing the commit in another user's folder acts for that user: `.lock`,
+            # should it have to be made, and any folder are given to the folder's owner.
+            owner = owner_of(root)
+            held = FolderLock.acquire(root / LOCK_NAME, owner)
             break
         except LockHeld as err:
             if not os.path.lexists(journal):
@@ -312,7 +336,7 @@ def finish_for_readers(
         except OSError as err:
             raise _unfinished(root, err) from None
     try:
-        return recover(root, fsync=True)
+        return recover(root, fsync=True, owner=owner)
     except OSError as err:
         raise _unfinished(root, err) from None
     finally:

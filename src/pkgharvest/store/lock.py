@@ -10,7 +10,8 @@ The lock file is opened without following links and must be a regular file with 
 planted symlink or hard link to a file elsewhere is refused, never written through. Deleting
 `.lock` while a run holds it cannot let a second run in: besides the file, the holder locks the
 data folder itself (which cannot be swapped while it holds the mirror), and a run checks after
-locking that the file it locked is still the one at the path.
+locking that the file it locked is still the one at the path. Like every file in the data
+folder, it is the folder's owner's, even when root takes the lock (owner.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from pkgharvest.errors import CorruptStore, LockHeld
 from pkgharvest.records import _is_int, iso_utc
 from pkgharvest.store.fileio import BINARY
+from pkgharvest.store.owner import Owner, owner_of
 from pkgharvest.store.recordfile import REPAIR_HINT
 
 LOCK_NAME = ".lock"
@@ -107,9 +109,10 @@ def _write_note(fd: int, note: str) -> None:
         offset += os.pwrite(fd, view[offset:], offset)
 
 
-def _open_lock_file(path: Path) -> int:
-    """The lock file, opened without following a link; CorruptStore if it is not a plain file
-    of its own (a symlink, a folder, a device, a hard link to a file elsewhere)."""
+def _open_lock_file(path: Path, owner: Owner) -> int:
+    """The lock file, opened without following a link and given to `owner` (owner.py: the data
+    folder's owner, even when root takes the lock); CorruptStore if it is not a plain file of
+    its own (a symlink, a folder, a device, a hard link to a file elsewhere)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | BINARY, 0o666)
     except OSError as err:
@@ -123,6 +126,11 @@ def _open_lock_file(path: Path) -> int:
         os.close(fd)
         what = "not a regular file" if not stat.S_ISREG(info.st_mode) else "a hard link"
         raise CorruptStore(f"the lock file {path} is {what}; {REPAIR_HINT}")
+    try:
+        owner.give(fd)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 
@@ -144,12 +152,15 @@ class FolderLock:
         self._folder_fd = folder_fd
 
     @classmethod
-    def acquire(cls, path: Path) -> FolderLock:
-        """Lock `path` (created if missing) and the folder holding it, or raise LockHeld at once
-        if another process holds either. CorruptStore if the lock file is not a plain file;
-        other OSErrors propagate unchanged."""
+    def acquire(cls, path: Path, owner: Owner | None = None) -> FolderLock:
+        """Lock `path` (created if missing, and given to `owner`: by default the owner of the
+        folder holding it, see owner.py) and that folder, or raise LockHeld at once if another
+        process holds either. CorruptStore if the lock file is not a plain file; other OSErrors
+        propagate unchanged."""
+        if owner is None:
+            owner = owner_of(path.parent)
         for _ in range(_ATTEMPTS):
-            fd = _open_lock_file(path)
+            fd = _open_lock_file(path, owner)
             try:
                 if not _try_lock(fd):
                     raise LockHeld(

@@ -67,16 +67,6 @@ class Mirror:
         run = last_complete_catalogue_run(self.manifest)
         return parse_timestamp(run.get("finished")) if run is not None else None
 
-    def last_catalogue_fetch_unfinished(self) -> bool:
-        """Whether the last committed run was a catalogue fetch that did not complete (some of
-        the catalogue is newer than `last_updated`, and nothing was removed)."""
-        last_run = self.manifest.get("last_run")
-        return (
-            isinstance(last_run, dict)
-            and last_run.get("scope") == "catalogue"
-            and last_run.get("complete") is False
-        )
-
 
 def open_mirror(root: Path) -> Mirror:
     """Read `root/manifest.json`. Raises NoMirror when there is no manifest or no package."""

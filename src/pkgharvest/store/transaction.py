@@ -35,7 +35,6 @@ import contextlib
 import errno
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -74,6 +73,7 @@ from pkgharvest.store.manifest import (
     last_complete_catalogue_run,
     read_manifest,
 )
+from pkgharvest.store.owner import CREATOR, Owner, owner_of
 from pkgharvest.store.recordfile import corrupt_record, parse_record, serialize_record
 
 _STAGING_PREFIX = journal.STAGING_PREFIX
@@ -84,7 +84,6 @@ _SPARE_BYTES = 64 * 1024
 _SPARE_BLOCKS = 16
 # ext4 keeps 2% of its blocks (at most 4096) for its own metadata: statvfs counts them in
 # f_bfree, but no file may use them, root's included.
-_EXT4_RESERVE_FRACTION = 50
 _EXT4_RESERVE_MAX = 4096
 
 
@@ -144,6 +143,9 @@ class Store:
         self._made: list[Path] = []
         self.recovered: int | None = None
         """Files moved into place by finishing a commit an earlier run began (None: none)."""
+        self.owner: Owner = CREATOR
+        """Whom every file and folder the run creates is given to (owner.py): the data
+        folder's owner when root updates another user's folder. Known once locked."""
 
     @property
     def manifest_path(self) -> Path:
@@ -173,9 +175,10 @@ class Store:
                 new_folders = [self.root, *(p for p in self.root.parents if not p.exists())]
                 made.extend(reversed(new_folders))
             self.root.mkdir(parents=True, exist_ok=True)
+            self.owner = owner_of(self.root)
             if not os.path.lexists(self.lock_path):
                 made.append(self.lock_path)
-            held = FolderLock.acquire(self.lock_path)
+            held = FolderLock.acquire(self.lock_path, self.owner)
         except OSError as err:
             self._remove_made(made)
             raise self.write_error(err) from None
@@ -222,15 +225,15 @@ class Store:
         try:
             for kind in Kind:
                 if not self._check_folder(self.kind_folder(kind), f"{kind.singular} folder"):
-                    self.kind_folder(kind).mkdir()
+                    self.owner.make_folder(self.kind_folder(kind))
                     self._made.append(self.kind_folder(kind))
             for folder in (self.root, *(self.kind_folder(kind) for kind in Kind)):
                 # A real create+remove: permissions, read-only mounts and ACLs all show here.
-                fd, probe = create_temp(folder, "probe")
+                fd, probe = create_temp(folder, "probe", self.owner)
                 os.close(fd)
                 os.unlink(probe)
             # A commit a dead run began is finished before anything else (journal.py).
-            self.recovered = journal.recover(self.root, fsync=self.fsync)
+            self.recovered = journal.recover(self.root, fsync=self.fsync, owner=self.owner)
             if self.recovered is not None:
                 manifest = self.read_manifest()
             self._check_source(manifest, source, switch_source)
@@ -275,9 +278,9 @@ class Store:
         if not self._opened:
             raise RuntimeError("Store.begin() needs Store.open_for_update() under Store.lock()")
         try:
-            staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self.root))
+            staging = self.owner.make_temp_folder(self.root, _STAGING_PREFIX)
             for kind in Kind:
-                (staging / kind.value).mkdir()
+                self.owner.make_folder(staging / kind.value)
         except OSError as err:
             raise self.write_error(err) from None
         return Transaction(self, staging, feed=feed)
@@ -486,7 +489,9 @@ class Transaction:
             name = self._choose_name(kind, record.get("slug"), record_id)
             staged = os.path.join(self._staging, kind.value, name + PART_SUFFIX)
             try:
-                info = write_new_file(staged, data, fsync=self._store.fsync)
+                info = write_new_file(
+                    staged, data, fsync=self._store.fsync, owner=self._store.owner
+                )
             except FileExistsError:
                 raise StoreWriteError(
                     f"cannot write the data folder {self._store.root}: the staged file "
@@ -550,13 +555,14 @@ class Transaction:
             }
             # Everything that needs disk space is written before the mirror is touched.
             staged_manifest = self._staging / (MANIFEST_NAME + PART_SUFFIX)
-            write_new_file(staged_manifest, dump_manifest(manifest), fsync=True)
+            write_new_file(staged_manifest, dump_manifest(manifest), fsync=True, owner=store.owner)
             index_data = self._index_bytes()
             plan = self._plan()
             if self._saved_index is None or digest(index_data) != self._saved_index.digest:
                 staged_index = self._staging / (INDEX_NAME + PART_SUFFIX)
-                write_new_file(staged_index, index_data, fsync=store.fsync)
+                write_new_file(staged_index, index_data, fsync=store.fsync, owner=store.owner)
                 plan.index = True
+            self._check_targets(plan)
             self._check_free_space(plan)
         except OSError as err:
             self.discard()
@@ -569,7 +575,7 @@ class Transaction:
         try:
             # From the journal on, the commit finishes: here, or on the next run (journal.py).
             with signals.held_during_commit():
-                journal.write(store.root, plan)
+                journal.write(store.root, plan, store.owner)
                 begun = self._journal_begun = True
                 journal.apply(store.root, plan, fsync=store.fsync)
                 journal.finish(store.root, plan)
@@ -625,6 +631,17 @@ class Transaction:
             plan.removals[kind.value] = removals
         return plan
 
+    def _check_targets(self, plan: journal.CommitPlan) -> None:
+        """CorruptStore, before the journal, when a folder holds a name the commit moves a file
+        to (journal.check_target); the kind folders' scans already know their folders."""
+        for kind in Kind:
+            folders = self._index(kind).folders if plan.moves.get(kind.value) else None
+            if folders:
+                for name in sorted(folders.intersection(plan.moves[kind.value])):
+                    raise journal.folder_in_the_way(self._store.kind_folder(kind) / name)
+        if plan.index:
+            journal.check_target(self._store.root / INDEX_NAME)
+
     def _check_free_space(self, plan: journal.CommitPlan) -> None:
         """StoreWriteError unless the file system has room for what the commit allocates:
         checked before the first move, so a full disk stops the run with the mirror unchanged.
@@ -634,7 +651,11 @@ class Transaction:
         block = info.f_frsize or info.f_bsize or 4096
         if getattr(os, "geteuid", lambda: -1)() == 0:
             # Root may use the blocks reserved for root, never those the file system keeps.
-            kept = min(info.f_blocks // _EXT4_RESERVE_FRACTION, _EXT4_RESERVE_MAX)
+            # Both are in f_bfree and neither in f_bavail, and statvfs cannot tell them apart:
+            # at most 4,096 of the difference are the file system's, so that many are never
+            # counted (2% of f_blocks fell short: f_blocks leaves out the file system's own
+            # overhead, and the commit then stopped part-way).
+            kept = min(info.f_bfree - info.f_bavail, _EXT4_RESERVE_MAX)
             free_blocks = max(0, info.f_bfree - kept)
         else:
             free_blocks = info.f_bavail

@@ -9,10 +9,13 @@ width and end in an ellipsis.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 from rich.text import Span, Text
 
 from pkgharvest.activity import DORMANT_AFTER_DAYS
@@ -52,6 +55,81 @@ class Column:
     width: int
     right: bool = False
     spill: bool = False
+
+
+CONTINUATION = 2
+"""A legend or footer line that goes on on the next line goes on indented by this much, so
+that it reads as one with the line above and apart from the next legend."""
+
+_CLAUSE_BREAK = re.compile(r"(?<=[,;]) +| +(?=\()")
+"""Where a legend reads well broken: after a comma or semicolon, before a parenthesis (not
+after a colon: "blank: not observed" is one thing)."""
+
+
+def wrapped_lines(text: str, width: int, indent: int = CONTINUATION) -> list[str]:
+    """`text` in lines of at most `width` terminal cells: broken where a clause ends (see
+    _CLAUSE_BREAK) where it can, between words only inside a clause longer than a line, each
+    line after the first indented by `indent`; no line ends in a space, and no line is left
+    less than a third full for the sake of a clause. A word longer than a
+    line (a path, a URL) is never broken: its line runs past the edge."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines += _wrapped_paragraph(paragraph.strip(), width, " " * indent)
+    return lines
+
+
+def _wrapped_paragraph(text: str, width: int, indent: str) -> list[str]:
+    lines = [""]
+
+    def room_for(piece: str) -> bool:
+        line = lines[-1]
+        gap = 1 if line.strip() else 0
+        return cell_len(line) + gap + cell_len(piece) <= width
+
+    def add(piece: str) -> None:
+        lines[-1] += (" " if lines[-1].strip() else "") + piece
+
+    for clause in _CLAUSE_BREAK.split(text):
+        if room_for(clause):
+            add(clause)
+            continue
+        # A new line for the clause, unless that would leave this one short (a third).
+        if cell_len(lines[-1]) * 3 >= width:
+            lines.append(indent)
+            if room_for(clause):
+                add(clause)
+                continue
+        for word in clause.split(" "):  # between the clause's words
+            if not room_for(word) and lines[-1].strip():
+                lines.append(indent)
+            add(word)
+    return lines
+
+
+def legend_text(text: str, width: int, style: str = "dim", indent: int = CONTINUATION) -> Text:
+    """A legend or footer under a table, in lines that fit `width` (see wrapped_lines): print
+    it with soft_wrap=True, so that rich neither wraps it again nor crops a word that has to
+    run past the edge."""
+    lines = wrapped_lines(text, width, indent)
+    return Text("\n".join(lines), style=style, no_wrap=True, overflow="ignore")
+
+
+class TrimmedLines:
+    """A renderable drawn as rich draws it (its words wrapped to the width), each line without
+    the spaces rich leaves at its end."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        for line in console.render_lines(self.renderable, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip(" "):
+                line.pop()
+            if line and not line[-1].control:
+                last = line[-1]
+                line[-1] = Segment(last.text.rstrip(" "), last.style)
+            yield from line
+            yield Segment.line()
 
 
 def slug_cell(slug: str, dormant: bool) -> tuple[str, str]:

@@ -31,6 +31,7 @@ from pkgharvest.views.columns import (
     SLUG_STYLE,
     Column,
     fit_cell,
+    legend_text,
     render_columns,
     slug_cell,
 )
@@ -100,10 +101,10 @@ class DepsView:
 def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> DepsView:
     """The terminal view of `report` at `width` columns (see the module's text)."""
     rows = [r for r in report.rows if show_all or r.status is not Status.NOT_IN_CATALOGUE]
-    heading = (_heading(report),)
+    heading = (_heading(report, width),)
     if not rows:
         footer = [Text("No dependency is in the catalogue.", style="dim")]
-        footer += [Text(line, style="dim") for line in summary_lines(report, now, show_all)]
+        footer += [legend_text(line, width) for line in summary_lines(report, now, show_all)]
         return DepsView(heading, (), tuple(footer))
     records = [r.record if r.record is not None else {} for r in rows]
     activity = ActivityRows.of(records, now)
@@ -157,7 +158,7 @@ def deps_view(report: Report, *, now: datetime, width: int, show_all: bool) -> D
         lines += [_alternative_line(alt, report, now, width) for alt in row.alternatives]
     if any(r.record is not None and is_dormant(r.record, now) for r in rows):
         legend.append(DORMANT_LEGEND)
-    footer = [Text(line, style="dim") for line in (*legend, *summary_lines(report, now, show_all))]
+    footer = [legend_text(line, width) for line in (*legend, *summary_lines(report, now, show_all))]
     return DepsView(heading, tuple(lines), tuple(footer))
 
 
@@ -207,15 +208,19 @@ def _alternative_line(alt: Alternative, report: Report, now: datetime, width: in
     return line
 
 
-def _heading(report: Report) -> Text:
+def _heading(report: Report, width: int) -> Text:
     files = ", ".join(display(f) for f in report.project.files) or "no file"
-    heading = Text(f"Dependencies of {files}", style="bold")
+    heading = legend_text(f"Dependencies of {files}", width, style="bold")
+    said = []
     framework = report.project.framework
     if framework is not None:
         version = framework.version or framework.specifier or "version unknown"
-        heading.append(f"\nDjango {display(version)} (the framework, not judged)", style="dim")
+        said.append(f"Django {display(version)} (the framework, not judged)")
     if report.target is not None:
-        heading.append(f"; readiness for Django {report.target}", style="dim")
+        said.append(f"readiness for Django {report.target}")
+    if said:
+        heading.append("\n")
+        heading.append_text(legend_text("; ".join(said), width))
     return heading
 
 

@@ -9,20 +9,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from pkgharvest.catalogue.reports import ChangeReport, Trend
 from pkgharvest.views.charts import SPARK_LEVELS, thousands
 from pkgharvest.views.columns import (
+    CONTINUATION,
     DORMANT_LEGEND,
     SLUG_STYLE,
     Column,
+    TrimmedLines,
+    legend_text,
     measured,
     render_columns,
     slug_cell,
     squeezed,
     table_width,
+    wrapped_lines,
 )
 from pkgharvest.views.text import display
 
@@ -156,10 +161,11 @@ def _when(stamp: str | None) -> str:
 
 
 def changes_view(
-    report: ChangeReport, *, shown: int = 15, hint: str | None = None
+    report: ChangeReport, *, shown: int = 15, hint: str | None = None, width: int = 80
 ) -> RenderableType:
     """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back.
-    `hint`: a line under "Nothing changed." (where to look instead)."""
+    `hint`: a line under "Nothing changed." (where to look instead). The title, the digest
+    and the hint are broken between clauses to `width`; no line ends in a space."""
     parts: list[RenderableType] = []
     if report.runs == 0:
         title = f"No run recorded since {_when(report.since)}"
@@ -172,8 +178,8 @@ def changes_view(
             f"Catalogue changes in {report.runs:,} runs since {_when(report.since)}"
             f" (the last on {_when(report.until)})"
         )
-    parts.append(Text(title, style="bold underline"))
-    parts.append(Text(display(report.digest()), style="dim"))  # it names slugs
+    parts.append(legend_text(title, width, style="bold underline", indent=0))
+    parts.append(legend_text(display(report.digest()), width))  # it names slugs
     parts.append(Text(""))
 
     def cut(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -261,8 +267,8 @@ def changes_view(
     if len(parts) == 3 and not report.baseline:  # a baseline's digest says why it is empty
         parts.append(Text("Nothing changed.", style="dim"))
         if hint:
-            parts.append(Text(hint, style="dim"))
-    return Group(*parts)
+            parts.append(legend_text(hint, width))
+    return TrimmedLines(Group(*parts))
 
 
 STAR_CHART_MIN = 8
@@ -271,16 +277,37 @@ STAR_CHART_MIN = 8
 _STAR_CHART_WIDTH = 52  # as wide as the 52-week commit chart, where the terminal allows
 
 
-def star_history_text(history: Sequence[tuple[str, int]]) -> Text:
-    """`show`: one line with a sparkline of the star count over the observations."""
+def star_history_text(history: Sequence[tuple[str, int]], width: int | None = None) -> Text:
+    """`show`: one line with a sparkline of the star count over the observations (see
+    _labelled_chart where it does not fit `width`)."""
     first, last = history[0], history[-1]
     gained = last[1] - first[1]
-    return Text.assemble(
-        ("Star history  ", "bold"),
-        (value_sparkline([stars for _, stars in history], width=40), "green"),
-        f"  {first[1]:,} → {last[1]:,} ({gained:+,}) from {first[0][:10]} to {last[0][:10]},"
+    return _labelled_chart(
+        "Star history",
+        value_sparkline([stars for _, stars in history], width=40),
+        f"{first[1]:,} → {last[1]:,} ({gained:+,}) from {first[0][:10]} to {last[0][:10]},"
         f" {len(history):,} observations",
+        width,
     )
+
+
+def _labelled_chart(label: str, chart: str, details: str, width: int | None) -> Text:
+    """`label  chart  details` on one line where it fits `width` (None: any width); else the
+    label and the chart on a line (the chart on a line of its own when even they do not fit),
+    and the details under them, indented, broken between clauses: no word split, no line
+    ending in a space."""
+    line = Text.assemble((f"{label}  ", "bold"), (chart, "green"), f"  {details}")
+    if width is None or line.cell_len <= width:
+        return line
+    text = Text(label, style="bold")
+    if cell_len(label) + 2 + cell_len(chart) <= width:
+        text.append("  ")
+    else:
+        text.append("\n")
+    text.append(chart, style="green")
+    for piece in wrapped_lines(details, max(width - CONTINUATION, 1), indent=0):
+        text.append("\n" + " " * CONTINUATION + piece)
+    return text
 
 
 def star_history_chart(history: Sequence[tuple[str, int]], width: int) -> list[Text]:
@@ -293,7 +320,7 @@ def star_history_chart(history: Sequence[tuple[str, int]], width: int) -> list[T
         (moment, stars) for at, stars in history if (moment := parse_timestamp(at)) is not None
     ]
     if len(points) < 2:  # no dates to draw against (never from the database's own stamps)
-        return [star_history_text(history)]
+        return [star_history_text(history, width)]
     first, last = history[0], history[-1]
     heading = Text.assemble(
         ("Stars", "bold"),
@@ -308,9 +335,12 @@ STITCHED_WIDTH = 60
 """At most this many sparkline cells for the stitched activity (weeks are summed to fit)."""
 
 
-def stitched_activity_text(weeks: Sequence[tuple[str, int]]) -> Text | None:
-    """`show`: the stitched weekly commits as one sparkline, when they span more than 52 weeks
-    (weeks no observation covered are blanks); None when they do not."""
+def stitched_activity_text(
+    weeks: Sequence[tuple[str, int]], width: int | None = None
+) -> Text | None:
+    """`show`: the stitched weekly commits as one sparkline (at most `width` cells), when they
+    span more than 52 weeks (weeks no observation covered are blanks); None when they do not.
+    See _labelled_chart for where it does not fit `width`."""
     from datetime import date, timedelta
 
     from pkgharvest.views.charts import sparkline
@@ -323,18 +353,20 @@ def stitched_activity_text(weeks: Sequence[tuple[str, int]]) -> Text | None:
         return None
     known = dict(weeks)
     series = [known.get((first + timedelta(weeks=i)).isoformat()) for i in range(span)]
-    size = -(-span // STITCHED_WIDTH)  # weeks per cell, rounded up
+    most = STITCHED_WIDTH if width is None else max(min(STITCHED_WIDTH, width), 1)
+    size = -(-span // most)  # weeks per cell, rounded up
     cells: list[int | None] = []
     for start in range(0, span, size):
         chunk = [c for c in series[start : start + size] if c is not None]
         cells.append(sum(chunk) if chunk else None)
     total = sum(c for c in series if c is not None)
     per = "week" if size == 1 else f"{size} weeks"
-    return Text.assemble(
-        ("Commit activity  ", "bold"),
-        (sparkline(cells), "green"),
-        f"  {total:,} commits from {first} to {last} ({span} weeks, one cell per {per};"
+    return _labelled_chart(
+        "Commit activity",
+        sparkline(cells),
+        f"{total:,} commits from {first} to {last} ({span} weeks, one cell per {per};"
         " stitched from every run, blank: not observed)",
+        width,
     )
 
 
@@ -348,8 +380,8 @@ def history_lines(
     if len(stars) >= STAR_CHART_MIN:
         lines += star_history_chart(stars, width)
     elif len(stars) >= 2:
-        lines.append(star_history_text(stars))
-    activity = stitched_activity_text(weeks)
+        lines.append(star_history_text(stars, width))
+    activity = stitched_activity_text(weeks, width)
     if activity is not None:
         lines.append(activity)
     return lines

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType
-from rich.constrain import Constrain
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -40,10 +39,12 @@ from pkgharvest.views.columns import (
     SLUG_STYLE,
     Column,
     fit_cell,
+    legend_text,
     measured,
     render_columns,
     slug_cell,
     widest,
+    wrapped_lines,
 )
 from pkgharvest.views.text import clip_lines, display, title_differs
 
@@ -198,8 +199,9 @@ and the stars."""
 SPILL = "Package spills"
 """The last try to keep the sparkline: the package column stops being as wide as the longest
 slug, and a slug longer than it gets a line of its own, the rest of its row on the next line.
-It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST). When the sparkline goes
-anyway, the column is as wide as the longest slug again."""
+It narrows only as far as a few rows spill (SPILL_SHARE, SPILL_MOST), and only as far as the
+room left needs. When the sparkline goes anyway, the column is as wide as the longest slug
+again."""
 
 SPILL_SHARE = 4
 SPILL_MOST = 5
@@ -261,7 +263,9 @@ def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
     states = [(spark, hidden, spill)]
     for step in NARROWING:
         name, _, left = step.partition(" ")
-        spill = step == SPILL  # only while it keeps the sparkline: later steps fit all slugs
+        # Only while it keeps the sparkline: a list stays one line a package (issue 9) where
+        # the sparkline goes anyway.
+        spill = step == SPILL
         if spill:
             pass
         elif name == "Activity" and "Activity" in columns:
@@ -292,12 +296,17 @@ def _choose_layout(
     """The widest layout of _layouts(columns) that fits in `width`.
 
     `fixed` maps every shown column but the sparkline and the description to its width (the
-    package column at its full width: slugs are not cut); `spilled` is the package column's
-    width from the SPILL step on. `description` is the longest description (0: none to show).
+    package column at its full width: slugs are not cut); `spilled` is the narrowest the
+    package column gets from the SPILL step on (it takes what room is left, up to its full
+    width). `description` is the longest description (0: none to show).
     """
     need = min(description, _DESCRIPTION_MIN)
     for spark, hidden, spill in _layouts(columns):
-        widths = {**fixed, "Package": spilled} if spill else fixed
+        widths = dict(fixed)
+        if spill:
+            others = [w for header, w in fixed.items() if header not in hidden | {"Package"}]
+            room = width - sum(others) - GAP * len(others) - (spark + GAP if spark else 0)
+            widths["Package"] = min(fixed["Package"], max(spilled, room))
         shown = [w for header, w in widths.items() if header not in hidden]
         if spark:
             shown.append(spark)
@@ -404,13 +413,14 @@ _GRID_PER_CELL = 3  # a column's padding and its border
 _GRID_DESCRIPTION_LINES = 3
 
 
-def grid_header(grid: Record, count: int, hidden: int = 0) -> Text:
-    """The grid's title, slug and description, and how many packages follow."""
+def grid_header(grid: Record, count: int, hidden: int = 0, *, width: int = 80) -> Text:
+    """The grid's title, slug and description (wrapped to `width`, no line ending in a
+    space), and how many packages follow."""
     header = Text(display(grid.get("title")), style="bold")
     header.append(f"  ({display(grid.get('slug'))})", style="dim")
     description = display(grid.get("description"), missing="")
     if description:
-        header.append("\n" + description)
+        header.append("\n" + "\n".join(wrapped_lines(description, width, indent=0)))
     noun = "package" if count == 1 else "packages"
     line = f"\n{count:,} {noun}, by stars"
     if hidden:
@@ -462,7 +472,7 @@ def grid_columns_view(
 ) -> Group:
     """One grid as the website shows it: a header, then its packages as columns (in as many
     blocks as the width needs), one row per feature."""
-    parts: list[RenderableType] = [grid_header(grid, len(packages), hidden)]
+    parts: list[RenderableType] = [grid_header(grid, len(packages), hidden, width=width)]
     if not packages:
         parts.append(Text("None of this grid's packages are in the mirror.", style="dim"))
         return Group(*parts)
@@ -482,9 +492,9 @@ def grid_columns_view(
                 sparks[start:end], now, cell,
             )
         )  # fmt: skip
-    parts.append(Text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top, blank), style="dim"))
+    parts.append(legend_text(activity_legend(rows, SPARK_WIDTHS[-1], scale, top, blank), width))
     if any(rows.dormant):
-        parts.append(Text(DORMANT_LEGEND, style="dim"))
+        parts.append(legend_text(DORMANT_LEGEND, width))
     return Group(*parts)
 
 
@@ -573,7 +583,8 @@ def groups_table(
     two to the same characters and styles.
     """
     columns = group_columns(summaries, noun, width=width)
-    return _draw_simple_head(columns, caption)
+    table = _draw_simple_head(columns)
+    return Group(table, legend_text(caption, width)) if caption else table
 
 
 def group_columns(
@@ -629,14 +640,14 @@ class _GroupColumn:
     style: str = ""
 
 
-def _draw_simple_head(columns: Sequence[_GroupColumn], caption: str | None) -> RenderableType:
+def _draw_simple_head(columns: Sequence[_GroupColumn]) -> _Lines:
     """What rich's Table(box=SIMPLE_HEAD, show_edge=False, pad_edge=False,
-    collapse_padding=True) prints for `columns` with these widths (as max_width).
+    collapse_padding=True) prints for `columns` with these widths (as max_width), without the
+    spaces rich pads a line's end with.
 
     rich's rules followed here: every cell but the last column's has one space of right
     padding; columns are joined by the box's vertical (a space); the header row and its
-    padding are bold; the rule under it spans the table; the caption is wrapped and padded to
-    the table's width.
+    padding are bold; the rule under it spans the table.
     """
     padding = [1] * (len(columns) - 1) + [0]
     sizes = [column.width for column in columns]
@@ -674,10 +685,18 @@ def _draw_simple_head(columns: Sequence[_GroupColumn], caption: str | None) -> R
         if plain:
             line.append((plain, ""))
         lines.append(line)
-    table = _Lines(lines)
-    if not caption:
-        return table
-    return Group(table, Constrain(Text(caption, justify="left"), width=table_width))
+    return _Lines([_without_trailing_spaces(line) for line in lines])
+
+
+def _without_trailing_spaces(line: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A line of (text, style) pieces without the spaces at its end (padding to copy and paste
+    along, and underlined or coloured where its style says so)."""
+    line = list(line)
+    while line and not line[-1][0].rstrip():
+        line.pop()
+    if line:
+        line[-1] = (line[-1][0].rstrip(), line[-1][1])
+    return line
 
 
 class _Lines:
