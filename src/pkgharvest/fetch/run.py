@@ -141,9 +141,9 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
 
     Raises a PkgHarvestError (LockHeld, CorruptStore, StoreWriteError, ApiUnavailable,
     NotTheApi, ...) when the run cannot finish; the mirror is then unchanged. Every run that
-    took the lock is recorded in the catalogue database's `runs`, failures included (not in a
-    folder that has no mirror yet: nothing to report on); one that found none of its targets
-    (exit 5) commits nothing either.
+    started (the folder and its database opened under the lock) is recorded in the catalogue
+    database's `runs`, failures included (not in a folder that has no mirror yet: nothing to
+    report on); one that found none of its targets (exit 5) commits nothing either.
     """
     deps = deps or Dependencies()
     _check(options)
@@ -153,11 +153,13 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
     stats = RunStats(deps.on_event)
     with store.lock():
         client: ApiClient | None = None
+        opened = False  # the folder and its database were opened for this run
         try:
             store.open_for_update(source=base.url, switch_source=options.switch_source)
             database = RunFeed.open(
                 store.root, wait=wait_of(deps), owner=store.owner, started=started
             )
+            opened = True
             if database.notice and not database.repaired:  # a repair is said even under --quiet
                 stats.notice(database.notice, topic="catalogue")
             try:
@@ -174,10 +176,13 @@ def fetch(options: FetchOptions, deps: Dependencies | None = None) -> FetchRepor
                 options, base, store, database, client, stats, deps, started, started_clock
             )
         except BaseException as err:
-            # A refusal (another source without --switch-source) is no run; a run the commit
-            # of which a signal followed is in the manifest, and the next command syncs it.
-            if not isinstance(err, UsageError | Interrupted) or (
-                isinstance(err, Interrupted) and not err.committed
+            # A run that could not start (the folder or its database refused: nothing was
+            # changed, and nothing is) is no run; nor is a refusal (another source without
+            # --switch-source); a run the commit of which a signal followed is in the
+            # manifest, and the next command syncs it.
+            if opened and (
+                not isinstance(err, UsageError | Interrupted)
+                or (isinstance(err, Interrupted) and not err.committed)
             ):
                 _record_uncommitted(
                     options, store, stats, client, deps, started, started_clock, err
