@@ -96,7 +96,7 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
 
 
 def in_process(root: Path, repeat: int) -> None:
-    from pkgharvest.catalogue import matching
+    from pkgharvest.catalogue import matching, nameindex
     from pkgharvest.catalogue.dependencies import dependency_report
     from pkgharvest.catalogue.reader import open_reader
     from pkgharvest.formats.deps import write_json
@@ -108,7 +108,7 @@ def in_process(root: Path, repeat: int) -> None:
     now = utc_now()
     reader = open_reader(root)
     conn = reader.conn
-    conn.execute("DELETE FROM catalogue_meta WHERE key = ?", (matching.NAMES_STAMP_KEY,))
+    conn.execute("DELETE FROM catalogue_meta WHERE key = ?", (nameindex.NAMES_STAMP_KEY,))
     build_index = timed(lambda: matching.NameIndex(conn), 1)
     reader.close()
     print(f"  name index, built once after a fetch:   {build_index[0] * 1000:6.1f} ms")

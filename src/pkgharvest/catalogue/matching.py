@@ -4,9 +4,10 @@ their records, the alternatives in their grids, their star history.
 The catalogue says a package's PyPI name only inside `pypi_url`, in several forms; to look
 30,000 of them up fast, the names are kept in the `package_names` table, normalized (PEP 503):
 each package's PyPI name, the repository its `repo_url` names (`host/owner/name`) and its
-slug. The table is rebuilt when the mirror has changed since it was (`catalogue_meta`
-'package_names_manifest'); where the database cannot be written (a read-only data folder) the
-same names are worked out in memory instead.
+slug. The sync that writes the packages keeps it current (nameindex.py); when it is not (a
+database no sync has touched since it was made by an older pkgharvest) it is rebuilt here, and
+where the database cannot be written (a read-only data folder) the same names are worked out
+in memory instead.
 
 Matching order (docs/deps.md): the PyPI name; then, for a VCS or archive requirement, its
 repository; then the slug. Several packages claiming one name: the one with the most stars
@@ -19,20 +20,16 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pkgharvest.catalogue import write
+from pkgharvest.catalogue import nameindex, write
 from pkgharvest.catalogue.edge import rollback
+from pkgharvest.catalogue.nameindex import PYPI, REPOSITORY, SLUG
 from pkgharvest.catalogue.queries import _record
 from pkgharvest.errors import StoreWriteError
-from pkgharvest.project import names
 from pkgharvest.project.model import Dependency
 from pkgharvest.records import Record
 
-NAMES_STAMP_KEY = "package_names_manifest"
 _CHUNK = 500  # parameters per IN (...) list: far below SQLite's limit
-
-PYPI, REPOSITORY, SLUG = "pypi", "repository", "slug"
 
 
 @dataclass(frozen=True)
@@ -50,59 +47,37 @@ class Match:
     others: tuple[str, ...] = ()
 
 
-def name_rows(packages: Iterable[tuple[Any, Any, Any, Any]]) -> Iterator[tuple[str, str, int]]:
-    """(kind, normalized name, package id) of (id, slug, pypi_url, repo_url) rows."""
-    for package_id, slug, pypi_url, repo_url in packages:
-        if type(package_id) is not int:
-            continue
-        pypi = names.pypi_name(pypi_url)
-        if pypi is not None:
-            yield PYPI, pypi, package_id
-        repository = names.repository(repo_url) if repo_url else None
-        if repository is not None:
-            yield REPOSITORY, str(repository), package_id
-        if isinstance(slug, str) and names.is_valid_name(slug):
-            yield SLUG, names.normalize(slug), package_id
-
-
 class NameIndex:
-    """Name lookups against the catalogue: from `package_names` (kept up to date here) or, when
-    the database cannot be written, from a dict built in memory."""
+    """Name lookups against the catalogue: from `package_names` (made current here when no
+    sync has kept it: nameindex.py) or, when the database cannot be written, from a dict built
+    in memory.
+
+    Attributes:
+        rebuilt: whether this open had to work the names out (the index was not current).
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._memory: dict[tuple[str, str], list[int]] | None = None
+        self.rebuilt = False
         self._refresh()
 
     def _refresh(self) -> None:
-        stamp = write.stored_stamp(self.conn)
-        row = self.conn.execute(
-            "SELECT value FROM catalogue_meta WHERE key = ?", (NAMES_STAMP_KEY,)
-        ).fetchone()
-        if row is not None and row[0] == stamp:
+        if nameindex.is_current(self.conn):
             return
-        rows = list(
-            name_rows(self.conn.execute("SELECT id, slug, pypi_url, repo_url FROM packages"))
-        )
+        self.rebuilt = True
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                self.conn.execute("DELETE FROM package_names")
-                self.conn.executemany(
-                    "INSERT OR IGNORE INTO package_names (kind, name, package_id) VALUES (?, ?, ?)",
-                    rows,
-                )
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES (?, ?)",
-                    (NAMES_STAMP_KEY, stamp or ""),
-                )
+                if not nameindex.is_current(self.conn):  # a sync may have made it meanwhile
+                    nameindex.rebuild(self.conn, write.stored_stamp(self.conn))
                 self.conn.execute("COMMIT")
             except BaseException:
                 rollback(self.conn)
                 raise
         except sqlite3.OperationalError:  # read-only: the same lookups, in memory
             memory: dict[tuple[str, str], list[int]] = defaultdict(list)
-            for kind, name, package_id in rows:
+            for kind, name, package_id in nameindex.all_rows(self.conn):
                 memory[(kind, name)].append(package_id)
             self._memory = memory
 

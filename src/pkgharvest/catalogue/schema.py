@@ -98,9 +98,10 @@ LEFT JOIN observations AS o
 
 _V3 = """
 -- Version 3: `pkgharvest deps`. package_names: each package's PyPI name (from pypi_url), the
--- repository its repo_url names and its slug, PEP 503-normalized, rebuilt when the mirror
--- changes (catalogue_meta 'package_names_manifest'). pypi_projects and pypi_releases: PyPI's
--- JSON answers, distilled, kept per index URL (a project's for a day, a release's for good).
+-- repository its repo_url names and its slug, PEP 503-normalized, kept by the sync that writes
+-- the packages (catalogue_meta 'package_names_manifest': the mirror it was made for).
+-- pypi_projects and pypi_releases: PyPI's JSON answers, distilled, kept per index URL (a
+-- project's for a day, a release's for good).
 CREATE TABLE package_names (
     kind       TEXT NOT NULL,
     name       TEXT NOT NULL,

@@ -29,7 +29,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from pkgharvest.catalogue import history
+from pkgharvest.catalogue import history, nameindex
 from pkgharvest.errors import FeedMismatch
 from pkgharvest.records import (
     FIELDS_BY_KIND,
@@ -312,16 +312,23 @@ def sync(
         if feed is None and stored_stamp(conn) == stamp:
             conn.execute("ROLLBACK")  # another process synced while we waited for the lock
             return None
+        # Asked before anything is written (a feed asked when its transaction began).
+        names = feed.names if feed is not None else nameindex.is_current(conn)
         counts = feed.flush_all() if feed is not None else SyncCounts()
         run_id = _record_run(conn, manifest, stamp, baseline=baseline)
         if feed is not None and run_id != feed.run_id:
             raise FeedMismatch(f"the run was recorded as run {run_id}, not {feed.run_id}")
         changes_run = None if baseline else run_id
         hints = _IndexHints(root, id_hints)
-        run = _SyncRun(run_id, changes_run, _run_started(manifest))
+        run = _SyncRun(run_id, changes_run, _run_started(manifest), names)
         for kind in SYNC_ORDER:
             _sync_kind(conn, root, kind, run, counts, read_record, hints, fed=feed is not None)
         conn.execute("DELETE FROM grid_packages WHERE from_grid = 0 AND from_package = 0")
+        # The name index commits with the packages it names: `deps` finds it current.
+        if names:
+            nameindex.mark_current(conn, stamp)
+        else:
+            nameindex.rebuild(conn, stamp)
         conn.execute(
             "INSERT OR REPLACE INTO catalogue_meta (key, value) VALUES ('manifest_sha256', ?)",
             (stamp,),
@@ -375,7 +382,9 @@ class Feed:
         row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()
         self.run_id = int(row[0])
         self.counts = SyncCounts()
-        self._run = _SyncRun(self.run_id, None if baseline else self.run_id, started)
+        self.names = nameindex.is_current(conn)
+        """The name index was current when the feed began (see _SyncRun.names)."""
+        self._run = _SyncRun(self.run_id, None if baseline else self.run_id, started, self.names)
         self._pending: dict[Kind, list[tuple[str, FileId, Record]]] = {k: [] for k in Kind}
         self._was_empty: dict[Kind, bool] = {}
         self._no_history: bool | None = None
@@ -452,11 +461,15 @@ def stored_stamp(conn: sqlite3.Connection) -> str | None:
 class _SyncRun:
     """The run a sync records: its row (None: the manifest names none), the row its changes
     go under (None: a baseline records none) and its start, which dates a change the service
-    did not date itself (see history.observation_time)."""
+    did not date itself (see history.observation_time), and whether it keeps the name index
+    along."""
 
     run_id: int | None
     changes_run: int | None
     started: datetime | None
+    names: bool = False
+    """The name index was current when the sync began: it follows the packages written and
+    removed (otherwise the sync rebuilds it whole before it commits)."""
 
 
 def _run_started(manifest: dict[str, Any]) -> datetime | None:
@@ -674,15 +687,22 @@ def _sync_kind(
         is None
     ]
     change_rows: list[tuple[object, ...]] = []
+    names_gone: list[nameindex.PackageNames] = []
+    # A package's names go with it: its pypi_url and repo_url say which they were.
+    wanted = "slug, title" + (", pypi_url, repo_url" if kind is Kind.PACKAGE else "")
     for record_id in removed:
-        row = conn.execute(f"SELECT slug, title FROM {table} WHERE id = ?", (record_id,)).fetchone()
+        row = conn.execute(f"SELECT {wanted} FROM {table} WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             continue
         if run.changes_run is not None:
             change_rows.append(
                 (run.changes_run, "removed", kind.value, record_id, row[0], row[1], None, None)
             )
+        if kind is Kind.PACKAGE:
+            names_gone.append((record_id, row[0], row[2], row[3]))
         conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
+    if run.names and names_gone:
+        nameindex.update(conn, names_gone, [])
     if kind is Kind.GRID:
         _grid_members_from_grids(conn, [], removed)
     elif kind is Kind.PACKAGE:
@@ -725,7 +745,7 @@ def _apply_batch(
     member_index = COLUMNS[kind].index(members) if members else 0
     wanted = "slug, " + (members or "NULL")
     if kind is Kind.PACKAGE:
-        wanted += ", pypi_version"
+        wanted += ", pypi_version, pypi_url, repo_url"
     ids = [record["id"] for _, _, record in batch]
     held = _rows_by_id(
         conn, table, wanted, ids if only_ids is None else [i for i in ids if i in only_ids]
@@ -748,7 +768,28 @@ def _apply_batch(
     elif kind is Kind.PACKAGE:
         _grid_members_from_packages(conn, moved, [], only_ids)
         counts.observations += _observe(conn, batch, rows, run, fresh=no_history)
+        if run.names:
+            _update_names(held, rows, conn)
     _insert_changes(conn, change_rows, counts)
+
+
+_NAME_COLUMNS = operator.itemgetter(
+    *(COLUMNS[Kind.PACKAGE].index(name) for name in ("id", "slug", "pypi_url", "repo_url"))
+)
+
+
+def _update_names(
+    held: dict[int, tuple[Any, ...]], rows: list[list[object]], conn: sqlite3.Connection
+) -> None:
+    """The name index after a batch of packages rows (`held`: id -> (slug, grids,
+    pypi_version, pypi_url, repo_url) of the rows before it)."""
+    after = {row[0]: _NAME_COLUMNS(row) for row in rows}  # an id written twice: the last row
+    before = [
+        (package_id, previous[0], previous[3], previous[4])
+        for package_id, previous in held.items()
+        if package_id in after
+    ]
+    nameindex.update(conn, before, after.values())
 
 
 def _is_empty(conn: sqlite3.Connection, table: str) -> bool:
