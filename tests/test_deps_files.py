@@ -396,3 +396,73 @@ def test_the_command_tells_a_missing_file_from_a_missing_mirror(
     no_mirror = run_deps(monkeypatch, capsys, tmp_path / "none", "requirements.txt",
                          folder=tmp_path)  # fmt: skip
     assert no_mirror.code == 66 and "pkgharvest fetch" in no_mirror.err
+
+
+# --- uv.lock: the files deps does not read are not parsed ----------------------------------
+
+SALEOR_LOCK = (PROJECTS / "saleor-uv" / "uv.lock").read_text("utf-8")
+AMQP_SDIST = next(line for line in SALEOR_LOCK.splitlines() if line.startswith("sdist = "))
+
+
+def _read_lock(tmp_path: Path, text: str, blank: bool) -> object:
+    """What reading `text` as a uv.lock gives: its dependencies, or the error's line."""
+    from pkgharvest.project import locks
+
+    folder = tmp_path / ("blank" if blank else "whole")
+    folder.mkdir(exist_ok=True)
+    (folder / "uv.lock").write_text(text, "utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        if not blank:
+            patch.setattr(locks, "without_uv_files", lambda text: text)
+        try:
+            return read_project([Path("uv.lock")], folder, include_transitive=True)
+        except DependencyFileError as err:
+            return str(err)
+
+
+def test_a_uv_lock_reads_the_same_without_parsing_its_files(tmp_path: Path) -> None:
+    from pkgharvest.project.locks import without_uv_files
+
+    blanked = without_uv_files(SALEOR_LOCK)
+    assert len(blanked) < len(SALEOR_LOCK) / 5  # the files were most of it
+    assert blanked.count("\n") == SALEOR_LOCK.count("\n")  # every line where it was
+    whole = tomllib.loads(SALEOR_LOCK)["package"]
+    assert tomllib.loads(blanked)["package"] == [
+        {key: value for key, value in package.items() if key not in ("sdist", "wheels")}
+        for package in whole
+    ]
+    assert _read_lock(tmp_path, SALEOR_LOCK, True) == _read_lock(tmp_path, SALEOR_LOCK, False)
+
+
+BROKEN_LOCKS = {
+    "a hash not closed": SALEOR_LOCK.replace(
+        '.tar.gz", hash = "sha256:', '.tar.gz", hash = "', 1
+    ).replace('", size = 129013', " size = 129013", 1),
+    "sdist twice": SALEOR_LOCK.replace(AMQP_SDIST, AMQP_SDIST + "\n" + AMQP_SDIST, 1),
+    "sdist inside an array": SALEOR_LOCK.replace(
+        "'PyPy'\",\n]", "'PyPy'\",\n" + AMQP_SDIST + "\n\n]", 1
+    ),
+    "sdist and a dotted sdist": SALEOR_LOCK.replace(
+        AMQP_SDIST, 'sdist.path = "x"\n' + AMQP_SDIST, 1
+    ),
+    "a multi-line string": SALEOR_LOCK.replace(AMQP_SDIST + "\n", "", 1).replace(
+        'version = "5.3.1"', 'version = """5.3.1\n' + AMQP_SDIST + '\n\n"""', 1
+    ),
+    "a wheel that is no TOML": SALEOR_LOCK.replace(
+        "wheels = [\n", "wheels = [\n    { url = },\n", 1
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_LOCKS, ids=list(BROKEN_LOCKS))
+def test_a_uv_lock_not_of_uvs_shape_is_read_or_refused_as_before_on_the_same_line(
+    tmp_path: Path, case: str
+) -> None:
+    """Blanking out what uv writes never turns a file tomllib refuses into one it reads, nor
+    moves the line the error names; where the shape is not uv's, nothing is blanked."""
+    text = BROKEN_LOCKS[case]
+    assert text != SALEOR_LOCK
+    whole = _read_lock(tmp_path, text, False)
+    assert _read_lock(tmp_path, text, True) == whole
+    if case != "a multi-line string":  # valid TOML, whose text must be read as it is
+        assert isinstance(whole, str) and "uv.lock:" in whole, whole
