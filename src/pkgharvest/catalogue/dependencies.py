@@ -14,12 +14,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pkgharvest.catalogue import matching, reports
-from pkgharvest.errors import StoreWriteError
+from pkgharvest.catalogue import matching
 from pkgharvest.project import judge, names
 from pkgharvest.project.model import Project
 from pkgharvest.project.report import Alternative, PypiSummary, Report, Row
-from pkgharvest.records import Record
 
 if TYPE_CHECKING:  # the readiness rules are loaded only with --django
     from pkgharvest.project.answers import PypiAnswers
@@ -41,6 +39,7 @@ def dependency_report(
     dependencies = project.dependencies
     matches = matching.match(conn, dependencies)
     records = matching.package_records(conn, (m.package_id for m in matches.values()))
+    histories = matching.star_histories(conn, records)
     notes = list(project.notes)
     rows: list[Row] = []
     for dependency in dependencies:
@@ -59,7 +58,9 @@ def dependency_report(
                 record=record,
                 matched_by=found.how if found else None,
                 others=found.others if found else (),
-                star_trend=_trend(conn, record, now),
+                star_trend=(
+                    judge.star_trend(histories.get(int(record["id"]), []), now) if record else None
+                ),
             )
         )
     if target is not None and answers is not None:
@@ -86,16 +87,6 @@ def dependency_report(
         notes=tuple(dict.fromkeys(notes)),
         mirror_updated=mirror_updated,
     )
-
-
-def _trend(conn: sqlite3.Connection, record: Record | None, now: datetime) -> int | None:
-    if record is None:
-        return None
-    try:
-        history = reports.star_history(conn, int(record["id"]))
-    except sqlite3.Error as err:
-        raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
-    return judge.star_trend(history, now)
 
 
 def _readiness(rows: Sequence[Row], target: Target, answers: PypiAnswers) -> list[Row]:
