@@ -60,7 +60,7 @@ def say(line: str) -> None:
 
 
 def print_json(value: Any) -> None:
-    from pkgharvest.formats.writers import compact_dumps
+    from pkgharvest.formats.jsontext import compact_dumps
 
     sys.stdout.write(compact_dumps(value) + "\n")
 
@@ -68,7 +68,7 @@ def print_json(value: Any) -> None:
 def print_json_array(items: Iterable[Any], out: TextIO | None = None) -> None:
     """`print_json(list(items))`, byte for byte, without holding the list (to `out`, default
     stdout)."""
-    from pkgharvest.formats.writers import compact_dumps
+    from pkgharvest.formats.jsontext import compact_dumps
 
     write = (out or sys.stdout).write
     separator = "[\n  "

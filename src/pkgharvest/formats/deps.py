@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from pkgharvest.formats.fields import spreadsheet_date
-from pkgharvest.formats.writers import compact_dumps, neutralize
+from pkgharvest.formats.jsontext import compact_dumps
+from pkgharvest.formats.writers import neutralize
 from pkgharvest.project.judge import Status
 from pkgharvest.project.report import READINESS, Report, Row
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +15,7 @@ from typing import Any, ClassVar, TextIO
 
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.formats.fields import csv_cells, default_fields, json_object, spreadsheet_date
+from pkgharvest.formats.jsontext import dumps
 from pkgharvest.records import HISTORY_FIELDS, Record
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,45 +33,6 @@ _CELL_BREAKS = (",", ";", "\t", "\r", "\n", '"', "|", ":", "/", " ")
 _EMBEDDED_TRIGGER = re.compile(r"""([,;\t\r\n"|:/][ \t\r\n"]*|[ ]+(?=[=+\-@](?:\S|$)))([=+\-@])""")
 
 UTF8_BOM = "\ufeff"
-
-# Characters JSON allows raw that could still act on a terminal showing the output: C1
-# controls, DEL, bidi controls, and the line and paragraph separators. Written as \uXXXX
-# escapes they decode to the same text.
-_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def dumps(value: Any, indent: int | None = None) -> str:
-    """JSON text that is safe to print: non-ASCII stays readable, controls are escaped.
-
-    (json already escapes C0 controls, including ESC, as it must.)
-    """
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
-    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-_LEAF = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-"""One encoder for every leaf: json.dumps with options builds a new encoder per call, which
-was most of the time of a long `--json` answer."""
-
-
-def compact_dumps(value: Any, indent: int = 2) -> str:
-    """Like `dumps(value, indent)`, but a list of plain values (numbers, text, null) stays on
-    one line: 52 weekly counts are one line of `--json` output, not 52."""
-
-    def encode(item: Any, depth: int) -> str:
-        pad = " " * (indent * (depth + 1))
-        end = " " * (indent * depth)
-        if isinstance(item, dict) and item:
-            inner = ",\n".join(
-                f"{pad}{_LEAF(str(key))}: {encode(child, depth + 1)}" for key, child in item.items()
-            )
-            return "{\n" + inner + "\n" + end + "}"
-        if isinstance(item, list) and any(isinstance(c, dict | list) and c for c in item):
-            inner = ",\n".join(pad + encode(child, depth + 1) for child in item)
-            return "[\n" + inner + "\n" + end + "]"
-        return _LEAF(item)
-
-    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encode(value, 0))
 
 
 def neutralize(cell: str) -> str:
