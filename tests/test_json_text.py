@@ -23,7 +23,7 @@ class Level(enum.IntEnum):
 
 LEAVES: tuple[Any, ...] = (
     None, True, False, 0, -5, 2**70, 1.5, 3.0, float("nan"), float("inf"), "", "x",
-    "é\u2028\x85\x1b\u202e", '"\\', Colour.RED, Level.HIGH, [], {}, (1, "a"),
+    "é\u2028\x85\x1b\u202e", "del\x7f", '"\\', Colour.RED, Level.HIGH, [], {}, (1, "a"),
 )  # fmt: skip
 
 

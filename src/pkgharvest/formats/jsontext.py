@@ -30,29 +30,34 @@ _LEAF = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 """One encoder for every leaf: json.dumps with options builds a new encoder per call, which
 was most of the time of a long `--json` answer."""
 
-_PLAIN = {type(None): lambda _: "null", int: int.__repr__, str: encode_basestring}
+_PLAIN: dict[type, Any] = {
+    type(None): lambda _: "null",
+    bool: lambda flag: "true" if flag else "false",
+    int: int.__repr__,
+    str: encode_basestring,
+}
 """The leaves most answers are made of, each written as _LEAF writes it (json's own functions:
-`null`, int's repr, the string encoder an `ensure_ascii=False` encoder uses), without the
-encoder's set-up per call. Exact types only: a bool, an enum or a float goes to _LEAF."""
+`null`, `true`, int's repr, the string encoder an `ensure_ascii=False` encoder uses), without
+the encoder's set-up per call. Exact types only: an enum or a float goes to _LEAF."""
 
 
 def compact_dumps(value: Any, indent: int = 2) -> str:
     """Like `dumps(value, indent)`, but a list of plain values (numbers, text, null) stays on
     one line: 52 weekly counts are one line of `--json` output, not 52."""
-
-    def leaf(item: Any) -> str:
-        plain = _PLAIN.get(type(item))
-        return plain(item) if plain is not None else _LEAF(item)
+    plain_of = _PLAIN.get
 
     def encode(item: Any, depth: int) -> str:
-        plain = _PLAIN.get(type(item))
+        plain = plain_of(type(item))
         if plain is not None:
-            return plain(item)
+            return str(plain(item))
+        if not item and type(item) in (list, dict):
+            return "[]" if type(item) is list else "{}"
         pad = " " * (indent * (depth + 1))
         end = " " * (indent * depth)
         if isinstance(item, dict) and item:
             inner = ",\n".join(
-                f"{pad}{encode_basestring(str(key))}: {encode(child, depth + 1)}"
+                f"{pad}{encode_basestring(str(key))}: "
+                + (plain(child) if (plain := plain_of(type(child))) else encode(child, depth + 1))
                 for key, child in item.items()
             )
             return "{\n" + inner + "\n" + end + "}"
@@ -61,7 +66,10 @@ def compact_dumps(value: Any, indent: int = 2) -> str:
                 inner = ",\n".join(pad + encode(child, depth + 1) for child in item)
                 return "[\n" + inner + "\n" + end + "]"
             if all(type(c) in _PLAIN for c in item):  # one line, as _LEAF writes it
-                return "[" + ", ".join(leaf(c) for c in item) + "]"
-        return _LEAF(item)
+                return "[" + ", ".join([_PLAIN[type(c)](c) for c in item]) + "]"
+        return str(_LEAF(item))
 
-    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encode(value, 0))
+    text = encode(value, 0)
+    if text.isascii() and "\x7f" not in text:  # nothing to escape: no need to scan for it
+        return text
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
