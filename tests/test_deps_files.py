@@ -439,6 +439,11 @@ BROKEN_LOCKS = {
         '.tar.gz", hash = "sha256:', '.tar.gz", hash = "', 1
     ).replace('", size = 129013', " size = 129013", 1),
     "sdist twice": SALEOR_LOCK.replace(AMQP_SDIST, AMQP_SDIST + "\n" + AMQP_SDIST, 1),
+    "sdist twice, both of uv's shape": SALEOR_LOCK.replace(
+        '\n]\n\n[[package]]\nname = "aniso8601"',
+        "\n]\n\nx = 1\n" + AMQP_SDIST + '\n\n[[package]]\nname = "aniso8601"',
+        1,
+    ),
     "sdist inside an array": SALEOR_LOCK.replace(
         "'PyPy'\",\n]", "'PyPy'\",\n" + AMQP_SDIST + "\n\n]", 1
     ),

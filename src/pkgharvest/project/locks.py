@@ -46,17 +46,32 @@ def without_uv_files(text: str) -> str:
     blanked is whole, valid TOML of uv's exact shape, ends its table (a blank line or a header
     follows), and follows a line that ends a key or an array; no table has either key twice;
     the text has no multi-line string. Anything else is left for tomllib to read (or refuse)."""
-    if '"""' in text or "'''" in text or not _one_per_table(text):
+    if '"""' in text or "'''" in text:
         return text
+    last = {"sdist": -1, "wheels": -1}  # where the last entry of each key blanked ends
+    once = [True]  # no table has two blanked entries of one key
 
     def blank(found: re.Match[str]) -> str:
         start = found.start()
         before = text[text.rfind("\n", 0, start) + 1 : start]
         if not before or before[0] in " \t" or before.endswith(("[", ",", "{", "=")):
             return found.group()  # perhaps inside an array: tomllib decides
-        return "\n" * found.group().count("\n")
+        entries = found.group()
+        for key in ("sdist", "wheels"):
+            if f"\n{key} = " in entries:
+                if last[key] >= 0 and text.find("\n[", last[key], start) < 0:
+                    once[0] = False
+                last[key] = found.end()
+                counts[key] += 1
+        return "\n" * entries.count("\n")
 
-    return _UV_FILES.sub(blank, text)
+    counts = {"sdist": 0, "wheels": 0}
+    blanked = _UV_FILES.sub(blank, text)
+    # The common case, checked with two counts: every `sdist` and `wheels` of the text is the
+    # key of an entry blanked (so no other line sets either key), one per table.
+    if once[0] and all(text.count(key) == counts[key] for key in counts):
+        return blanked
+    return blanked if _one_per_table(text) else text
 
 
 def _one_per_table(text: str) -> bool:
