@@ -4,7 +4,8 @@ the stack's start-up.
 
 Run from the repository root:
 
-    python bench/bench_deps.py [--packages 30000] [--repeat 15] [--data-root /tmp]
+    python bench/bench_deps.py [--packages 30000] [--repeat 15] [--data-root /tmp] [--callgrind]
+                               [--compare OTHER/src]
 
 It writes a synthetic mirror (tests/mirrorbuilder.py) of `--packages` packages, every one with a
 `pypi_url` in one of the forms the catalogue holds, a few hundred of them named after the lock's
@@ -12,17 +13,22 @@ packages so that most of the lock matches, and builds its catalogue database. Th
 
 1. **In process, imports warm** (the work itself, best and median of `--repeat`): reading the
    project (uv.lock and its pyproject.toml), opening the catalogue, matching and judging (the
-   report), and writing `--json`; and once, the name index built after a fetch changed the
-   mirror (`package_names`, the first `deps` after each fetch).
-2. **As the user runs it** (child processes, interleaved so that machine load hits both alike,
+   report), and writing `--json`; and once, the name index (`package_names`) rebuilt whole,
+   which only a database no sync has kept it in pays (one made by an older pkgharvest): the
+   sync that writes the packages keeps it, so the mirror built here, like any fetch, leaves it
+   current (checked).
+2. **As the user runs it** (child processes, interleaved so that machine load hits all alike,
    best and median of `--repeat`, wall and CPU time from `os.wait4`): `pkgharvest deps
-   saleor-uv --all --json` against `pkgharvest deps --help`, which pays the interpreter,
-   typer and the CLI's start-up and nothing of `deps`' own (`stack`), and against the same
-   with the libraries `deps` reads with imported first (`libraries`: packaging, tomllib,
-   sqlite3); the differences are what `deps` costs beyond the stack's start-up, without and
-   with its libraries' imports. `--callgrind` also counts the runs' instructions (valgrind;
-   independent of the machine's load) and converts the differences to time at the pace the
-   CLI's own best CPU time shows.
+   saleor-uv --all --json` against two readings of "the stack's start-up": `pkgharvest deps
+   --help` (`help`: the interpreter, typer and the CLI's own start-up, nothing of `deps`'
+   work) and `python -c "import typer, httpx, rich"` (`stack`: the libraries every command
+   stands on, imported whole); and against `help` with the libraries `deps` reads with
+   imported first (`libraries`: packaging, tomllib, sqlite3). The differences are what `deps`
+   costs beyond each. `--callgrind` also counts the runs' instructions (valgrind; independent
+   of the machine's load) and converts the differences to time at the pace `deps --help`'s
+   best CPU time shows on this machine now (under load that pace is slow: say the load).
+   `--compare OTHER/src` runs the same children from another checkout's sources too (the code
+   before a change), interleaved with these, so that before and after come from one run.
 
 A script, not a test: the figures depend on the machine (this one is shared; say so with them).
 """
@@ -48,7 +54,11 @@ sys.path.insert(0, str(REPO / "src"))
 from tests.mirrorbuilder import grown_content, seed_content, write_mirror  # noqa: E402
 
 PROJECT = REPO / "fixtures" / "projects" / "saleor-uv"
-STACK_IMPORTS = (
+STACK_IMPORTS = "import typer, httpx, rich"
+"""The libraries every command stands on, imported whole: one reading of the stack's start-up
+(typer, httpx and rich are the CLI's runtime dependencies; the CLI itself imports less of them
+at start-up)."""
+LIBRARY_IMPORTS = (
     "import sys; sys.argv = ['pkgharvest', 'deps', '--help']; "
     "import packaging.requirements, packaging.specifiers, packaging.utils, tomllib, sqlite3; "
     "from pkgharvest.cli import main; main()"
@@ -108,10 +118,13 @@ def in_process(root: Path, repeat: int) -> None:
     now = utc_now()
     reader = open_reader(root)
     conn = reader.conn
+    if matching.NameIndex(conn).rebuilt:
+        raise SystemExit("the sync that built the catalogue left the name index behind")
     conn.execute("DELETE FROM catalogue_meta WHERE key = ?", (nameindex.NAMES_STAMP_KEY,))
     build_index = timed(lambda: matching.NameIndex(conn), 1)
     reader.close()
-    print(f"  name index, built once after a fetch:   {build_index[0] * 1000:6.1f} ms")
+    print("  name index after a fetch: current (no rebuild)")
+    print(f"  name index rebuilt (an older database):  {build_index[0] * 1000:6.1f} ms")
 
     def read() -> Project:
         return read_project([PROJECT], REPO, include_transitive=True)
@@ -166,46 +179,60 @@ def _instructions(command: list[str], env: dict[str, str]) -> int:
     raise SystemExit("callgrind wrote no totals")
 
 
-def as_user(root: Path, repeat: int, callgrind: bool) -> None:
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), COLUMNS="120")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    commands = {
-        "deps": [sys.executable, "-m", "pkgharvest", "deps", str(PROJECT), "--all", "--json",
-                 "--data-dir", str(root)],
-        "stack": [sys.executable, "-m", "pkgharvest", "deps", "--help"],
-        "libraries": [sys.executable, "-c", STACK_IMPORTS],
-    }  # fmt: skip
-    for command in commands.values():  # warm the bytecode caches and the page cache
+def as_user(root: Path, repeat: int, callgrind: bool, compare: Path | None) -> None:
+    sources = {"": REPO / "src"}
+    if compare is not None:
+        sources["before: "] = compare
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+    for prefix, src in sources.items():
+        env = dict(os.environ, PYTHONPATH=str(src), COLUMNS="120", PYTHONHASHSEED="0")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        commands[prefix + "deps"] = (
+            [sys.executable, "-m", "pkgharvest", "deps", str(PROJECT), "--all", "--json",
+             "--data-dir", str(root)],
+            env,
+        )  # fmt: skip
+        commands[prefix + "help"] = ([sys.executable, "-m", "pkgharvest", "deps", "--help"], env)
+        commands[prefix + "libraries"] = ([sys.executable, "-c", LIBRARY_IMPORTS], env)
+    commands["stack"] = ([sys.executable, "-c", STACK_IMPORTS], commands["help"][1])
+    for command, env in commands.values():  # warm the bytecode caches and the page cache
         subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
     wall: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
-        for name, command in commands.items():
+        for name, (command, env) in commands.items():
             seconds, used = _child(command, env)
             wall[name].append(seconds)
             cpu[name].append(used)
     labels = {
         "deps": "pkgharvest deps saleor-uv --all --json",
-        "stack": "pkgharvest deps --help",
+        "help": "pkgharvest deps --help",
         "libraries": "the same, and packaging, tomllib, sqlite3",
+        "stack": 'python -c "import typer, httpx, rich"',
     }
-    for name, label in labels.items():
-        print(f"  {label:41s} wall {stats(wall[name])}; CPU {stats(cpu[name])}")
-    for base in ("stack", "libraries"):
-        for what, runs in (("wall", wall), ("CPU", cpu)):
-            best = min(runs["deps"]) - min(runs[base])
-            middle = statistics.median(runs["deps"]) - statistics.median(runs[base])
-            print(f"  deps beyond `{base}`, {what:4s}: best {best * 1000:6.1f} ms, "
-                  f"median {middle * 1000:6.1f} ms")  # fmt: skip
+    for name in commands:
+        label = name.removeprefix("before: ")
+        print(f"  {name[: -len(label)]}{labels[label]:41s} wall {stats(wall[name])}; "
+              f"CPU {stats(cpu[name])}")  # fmt: skip
+    for prefix in sources:
+        for base in (prefix + "help", "stack", prefix + "libraries"):
+            for what, runs in (("wall", wall), ("CPU", cpu)):
+                best = min(runs[prefix + "deps"]) - min(runs[base])
+                middle = statistics.median(runs[prefix + "deps"]) - statistics.median(runs[base])
+                print(f"  {prefix}deps beyond `{base.removeprefix(prefix)}`, {what:4s}: "
+                      f"best {best * 1000:6.1f} ms, median {middle * 1000:6.1f} ms")  # fmt: skip
     if callgrind:
-        counts = {name: _instructions(command, env) for name, command in commands.items()}
-        # Seconds per instruction of this machine, from the CLI's own best CPU time.
-        rate = min(cpu["stack"]) / counts["stack"]
-        for base in ("stack", "libraries"):
-            extra = counts["deps"] - counts[base]
-            print(f"  instructions beyond `{base}`: {extra / 1e6:,.0f} M of "
-                  f"{counts['deps'] / 1e6:,.0f} M, about {extra * rate * 1000:.0f} ms at the "
-                  "CLI's own pace")  # fmt: skip
+        counts = {name: _instructions(command, env) for name, (command, env) in commands.items()}
+        # Seconds per instruction of this machine now, from the CLI's own best CPU time.
+        rate = min(cpu["help"]) / counts["help"]
+        for name, count in counts.items():
+            print(f"  instructions, {name}: {count / 1e6:,.0f} M")
+        for prefix in sources:
+            for base in (prefix + "help", "stack", prefix + "libraries"):
+                extra = counts[prefix + "deps"] - counts[base]
+                print(f"  {prefix}instructions beyond `{base.removeprefix(prefix)}`: "
+                      f"{extra / 1e6:,.0f} M, about {extra * rate * 1000:.0f} ms at this "
+                      f"machine's pace now ({rate * 1e9:.3f} ns per instruction)")  # fmt: skip
 
 
 def main() -> None:
@@ -215,6 +242,9 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument(
         "--callgrind", action="store_true", help="also count instructions (needs valgrind)"
+    )
+    parser.add_argument(
+        "--compare", type=Path, default=None, help="another checkout's src/, run alongside"
     )
     options = parser.parse_args()
     lines = sum(1 for _ in (PROJECT / "uv.lock").open(encoding="utf-8"))
@@ -227,7 +257,7 @@ def main() -> None:
         print("In process, imports warm:")
         in_process(root, options.repeat)
         print("As the user runs it (child processes, interleaved):")
-        as_user(root, options.repeat, options.callgrind)
+        as_user(root, options.repeat, options.callgrind, options.compare)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

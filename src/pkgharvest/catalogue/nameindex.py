@@ -102,8 +102,12 @@ def update(
     """Bring the index from the packages rows `before` to `after` (the same packages, as the
     sync found and leaves them; a removed package is in `before` only): only the names that
     differ are written."""
-    old = set(name_rows(before))
-    new = set(name_rows(after))
+    earlier = {package[0]: package for package in before}
+    later = {package[0]: package for package in after}
+    # A package whose slug, pypi_url and repo_url are as they were keeps its names: most
+    # packages a rerun rewrites changed only their numbers.
+    old = set(name_rows(p for key, p in earlier.items() if later.get(key) != p))
+    new = set(name_rows(p for key, p in later.items() if earlier.get(key) != p))
     if old != new:
         conn.executemany(
             "DELETE FROM package_names WHERE kind = ? AND name = ? AND package_id = ?",
