@@ -207,7 +207,7 @@ def _pkgharvest(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("free_kib", [2300, 2375])
+@pytest.mark.parametrize("free_kib", [2425, 2525])
 def test_a_fetch_that_leaves_too_little_room_to_read_says_so_and_nothing_calls_it_damage(
     three_hundred: Path, ext4_32: Path, free_kib: int
 ) -> None:
