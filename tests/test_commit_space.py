@@ -157,7 +157,7 @@ def ext4_32(tmp_path: Path) -> Iterator[Path]:
     yield from mount_ext4_32(tmp_path)
 
 
-@pytest.mark.parametrize("free_kib", [2124, 2136])
+@pytest.mark.parametrize("free_kib", [2215, 2235])
 def test_a_fetch_as_root_is_refused_before_its_commit_not_stopped_part_way(
     three_hundred: Path, ext4_32: Path, free_kib: int
 ) -> None:

@@ -783,7 +783,8 @@ def _update_names(
 ) -> None:
     """The name index after a batch of packages rows (`held`: id -> (slug, grids,
     pypi_version, pypi_url, repo_url) of the rows before it)."""
-    after = {row[0]: _NAME_COLUMNS(row) for row in rows}  # an id written twice: the last row
+    # An id written twice: its last row.
+    after = {names[0]: names for names in map(_NAME_COLUMNS, rows)}
     before = [
         (package_id, previous[0], previous[3], previous[4])
         for package_id, previous in held.items()
