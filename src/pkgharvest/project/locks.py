@@ -29,9 +29,9 @@ def _packages(source: DependencySource, document: dict[str, Any]) -> list[dict[s
     return packages
 
 
-# uv writes each package's files (`sdist`, `wheels`: URLs and hashes, five sixths of a large
-# lock's text) in these exact shapes, and `deps` reads none of them. Blanked out before tomllib
-# parses the rest, they cost a regex scan instead of most of the parse; the line numbers stay.
+# uv writes each package's files (`sdist`, `wheels`: URLs and hashes, most of a lock's text)
+# in these exact shapes, and `deps` reads none of them. Blanked out before tomllib parses the
+# rest, they cost a regex scan instead of most of the parse; the line numbers stay.
 _FILE = r'\{ url = "[^"\\\n]*", hash = "[^"\\\n]*", size = \d+(?:, upload-time = "[^"\\\n]*")? \}'
 _WHEELS = rf"wheels = \[\n(?:    {_FILE},\n)+\]\n"
 _UV_FILES = re.compile(rf"\n(?:sdist = {_FILE}\n(?:{_WHEELS})?|{_WHEELS})(?=\n|\[|\Z)")
