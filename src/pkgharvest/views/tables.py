@@ -263,7 +263,7 @@ def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
     states = [(spark, hidden, spill)]
     for step in NARROWING:
         name, _, left = step.partition(" ")
-        # Only while it keeps the sparkline: a list stays one line a package (issue 9) where
+        # Only while it keeps the sparkline: a list stays one line a package where
         # the sparkline goes anyway.
         spill = step == SPILL
         if spill:
