@@ -60,7 +60,8 @@ TRENDS_NARROWING = ("Trend 8", "Trend", "other Gained", "other count", "%")
 """What a `trends` table gives up when it does not fit, first to last: the Trend column
 narrows to its last 8 observations, then goes; then the gain of the count not ranked by (forks
 for `--by stars`), that count, and the percentage. The rank, the slug, the ranked count and its
-gain always stay. docs/reading.md states this order."""
+gain always stay. Then what went comes back where it fits, the last step first (the other
+count's gain only beside that count). docs/reading.md states this order."""
 
 TREND_LEGEND = "Trend: the stars at each observation in the window, lowest to highest"
 
@@ -117,22 +118,46 @@ def trends_table(
     def trend(points: int) -> Column:
         return measured("Trend", cells([value_sparkline(r.history, points) for r in rows]))
 
-    hidden: set[str] = set()
+    def table(hidden: frozenset[str], points: int | None) -> list[Column]:
+        shown = [columns[key] for key in order if key not in hidden]
+        return [*shown, trend(points)] if points is not None else shown
+
+    hidden: frozenset[str] = frozenset()
     trend_points: int | None = TREND_WIDTHS[0]
+    fits = False
     for step in (None, *TRENDS_NARROWING):
         if step == "Trend 8":
             trend_points = TREND_WIDTHS[1]
         elif step == "Trend":
             trend_points = None
         elif step is not None:
-            hidden.add(giving_way[step])
-        shown = [columns[key] for key in order if key not in hidden]
-        if trend_points is not None:
-            shown.append(trend(trend_points))
-        if table_width(shown) <= width:
+            hidden |= {giving_way[step]}
+        fits = table_width(table(hidden, trend_points)) <= width
+        if fits:
             break
+    if fits:
+        # What was given up comes back where it fits beside what is shown, most important
+        # first: a wide column that had to go does not take a narrower one with it.
+        for step in reversed(TRENDS_NARROWING):
+            candidate: tuple[frozenset[str], int | None]
+            if step == "Trend":
+                if trend_points is not None:
+                    continue
+                candidate = (hidden, TREND_WIDTHS[1])
+            elif step == "Trend 8":
+                if trend_points != TREND_WIDTHS[1]:
+                    continue
+                candidate = (hidden, TREND_WIDTHS[0])
+            elif step == "other Gained" and other in hidden:
+                continue  # a gain beside no count would read as the ranked one's
+            elif giving_way[step] in hidden:
+                candidate = (hidden - {giving_way[step]}, trend_points)
+            else:
+                continue
+            if table_width(table(*candidate)) <= width:
+                hidden, trend_points = candidate
     # Even the columns that always stay are too wide: a long slug gets a line of its own.
-    shown = squeezed(shown, 1, width)
+    shown = squeezed(table(hidden, trend_points), 1, width)
     legend = [TREND_LEGEND] if trend_points is not None else []
     if any(quiet):
         legend.append(DORMANT_LEGEND)
