@@ -338,6 +338,26 @@ def assert_nothing_cut(out: str, slugs: set[str], what: str) -> None:
         assert not begun or any(slug in whole for slug in begun), f"{what}: a slug cut: {token}"
 
 
+def assert_no_slug_broken(out: str, slugs: set[str], what: str) -> None:
+    """No line (inside a panel or not) ends in the first part of a slug that goes on on the
+    next line (rich folds a word too long for its column: `django-queue-thumbnail-generator-
+    for-` / `s3-storage` in `show`'s panel at 60 columns)."""
+    lines = [line.strip("│ ") for line in out.splitlines()]
+    for line, after in itertools.pairwise(lines):
+        words, going_on = line.split(), after.split()
+        if not words or not going_on or words[-1] in slugs:
+            continue
+        first, rest = words[-1], going_on[0]
+        broken = [
+            slug
+            for slug in slugs
+            if slug.startswith(first)
+            and len(first) < len(slug)
+            and (slug[len(first) :].startswith(rest) or rest.startswith(slug[len(first) :]))
+        ]
+        assert not broken, f"{what}: {broken[0]} broken: {line!r} / {after!r}"
+
+
 def _cell_of(row: str, slug: str) -> str:
     """What follows `slug` in a row, up to the next column."""
     return row[row.index(slug) + len(slug) :].split("  ")[0].strip()
@@ -355,6 +375,8 @@ def test_every_screen_fits_and_cuts_nothing(
     assert out.strip()
     assert_fits(out, width, f"{name} at {width}")
     assert_nothing_cut(out, slugs, f"{name} at {width}")
+    if name != "grid --layout columns":  # its column headers wrap a slug after a hyphen
+        assert_no_slug_broken(out, slugs, f"{name} at {width}")
 
 
 @pytest.mark.parametrize("name", ["top", "top --limit 0", "grid"])
@@ -500,6 +522,10 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
     for url in (record["repo_url"], record["api_url"], record["documentation_url"]):
         assert any(line.rstrip().endswith(url) for line in big.splitlines()), url
     long = screens["show (long slug)", width].splitlines()
+    # A slug too long to go beside its label: on a line of its own under it, whole.
+    panel = [line.strip("│ ") for line in long if line.startswith("│")]
+    at = next(n for n, line in enumerate(panel) if line.split()[:1] == ["Slug"])
+    assert LONG_SLUGS[0] in (panel[at].split()[-1], panel[at + 1]), panel[at : at + 2]
     url = _json(mirror, "show", LONG_SLUGS[0])["repo_url"]
     assert any(line.rstrip().endswith(url) for line in long)
     assert (url in long) == (width < len("Documentation  ") + len(url))  # alone if it must
