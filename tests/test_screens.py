@@ -536,6 +536,45 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
     assert MARK not in big.splitlines()[0]
 
 
+def changes_sections(out: str) -> list[tuple[str, str]]:
+    """A `changes` screen's sections after its head, as (`title` or `item`, its text on one
+    line): a title starts at column 0 (and goes on there), an item at column 2, a line that
+    goes on from an item at column 4."""
+    lines = out.splitlines()
+    read: list[tuple[str, str]] = []
+    for line in lines[lines.index("") + 1 :]:
+        if not line:
+            read.append(("", ""))
+            continue
+        indent = len(line) - len(line.lstrip())
+        kind = {0: "title", 2: "item", 4: "goes on"}.get(indent, f"indented {indent}")
+        if kind == "goes on" and read and read[-1][0] == "item":
+            read[-1] = ("item", f"{read[-1][1]} {line.strip()}")
+        elif kind == "title" and read and read[-1][0] == "title":
+            read[-1] = ("title", f"{read[-1][1]} {line.strip()}")
+        else:
+            read.append((kind, line.strip()))
+    return [(kind, " ".join(text.split())) for kind, text in read]
+
+
+@pytest.mark.parametrize("width", WIDTHS[:-1])
+@pytest.mark.parametrize("name", ["changes", "changes --since 7d"])
+def test_changes_items_go_on_under_their_text(
+    screens: dict[tuple[str, int], str], name: str, width: int
+) -> None:
+    """A `changes` item too long for the terminal goes on on the next line under its text,
+    indented by two more (not at column 0, where it read as a section's title), broken
+    between its parts; a section's title that goes on stays at column 0: read back, every
+    section and item says what it says on a terminal wide enough for one line each."""
+    wide = changes_sections(screens[name, 200])
+    assert {kind for kind, _ in wide} == {"title", "item", ""}
+    assert changes_sections(screens[name, width]) == wide
+    if width == 60:  # this catalogue's long slug with its gain does not fit beside its numbers
+        lines = screens[name, width].splitlines()
+        at = next(n for n, line in enumerate(lines) if line.startswith(f"  {LONG_SLUGS[0]}  +"))
+        assert re.fullmatch(r"    \([\d,]+ → [\d,]+\)", lines[at + 1]), lines[at : at + 2]
+
+
 CLAUSE_END = re.compile(r"[,;]$")
 
 

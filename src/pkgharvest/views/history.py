@@ -5,6 +5,7 @@ Text from the API goes through `display()` (terminal-safe) like every other view
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,14 +165,61 @@ def trends_table(
     return TrendsTable(render_columns(shown), tuple(legend))
 
 
-def _section(title: str, lines: list[Text], more: int = 0) -> list[RenderableType]:
+_ITEM_INDENT = 2
+"""A `changes` list item is indented this much under its section's title."""
+
+
+def _section(title: str, lines: list[Text], more: int, width: int) -> list[RenderableType]:
+    """A `changes` section: its title and its items, each fitted to `width` (_item)."""
     if not lines:
         return []
-    head = Text(title, style="bold")
-    body = [Text("  ").append_text(line) for line in lines]
+    # Not indented where it goes on, as the digest's title: the items are.
+    head = legend_text(title, width, style="bold", indent=0)
+    body = [_item(line, width) for line in lines]
     if more:
-        body.append(Text(f"  … and {more:,} more", style="dim"))
+        body.append(Text(f"{' ' * _ITEM_INDENT}… and {more:,} more", style="dim"))
     return [head, *body, Text("")]
+
+
+_PARTS = re.compile(r" {2,}")
+_WORDS = re.compile(r"\S+")
+
+
+def _item(line: Text, width: int) -> Text:
+    """A list item (its parts two spaces apart: a slug, a number, `(1,234 → 1,290)`, a
+    title), indented, in lines that fit `width`: broken between its parts, between words only
+    inside a part longer than a line (never inside a slug or a number); the lines after the
+    first go on under the item's text, indented by CONTINUATION more, as a legend does."""
+    goes_on = _ITEM_INDENT + CONTINUATION
+    out = Text(" " * _ITEM_INDENT)
+    used, fresh = _ITEM_INDENT, True
+
+    def place(piece: Text, gap: int) -> None:
+        nonlocal used, fresh
+        if not fresh and used + gap + piece.cell_len > width:
+            out.append("\n" + " " * goes_on)
+            used, fresh = goes_on, True
+        out.append(" " * (0 if fresh else gap))
+        out.append_text(piece)
+        used += (0 if fresh else gap) + piece.cell_len
+        fresh = False
+
+    start = 0
+    pieces = []
+    for match in _PARTS.finditer(line.plain):
+        pieces.append(line[start : match.start()])
+        start = match.end()
+    pieces.append(line[start:])
+    for piece in pieces:
+        if not piece.plain:
+            continue
+        here = width - used - (0 if fresh else 2)
+        if piece.cell_len <= max(here, width - goes_on):  # on this line or the next
+            place(piece, 2)
+            continue
+        for number, word in enumerate(_WORDS.finditer(piece.plain)):
+            place(piece[word.start() : word.end()], 1 if number else 2)
+    return out
 
 
 def _slug(item: dict[str, Any]) -> Text:
@@ -220,6 +268,7 @@ def changes_view(
             for i in items
         ],
         more,
+        width,
     )
     for title, moves in (
         ("Releases", report.releases),
@@ -233,6 +282,7 @@ def changes_view(
                 for i in items
             ],
             more,
+            width,
         )
     gains = [i for i in report.stars if i["gained"] > 0]
     losses = sorted((i for i in report.stars if i["gained"] < 0), key=lambda i: i["gained"])
@@ -250,6 +300,7 @@ def changes_view(
                 for i in items
             ],
             more,
+            width,
         )
     for title, key in (
         ("Went dormant (no commits in 52 weeks, the last over a year ago)", "dormant"),
@@ -257,16 +308,17 @@ def changes_view(
     ):
         items, more = cut(getattr(report, key))
         parts += _section(
-            f"{title} ({len(getattr(report, key)):,})", [_slug(i) for i in items], more
+            f"{title} ({len(getattr(report, key)):,})", [_slug(i) for i in items], more, width
         )
     items, more = cut(report.renamed)
     parts += _section(
         f"Renamed ({len(report.renamed):,})",
         [_slug(i).append(f"  was {display(i.get('from'))}", style="dim") for i in items],
         more,
+        width,
     )
     items, more = cut(report.removed)
-    parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more)
+    parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more, width)
     for noun, groups in (("grids", report.grids), ("categories", report.categories)):
         for label, listed in (("New", groups.new), ("Removed", groups.removed)):
             items, more = cut(listed)
@@ -277,6 +329,7 @@ def changes_view(
                     for i in items
                 ],
                 more,
+                width,
             )
         items, more = cut(groups.renamed)
         parts += _section(
@@ -288,6 +341,7 @@ def changes_view(
                 for i in items
             ],
             more,
+            width,
         )
     if len(parts) == 3 and not report.baseline:  # a baseline's digest says why it is empty
         parts.append(Text("Nothing changed.", style="dim"))
