@@ -537,12 +537,14 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
 
 
 def changes_sections(out: str) -> list[tuple[str, str]]:
-    """A `changes` screen's sections after its head, as (`title` or `item`, its text on one
-    line): a title starts at column 0 (and goes on there), an item at column 2, a line that
-    goes on from an item at column 4."""
+    """A `changes` screen's sections after its head, up to the legend, as (`title` or `item`,
+    its text on one line): a title starts at column 0 (and goes on there), an item at column
+    2, a line that goes on from an item at column 4."""
     lines = out.splitlines()
     read: list[tuple[str, str]] = []
     for line in lines[lines.index("") + 1 :]:
+        if line.startswith(MARK):  # the legend under the lists
+            break
         if not line:
             read.append(("", ""))
             continue
@@ -573,6 +575,24 @@ def test_changes_items_go_on_under_their_text(
         lines = screens[name, width].splitlines()
         at = next(n for n, line in enumerate(lines) if line.startswith(f"  {LONG_SLUGS[0]}  +"))
         assert re.fullmatch(r"    \([\d,]+ → [\d,]+\)", lines[at + 1]), lines[at : at + 2]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["changes", "changes --since 7d"])
+def test_changes_marks_dormant_packages(
+    screens: dict[tuple[str, int], str], dormant: set[str], name: str, width: int
+) -> None:
+    """A package `changes` lists carries the dormant mark after its slug as in every table
+    (and only a dormant one), with the legend under the lists."""
+    items = [text for kind, text in changes_sections(screens[name, width]) if kind == "item"]
+    listed = [text.split() for text in items if not text.startswith("…")]
+    assert listed
+    for slug, *rest in listed:
+        assert (rest[:1] == [MARK]) == (slug in dormant), (slug, rest)
+    if name == "changes --since 7d":  # its lists hold dormant packages
+        assert any(rest[:1] == [MARK] for _slug, *rest in listed)
+        joined = re.sub(r"\n  (?=\S)", " ", screens[name, width])
+        assert tables.DORMANT_LEGEND in joined.splitlines()
 
 
 CLAUSE_END = re.compile(r"[,;]$")

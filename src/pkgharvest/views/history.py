@@ -234,12 +234,26 @@ def _when(stamp: str | None) -> str:
 
 
 def changes_view(
-    report: ChangeReport, *, shown: int = 15, hint: str | None = None, width: int = 80
+    report: ChangeReport,
+    *,
+    shown: int = 15,
+    hint: str | None = None,
+    width: int = 80,
+    dormant: frozenset[str] = frozenset(),
 ) -> RenderableType:
     """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back.
     `hint`: a line under "Nothing changed." (where to look instead). The title, the digest
-    and the hint are broken between clauses to `width`; no line ends in a space."""
+    and the hint are broken between clauses to `width`; no line ends in a space. `dormant`:
+    the slugs of the mirror's dormant packages, marked in the lists as in every table."""
     parts: list[RenderableType] = []
+    marked = False
+
+    def package(item: dict[str, Any]) -> Text:
+        nonlocal marked
+        quiet = item.get("slug") in dormant
+        marked = marked or quiet
+        return Text(*slug_cell(display(item.get("slug")), quiet))
+
     if report.runs == 0:
         title = f"No run recorded since {_when(report.since)}"
     elif report.runs == 1:
@@ -262,7 +276,7 @@ def changes_view(
     parts += _section(
         f"New packages ({len(report.new):,})",
         [
-            _slug(i)
+            package(i)
             .append(f"  {thousands(i.get('stars'))} stars", style="dim")
             .append(f"  {display(i.get('title'), missing='')}")
             for i in items
@@ -278,7 +292,7 @@ def changes_view(
         parts += _section(
             f"{title} ({len(moves):,})",
             [
-                _slug(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}")
+                package(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}")
                 for i in items
             ],
             more,
@@ -294,7 +308,7 @@ def changes_view(
         parts += _section(
             title,
             [
-                _slug(i)
+                package(i)
                 .append(f"  {i['gained']:+,}", style=style)
                 .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
                 for i in items
@@ -308,12 +322,12 @@ def changes_view(
     ):
         items, more = cut(getattr(report, key))
         parts += _section(
-            f"{title} ({len(getattr(report, key)):,})", [_slug(i) for i in items], more, width
+            f"{title} ({len(getattr(report, key)):,})", [package(i) for i in items], more, width
         )
     items, more = cut(report.renamed)
     parts += _section(
         f"Renamed ({len(report.renamed):,})",
-        [_slug(i).append(f"  was {display(i.get('from'))}", style="dim") for i in items],
+        [package(i).append(f"  was {display(i.get('from'))}", style="dim") for i in items],
         more,
         width,
     )
@@ -347,6 +361,8 @@ def changes_view(
         parts.append(Text("Nothing changed.", style="dim"))
         if hint:
             parts.append(legend_text(hint, width))
+    if marked:
+        parts.append(legend_text(DORMANT_LEGEND, width))
     return TrimmedLines(Group(*parts))
 
 
