@@ -341,3 +341,33 @@ def test_every_width_keeps_names_marks_and_numbers_whole(
         cells = rows[item["name"]]
         assert (cells[0] == "†") == (item["status"] == "dormant"), item["name"]
         assert f"{item['stars']:,}" in cells or columns < 80, (item["name"], cells)
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80, 120, 200])
+def test_alternatives_wrap_between_their_details(
+    monkeypatch: MP, capsys: Cap, world: Path, columns: int
+) -> None:
+    """An alternative that does not fit the terminal goes on on the next line, under its slug,
+    broken between its details (the line that goes on ends in `·`), never cut with "…": read
+    back as one line, it says all that a wide terminal shows (issue 17)."""
+    args = ("netbox", "zulip/requirements/common.in")
+    wide = run_deps(monkeypatch, capsys, world, *args, columns=400).out
+    whole = [line for line in wide.splitlines() if line.startswith("  ↳ try ")]
+    assert len(whole) == 4 and not any("…" in line for line in whole)
+    out = run_deps(monkeypatch, capsys, world, *args, columns=columns).out
+    alternatives: list[list[str]] = []
+    for line in out.splitlines():
+        if line.startswith("  ↳ try "):
+            alternatives.append([line])
+        elif alternatives and alternatives[-1] and re.match(r" {8}\S", line):
+            alternatives[-1].append(line)
+        else:
+            alternatives.append([])  # anything else ends an alternative
+    alternatives = [lines for lines in alternatives if lines]
+    assert [" ".join(" ".join(lines).split()) for lines in alternatives] == [
+        " ".join(line.split()) for line in whole
+    ]
+    for lines in alternatives:
+        assert all(cell_len(line) <= columns and "…" not in line for line in lines), lines
+        assert all(line.endswith(" ·") for line in lines[:-1]) or columns < 60, lines
+        assert (len(lines) > 1) == (cell_len(whole[alternatives.index(lines)]) > columns)

@@ -212,44 +212,112 @@ def header_and_rows(out: str) -> tuple[list[str], list[str]]:
     return header, rows
 
 
-def _states(columns: Sequence[str], steps: Sequence[str]) -> list[list[str]]:
-    """The header of each narrowing state a table of `columns` passes through, widest first."""
-    spark = 52
-    hidden: set[str] = set()
-    states = []
-    for step in ["", *steps]:
-        name, _, left = step.partition(" ")
-        if name == "Activity":
-            spark = int(left) if left else 0
-        elif step in columns:
-            hidden.add(step)
-        states.append(
-            [
-                SPARK_HEADERS[spark] if column == "Activity" else column
-                for column in columns
-                if column not in hidden and (column != "Activity" or spark)
-            ]
-        )
-    return states
+SPARK_OF_HEADER = {header: bars for bars, header in SPARK_HEADERS.items()}
+GAP = 2
+SPARK_STEPS = {"Activity": 13, "Activity 13": 13, "Activity 26": 26}
+"""What each sparkline step of NARROWING costs: the 13-bar column, then 13 and 26 more bars."""
+DESCRIPTION_MIN = 16
 
 
-def _trends_states(by: str, steps: Sequence[str]) -> list[list[str]]:
-    """The header of each narrowing state of a `trends --by BY` table, widest first."""
+def column_widths(out: str) -> list[tuple[str, int]]:
+    """A one-line-per-row table's columns, left to right, and the width each takes (from its
+    header and its cells: a right-aligned column ends where its header ends, a left-aligned
+    one starts where its header starts)."""
+    lines = out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line and set(line) == {"─"})
+    head = lines[rule - 1]
+    spans = [[m.start(), m.end()] for m in re.finditer(r"\S+(?: \S+)*", head)]
+    for line in lines[rule + 1 :]:
+        if not line.strip() or line.startswith(("Activity:", "Trend:", MARK)):
+            break
+        for m in re.finditer(r"\S+(?: \S+)*", line):
+            over = [n for n, (a, b) in enumerate(spans) if m.start() < b and a < m.end()]
+            # A run under no header is text further on in a left-aligned column.
+            at = over[0] if over else max(n for n, (a, _) in enumerate(spans) if a <= m.start())
+            spans[at] = [min(spans[at][0], m.start()), max(spans[at][1], m.end())]
+    names = [head[a:b].strip() for a, b in (m.span() for m in re.finditer(r"\S+(?: \S+)*", head))]
+    return [(name, b - a) for name, (a, b) in zip(names, spans, strict=True)]
+
+
+def _package_keys(header: Sequence[str]) -> list[str]:
+    """A package table's header as the names NARROWING uses ("Activity" for the sparkline)."""
+    return ["Activity" if name in SPARK_OF_HEADER else name for name in header]
+
+
+def assert_package_columns_give_way_in_order(
+    out: str, widest: str, columns: Sequence[str], width: int, what: str
+) -> None:
+    """The columns of a `top` or `grid` screen are in docs/reading.md's order, left to right;
+    and each column it gave up (or narrower sparkline) did not fit beside the more important
+    ones it shows: a column that fits in the room left is shown (`widest` shows every column:
+    the widths are read from it; the package column at its full width, as it is before long
+    slugs spill)."""
+    header, _rows = header_and_rows(out)
+    keys = _package_keys(header)
+    assert keys == [c for c in columns if c in keys], f"{what}: {header}"
+    wide = column_widths(widest)
+    widths = dict(zip(_package_keys([n for n, _ in wide]), (w for _, w in wide), strict=True))
+    spark = next((SPARK_OF_HEADER[name] for name in header if name in SPARK_OF_HEADER), 0)
+    # What NARROWING has done on this screen: a column given up, a sparkline step taken.
+    done = {c for c in columns if c not in tables.KEPT_COLUMNS | {"Activity"} and c not in keys}
+    bars = {"Activity": 13, "Activity 13": 26, "Activity 26": 52}  # shown undone
+    done |= {step for step, least in bars.items() if spark < least}
+
+    def cost(step: str) -> int:
+        if step in SPARK_STEPS:
+            return SPARK_STEPS[step] + (GAP if step == "Activity" else 0)
+        return (DESCRIPTION_MIN if step == "Description" else widths[step]) + GAP
+
+    kept = sum(widths[c] for c in columns if c in tables.KEPT_COLUMNS) + GAP * 2
+    steps = [s for s in reversed(docs_package_narrowing()) if s != tables.SPILL]
+    for at, step in enumerate(steps):
+        # A wider sparkline is tried only from the width just under it.
+        if step not in done or spark != {"Activity 13": 13, "Activity 26": 26}.get(step, spark):
+            continue
+        shown = [s for s in steps[:at] if s not in done and (s in columns or s in SPARK_STEPS)]
+        need = kept + sum(cost(s) for s in shown) + cost(step)
+        assert need > width, f"{what}: {step} fits ({need} <= {width}) beside {header}"
+
+
+def _trends_keys(header: Sequence[str]) -> list[str]:
+    """A `trends` header with each `Gained` named after the count before it ("Stars gained")."""
+    keys: list[str] = []
+    for name in header:
+        keys.append(f"{keys[-1]} gained" if name == "Gained" else name)
+    return keys
+
+
+def assert_trends_columns_give_way_in_order(
+    out: str, widest: str, by: str, width: int, what: str
+) -> None:
+    """As assert_package_columns_give_way_in_order, for `trends --by BY`."""
     ranked, other = ("Stars", "Forks") if by == "stars" else ("Forks", "Stars")
-    keys = ["#", "Package", "Stars", "Stars gained", "Forks", "Forks gained", "Trend"]
-    keys.insert(keys.index(f"{ranked} gained") + 1, "%")
-    gone = {"Trend": "Trend", "other Gained": f"{other} gained", "other count": other, "%": "%"}
-    states = []
-    for step in ["", *steps]:
-        if step in gone:
-            keys.remove(gone[step])
-        states.append(["Gained" if key.endswith(" gained") else key for key in keys])
-    return states
-
-
-def _state_index(header: list[str], states: list[list[str]], what: str) -> int:
-    assert header in states, f"{what}: {header} is no state of {states}"
-    return states.index(header)
+    order = ["#", "Package", "Stars", "Stars gained", "Forks", "Forks gained", "Trend"]
+    order.insert(order.index(f"{ranked} gained") + 1, "%")
+    header, _rows = header_and_rows(out)
+    keys = _trends_keys(header)
+    assert keys == [c for c in order if c in keys], f"{what}: {header}"
+    wide = column_widths(widest)
+    widths = dict(zip(_trends_keys([n for n, _ in wide]), (w for _, w in wide), strict=True))
+    assert list(widths) == order, f"{what}: the widest screen shows {list(widths)}"
+    here = dict(zip(keys, (w for _, w in column_widths(out)), strict=True))
+    narrow = max(len("Trend"), min(8, widths["Trend"]))
+    names = {"%": "%", "other count": other, "other Gained": f"{other} gained", "Trend": "Trend"}
+    costs = {name: widths[key] + GAP for name, key in names.items()}
+    costs["Trend"] = narrow + GAP
+    costs["Trend 8"] = widths["Trend"] - narrow
+    done = {name for name, key in names.items() if key not in keys}
+    if "Trend" in here and here["Trend"] < widths["Trend"]:
+        done.add("Trend 8")
+    kept = sum(widths[key] for key in ("#", "Package", ranked, f"{ranked} gained")) + GAP * 3
+    steps = list(reversed(docs_trends_narrowing()))
+    for at, step in enumerate(steps):
+        if step not in done or (step == "Trend 8" and "Trend" not in here):
+            continue
+        if step == "other Gained" and "other count" in done:
+            continue  # a gain is shown only beside its count
+        need = kept + sum(costs[s] for s in steps[:at] if s not in done) + costs[step]
+        assert need > width, f"{what}: {step} fits ({need} <= {width}) beside {header}"
 
 
 def assert_fits(out: str, width: int, what: str) -> None:
@@ -270,6 +338,26 @@ def assert_nothing_cut(out: str, slugs: set[str], what: str) -> None:
         assert not begun or any(slug in whole for slug in begun), f"{what}: a slug cut: {token}"
 
 
+def assert_no_slug_broken(out: str, slugs: set[str], what: str) -> None:
+    """No line (inside a panel or not) ends in the first part of a slug that goes on on the
+    next line (rich folds a word too long for its column: `django-queue-thumbnail-generator-
+    for-` / `s3-storage` in `show`'s panel at 60 columns)."""
+    lines = [line.strip("│ ") for line in out.splitlines()]
+    for line, after in itertools.pairwise(lines):
+        words, going_on = line.split(), after.split()
+        if not words or not going_on or words[-1] in slugs:
+            continue
+        first, rest = words[-1], going_on[0]
+        broken = [
+            slug
+            for slug in slugs
+            if slug.startswith(first)
+            and len(first) < len(slug)
+            and (slug[len(first) :].startswith(rest) or rest.startswith(slug[len(first) :]))
+        ]
+        assert not broken, f"{what}: {broken[0]} broken: {line!r} / {after!r}"
+
+
 def _cell_of(row: str, slug: str) -> str:
     """What follows `slug` in a row, up to the next column."""
     return row[row.index(slug) + len(slug) :].split("  ")[0].strip()
@@ -287,6 +375,8 @@ def test_every_screen_fits_and_cuts_nothing(
     assert out.strip()
     assert_fits(out, width, f"{name} at {width}")
     assert_nothing_cut(out, slugs, f"{name} at {width}")
+    if name != "grid --layout columns":  # its column headers wrap a slug after a hyphen
+        assert_no_slug_broken(out, slugs, f"{name} at {width}")
 
 
 @pytest.mark.parametrize("name", ["top", "top --limit 0", "grid"])
@@ -296,14 +386,13 @@ def test_package_tables_rows_marks_and_order(
     args = COMMANDS[name]
     expected = _json(mirror, *args)
     columns = tables.TOP_COLUMNS if args[0] == "top" else tables.GRID_COLUMNS
-    states = _states(columns, docs_package_narrowing())
-    previous = len(states)
+    widest = screens[name, WIDTHS[-1]]
+    assert _package_keys(header_and_rows(widest)[0]) == list(columns)  # everything at 200
     for width in WIDTHS:
-        header, rows = header_and_rows(screens[name, width])
+        _header, rows = header_and_rows(screens[name, width])
         # The columns, left to right and giving way, as docs/reading.md says.
-        index = _state_index(header, states, f"{name} at {width}")
-        assert index <= previous, f"{name}: wider than {width} shows less"
-        previous = index
+        what = f"{name} at {width}"
+        assert_package_columns_give_way_in_order(screens[name, width], widest, columns, width, what)
         assert len(rows) == len(expected)
         for row, record in zip(rows, expected, strict=True):
             rank, slug, *rest = row.split()
@@ -313,7 +402,6 @@ def test_package_tables_rows_marks_and_order(
             assert stars == f"{record['stars']:,}", row
         if any(record["slug"] in dormant for record in expected):
             assert "† Dormant: no commits in 52 weeks" in " ".join(screens[name, width].split())
-    assert previous == 0  # everything at 200
 
 
 def test_grid_side_by_side_shows_several_and_whole_slugs(
@@ -346,13 +434,11 @@ def test_trends_rows_marks_and_order(
     for name, by in runs:
         expected = _json(mirror, *COMMANDS[name])
         assert expected, name
-        states = _trends_states(by, docs_trends_narrowing())
-        previous = len(states)
+        widest = screens[name, WIDTHS[-1]]
         for width in WIDTHS:
             header, rows = header_and_rows(screens[name, width])
-            index = _state_index(header, states, f"{name} at {width}")
-            assert index <= previous
-            previous = index
+            what = f"{name} at {width}"
+            assert_trends_columns_give_way_in_order(screens[name, width], widest, by, width, what)
             assert len(rows) == len(expected)
             for row, trend in zip(rows, expected, strict=True):
                 _rank, slug, *rest = row.split()
@@ -362,7 +448,32 @@ def test_trends_rows_marks_and_order(
                 count, gained = trend[by], trend[f"{by}_gained"]
                 at = header.index(by.capitalize()) - 2  # after # and Package
                 assert numbers[at : at + 2] == [f"{count:,}", f"{gained:+,}"], row
-        assert previous == 0
+
+
+@pytest.mark.parametrize("name", ["top", "top --limit 0", "grid", "trends", "trends --by forks"])
+def test_a_column_gives_way_only_where_it_does_not_fit(mirror: Path, name: str) -> None:
+    """At every width from 60 to 200 columns, each column a table leaves out (or a narrower
+    sparkline or trend) would not fit beside the more important ones it shows: a column that
+    went because a wider one before it did not fit comes back where the room left holds it
+    (at 80 columns, the long slugs of `top --limit 0` leave no room for `Last commit`, and
+    room for `Forks`, which went with it)."""
+    args = COMMANDS[name]
+    mp = pytest.MonkeyPatch()
+    try:
+        code, widest, err = _run(mp, args, mirror, 200)
+        assert code == 0, err
+        for width in range(60, 200, 3):
+            code, out, err = _run(mp, args, mirror, width)
+            assert code == 0, err
+            what = f"{name} at {width}"
+            if args[0] == "trends":
+                by = "forks" if "forks" in args else "stars"
+                assert_trends_columns_give_way_in_order(out, widest, by, width, what)
+            else:
+                columns = tables.TOP_COLUMNS if args[0] == "top" else tables.GRID_COLUMNS
+                assert_package_columns_give_way_in_order(out, widest, columns, width, what)
+    finally:
+        mp.undo()
 
 
 def test_trends_chart_column_is_as_wide_as_it_holds(screens: dict[tuple[str, int], str]) -> None:
@@ -389,7 +500,7 @@ def test_group_tables_rows_and_order(
     ]
     for width in WIDTHS:
         header, rows = header_and_rows(screens[name, width])
-        _state_index(header, states, f"{name} at {width}")
+        assert header in states, f"{name} at {width}: {header}"
         rows = rows[: len(expected)]
         for row, group in zip(rows, expected, strict=True):
             cells = re.split(r" {2,}", row.strip())
@@ -411,6 +522,10 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
     for url in (record["repo_url"], record["api_url"], record["documentation_url"]):
         assert any(line.rstrip().endswith(url) for line in big.splitlines()), url
     long = screens["show (long slug)", width].splitlines()
+    # A slug too long to go beside its label: on a line of its own under it, whole.
+    panel = [line.strip("│ ") for line in long if line.startswith("│")]
+    at = next(n for n, line in enumerate(panel) if line.split()[:1] == ["Slug"])
+    assert LONG_SLUGS[0] in (panel[at].split()[-1], panel[at + 1]), panel[at : at + 2]
     url = _json(mirror, "show", LONG_SLUGS[0])["repo_url"]
     assert any(line.rstrip().endswith(url) for line in long)
     assert (url in long) == (width < len("Documentation  ") + len(url))  # alone if it must
@@ -419,6 +534,65 @@ def test_show_screens(screens: dict[tuple[str, int], str], mirror: Path, width: 
     assert "┤" not in quiet.split("No commits in the 52 weeks")[1]
     assert MARK in screens["show (dormant)", width].splitlines()[0]
     assert MARK not in big.splitlines()[0]
+
+
+def changes_sections(out: str) -> list[tuple[str, str]]:
+    """A `changes` screen's sections after its head, up to the legend, as (`title` or `item`,
+    its text on one line): a title starts at column 0 (and goes on there), an item at column
+    2, a line that goes on from an item at column 4."""
+    lines = out.splitlines()
+    read: list[tuple[str, str]] = []
+    for line in lines[lines.index("") + 1 :]:
+        if line.startswith(MARK):  # the legend under the lists
+            break
+        if not line:
+            read.append(("", ""))
+            continue
+        indent = len(line) - len(line.lstrip())
+        kind = {0: "title", 2: "item", 4: "goes on"}.get(indent, f"indented {indent}")
+        if kind == "goes on" and read and read[-1][0] == "item":
+            read[-1] = ("item", f"{read[-1][1]} {line.strip()}")
+        elif kind == "title" and read and read[-1][0] == "title":
+            read[-1] = ("title", f"{read[-1][1]} {line.strip()}")
+        else:
+            read.append((kind, line.strip()))
+    return [(kind, " ".join(text.split())) for kind, text in read]
+
+
+@pytest.mark.parametrize("width", WIDTHS[:-1])
+@pytest.mark.parametrize("name", ["changes", "changes --since 7d"])
+def test_changes_items_go_on_under_their_text(
+    screens: dict[tuple[str, int], str], name: str, width: int
+) -> None:
+    """A `changes` item too long for the terminal goes on on the next line under its text,
+    indented by two more (not at column 0, where it read as a section's title), broken
+    between its parts; a section's title that goes on stays at column 0: read back, every
+    section and item says what it says on a terminal wide enough for one line each."""
+    wide = changes_sections(screens[name, 200])
+    assert {kind for kind, _ in wide} == {"title", "item", ""}
+    assert changes_sections(screens[name, width]) == wide
+    if width == 60:  # this catalogue's long slug with its gain does not fit beside its numbers
+        lines = screens[name, width].splitlines()
+        at = next(n for n, line in enumerate(lines) if line.startswith(f"  {LONG_SLUGS[0]}  +"))
+        assert re.fullmatch(r"    \([\d,]+ → [\d,]+\)", lines[at + 1]), lines[at : at + 2]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["changes", "changes --since 7d"])
+def test_changes_marks_dormant_packages(
+    screens: dict[tuple[str, int], str], dormant: set[str], name: str, width: int
+) -> None:
+    """A package `changes` lists carries the dormant mark after its slug as in every table
+    (and only a dormant one), with the legend under the lists."""
+    items = [text for kind, text in changes_sections(screens[name, width]) if kind == "item"]
+    listed = [text.split() for text in items if not text.startswith("…")]
+    assert listed
+    for slug, *rest in listed:
+        assert (rest[:1] == [MARK]) == (slug in dormant), (slug, rest)
+    if name == "changes --since 7d":  # its lists hold dormant packages
+        assert any(rest[:1] == [MARK] for _slug, *rest in listed)
+        joined = re.sub(r"\n  (?=\S)", " ", screens[name, width])
+        assert tables.DORMANT_LEGEND in joined.splitlines()
 
 
 CLAUSE_END = re.compile(r"[,;]$")

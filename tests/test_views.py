@@ -743,3 +743,20 @@ def test_wrapped_lines_keep_every_word_and_fit(seed: int) -> None:
     assert all(line.startswith("  ") and line[2] != " " for line in lines[1:])
     for line in lines:
         assert cell_len(line) <= width or " " not in line.strip(), (width, line)
+
+
+def test_trends_shows_a_gain_only_beside_its_count() -> None:
+    """Where the other count (forks, for `--by stars`) does not fit and its narrower `Gained`
+    would, neither is shown: a gain beside no count would read as the ranked one's; the
+    percentage, narrower, comes back instead where it fits."""
+    from pkgharvest.catalogue.reports import Trend
+    from pkgharvest.views.history import trends_table
+
+    row = Trend("django-x", None, 1_234, 56, 4.8, 12_345_678, 1, 0.0, "a", "b", (1, 2))
+    full = trends_table([row], by="stars", width=200).table.plain.splitlines()[0].split()
+    assert full == ["#", "Package", "Stars", "Gained", "%", "Forks", "Gained", "Trend"]
+    # Room for the percentage and the forks' gain, not for the forks.
+    for width in range(len("#  Package   Stars  Gained      %"), 60):
+        header = trends_table([row], by="stars", width=width).table.plain.splitlines()[0]
+        assert header.split().count("Gained") == 1 or "Forks" in header, (width, header)
+        assert "%" in header, (width, header)

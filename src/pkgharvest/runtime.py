@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # httpx costs ~40 ms to import: the reading commands never need it
+if TYPE_CHECKING:  # the reading commands never import httpx: its import is slow
     import httpx
 
-    from pkgharvest.events import EventSink  # its event classes cost ~5 ms at start-up
+    from pkgharvest.events import EventSink  # its event classes are built at import
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -45,8 +45,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """What one HTTP exchange may cost (issue 7: a hostile server must not hold a run for ever
-    or fill the memory).
+    """What one HTTP exchange may cost (a hostile server must not hold a run for ever or
+    fill the memory).
 
     deadline: seconds for a whole exchange, connecting to the last byte of the body; the read
         timeout alone lets a byte every 20 s hold a request for ever. Each retry gets its own.

@@ -211,10 +211,9 @@ def group_summaries(
     """
     table = kind.value
     # Both sums read packages through their `stars` index (it holds the id too), never the
-    # wide table rows: looking up 60,000 memberships' packages by id took ~100 ms at 30,000
-    # packages, a scan of the index joined to the memberships ~30 ms. CROSS JOIN keeps
-    # SQLite from reordering that; NOT INDEXED has the categories read as a scan (~15 ms)
-    # rather than through the category index with a row lookup each (~35 ms).
+    # wide table rows, which a lookup per membership would read. CROSS JOIN keeps SQLite from
+    # reordering that; NOT INDEXED has the categories read as a scan rather than through the
+    # category index with a row lookup each (docs/benchmarks.md has the query plans' times).
     if kind is Kind.GRID:
         counted = (
             "SELECT gp.grid_id AS group_id, count(*) AS n, coalesce(sum(p.stars), 0) AS stars"

@@ -58,7 +58,7 @@ SYNC_ORDER = (Kind.CATEGORY, Kind.GRID, Kind.PACKAGE)
 
 
 # Compact JSON text, through the C encoder when this Python has it (the same text as
-# json.JSONEncoder's, checked at import; the public encoder cost a sync ~0.4 s at 6,000).
+# json.JSONEncoder's, checked at import; the public encoder is slower per value).
 _ENCODE = encode_compact
 
 
@@ -109,7 +109,7 @@ def _text_or_null(value: object) -> object:
 
 
 def _converter(name: str) -> Callable[[object], object]:
-    """`column_value` for one column, chosen once (a sync converts ~25 fields per record)."""
+    """`column_value` for one column, chosen once (a sync converts every field of every record)."""
     if name in _JSON_COLUMNS:
         return _json_or_null
     if name in _BOOL_COLUMNS:
@@ -139,7 +139,7 @@ def _picker(keys: list[Any]) -> Picker:
 class _RowShape:
     """Where each kind of column sits in a kind's row, for `_row`'s fast path: one C call
     takes the values out, one type check per kind of column vouches for them, and only the
-    JSON columns need work (a sync converts ~25 fields per record, ~150,000 at 6,000)."""
+    JSON columns need work."""
 
     values: Picker
     text: Picker
@@ -555,8 +555,8 @@ def _changed_files(
     The files come in the order of the ids the store's index (`hints`: name -> its entry,
     "<id> ...") says they hold, then by name: rows then go to the end of the tables' B-trees,
     and SQLite's page cache holds the pages a sync touches instead of spilling them to the
-    WAL again and again (~100,000 writes at 6,000 packages in name order, ~12,000 in id
-    order). The hint only orders: a wrong or missing one costs speed, never a row."""
+    WAL again and again (several times the writes in name order). The hint only orders: a
+    wrong or missing one costs speed, never a row."""
     on_disk = scan_folder(root / kind.value)
     known = {
         name: ((inode, mtime, ctime, size), record_id)
@@ -611,7 +611,7 @@ class _IndexHints:
     """Which id each file holds, for the order of a sync's reads, handed out one kind at a
     time: what the fetch that has just written the files says (`given`), and for any other
     file (a database that was behind before that fetch) the store's index, `.index.json`,
-    read only then (~8 MB at 30,000 packages, not kept)."""
+    read only then and not kept."""
 
     def __init__(self, root: Path, given: IdHints | None = None) -> None:
         self.root = root
@@ -1006,8 +1006,7 @@ def _observe(
         gap_weeks,
     )
     # A whole window in one statement: SQLite files the 52 counts under their Mondays (the
-    # first Monday plus 7 days per index), instead of Python binding 52 rows: a first sync of
-    # 6,000 packages writes its 312,000 weeks in ~0.27 s instead of ~0.7 s.
+    # first Monday plus 7 days per index), instead of Python binding 52 rows.
     conn.executemany(
         "INSERT INTO weekly_commits (package_id, week_start, commits)"
         " SELECT ?1, date(?2 + key * 7), value FROM json_each(?3) WHERE true"

@@ -18,6 +18,7 @@ from pkgharvest.records import Kind, Record
 
 if TYPE_CHECKING:
     from pkgharvest.catalogue.reader import Reader
+    from pkgharvest.catalogue.reports import ChangeReport
     from pkgharvest.runtime import Dependencies
 
 
@@ -169,7 +170,8 @@ def changes(
     from pkgharvest.catalogue import reports
 
     start = since.start  # None: the last run against the one before
-    reader = _database(data_dir, invocation(ctx).deps)
+    deps = invocation(ctx).deps
+    reader = _database(data_dir, deps)
     report = reader.history_call(reports.change_report, start)
     if json_output:
         print_json(report.as_dict())
@@ -181,8 +183,34 @@ def changes(
     if start is None:
         hint = "`pkgharvest changes --since 7d` shows what the runs of the last week changed."
     console = make_console()
-    console.print(changes_view(report, hint=hint, width=console.width))
+    view = changes_view(
+        report, hint=hint, width=console.width, dormant=_dormant(reader, report, deps.now())
+    )
+    console.print(view)
     sys.stdout.flush()
+
+
+def _dormant(reader: Reader, report: ChangeReport, now: datetime) -> frozenset[str]:
+    """The slugs of the packages `report` lists that are dormant now (marked as in the tables)."""
+    from pkgharvest.activity import is_dormant
+    from pkgharvest.catalogue.queries import dormancy_fields
+
+    listed = [
+        item["slug"]
+        for items in (
+            report.new,
+            report.releases,
+            report.rollbacks,
+            report.stars,
+            report.dormant,
+            report.revived,
+            report.renamed,
+        )
+        for item in items
+        if isinstance(item.get("slug"), str)
+    ]
+    fields = dormancy_fields(reader.conn, listed)
+    return frozenset(slug for slug, record in fields.items() if is_dormant(record, now))
 
 
 def history_writer(

@@ -1,6 +1,6 @@
 """Turning fetch events into what a person (or a cron mail) sees.
 
-Without a terminal (cron, --quiet, --json) nothing here needs rich: its import (~40 ms) is paid
+Without a terminal (cron, --quiet, --json) nothing here needs rich: its import is paid
 only by the bars on a terminal (cli/bar.py)."""
 
 from __future__ import annotations

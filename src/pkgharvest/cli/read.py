@@ -357,7 +357,7 @@ def show(
 
     history = reader.history(record["id"])  # read before anything is printed
     console = _console()
-    console.print(package_panel(record, now=deps.now()))
+    console.print(package_panel(record, now=deps.now(), width=console.width))
     for line in history_lines(*history, width=console.width):
         console.print(line)
     for line in link_lines(record, console.width):

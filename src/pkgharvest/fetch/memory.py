@@ -4,14 +4,9 @@ Each list page arrives as a body of about 1 MB, read in a worker thread. glibc s
 that large with mmap, and returns them to the system when freed, but after the first such free
 it raises its mmap threshold ("dynamic threshold") and serves later bodies from the threads'
 heaps instead, where small long-lived objects pin them: peak RSS then grows with the number of
-pages (measured: 89 MB at 30,000 packages against 60 MB at 6,000; pinned, 68 MB against 53 MB).
-Fixing the threshold at glibc's default turns the dynamic adjustment off.
-
-Kept because `python -m bench.run --sizes 6000,30000 --skip-naive` still shows it paying
-(with and without, same machine, load ~5, the SQLite catalogue sync included): peak RSS of a
-full run 110 / 355 MB pinned against 117 / 374 MB unpinned (6,000 / 30,000 packages), of a
-rerun 60 / 101 MB against 69 / 122 MB; CPU within the noise. tests/test_memory.py checks the
-mechanism in a child process.
+pages. Fixing the threshold at glibc's default turns the dynamic adjustment off. What it saves
+is measured in docs/benchmarks.md ("Memory: the mmap threshold"); tests/test_memory.py checks
+the mechanism in a child process.
 """
 
 from __future__ import annotations

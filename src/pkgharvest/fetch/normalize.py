@@ -338,7 +338,7 @@ def _clean_package(
     previous: Mapping[str, Any] | None,
 ) -> Record | None:
     """`normalize_package` of a package whose every field has the right type (nearly all of
-    them: a catalogue normalizes ~20 fields per package), with the fields checked together;
+    them), with the fields checked together;
     None when one has not, and the field-by-field way decides what is invalid."""
     get = raw.get
     texts = tuple(map(get, _PACKAGE_TEXT))

@@ -174,7 +174,7 @@ def write_history(
         text = spreadsheet_date(value) if timestamp and spreadsheet else value
         return neutralize(clean(text) if clean is not None else text)
 
-    # A year of history is ~150,000 rows a month of 6,000 packages: each row's text is worked
+    # A month of history is many rows per package: each row's text is worked
     # out once per package (its slug, version and last commit rarely change from one
     # observation to the next), and its own timestamp, in the form the database writes it, is
     # cut into the spreadsheet's form without parsing.

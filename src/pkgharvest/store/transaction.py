@@ -362,9 +362,8 @@ class Transaction:
 
     def load_indexes(self) -> None:
         """Read which file holds which id in every kind folder now (what the first put of
-        each kind would read): a fetch does it while its first pages are on their way (0.06 s
-        at 6,000 packages, 0.4 s at 30,000). (A thread of its own for it measured no faster:
-        the reading holds the interpreter lock.)"""
+        each kind would read): a fetch does it while its first pages are on their way. (Not
+        in a thread of its own: the reading holds the interpreter lock.)"""
         self._check_open()
         for kind in Kind:
             self._index(kind)
@@ -594,7 +593,7 @@ class Transaction:
 
     def _release(self) -> None:
         """After the commit: keep only what `written_ids` answers, and let the rest (indexes,
-        names and entries of every record: ~12 MB at 30,000 packages) go before the catalogue
+        names and entries of every record) go before the catalogue
         sync that follows reads the files."""
         self._written = {
             kind.value: {name: record_id for record_id, name in self._staged[kind].items()}

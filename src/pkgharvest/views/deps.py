@@ -30,7 +30,6 @@ from pkgharvest.views.columns import (
     GAP,
     SLUG_STYLE,
     Column,
-    fit_cell,
     legend_text,
     render_columns,
     slug_cell,
@@ -42,7 +41,7 @@ from pkgharvest.views.tables import (
     activity_legend,
     last_commit_text,
 )
-from pkgharvest.views.text import ELLIPSIS, display
+from pkgharvest.views.text import display
 
 _STATUS_TEXT = {
     Status.DORMANT: ("dormant", "yellow"),
@@ -183,12 +182,16 @@ def _choose(order: Sequence[str], widths: dict[str, int], width: int) -> tuple[i
     return spark, frozenset(n for n in _OPTIONAL if n not in shown)
 
 
+_TRY = "  ↳ try "
+_DETAILS = " · "
+
+
 def _alternative_line(alt: Alternative, report: Report, now: datetime, width: int) -> Text:
-    """`  ↳ try SLUG  ★ 1,234 · last commit 2 weeks ago · Django 5.1 ready` (the details cut
-    to the width; the slug never)."""
+    """`  ↳ try SLUG  ★ 1,234 · last commit 2 weeks ago · Django 5.1 ready · grid NAME`, in
+    lines that fit `width`: broken between the details (a line that goes on ends in `·`), the
+    lines after the first under the slug; a detail longer than a line is broken between its
+    words. Nothing is cut: a slug or number longer than the room runs past the edge."""
     record = alt.record
-    line = Text("  ↳ try ", style="dim")
-    line.append(display(record.get("slug")), style=SLUG_STYLE)
     details = [f"★ {thousands(int_field(record, 'stars'), MISSING)}"]
     when = parse_timestamp(record.get("last_commit"))
     details.append(f"last commit {relative_date(when, now)}" if when else "no commit known")
@@ -198,13 +201,35 @@ def _alternative_line(alt: Alternative, report: Report, now: datetime, width: in
     if alt.in_project:
         details.append("already a dependency")
     details.append(f"grid {display(alt.grid)}")
-    text = "  " + " · ".join(details)
-    room = width - line.cell_len
-    if cell_len(text) > room:
-        text = fit_cell(text, max(room, 0), right=False).rstrip() if room > 1 else ""
-        if text and not text.endswith(ELLIPSIS):
-            text = text[:-1] + ELLIPSIS
-    line.append(text, style="dim")
+
+    line = Text(_TRY, style="dim")
+    line.append(display(record.get("slug")), style=SLUG_STYLE)
+    indent = " " * cell_len(_TRY)
+    used = line.cell_len
+    joiner = "  "
+    for index, detail in enumerate(details):
+        last = index == len(details) - 1
+        # Room for the `·` that ends the line when the next detail goes on the next one.
+        tail = 0 if last else len(_DETAILS.rstrip())
+        if used + len(joiner) + cell_len(detail) + tail > width and used > len(indent):
+            if index:
+                line.append(_DETAILS.rstrip(), style="dim")
+            line.append("\n" + indent)
+            used, joiner = len(indent), ""
+        words = detail.split(" ")
+        if used + len(joiner) + cell_len(detail) + tail > width:  # broken between its words
+            for number, word in enumerate(words):
+                end = tail if number == len(words) - 1 else 0
+                if number and used + 1 + cell_len(word) + end > width:
+                    line.append("\n" + indent)
+                    used, joiner = len(indent), ""
+                line.append(joiner + word, style="dim")
+                used += len(joiner) + cell_len(word)
+                joiner = " "
+        else:
+            line.append(joiner + detail, style="dim")
+            used += len(joiner) + cell_len(detail)
+        joiner = _DETAILS
     return line
 
 

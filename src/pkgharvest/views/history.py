@@ -5,6 +5,7 @@ Text from the API goes through `display()` (terminal-safe) like every other view
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,8 @@ TRENDS_NARROWING = ("Trend 8", "Trend", "other Gained", "other count", "%")
 """What a `trends` table gives up when it does not fit, first to last: the Trend column
 narrows to its last 8 observations, then goes; then the gain of the count not ranked by (forks
 for `--by stars`), that count, and the percentage. The rank, the slug, the ranked count and its
-gain always stay. docs/reading.md states this order."""
+gain always stay. Then what went comes back where it fits, the last step first (the other
+count's gain only beside that count). docs/reading.md states this order."""
 
 TREND_LEGEND = "Trend: the stars at each observation in the window, lowest to highest"
 
@@ -117,36 +119,107 @@ def trends_table(
     def trend(points: int) -> Column:
         return measured("Trend", cells([value_sparkline(r.history, points) for r in rows]))
 
-    hidden: set[str] = set()
+    def table(hidden: frozenset[str], points: int | None) -> list[Column]:
+        shown = [columns[key] for key in order if key not in hidden]
+        return [*shown, trend(points)] if points is not None else shown
+
+    hidden: frozenset[str] = frozenset()
     trend_points: int | None = TREND_WIDTHS[0]
+    fits = False
     for step in (None, *TRENDS_NARROWING):
         if step == "Trend 8":
             trend_points = TREND_WIDTHS[1]
         elif step == "Trend":
             trend_points = None
         elif step is not None:
-            hidden.add(giving_way[step])
-        shown = [columns[key] for key in order if key not in hidden]
-        if trend_points is not None:
-            shown.append(trend(trend_points))
-        if table_width(shown) <= width:
+            hidden |= {giving_way[step]}
+        fits = table_width(table(hidden, trend_points)) <= width
+        if fits:
             break
+    if fits:
+        # What was given up comes back where it fits beside what is shown, most important
+        # first: a wide column that had to go does not take a narrower one with it.
+        for step in reversed(TRENDS_NARROWING):
+            candidate: tuple[frozenset[str], int | None]
+            if step == "Trend":
+                if trend_points is not None:
+                    continue
+                candidate = (hidden, TREND_WIDTHS[1])
+            elif step == "Trend 8":
+                if trend_points != TREND_WIDTHS[1]:
+                    continue
+                candidate = (hidden, TREND_WIDTHS[0])
+            elif step == "other Gained" and other in hidden:
+                continue  # a gain beside no count would read as the ranked one's
+            elif giving_way[step] in hidden:
+                candidate = (hidden - {giving_way[step]}, trend_points)
+            else:
+                continue
+            if table_width(table(*candidate)) <= width:
+                hidden, trend_points = candidate
     # Even the columns that always stay are too wide: a long slug gets a line of its own.
-    shown = squeezed(shown, 1, width)
+    shown = squeezed(table(hidden, trend_points), 1, width)
     legend = [TREND_LEGEND] if trend_points is not None else []
     if any(quiet):
         legend.append(DORMANT_LEGEND)
     return TrendsTable(render_columns(shown), tuple(legend))
 
 
-def _section(title: str, lines: list[Text], more: int = 0) -> list[RenderableType]:
+_ITEM_INDENT = 2
+"""A `changes` list item is indented this much under its section's title."""
+
+
+def _section(title: str, lines: list[Text], more: int, width: int) -> list[RenderableType]:
+    """A `changes` section: its title and its items, each fitted to `width` (_item)."""
     if not lines:
         return []
-    head = Text(title, style="bold")
-    body = [Text("  ").append_text(line) for line in lines]
+    # Not indented where it goes on, as the digest's title: the items are.
+    head = legend_text(title, width, style="bold", indent=0)
+    body = [_item(line, width) for line in lines]
     if more:
-        body.append(Text(f"  … and {more:,} more", style="dim"))
+        body.append(Text(f"{' ' * _ITEM_INDENT}… and {more:,} more", style="dim"))
     return [head, *body, Text("")]
+
+
+_PARTS = re.compile(r" {2,}")
+_WORDS = re.compile(r"\S+")
+
+
+def _item(line: Text, width: int) -> Text:
+    """A list item (its parts two spaces apart: a slug, a number, `(1,234 → 1,290)`, a
+    title), indented, in lines that fit `width`: broken between its parts, between words only
+    inside a part longer than a line (never inside a slug or a number); the lines after the
+    first go on under the item's text, indented by CONTINUATION more, as a legend does."""
+    goes_on = _ITEM_INDENT + CONTINUATION
+    out = Text(" " * _ITEM_INDENT)
+    used, fresh = _ITEM_INDENT, True
+
+    def place(piece: Text, gap: int) -> None:
+        nonlocal used, fresh
+        if not fresh and used + gap + piece.cell_len > width:
+            out.append("\n" + " " * goes_on)
+            used, fresh = goes_on, True
+        out.append(" " * (0 if fresh else gap))
+        out.append_text(piece)
+        used += (0 if fresh else gap) + piece.cell_len
+        fresh = False
+
+    start = 0
+    pieces = []
+    for match in _PARTS.finditer(line.plain):
+        pieces.append(line[start : match.start()])
+        start = match.end()
+    pieces.append(line[start:])
+    for piece in pieces:
+        if not piece.plain:
+            continue
+        here = width - used - (0 if fresh else 2)
+        if piece.cell_len <= max(here, width - goes_on):  # on this line or the next
+            place(piece, 2)
+            continue
+        for number, word in enumerate(_WORDS.finditer(piece.plain)):
+            place(piece[word.start() : word.end()], 1 if number else 2)
+    return out
 
 
 def _slug(item: dict[str, Any]) -> Text:
@@ -161,12 +234,26 @@ def _when(stamp: str | None) -> str:
 
 
 def changes_view(
-    report: ChangeReport, *, shown: int = 15, hint: str | None = None, width: int = 80
+    report: ChangeReport,
+    *,
+    shown: int = 15,
+    hint: str | None = None,
+    width: int = 80,
+    dormant: frozenset[str] = frozenset(),
 ) -> RenderableType:
     """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back.
     `hint`: a line under "Nothing changed." (where to look instead). The title, the digest
-    and the hint are broken between clauses to `width`; no line ends in a space."""
+    and the hint are broken between clauses to `width`; no line ends in a space. `dormant`:
+    the slugs of the mirror's dormant packages, marked in the lists as in every table."""
     parts: list[RenderableType] = []
+    marked = False
+
+    def package(item: dict[str, Any]) -> Text:
+        nonlocal marked
+        quiet = item.get("slug") in dormant
+        marked = marked or quiet
+        return Text(*slug_cell(display(item.get("slug")), quiet))
+
     if report.runs == 0:
         title = f"No run recorded since {_when(report.since)}"
     elif report.runs == 1:
@@ -189,12 +276,13 @@ def changes_view(
     parts += _section(
         f"New packages ({len(report.new):,})",
         [
-            _slug(i)
+            package(i)
             .append(f"  {thousands(i.get('stars'))} stars", style="dim")
             .append(f"  {display(i.get('title'), missing='')}")
             for i in items
         ],
         more,
+        width,
     )
     for title, moves in (
         ("Releases", report.releases),
@@ -204,10 +292,11 @@ def changes_view(
         parts += _section(
             f"{title} ({len(moves):,})",
             [
-                _slug(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}")
+                package(i).append(f"  {display(i.get('from'))} → {display(i.get('to'))}")
                 for i in items
             ],
             more,
+            width,
         )
     gains = [i for i in report.stars if i["gained"] > 0]
     losses = sorted((i for i in report.stars if i["gained"] < 0), key=lambda i: i["gained"])
@@ -219,12 +308,13 @@ def changes_view(
         parts += _section(
             title,
             [
-                _slug(i)
+                package(i)
                 .append(f"  {i['gained']:+,}", style=style)
                 .append(f"  ({i['from']:,} → {i['to']:,})", style="dim")
                 for i in items
             ],
             more,
+            width,
         )
     for title, key in (
         ("Went dormant (no commits in 52 weeks, the last over a year ago)", "dormant"),
@@ -232,16 +322,17 @@ def changes_view(
     ):
         items, more = cut(getattr(report, key))
         parts += _section(
-            f"{title} ({len(getattr(report, key)):,})", [_slug(i) for i in items], more
+            f"{title} ({len(getattr(report, key)):,})", [package(i) for i in items], more, width
         )
     items, more = cut(report.renamed)
     parts += _section(
         f"Renamed ({len(report.renamed):,})",
-        [_slug(i).append(f"  was {display(i.get('from'))}", style="dim") for i in items],
+        [package(i).append(f"  was {display(i.get('from'))}", style="dim") for i in items],
         more,
+        width,
     )
     items, more = cut(report.removed)
-    parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more)
+    parts += _section(f"Removed ({len(report.removed):,})", [_slug(i) for i in items], more, width)
     for noun, groups in (("grids", report.grids), ("categories", report.categories)):
         for label, listed in (("New", groups.new), ("Removed", groups.removed)):
             items, more = cut(listed)
@@ -252,6 +343,7 @@ def changes_view(
                     for i in items
                 ],
                 more,
+                width,
             )
         items, more = cut(groups.renamed)
         parts += _section(
@@ -263,11 +355,14 @@ def changes_view(
                 for i in items
             ],
             more,
+            width,
         )
     if len(parts) == 3 and not report.baseline:  # a baseline's digest says why it is empty
         parts.append(Text("Nothing changed.", style="dim"))
         if hint:
             parts.append(legend_text(hint, width))
+    if marked:
+        parts.append(legend_text(DORMANT_LEGEND, width))
     return TrimmedLines(Group(*parts))
 
 

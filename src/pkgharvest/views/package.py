@@ -109,15 +109,44 @@ def _field_text(name: str, record: Record, now: datetime) -> str:
     return display(value)
 
 
-def package_panel(record: Record, *, now: datetime) -> Panel:
+_PANEL_EDGES = 4
+"""A panel's borders and the padding inside them."""
+_LABEL_GAP = 2
+
+
+def package_panel(record: Record, *, now: datetime, width: int = 80) -> Panel:
     """Title and description, a label/value list of every field but the links, then the
-    activity chart. A dormant package has the dormant mark after its slug, explained inside."""
-    fields = Table.grid(padding=(0, 2))
-    fields.add_column(style="dim", no_wrap=True)
-    fields.add_column(overflow="fold")
-    for name in record:
-        if name not in _SHOWN_APART:
-            fields.add_row(Text(_LABELS.get(name, name)), Text(_field_text(name, record, now)))
+    activity chart, in a panel at most `width` wide. A dormant package has the dormant mark
+    after its slug, explained inside.
+
+    Values wrap between words beside their labels; a value holding a word too long for that
+    column (a slug, a URL) goes on a line of its own under its label instead, so that it is
+    never broken (it is folded only where even the panel's whole width cannot hold it)."""
+    rows = [
+        (_LABELS.get(name, name), _field_text(name, record, now))
+        for name in record
+        if name not in _SHOWN_APART
+    ]
+    label_width = max((len(label) for label, _ in rows), default=0)
+    inner = max(width - _PANEL_EDGES, 1)
+    beside = inner - label_width - _LABEL_GAP
+    fields: list[RenderableType] = []
+    grid: Table | None = None
+    for label, value in rows:
+        longest = max((cell_len(word) for word in value.split()), default=0)
+        if longest <= beside:
+            if grid is None:
+                grid = Table.grid(padding=(0, _LABEL_GAP))
+                # As wide in every grid: the values line up across the lines set apart.
+                grid.add_column(style="dim", no_wrap=True, width=label_width)
+                grid.add_column(overflow="fold")
+                fields.append(grid)
+            grid.add_row(Text(label), Text(value))
+            continue
+        grid = None
+        indent = " " * _LABEL_GAP if longest + _LABEL_GAP <= inner else ""
+        fields.append(Text(label, style="dim"))
+        fields.append(Text("\n".join(indent + line for line in value.split("\n")), overflow="fold"))
 
     parts: list[RenderableType] = [Text(display(record.get("title")), style="bold")]
     description = display(record.get("repo_description"), missing="")
@@ -127,7 +156,7 @@ def package_panel(record: Record, *, now: datetime) -> Panel:
     if is_dormant(record, now):
         parts.append(Text(DORMANT_LEGEND, style="yellow"))
         title.append(f" {DORMANT_MARK}")
-    parts += [Text(""), fields, Text(""), *activity_section(record)]
+    parts += [Text(""), *fields, Text(""), *activity_section(record)]
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 

@@ -226,8 +226,8 @@ from 52 bars to 26, the description goes (it is first cut to fit, down to _DESCR
 the sparkline narrows to 13 bars, Category and Version go, a few long slugs get lines of their
 own if that keeps the sparkline (SPILL), then the sparkline, Forks, Last commit and the
 52-week total go. When even KEPT_COLUMNS do not fit, every slug too long for the room left
-spills. docs/reading.md states
-this order; tests/test_screens.py holds the tables to it."""
+spills. Then what went comes back where it fits, the last step first (_restored).
+docs/reading.md states this order; tests/test_screens.py holds the tables to it."""
 
 _SPARK_HEADERS = {52: "Commits per week", 26: "Commits per 2 weeks", 13: "Per 4 weeks"}
 
@@ -263,7 +263,7 @@ def _layouts(columns: Sequence[str]) -> list[tuple[int, frozenset[str], bool]]:
     states = [(spark, hidden, spill)]
     for step in NARROWING:
         name, _, left = step.partition(" ")
-        # Only while it keeps the sparkline: a list stays one line a package (issue 9) where
+        # Only while it keeps the sparkline: a list stays one line a package where
         # the sparkline goes anyway.
         spill = step == SPILL
         if spill:
@@ -293,7 +293,8 @@ def _choose_layout(
     columns: Sequence[str],
     spilled: int,
 ) -> _Layout:
-    """The widest layout of _layouts(columns) that fits in `width`.
+    """The widest layout of _layouts(columns) that fits in `width`, with the columns it gave up
+    brought back where the room left holds them (see _restored).
 
     `fixed` maps every shown column but the sparkline and the description to its width (the
     package column at its full width: slugs are not cut); `spilled` is the narrowest the
@@ -307,23 +308,75 @@ def _choose_layout(
             others = [w for header, w in fixed.items() if header not in hidden | {"Package"}]
             room = width - sum(others) - GAP * len(others) - (spark + GAP if spark else 0)
             widths["Package"] = min(fixed["Package"], max(spilled, room))
-        shown = [w for header, w in widths.items() if header not in hidden]
-        if spark:
-            shown.append(spark)
-        used = sum(shown) + GAP * (len(shown) - 1)
-        if used > width:
+        layout = _fitted(widths, spark, hidden, need, description, width, columns)
+        if layout is None:
             continue
-        if "Description" in columns and "Description" not in hidden and need:
-            room = width - used - GAP
-            if room < need:
-                continue
-            return _Layout(spark, hidden, min(room, description), widths["Package"])
-        return _Layout(spark, hidden, 0, widths["Package"])
+        # A spilled package column already takes all the room left: nothing comes back.
+        return layout if spill else _restored(layout, fixed, need, description, width, columns)
     # Too narrow even for what is never given up: the package column takes the room the rest
     # leaves, and every slug longer than that spills.
     others = [w for header, w in fixed.items() if header in KEPT_COLUMNS - {"Package"}]
     room = width - sum(others) - GAP * len(others)
     return _Layout(0, frozenset(columns) - KEPT_COLUMNS, 0, max(room, len("Package")))
+
+
+def _fitted(
+    widths: dict[str, int],
+    spark: int,
+    hidden: frozenset[str],
+    need: int,
+    description: int,
+    width: int,
+    columns: Sequence[str],
+) -> _Layout | None:
+    """The layout showing every column of `widths` but `hidden` (and a sparkline `spark`
+    wide, the description in the room left) if it fits in `width`, else None."""
+    shown = [w for header, w in widths.items() if header not in hidden]
+    if spark:
+        shown.append(spark)
+    used = sum(shown) + GAP * (len(shown) - 1)
+    if used > width:
+        return None
+    if "Description" in columns and "Description" not in hidden and need:
+        room = width - used - GAP
+        if room < need:
+            return None
+        return _Layout(spark, hidden, min(room, description), widths["Package"])
+    return _Layout(spark, hidden, 0, widths["Package"])
+
+
+_SPARK_BACK = {"Activity": (0, 13), "Activity 13": (13, 26), "Activity 26": (26, 52)}
+"""A sparkline step undone: (the sparkline's width it applies to, its width once undone)."""
+
+
+def _restored(
+    layout: _Layout,
+    fixed: dict[str, int],
+    need: int,
+    description: int,
+    width: int,
+    columns: Sequence[str],
+) -> _Layout:
+    """`layout` with what NARROWING gave up brought back, most important first (the last step
+    first), each where it fits beside what is shown: a wide column that had to go does not
+    take a narrower one with it (at 80 columns, a whole catalogue's long slugs leave no room
+    for `Last commit`, and room for `Forks`)."""
+    spark, hidden = layout.spark_width, layout.hidden
+    for step in reversed(NARROWING):
+        if step in _SPARK_BACK and "Activity" in columns:
+            before, after = _SPARK_BACK[step]
+            if spark != before:
+                continue
+            candidate = (after, hidden)
+        elif step in hidden:
+            candidate = (spark, hidden - {step})
+        else:
+            continue
+        wider = _fitted(fixed, *candidate, need, description, width, columns)
+        if wider is not None:
+            layout = wider
+            spark, hidden = candidate
+    return layout
 
 
 @dataclass(frozen=True)
