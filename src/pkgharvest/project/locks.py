@@ -9,8 +9,6 @@ direct ones, and a note says so (with the pyproject.toml beside it, the names co
 
 from __future__ import annotations
 
-import bisect
-import re
 from typing import Any
 
 from pkgharvest.project import files, names
@@ -27,64 +25,6 @@ def _packages(source: DependencySource, document: dict[str, Any]) -> list[dict[s
         if not isinstance(package.get("name"), str) or not names.is_valid_name(package["name"]):
             raise source.error(None, f"a [[package]] without a valid name: {package.get('name')!r}")
     return packages
-
-
-# uv writes each package's files (`sdist`, `wheels`: URLs and hashes, most of a lock's text)
-# in these exact shapes, and `deps` reads none of them. Blanked out before tomllib parses the
-# rest, they cost a regex scan instead of most of the parse; the line numbers stay.
-_FILE = r'\{ url = "[^"\\\n]*", hash = "[^"\\\n]*", size = \d+(?:, upload-time = "[^"\\\n]*")? \}'
-_WHEELS = rf"wheels = \[\n(?:    {_FILE},\n)+\]\n"
-_UV_FILES = re.compile(rf"\n(?:sdist = {_FILE}\n(?:{_WHEELS})?|{_WHEELS})(?=\n|\[|\Z)")
-# Each starts at a line break (a literal first character: the scan jumps from one to the next).
-_FILE_KEYS = re.compile(r"""\n[ \t]*["']?(sdist|wheels)\b""")
-_TABLE_HEADERS = re.compile(r"\n[ \t]*\[")
-
-
-def without_uv_files(text: str) -> str:
-    """`text` (a uv.lock) with the `sdist` and `wheels` entries uv writes blanked out, where
-    that cannot change what tomllib makes of the rest, nor whether it parses: each entry
-    blanked is whole, valid TOML of uv's exact shape, ends its table (a blank line or a header
-    follows), and follows a line that ends a key or an array; no table has either key twice;
-    the text has no multi-line string. Anything else is left for tomllib to read (or refuse)."""
-    if '"""' in text or "'''" in text:
-        return text
-    last = {"sdist": -1, "wheels": -1}  # where the last entry of each key blanked ends
-    once = [True]  # no table has two blanked entries of one key
-
-    def blank(found: re.Match[str]) -> str:
-        start = found.start()
-        before = text[text.rfind("\n", 0, start) + 1 : start]
-        if not before or before[0] in " \t" or before.endswith(("[", ",", "{", "=")):
-            return found.group()  # perhaps inside an array: tomllib decides
-        entries = found.group()
-        for key in ("sdist", "wheels"):
-            if f"\n{key} = " in entries:
-                if last[key] >= 0 and text.find("\n[", last[key], start) < 0:
-                    once[0] = False
-                last[key] = found.end()
-                counts[key] += 1
-        return "\n" * entries.count("\n")
-
-    counts = {"sdist": 0, "wheels": 0}
-    blanked = _UV_FILES.sub(blank, text)
-    # The common case, checked with two counts: every `sdist` and `wheels` of the text is the
-    # key of an entry blanked (so no other line sets either key), one per table.
-    if once[0] and all(text.count(key) == counts[key] for key in counts):
-        return blanked
-    return blanked if _one_per_table(text) else text
-
-
-def _one_per_table(text: str) -> bool:
-    """Whether no table has two lines starting with `sdist`, or two with `wheels`."""
-    text = "\n" + text  # the first line too
-    headers = [found.start() for found in _TABLE_HEADERS.finditer(text)]
-    seen: set[tuple[int, str]] = set()
-    for found in _FILE_KEYS.finditer(text):
-        key = (bisect.bisect(headers, found.start()), found.group(1))
-        if key in seen:
-            return False
-        seen.add(key)
-    return True
 
 
 def _package_lines(where: Locator) -> list[int]:
@@ -107,7 +47,7 @@ class UvLockSource(DependencySource):
 
     def read(self) -> FileDependencies:
         text = files.read_text(self.path, self.shown)
-        document = load_toml(self, without_uv_files(text))
+        document = load_toml(self, text)
         packages = _packages(self, document)
         where = Locator(text)
         headers = _package_lines(where)
