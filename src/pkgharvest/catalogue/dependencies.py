@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pkgharvest.catalogue import matching, reports
-from pkgharvest.errors import StoreWriteError
+from pkgharvest.catalogue.edge import CATALOGUE_NAME, translate
 from pkgharvest.project import judge, names
 from pkgharvest.project.model import Project
 from pkgharvest.project.report import Alternative, PypiSummary, Report, Row
@@ -94,7 +94,7 @@ def _trend(conn: sqlite3.Connection, record: Record | None, now: datetime) -> in
     try:
         history = reports.star_history(conn, int(record["id"]))
     except sqlite3.Error as err:
-        raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+        raise translate(err, CATALOGUE_NAME, "read") from None
     return judge.star_trend(history, now)
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pkgharvest.catalogue import write
-from pkgharvest.catalogue.edge import rollback
+from pkgharvest.catalogue.edge import CATALOGUE_NAME, rollback, translate
 from pkgharvest.catalogue.queries import _record
-from pkgharvest.errors import StoreWriteError
 from pkgharvest.project import names
 from pkgharvest.project.model import Dependency
 from pkgharvest.records import Record
@@ -142,7 +141,7 @@ def match(conn: sqlite3.Connection, dependencies: Sequence[Dependency]) -> dict[
         }
         stars = _stars(conn, claimed)
     except sqlite3.Error as err:
-        raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+        raise translate(err, CATALOGUE_NAME, "read") from None
     matches: dict[str, Match] = {}
     for dependency in dependencies:
         chosen = None
@@ -210,7 +209,7 @@ def package_records(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, R
                 f"SELECT {columns} FROM packages WHERE id IN ({marks})", chunk
             ).fetchall()
         except sqlite3.Error as err:
-            raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+            raise translate(err, CATALOGUE_NAME, "read") from None
         for row in rows:
             record = _record(DEPS_FIELDS, row)
             found[int(record["id"])] = record
@@ -235,4 +234,4 @@ def grid_peers(conn: sqlite3.Connection, package_id: int) -> Iterator[tuple[str,
         for row in cursor:
             yield row[0], _record(DEPS_FIELDS, row[1:])
     except sqlite3.Error as err:
-        raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+        raise translate(err, CATALOGUE_NAME, "read") from None
