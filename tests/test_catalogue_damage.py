@@ -297,3 +297,36 @@ def test_status_verify_and_fetch_name_the_damage(
         assert {k: v for k, v in mirror_files(copy).items() if k != "manifest.json"} == records
         again = _run(monkeypatch, capsys, copy, ["fetch", "--quiet"])
         assert again.code == 0 and again.err == ""  # repaired once, for good
+
+
+@pytest.mark.parametrize("table", ["pypi_projects", "pypi_releases"])
+def test_fetch_repairs_damage_in_a_table_the_run_never_reads(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    fetched: Path,
+    table: str,
+) -> None:
+    """`fetch` runs SQLite's integrity check on the whole file before the run (the check no
+    reading command makes): a damaged page of a table the run itself never reads (what `deps
+    --django` keeps) is found and repaired by it, not left for `deps` to meet."""
+    root = _copy(fetched, tmp_path / "m")
+    db = root / CATALOGUE_NAME
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,))
+        number = page.fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as file:
+        file.seek((number - 1) * PAGE)
+        file.write(random.Random(number).randbytes(PAGE))
+    damaged = db.read_bytes()
+
+    result = _run(monkeypatch, capsys, root, ["fetch", "--quiet"])
+
+    assert result.code == 0, result.err
+    assert _notice(result.err) and result.err.count("\n") == 1, result.err
+    assert (root / (CATALOGUE_NAME + ".corrupt")).read_bytes() == damaged
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()

@@ -396,3 +396,20 @@ def test_the_command_tells_a_missing_file_from_a_missing_mirror(
     no_mirror = run_deps(monkeypatch, capsys, tmp_path / "none", "requirements.txt",
                          folder=tmp_path)  # fmt: skip
     assert no_mirror.code == 66 and "pkgharvest fetch" in no_mirror.err
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+def test_an_include_of_a_proc_file_is_refused_and_prints_nothing_of_it(
+    monkeypatch: MP, capsys: Cap, world: Path, tmp_path: Path
+) -> None:
+    """A requirements file in a pull request saying `-r /proc/self/environ` printed the CI
+    job's environment (its secrets) in the report and into `--format markdown`'s job summary.
+    A /proc file calls itself a regular file of size 0 and reads more: it is refused."""
+    monkeypatch.setenv("PKGHARVEST_TEST_SECRET", "s3cr3t-value")
+    write(tmp_path, "requirements.txt", "django-filter\n-r /proc/self/environ\n")
+    for how in ([], ["--format", "markdown"], ["--json"]):
+        result = run_deps(monkeypatch, capsys, world, "requirements.txt", *how, folder=tmp_path)
+        assert result.code == 65, result
+        assert "s3cr3t-value" not in result.out + result.err
+        assert result.err.startswith("pkgharvest: error: requirements.txt:2: cannot read ")
+        assert "not a regular file" in result.err and result.err.count("\n") == 1

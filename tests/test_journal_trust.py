@@ -355,3 +355,23 @@ def test_status_says_a_commit_is_unfinished(monkeypatch: MP, capsys: Cap, tmp_pa
         ]
         is False
     )
+
+
+def test_status_and_verify_say_a_refused_journal_is_refused_not_finished(
+    monkeypatch: MP, capsys: Cap, mirror: Path
+) -> None:
+    """A journal every command refuses (exit 65, nothing moves) is no commit "the next command
+    finishes": status and verify say it is refused, and why, as the commands do."""
+    plant_journal(mirror, staging="../elsewhere", moves={"packages": ["x.json"]})
+
+    top = run_cli(monkeypatch, capsys, "top", "--data-dir", str(mirror))
+    status = run_cli(monkeypatch, capsys, "status", "--data-dir", str(mirror), columns=200)
+    verify = run_cli(monkeypatch, capsys, "verify", "--data-dir", str(mirror), columns=200)
+
+    assert top.code == ExitCode.DATA_ERROR and "names no staging folder" in top.err
+    commit = next(line for line in status.out.splitlines() if line.startswith("commit "))
+    assert "refused" in commit and "names no staging folder" in commit, status.out
+    assert "finishes it" not in status.out
+    assert verify.code == ExitCode.DATA_ERROR
+    assert "names no staging folder" in verify.out and "completes it" not in verify.out
+    assert (mirror / journal.JOURNAL_NAME).exists()

@@ -200,7 +200,7 @@ def _part_left(root: Path) -> tuple[Path, str]:
 def _journal_left(root: Path) -> tuple[Path, str]:
     path = root / ".commit-journal.json"
     path.write_text('{"format": 1, "staging": ".staging-x", "moves": {}, "removals": {}}')
-    return path, "a commit that did not finish: the next `pkgharvest fetch` completes it"
+    return path, "a commit that did not finish: the next command finishes it"
 
 
 def _folder_named_like_a_record(root: Path) -> tuple[Path, str]:

@@ -49,7 +49,7 @@ from pkgharvest.records import (
 )
 from pkgharvest.store.fileio import PART_SUFFIX, TEMP_SUFFIX
 from pkgharvest.store.index import INDEX_NAME, index_problem
-from pkgharvest.store.journal import JOURNAL_NAME, STAGING_PREFIX
+from pkgharvest.store.journal import JOURNAL_NAME, STAGING_PREFIX, refusal
 from pkgharvest.store.lock import LOCK_NAME, lock_facts
 from pkgharvest.store.manifest import MANIFEST_NAME, parse_manifest, read_manifest_bytes
 from pkgharvest.store.paths import RECORD_SUFFIX, fallback_stem, record_filename
@@ -366,11 +366,14 @@ def check_leftovers(ctx: VerifyContext) -> Iterator[Problem]:
             if name == LOCK_NAME and folder == ctx.root:
                 continue
             if folder == ctx.root and name == JOURNAL_NAME:
+                refused = refusal(ctx.root)
                 yield Problem(
                     "leftovers",
                     Path(entry.path),
-                    "a commit that did not finish: the next `pkgharvest fetch` completes it "
-                    "before anything else",
+                    "a commit that did not finish: the next command finishes it before "
+                    "anything else"
+                    if refused is None
+                    else f"a commit journal every command refuses (exit 65): {refused}",
                 )
             elif folder == ctx.root and name.startswith(STAGING_PREFIX):
                 yield Problem(

@@ -22,10 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pkgharvest.catalogue import nameindex, write
-from pkgharvest.catalogue.edge import rollback
+from pkgharvest.catalogue.edge import CATALOGUE_NAME, rollback, translate
 from pkgharvest.catalogue.nameindex import PYPI, REPOSITORY, SLUG
 from pkgharvest.catalogue.queries import _record
-from pkgharvest.errors import StoreWriteError
 from pkgharvest.project.model import Dependency
 from pkgharvest.records import Record
 
@@ -117,7 +116,7 @@ def match(conn: sqlite3.Connection, dependencies: Sequence[Dependency]) -> dict[
         }
         stars = _stars(conn, claimed)
     except sqlite3.Error as err:
-        raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+        raise translate(err, CATALOGUE_NAME, "read") from None
     matches: dict[str, Match] = {}
     for dependency in dependencies:
         chosen = None
@@ -185,7 +184,7 @@ def package_records(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, R
                 f"SELECT {columns} FROM packages WHERE id IN ({marks})", chunk
             ).fetchall()
         except sqlite3.Error as err:
-            raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+            raise translate(err, CATALOGUE_NAME, "read") from None
         for row in rows:
             record = _record(DEPS_FIELDS, row)
             found[int(record["id"])] = record
@@ -211,7 +210,7 @@ def star_histories(
                 chunk,
             ).fetchall()
         except sqlite3.Error as err:
-            raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+            raise translate(err, CATALOGUE_NAME, "read") from None
         for package_id, observed_at, stars in rows:
             found[package_id].append((observed_at, stars))
     return dict(found)
@@ -235,4 +234,4 @@ def grid_peers(conn: sqlite3.Connection, package_id: int) -> Iterator[tuple[str,
         for row in cursor:
             yield row[0], _record(DEPS_FIELDS, row[1:])
     except sqlite3.Error as err:
-        raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+        raise translate(err, CATALOGUE_NAME, "read") from None

@@ -13,8 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from pkgharvest.catalogue.edge import rollback
-from pkgharvest.errors import StoreWriteError
+from pkgharvest.catalogue.edge import CATALOGUE_NAME, rollback, translate
 from pkgharvest.project.answers import Kept, ReleaseKey
 from pkgharvest.records import iso_utc, parse_timestamp
 
@@ -90,7 +89,7 @@ class PypiCache:
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as err:
-            raise StoreWriteError(f"cannot read the catalogue database: {err}") from None
+            raise translate(err, CATALOGUE_NAME, "read") from None
 
 
 def _columns(kept: Kept) -> tuple[str, int, str | None]:

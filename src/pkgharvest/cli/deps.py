@@ -20,6 +20,9 @@ from pkgharvest.config import DEFAULT_PYPI_URL, ENV_PYPI_URL
 from pkgharvest.errors import DependencyCheckFailed, UsageError
 
 if TYPE_CHECKING:
+    from sqlite3 import Connection
+
+    from pkgharvest.catalogue.pypi_cache import PypiCache
     from pkgharvest.project.answers import Remote
     from pkgharvest.project.model import Project
     from pkgharvest.project.readiness import Target
@@ -211,18 +214,18 @@ def _report(
         return client
 
     now = run.now()
-    cache = None
-    answers = None
-    if target is not None:  # PyPI's answers: only with --django
-        from pkgharvest.catalogue.pypi_cache import PypiCache
-        from pkgharvest.project.answers import PypiAnswers
-
-        cache = PypiCache(reader.conn, index_url)
-        answers = PypiAnswers(cache, None if offline else asking, now)
     updated = reader.mirror.last_updated()
-    try:
+
+    def judged(conn: Connection) -> tuple[Report, PypiCache | None]:
+        cache = answers = None
+        if target is not None:  # PyPI's answers: only with --django
+            from pkgharvest.catalogue.pypi_cache import PypiCache
+            from pkgharvest.project.answers import PypiAnswers
+
+            cache = PypiCache(conn, index_url)
+            answers = PypiAnswers(cache, None if offline else asking, now)
         report = dependency_report(
-            reader.conn,
+            conn,
             project,
             now,
             target=target,
@@ -231,6 +234,12 @@ def _report(
             offline=offline,
             index_url=index_url,
         )
+        return report, cache
+
+    try:
+        # Through the reader's edge, as every reading command: a damaged database met here is
+        # moved aside and rebuilt, and the report made again from the rebuilt one.
+        report, cache = reader.history_call(judged)
     finally:
         for client in clients:
             close = getattr(client, "close", None)

@@ -126,10 +126,15 @@ def status_text(status: MirrorStatus, width: int = 80) -> str:
         *_line("catalogue", display(status.catalogue[1]), width),
     ]
     if status.unfinished_commit:
+        from pkgharvest.store.journal import refusal
+
+        refused = refusal(status.data_dir)
         lines += _line(
             "commit",
             "unfinished: a run was cut short while moving its records into place;"
-            " the next command finishes it",
+            " the next command finishes it"
+            if refused is None
+            else f"refused by every command (exit 65): {display(refused)}",
             width,
         )
     return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
 """Reading one dependency file: a regular file only, at most MAX_FILE_BYTES, UTF-8.
 
-A path that is a FIFO, a device (`-r /dev/zero`) or a folder is refused before it is opened
-for reading, so no include can make the command hang or read without end; a file larger than
-any real dependency file is refused rather than read into memory.
+A path that is a FIFO, a device (`-r /dev/zero`), a folder or a /proc or /sys file (which
+reads more than its size) is refused, so no include can make the command hang, read without
+end or print what such a file holds; a file larger than any real dependency file is refused
+rather than read into memory.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def read_text(path: Path, shown: str, *, included_from: str | None = None) -> st
     except OSError as err:
         raise fail(err.strerror or str(err)) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
             raise fail("not a regular file")
         chunks: list[bytes] = []
         size = 0
@@ -65,6 +67,10 @@ def read_text(path: Path, shown: str, *, included_from: str | None = None) -> st
             size += len(chunk)
             if size > MAX_FILE_BYTES:
                 raise DependencyFileError(f"{shown}: larger than the limit; not a dependency file")
+            if size > opened.st_size:
+                # A /proc or /sys file says it is a regular file of size 0 (or 4096) and reads
+                # more: `-r /proc/self/environ` would print the environment's secrets.
+                raise fail("not a regular file (a /proc or /sys file)")
             chunks.append(chunk)
     except OSError as err:
         raise fail(err.strerror or str(err)) from None

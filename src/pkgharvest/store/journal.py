@@ -133,6 +133,30 @@ def recover(root: Path, *, fsync: bool, owner: Owner) -> int | None:
     CorruptStore, with nothing moved, if the journal is not one this version wrote or names a
     folder or file that is not what a commit leaves (`check_plan`). A kind folder it has to
     make is given to `owner` (owner.py)."""
+    plan = _checked_plan(root)
+    if plan is None:
+        return None
+    for kind in Kind:  # a folder the commit moves into: a fetch makes it before it begins
+        if not check_folder(root / kind.value, f"{kind.singular} folder"):
+            owner.make_folder(root / kind.value)
+    moved = apply(root, plan, fsync=fsync, replay=True)
+    finish(root, plan)
+    return moved
+
+
+def refusal(root: Path) -> str | None:
+    """Why every command refuses the commit journal in `root` (`recover`'s checks; nothing is
+    touched), or None: there is none, or the next command finishes it."""
+    try:
+        _checked_plan(root)
+    except CorruptStore as err:
+        return str(err)
+    return None
+
+
+def _checked_plan(root: Path) -> CommitPlan | None:
+    """The journal's plan after every check a fetch makes (CorruptStore otherwise); None when
+    there is no journal."""
     path = root / JOURNAL_NAME
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | BINARY)
@@ -153,12 +177,7 @@ def recover(root: Path, *, fsync: bool, owner: Owner) -> int | None:
         os.close(fd)
     plan = _parse(path, b"".join(chunks))
     check_plan(root, plan)
-    for kind in Kind:  # a folder the commit moves into: a fetch makes it before it begins
-        if not check_folder(root / kind.value, f"{kind.singular} folder"):
-            owner.make_folder(root / kind.value)
-    moved = apply(root, plan, fsync=fsync, replay=True)
-    finish(root, plan)
-    return moved
+    return plan
 
 
 def check_folder(path: Path, what: str) -> bool:
