@@ -333,9 +333,7 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
     )
 
 
-def no_mirror_status(
-    root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS
-) -> MirrorStatus:
+def no_mirror_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) -> MirrorStatus:
     """The status of a data folder that holds no mirror (no manifest; the folder may not even
     exist): no run, no record, for `--json` and `--prometheus` to say so. Creates nothing."""
     root = root.absolute()

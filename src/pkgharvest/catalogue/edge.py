@@ -98,6 +98,7 @@ def free_aside(root: Path) -> str:
             return name
         number += 1
 
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
