@@ -20,8 +20,10 @@ the cost follows the catalogue's size, not the length of its history.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import operator
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -566,23 +568,138 @@ def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> Iterat
         " ON o.package_id = p.id AND o.observed_at >= ? ORDER BY p.slug, p.id, o.observed_at",
         (start,),
     )
+    gone = _removed_packages(conn)
+    if not gone:
+        return present
+
+    def removed_rows() -> Iterator[tuple[Any, ...]]:
+        for record_id, slug in gone:
+            for row in _package_rows(conn, record_id, start):
+                yield (slug, *row)
+
+    return heapq.merge(present, removed_rows(), key=operator.itemgetter(0))
+
+
+# `observed_at` as the database writes it (records.iso_utc), for SQLite's GLOB.
+_OWN_STAMP_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+_OWN_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+
+# A package's observations in a window as four texts that SQLite joins (the numbers written by
+# SQLite, null as :null): the Python side then handles a package, not a row. The checks the
+# read path's row factory makes (catalogue/values.py) are made here as conditions, cheap ones:
+# the columns' affinity leaves an INTEGER column only integers, non-integral reals, text that
+# is no number, or blobs, and CAST(x AS INTEGER) IS x holds for integers and null only; a TEXT
+# column only text or blobs, and CAST(x AS TEXT) IS x holds for text only. A row that fails
+# one, whose time is not the database's own form, or whose version or last commit differ from
+# the package's own has no time: its package is read row by row instead (`_package_runs`).
+_OBSERVATION_COLUMNS_SQL = f"""
+SELECT p.id, p.slug, p.pypi_version, p.last_commit, count(*),
+       group_concat(CASE WHEN CAST(o.stars AS INTEGER) IS o.stars
+                          AND CAST(o.forks AS INTEGER) IS o.forks
+                          AND CAST(o.commits_52w_total AS INTEGER) IS o.commits_52w_total
+                          AND CAST(o.observed_at AS TEXT) IS o.observed_at
+                          AND o.observed_at GLOB '{_OWN_STAMP_GLOB}'
+                          AND o.pypi_version IS p.pypi_version
+                          AND o.last_commit IS p.last_commit
+                         THEN o.observed_at END),
+       group_concat(ifnull(o.stars, :null)), group_concat(ifnull(o.forks, :null)),
+       group_concat(ifnull(o.commits_52w_total, :null))
+FROM packages AS p CROSS JOIN observations AS o ON o.package_id = p.id AND o.observed_at >= :start
+GROUP BY p.slug, p.id
+ORDER BY p.slug, p.id
+"""
+
+ObservationRun = tuple[Any, Any, list[str], list[str], list[str], list[str]]
+"""Observations with the same pypi_version and last_commit, in time order: (pypi_version,
+last_commit, observed_at, stars, forks, commits_52w_total), each column a list of texts: the
+times as the database wrote them (records.iso_utc), the numbers in decimal or `null`."""
+
+ObservationBlock = tuple[str, list[ObservationRun] | None, list[tuple[Any, ...]] | None]
+"""A package's observations for `observation_blocks`: (slug, runs, rows): its runs, or None and
+its checked rows as `observation_rows` gives them without the slug (a value that is not the
+database's own: the caller writes those the slow, careful way)."""
+
+_TEXT_OR_NULL = (str, type(None))
+
+
+def observation_blocks(
+    conn: sqlite3.Connection, since: datetime | None, null: str
+) -> Iterator[ObservationBlock]:
+    """`export --history`'s fast read: the observations of `observation_rows`, in the same
+    order, a package at a time, each package's values as columns of text (`null`: the text of
+    a null number). Values the read path's checks refuse raise the same wrong-type error."""
+    from pkgharvest.catalogue.values import wrong_type
+
+    start = iso_utc(since) if since is not None else ""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # the checks are in the SQL, and below
+    cursor.execute(_OBSERVATION_COLUMNS_SQL, {"start": start, "null": null})
+
+    def present() -> Iterator[ObservationBlock]:
+        for package_id, slug, version, commit, count, times, stars, forks, totals in cursor:
+            if type(package_id) is not int:
+                raise wrong_type("id")
+            if type(slug) is not str:
+                raise wrong_type("slug")
+            if not isinstance(version, _TEXT_OR_NULL):
+                raise wrong_type("pypi_version")
+            if not isinstance(commit, _TEXT_OR_NULL):
+                raise wrong_type("last_commit")
+            observed = times.split(",") if times is not None else []
+            # group_concat() joins in the order the rows come, which SQLite does not promise:
+            # the times (a primary key's, so all different) show that order.
+            if len(observed) == count and observed == sorted(observed):
+                columns = (stars.split(","), forks.split(","), totals.split(","))
+                yield slug, [(version, commit, observed, *columns)], None
+            else:
+                yield slug, *_package_runs(conn, package_id, start, null)
+
+    def removed() -> Iterator[ObservationBlock]:
+        for record_id, slug in _removed_packages(conn):
+            runs, rows = _package_runs(conn, record_id, start, null)
+            if runs or rows:
+                yield slug, runs, rows
+
+    return heapq.merge(present(), removed(), key=operator.itemgetter(0))
+
+
+def _package_runs(
+    conn: sqlite3.Connection, package_id: int, start: str, null: str
+) -> tuple[list[ObservationRun] | None, list[tuple[Any, ...]] | None]:
+    """One package's observations from `start` on as runs of the same version and last commit
+    (a package that released in the window), or as its checked rows when a time is not the
+    database's own."""
+    rows = _package_rows(conn, package_id, start)
+    if not all(_OWN_STAMP.fullmatch(row[0]) for row in rows):
+        return None, rows
+    runs: list[ObservationRun] = []
+    for (version, commit), run in itertools.groupby(rows, key=operator.itemgetter(4, 5)):
+        columns: list[list[str]] = [[], [], [], []]
+        for row in run:
+            columns[0].append(row[0])
+            for column, value in zip(columns[1:], row[1:4], strict=True):
+                column.append(null if value is None else str(value))
+        runs.append((version, commit, *columns))
+    return runs, None
+
+
+def _package_rows(conn: sqlite3.Connection, package_id: int, start: str) -> list[tuple[Any, ...]]:
+    """One package's observations from `start` on, oldest first, through the checked rows."""
+    rows: list[tuple[Any, ...]] = conn.execute(
+        "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
+        " FROM observations WHERE package_id = ? AND observed_at >= ? ORDER BY observed_at",
+        (package_id, start),
+    ).fetchall()
+    return rows
+
+
+def _removed_packages(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """The packages no longer in the mirror that have observations, as (id, the slug they had
+    when removed, or the id as text), by slug then id."""
     gone: dict[int, str] = {}
     for record_id, slug in conn.execute(
         "SELECT record_id, slug FROM changes WHERE kind = 'packages' AND change = 'removed'"
         " AND record_id NOT IN (SELECT id FROM packages) ORDER BY run_id"
     ):
         gone[record_id] = slug if isinstance(slug, str) else str(record_id)
-    if not gone:
-        return present
-
-    def removed_rows() -> Iterator[tuple[Any, ...]]:
-        for record_id, slug in sorted(gone.items(), key=lambda item: (item[1], item[0])):
-            for row in conn.execute(
-                "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
-                " FROM observations WHERE package_id = ? AND observed_at >= ?"
-                " ORDER BY observed_at",
-                (record_id, start),
-            ).fetchall():
-                yield (slug, *row)
-
-    return heapq.merge(present, removed_rows(), key=operator.itemgetter(0))
+    return sorted(gone.items(), key=lambda item: (item[1], item[0]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from abc import ABC, abstractmethod
@@ -251,6 +252,125 @@ def write_history(
         if len(batch) >= 4096:
             flush()
     flush()
+
+
+def history_null(export_format: ExportFormat) -> str:
+    """How `write_history` writes a null number in `export_format` (for the database to
+    write it so: catalogue.reports.observation_blocks)."""
+    return "" if export_format is ExportFormat.CSV else "null"
+
+
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.+!~-]*", re.ASCII)
+"""Text that the formula guard and CSV's quoting leave as it is (no separator, quote, line
+break or space; no trigger first)."""
+_PLAIN_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)
+"""A spreadsheet date: its spaces and colons are followed by digits, never by a trigger."""
+
+
+def write_history_blocks(
+    blocks: Iterable[tuple[str, Any, Any]],
+    export_format: ExportFormat,
+    out: TextIO,
+    *,
+    bom: bool = False,
+    date_format: DateFormat = DateFormat.SPREADSHEET,
+) -> None:
+    """`write_history`'s output (without `clean`), byte for byte, from the observations a
+    package at a time (catalogue.reports.observation_blocks, read with `history_null`): the
+    numbers come as text; the slug, version and last commit are worked out here once per run
+    of equal values (CSV: the formula guard, the date form, the quoting; JSON: the escapes),
+    and each run's rows made by one %-format. A package that came as rows (a value the
+    database's checks did not vouch for) is written row by row by `write_history`."""
+    csv_format = export_format is ExportFormat.CSV
+    spreadsheet = date_format is DateFormat.SPREADSHEET
+    text = io.StringIO()
+    lines = csv.writer(text, lineterminator="\r\n")
+    if csv_format:
+        if bom:
+            out.write(UTF8_BOM)
+        lines.writerow(HISTORY_FIELDS)
+        out.write(text.getvalue())
+    cells: dict[tuple[object, bool], str] = {}
+
+    def csv_cell(value: object, timestamp: bool) -> str:
+        """The CSV text the package export's writer makes of the cell (None: empty)."""
+        if type(value) is str:
+            if timestamp and spreadsheet:
+                value = spreadsheet_date(value)
+                if _PLAIN_DATE.fullmatch(value):
+                    return value
+            elif _PLAIN_TEXT.fullmatch(value):
+                return value
+            value = neutralize(value)
+        text.seek(0)
+        text.truncate()
+        lines.writerow((value, "x"))  # not alone: a lone empty field would be quoted
+        return text.getvalue()[: -len(",x\r\n")]
+
+    def cell(value: object, timestamp: bool = False) -> str:
+        key = (value, timestamp)
+        found = cells.get(key)
+        if found is None:
+            found = csv_cell(value, timestamp) if csv_format else dumps(value)
+            if len(cells) >= 65536:  # a bound on memory: most values repeat within a package
+                cells.clear()
+            cells[key] = found
+        return found
+
+    # A row: head (the slug's), the time and the numbers (`row`), tail (version, last
+    # commit); rows end with `end` and are separated by `separator` (JSON's array: ",\n"
+    # between objects, "[\n" ... "\n]\n" around them).
+    if csv_format:
+        heads, between, row, end = ("", ","), (",", ","), "%s,%s,%s,%s", "\r\n"
+    else:
+        heads, between = ('{"slug": ', ", "), (', "pypi_version": ', ', "last_commit": ')
+        # json.dumps of the database's own timestamp and of an integer: no escape in them.
+        row = '"observed_at": "%s", "stars": %s, "forks": %s, "commits_52w_total": %s'
+        end = "}\n" if export_format is ExportFormat.JSONL else "}"
+    separator = ",\n" if export_format is ExportFormat.JSON else ""
+    parts: list[str] = []
+    size = 0
+    first = True
+    for slug, runs, rows in blocks:
+        if runs is None:
+            text.seek(0)
+            text.truncate()
+            write_history(
+                ((slug, *row) for row in rows), export_format, text, date_format=date_format
+            )
+            block = text.getvalue()
+            if csv_format:
+                block = block.split("\r\n", 1)[1]  # without its header
+            elif export_format is ExportFormat.JSON:
+                block = block[2:-3]  # without "[\n" and "\n]\n"
+        else:
+            head = (heads[0] + cell(slug) + heads[1]).replace("%", "%%")
+            pieces = []
+            for version, commit, times, stars, forks, totals in runs:
+                if csv_format and spreadsheet:  # 2026-02-02T00:18:21Z -> 2026-02-02 00:18:21
+                    joined = "\n".join(times).replace("T", " ").replace("Z", "")
+                    times = joined.split("\n")
+                tail = between[0] + cell(version) + between[1] + cell(commit, timestamp=True)
+                line = head + row + (tail + end).replace("%", "%%")
+                values = tuple(
+                    itertools.chain.from_iterable(zip(times, stars, forks, totals, strict=True))
+                )
+                pieces.append(separator.join([line] * len(times)) % values)
+            block = separator.join(pieces)
+        if export_format is ExportFormat.JSON:
+            block = ("[\n" if first else separator) + block
+        first = False
+        parts.append(block)
+        size += len(block)
+        # Out in large pieces: `out` may be a spool or a file whose every write() costs a
+        # Python call.
+        if size >= 1 << 20:
+            out.write("".join(parts))
+            parts.clear()
+            size = 0
+    if export_format is ExportFormat.JSON:
+        parts.append("[]\n" if first else "\n]\n")
+    out.write("".join(parts))
 
 
 _UNSET = object()
