@@ -580,25 +580,29 @@ def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> Iterat
     return heapq.merge(present, removed_rows(), key=operator.itemgetter(0))
 
 
-# `observed_at` as the database writes it (records.iso_utc), for SQLite's GLOB.
-_OWN_STAMP_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+# `observed_at` as the database writes it (records.iso_utc); a package's times joined by ",".
 _OWN_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+_OWN_STAMPS = re.compile(
+    r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ,)*\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII
+)
 
-# A package's observations in a window as four texts that SQLite joins (the numbers written by
-# SQLite, null as :null): the Python side then handles a package, not a row. The checks the
-# read path's row factory makes (catalogue/values.py) are made here as conditions, cheap ones:
-# the columns' affinity leaves an INTEGER column only integers, non-integral reals, text that
-# is no number, or blobs, and CAST(x AS INTEGER) IS x holds for integers and null only; a TEXT
-# column only text or blobs, and CAST(x AS TEXT) IS x holds for text only. A row that fails
-# one, whose time is not the database's own form, or whose version or last commit differ from
-# the package's own has no time: its package is read row by row instead (`_package_runs`).
+# The checks the read path's row factory makes (catalogue/values.py), as SQL conditions, cheap
+# ones: the columns' affinity leaves an INTEGER column only integers, non-integral reals, text
+# that is no number, or blobs, and CAST(x AS INTEGER) IS x holds for integers and null only; a
+# TEXT column only text or blobs, and CAST(x AS TEXT) IS x holds for text only. (The form of
+# the times is checked on the Python side, on a whole package's at once.)
+_CHECKED = """CAST(o.stars AS INTEGER) IS o.stars
+          AND CAST(o.forks AS INTEGER) IS o.forks
+          AND CAST(o.commits_52w_total AS INTEGER) IS o.commits_52w_total
+          AND CAST(o.observed_at AS TEXT) IS o.observed_at"""
+
+# A package's observations in a window as four texts SQLite joins (the numbers in decimal,
+# null as :null): the Python side then handles a package, not a row. A row that fails a check,
+# or whose version or last commit differ from the package's own, has no time in the join: its
+# package is read row by row instead (`_package_runs`).
 _OBSERVATION_COLUMNS_SQL = f"""
 SELECT p.id, p.slug, p.pypi_version, p.last_commit, count(*),
-       group_concat(CASE WHEN CAST(o.stars AS INTEGER) IS o.stars
-                          AND CAST(o.forks AS INTEGER) IS o.forks
-                          AND CAST(o.commits_52w_total AS INTEGER) IS o.commits_52w_total
-                          AND CAST(o.observed_at AS TEXT) IS o.observed_at
-                          AND o.observed_at GLOB '{_OWN_STAMP_GLOB}'
+       group_concat(CASE WHEN {_CHECKED}
                           AND o.pypi_version IS p.pypi_version
                           AND o.last_commit IS p.last_commit
                          THEN o.observed_at END),
@@ -609,15 +613,24 @@ GROUP BY p.slug, p.id
 ORDER BY p.slug, p.id
 """
 
+_PACKAGE_SQL = f"""
+SELECT CASE WHEN {_CHECKED} THEN o.observed_at END,
+       CAST(ifnull(o.stars, :null) AS TEXT), CAST(ifnull(o.forks, :null) AS TEXT),
+       CAST(ifnull(o.commits_52w_total, :null) AS TEXT), o.pypi_version, o.last_commit
+FROM observations AS o WHERE o.package_id = :id AND o.observed_at >= :start
+ORDER BY o.observed_at
+"""
+
 ObservationRun = tuple[Any, Any, list[str], list[str], list[str], list[str]]
 """Observations with the same pypi_version and last_commit, in time order: (pypi_version,
 last_commit, observed_at, stars, forks, commits_52w_total), each column a list of texts: the
-times as the database wrote them (records.iso_utc), the numbers in decimal or `null`."""
+times as the database writes them (records.iso_utc), the numbers in decimal or `null`."""
 
 ObservationBlock = tuple[str, list[ObservationRun] | None, list[tuple[Any, ...]] | None]
 """A package's observations for `observation_blocks`: (slug, runs, rows): its runs, or None and
-its checked rows as `observation_rows` gives them without the slug (a value that is not the
-database's own: the caller writes those the slow, careful way)."""
+its checked rows as `observation_rows` gives them without the slug (a time that is not the
+database's own, or a value of the wrong type: the caller writes those the careful way, which
+raises the read path's error for the latter)."""
 
 _TEXT_OR_NULL = (str, type(None))
 
@@ -634,21 +647,17 @@ def observation_blocks(
     cursor = conn.cursor()
     cursor.row_factory = None  # the checks are in the SQL, and below
     cursor.execute(_OBSERVATION_COLUMNS_SQL, {"start": start, "null": null})
+    own_stamps = _OWN_STAMPS.fullmatch
 
     def present() -> Iterator[ObservationBlock]:
         for package_id, slug, version, commit, count, times, stars, forks, totals in cursor:
-            if type(package_id) is not int:
-                raise wrong_type("id")
-            if type(slug) is not str:
+            if type(slug) is not str:  # (the id is an INTEGER PRIMARY KEY: an integer)
                 raise wrong_type("slug")
-            if not isinstance(version, _TEXT_OR_NULL):
-                raise wrong_type("pypi_version")
-            if not isinstance(commit, _TEXT_OR_NULL):
-                raise wrong_type("last_commit")
-            observed = times.split(",") if times is not None else []
+            observed = times.split(",") if times is not None and own_stamps(times) else []
             # group_concat() joins in the order the rows come, which SQLite does not promise:
             # the times (a primary key's, so all different) show that order.
-            if len(observed) == count and observed == sorted(observed):
+            plain = isinstance(version, _TEXT_OR_NULL) and isinstance(commit, _TEXT_OR_NULL)
+            if plain and len(observed) == count and observed == sorted(observed):
                 columns = (stars.split(","), forks.split(","), totals.split(","))
                 yield slug, [(version, commit, observed, *columns)], None
             else:
@@ -667,19 +676,23 @@ def _package_runs(
     conn: sqlite3.Connection, package_id: int, start: str, null: str
 ) -> tuple[list[ObservationRun] | None, list[tuple[Any, ...]] | None]:
     """One package's observations from `start` on as runs of the same version and last commit
-    (a package that released in the window), or as its checked rows when a time is not the
-    database's own."""
-    rows = _package_rows(conn, package_id, start)
-    if not all(_OWN_STAMP.fullmatch(row[0]) for row in rows):
-        return None, rows
+    (a package that released in the window, say), or as its checked rows when a value is not
+    the database's own."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # the checks are in the SQL, and below
+    rows = cursor.execute(_PACKAGE_SQL, {"id": package_id, "start": start, "null": null})
     runs: list[ObservationRun] = []
+    own_stamp = _OWN_STAMP.fullmatch
     for (version, commit), run in itertools.groupby(rows, key=operator.itemgetter(4, 5)):
-        columns: list[list[str]] = [[], [], [], []]
-        for row in run:
-            columns[0].append(row[0])
-            for column, value in zip(columns[1:], row[1:4], strict=True):
-                column.append(null if value is None else str(value))
-        runs.append((version, commit, *columns))
+        times, stars, forks, totals, _, _ = (list(column) for column in zip(*run, strict=True))
+        if not (
+            isinstance(version, _TEXT_OR_NULL)
+            and isinstance(commit, _TEXT_OR_NULL)
+            and all(type(time) is str and own_stamp(time) for time in times)
+        ):
+            # The checked rows: what they raise (or write) is what the read path does.
+            return None, _package_rows(conn, package_id, start)
+        runs.append((version, commit, times, stars, forks, totals))
     return runs, None
 
 
