@@ -4,6 +4,7 @@ the CLI (`pkgharvest.cli.run`), the API through httpx.MockTransport, every clock
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
@@ -60,14 +61,17 @@ class World:
         self.catalogue = catalogue if catalogue is not None else seed_catalogue()
         self.data = root / "mirror"
         self.now = START
+        self.clock: Callable[[], float] | None = None
+        """The monotonic clock runs time their duration with (None: the real one)."""
 
     def deps(self, handler: Handler | None = None) -> Dependencies:
-        return Dependencies(
+        deps = Dependencies(
             transport=httpx.MockTransport(handler or FakeApi(self.catalogue).handler),
             retry=RetryPolicy(attempts=2),
             sleep=lambda seconds: None,
             now=lambda: self.now,
         )
+        return deps if self.clock is None else dataclasses.replace(deps, clock=self.clock)
 
     def fetch(self, *args: str, handler: Handler | None = None) -> int:
         argv = ["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", str(self.data), *args]

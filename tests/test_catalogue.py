@@ -328,6 +328,36 @@ def test_a_corrupt_database_is_moved_aside_and_rebuilt(mirror: Mirror) -> None:
     assert mirror.query("SELECT slug FROM packages ORDER BY id")[0] == ("alpha",)
 
 
+def test_a_second_repair_keeps_the_first_damaged_copy(mirror: Mirror) -> None:
+    """A second damaged database once replaced the first `.corrupt` (and its history): each is
+    kept, the later ones under a number."""
+    from pkgharvest.catalogue.audit import examine
+
+    path = mirror.root / CATALOGUE_NAME
+    for number, aside in enumerate(("catalogue.db.corrupt", "catalogue.db.corrupt.2")):
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        path.write_bytes(f"damaged database number {number + 1}".encode() * 100)
+        catalogue = open_catalogue(mirror.root)
+        catalogue.close()
+        assert catalogue.notice is not None and f"moved aside as {aside} and" in catalogue.notice
+    assert (
+        (mirror.root / "catalogue.db.corrupt").read_bytes().startswith(b"damaged database number 1")
+    )
+    assert (
+        (mirror.root / "catalogue.db.corrupt.2")
+        .read_bytes()
+        .startswith(b"damaged database number 2")
+    )
+    assert mirror.query("SELECT slug FROM packages ORDER BY id")[0] == ("alpha",)
+    found = examine(mirror.root, None)
+    found.close()
+    assert [note.split(":")[0] for note in found.notes if "moved aside" in note] == [
+        "catalogue.db.corrupt",
+        "catalogue.db.corrupt.2",
+    ]
+
+
 def test_a_database_behind_the_manifest_catches_up_keeping_history(mirror: Mirror) -> None:
     mirror.put(1, "alpha", stars=99, last_fetched=fetched(2))
     mirror.commit(sync=False)  # the fetch died between the JSON commit and the database's

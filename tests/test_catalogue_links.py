@@ -104,6 +104,8 @@ NAMES = [
     f"{CATALOGUE_NAME}-journal",
     f"{CATALOGUE_NAME}.corrupt",
     f"{CATALOGUE_NAME}.corrupt-wal",
+    f"{CATALOGUE_NAME}.corrupt.2",  # a second damaged database moved aside
+    f"{CATALOGUE_NAME}.corrupt.2-wal",
 ]
 
 

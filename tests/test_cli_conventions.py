@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,21 +90,30 @@ def test_the_exit_codes_come_once_at_the_end(monkeypatch: MP, capsys: Cap) -> No
 # --- --debug everywhere --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["after", "before"])
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_takes_debug(
-    monkeypatch: MP, capsys: Cap, tmp_path: Path, command: str
+    monkeypatch: MP, capsys: Cap, tmp_path: Path, command: str, first: bool
 ) -> None:
-    """ "rerun with --debug" must be something every command accepts: here each command is
-    given --debug and a data folder that is a file, and refuses the folder, not --debug."""
+    """ "rerun with --debug" must be something every command accepts, after the command or
+    before it (`pkgharvest --debug top` once exited 2): here each command is given --debug and
+    a data folder that is a file, and refuses the folder, not --debug."""
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     args = {"grid": ["some-grid"], "show": ["some-package"]}.get(command, [])
+
+    def cli(*argv: str) -> Any:
+        if first:
+            return run_cli(monkeypatch, capsys, "--debug", *[a for a in argv if a != "--debug"])
+        return run_cli(monkeypatch, capsys, *argv)
+
     if command == "help":
-        result = run_cli(monkeypatch, capsys, "help", "--debug")
+        result = cli("help", "--debug")
         assert result.code == 0 and result.out.startswith("Usage: pkgharvest "), result.err
         return
-    result = run_cli(monkeypatch, capsys, command, *args, "--debug", "--data-dir", str(a_file))
+    result = cli(command, *args, "--debug", "--data-dir", str(a_file))
     assert result.err == f"pkgharvest: error: --data-dir: '{a_file}' is a file\n"
+    assert result.code == 2
 
 
 def test_debug_shows_the_traceback_of_an_internal_error(
@@ -116,7 +126,11 @@ def test_debug_shows_the_traceback_of_an_internal_error(
     plain = run_cli(monkeypatch, capsys, "top", "--data-dir", str(mirror))
     assert plain.code == 1 and "Traceback" not in plain.err
     assert plain.err.endswith("(rerun with --debug for details)\n")
-    for args in (("top", "--debug"), ("top", "--data-dir", str(mirror), "--debug")):
+    for args in (
+        ("top", "--debug"),
+        ("top", "--data-dir", str(mirror), "--debug"),
+        ("--debug", "top"),
+    ):
         debug = run_cli(monkeypatch, capsys, *args, "--data-dir", str(mirror))
         assert debug.code == 1
         assert "Traceback" in debug.err and "RuntimeError: a planted bug" in debug.err

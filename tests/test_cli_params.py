@@ -254,6 +254,33 @@ def test_since_takes_hours_and_is_read_with_the_runs_clock(
     assert (NOW - timedelta(hours=36)).year == 2026
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("trends",),
+        ("changes",),
+        ("top", "--by", "stars-gained"),
+        ("export", "--history"),
+    ],
+    ids=lambda command: " ".join(command),
+)
+@pytest.mark.parametrize("value", ["9999-12-31", "2026-06-01T13:00:00Z"])
+def test_a_window_that_starts_in_the_future_is_a_usage_error(
+    monkeypatch: MP, capsys: Cap, tmp_path: Path, command: tuple[str, ...], value: str
+) -> None:
+    """`trends --since 9999-12-31` was taken, and answered with an empty window."""
+    mirror = write_mirror(tmp_path / "mirror", seed_content())
+    result = run_cli(monkeypatch, capsys, *command, "--since", value, "--data-dir", str(mirror))
+    assert one_usage_line(result.code, result.err) == (
+        f"--since: {value!r} is in the future (now is 2026-06-01 12:00 UTC)"
+    )
+    assert result.out == ""
+    today = run_cli(
+        monkeypatch, capsys, *command, "--since", "2026-06-01", "--data-dir", str(mirror)
+    )
+    assert today.code == 0, today.err
+
+
 # --- where a value came from ---------------------------------------------------------------
 
 

@@ -276,6 +276,26 @@ def test_a_fetch_of_an_unknown_slug_changes_no_footer_check_or_report(
     assert world.cli(capsys, "changes", "--json").json() == last_changes
 
 
+def test_runs_in_the_same_second_are_each_their_own_row(world: World, capsys: Cap) -> None:
+    """Two reruns over identical data, started and finished in the same second and taking the
+    same time, once wrote the same manifest bytes: the runs table is keyed by the manifest, so
+    the second shared the first's row (and its changes were the first's)."""
+    world.clock = lambda: 100.0  # every run takes 0.0 s
+    world.later(days=1)
+    world.touch(XTD, repo_watchers=5)
+    assert world.fetch() == 0
+    assert world.fetch() == 0
+    assert world.fetch() == 0
+    rows = world.query("SELECT id, started, manifest_sha256 FROM runs ORDER BY id")
+    assert [row[0] for row in rows] == [1, 2, 3, 4]
+    assert len({row[1] for row in rows[1:]}) == 1  # the same second
+    assert len({row[2] for row in rows}) == 4
+    # The last run changed nothing: its report says so, not the report of the run it shared.
+    assert world.cli(capsys, "changes", "--json").json()["stars"] == []
+    status = world.cli(capsys, "status", "--json").json()
+    assert status["last_run"]["started"] == rows[-1][1]
+
+
 # --- 10. One definition of dormant --------------------------------------------------------------
 
 

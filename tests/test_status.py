@@ -176,6 +176,54 @@ def test_max_age_where_there_is_no_mirror_exits_6(
     assert not (tmp_path / "none").exists()  # looked at, never made
 
 
+@pytest.mark.parametrize("max_age", [("--max-age", "1d"), ()], ids=["max-age", "plain"])
+@pytest.mark.parametrize("output", ["--json", "--prometheus"])
+@pytest.mark.parametrize("folder", ["none", "empty"])
+def test_a_monitor_gets_its_document_where_there_is_no_mirror(
+    monkeypatch, capsys, tmp_path: Path, folder: str, output: str, max_age: tuple[str, ...]
+) -> None:
+    """docs/operating.md: the status is printed either way. `--json` and `--prometheus` once
+    printed nothing where no fetch ever ran (a textfile collector then has no series to alert
+    on); now the document says there is no mirror and no run, and the exit code is the same."""
+    (tmp_path / "empty").mkdir()
+    root = tmp_path / folder
+    result = run_cli(monkeypatch, capsys, "status", *max_age, output, "--data-dir", str(root))
+    assert result.code == (ExitCode.STALE if max_age else ExitCode.NO_MIRROR)
+    assert result.err.count("\n") == 1 and f"no mirror in {root} yet" in result.err
+    if output == "--json":
+        status = json.loads(result.out)
+        assert status["mirror"] is False and status["data_dir"] == str(root)
+        assert status["last_run"] is None and status["last_complete_catalogue_run"] is None
+        assert status["records"] == {"packages": 0, "grids": 0, "categories": 0}
+        assert status.get("stale") is (True if max_age else None)
+    else:
+        metrics = parse_prometheus(result.out)
+        label = {"data_dir": str(root)}
+        assert metrics["pkgharvest_mirror_present"]["samples"] == [(label, 0)]
+        assert metrics["pkgharvest_last_complete_catalogue_run_timestamp_seconds"]["samples"] == [
+            (label, 0)
+        ]
+        assert "pkgharvest_last_run_exit_code" not in metrics
+    assert not (tmp_path / "none").exists()  # looked at, never made
+
+
+def test_prometheus_says_never_for_a_run_that_never_was(
+    monkeypatch, capsys, tmp_path: Path
+) -> None:
+    """A mirror with no complete catalogue run: its timestamp is 0, so the documented alert
+    `time() - ..._timestamp_seconds > AGE` fires instead of finding no series."""
+    content = seed_content()
+    partial = _run(NOW - timedelta(hours=1), complete=False, exit_code=3)
+    root = write_mirror(tmp_path / "m", content, _manifest(content, partial, None))
+    result = run_cli(monkeypatch, capsys, "status", "--prometheus", "--data-dir", str(root))
+    assert result.code == 0
+    metrics = parse_prometheus(result.out)
+    label = {"data_dir": str(root)}
+    for name in ("last_complete_run", "last_complete_catalogue_run"):
+        assert metrics[f"pkgharvest_{name}_timestamp_seconds"]["samples"] == [(label, 0)]
+    assert metrics["pkgharvest_mirror_present"]["samples"] == [(label, 1)]
+
+
 # --- the lock ----------------------------------------------------------------------------
 
 _HOLD_LOCK = """

@@ -125,7 +125,8 @@ class MirrorStatus:
     Attributes:
         data_dir: the data folder (absolute).
         source: the API the mirror was fetched from (from the manifest: untrusted text).
-        format_version, pkgharvest_version: of the manifest and of the run that wrote it.
+        format_version, pkgharvest_version: of the manifest and of the run that wrote it (None
+            where there is no mirror).
         last_run: the last fetch that took the lock, failed ones included (None: none).
         last_complete_run: the last that got everything it asked for, any scope.
         last_complete_catalogue_run: the last complete catalogue fetch: the mirror's age.
@@ -144,7 +145,7 @@ class MirrorStatus:
 
     data_dir: Path
     source: str | None
-    format_version: int
+    format_version: int | None
     pkgharvest_version: str | None
     last_run: RunFacts | None
     last_complete_run: RunFacts | None
@@ -157,6 +158,8 @@ class MirrorStatus:
     now: datetime = field(compare=False)
     catalogue: tuple[str, str] = ("missing", "none yet")
     unfinished_commit: bool = False
+    mirror: bool = True
+    """False where the folder holds no mirror (no manifest: missing, or never fetched into)."""
 
     def is_stale(self, max_age_seconds: float) -> bool:
         """True when there is no complete catalogue run, or the last one finished longer ago."""
@@ -168,6 +171,7 @@ class MirrorStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "data_dir": str(self.data_dir),
+            "mirror": self.mirror,
             "source": self.source,
             "format_version": self.format_version,
             "pkgharvest_version": self.pkgharvest_version,
@@ -329,7 +333,33 @@ def collect_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) 
     )
 
 
-def _catalogue(root: Path, stamp: str) -> tuple[tuple[str, str], dict[str, Any] | None]:
+def no_mirror_status(root: Path, *, now: datetime, proc_locks: Path = PROC_LOCKS) -> MirrorStatus:
+    """The status of a data folder that holds no mirror (no manifest; the folder may not even
+    exist): no run, no record, for `--json` and `--prometheus` to say so. Creates nothing."""
+    root = root.absolute()
+    catalogue, recorded_run = _catalogue(root, None)
+    size, files = _disk_usage(root)
+    return MirrorStatus(
+        data_dir=root,
+        source=None,
+        format_version=None,
+        pkgharvest_version=None,
+        last_run=_run_facts(recorded_run, now),
+        last_complete_run=None,
+        last_complete_catalogue_run=None,
+        records=_count_records(root),
+        manifest_records={},
+        size_bytes=size,
+        files=files,
+        lock=lock_facts(root, proc_locks),
+        now=now,
+        catalogue=catalogue,
+        unfinished_commit=os.path.lexists(root / JOURNAL_NAME),
+        mirror=False,
+    )
+
+
+def _catalogue(root: Path, stamp: str | None) -> tuple[tuple[str, str], dict[str, Any] | None]:
     """The catalogue database's state, read-only (its whole file is checked: a damaged page
     shows here before a command meets it), and the last run it recorded (a run that failed
     committed nothing to the manifest) when it could be read."""
@@ -385,7 +415,9 @@ def prometheus_text(status: MirrorStatus) -> str:
                 {
                     **dir_label,
                     "source": status.source or "",
-                    "format_version": str(status.format_version),
+                    "format_version": (
+                        "" if status.format_version is None else str(status.format_version)
+                    ),
                     "version": status.pkgharvest_version or "",
                 },
                 1,
@@ -405,12 +437,20 @@ def prometheus_text(status: MirrorStatus) -> str:
             "the last complete catalogue fetch",
         ),
     ):
+        if run is None or run.finished is None:
+            # 0, never: `time() - ..._timestamp_seconds > AGE` then fires for a folder that
+            # never fetched too, where a missing series would fire nothing.
+            metric(
+                f"{prefix}_timestamp_seconds",
+                f"When {what} finished, in seconds since the Unix epoch (0: never).",
+                [(dir_label, 0)],
+            )
         if run is None:
             continue
         if run.finished is not None:
             metric(
                 f"{prefix}_timestamp_seconds",
-                f"When {what} finished, in seconds since the Unix epoch.",
+                f"When {what} finished, in seconds since the Unix epoch (0: never).",
                 [(dir_label, run.finished.timestamp())],
             )
         if run.exit_code is not None:
@@ -438,6 +478,11 @@ def prometheus_text(status: MirrorStatus) -> str:
                 for outcome, count in outcomes.items()
             ],
         )
+    metric(
+        "pkgharvest_mirror_present",
+        "1 when the data folder holds a mirror (a manifest), 0 when it never got one.",
+        [(dir_label, int(status.mirror))],
+    )
     metric(
         "pkgharvest_records",
         "Record files in the mirror, by kind.",

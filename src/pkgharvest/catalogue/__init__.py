@@ -45,12 +45,11 @@ from pkgharvest.catalogue.edge import (
     connect,
     create,
     damaged_error,
-    file_problem,
     fill_wal_index,
+    free_aside,
     inspect,
     may_write,
     translated,
-    unsafe,
     while_busy,
 )
 from pkgharvest.catalogue.values import checked_row
@@ -210,30 +209,23 @@ def _folder_locked(root: Path, locked: bool, owner: Owner) -> Iterator[None]:
 
 
 def _move_aside(facts: FolderFacts, damaged_id: tuple[int, int] | None) -> Path | None:
-    """Rename the damaged database (and its log) to `.corrupt` (and `.corrupt-wal`); drop its
+    """Rename the damaged database (and its log) to `.corrupt` (and `.corrupt-wal`), or to the
+    first free `.corrupt.N` when an earlier one is there (its history is kept too); drop its
     wal-index. None when the file at the name is no longer the damaged one (another command
     has already moved it aside). Call under the data folder's lock."""
     root, path = facts.root, facts.database
-    aside = path.with_name(path.name + CORRUPT_SUFFIX)
     try:
         here = os.lstat(path)
     except FileNotFoundError:
         return None
     if damaged_id is not None and _file_id(here) != damaged_id:
         return None
-    for name in (aside.name, aside.name + "-wal"):
-        with contextlib.suppress(FileNotFoundError):
-            problem = file_problem(os.lstat(root / name), facts.owner)
-            if problem is not None:
-                raise unsafe(root / name, problem)
+    aside = root / free_aside(root)  # neither it nor its -wal is there: nothing is replaced
     try:
         os.replace(path, aside)
         wal = path.with_name(path.name + "-wal")
         if os.path.lexists(wal):
             os.replace(wal, aside.with_name(aside.name + "-wal"))
-        else:  # an older log would be read as this file's
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(aside.with_name(aside.name + "-wal"))
         for suffix in ("-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path.with_name(path.name + suffix))

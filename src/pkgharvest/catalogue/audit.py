@@ -23,6 +23,7 @@ from pkgharvest.catalogue import write
 from pkgharvest.catalogue.edge import (
     CATALOGUE_NAME,
     CORRUPT_SUFFIX,
+    aside_names,
     check_room,
     check_schema,
     connect,
@@ -121,12 +122,17 @@ def examine(root: Path, stamp: str | None, *, deep: bool = True) -> Examined:
     if any(p == path for p, _ in broken):
         found.state = "refused"
         return found
-    aside = root / (CATALOGUE_NAME + CORRUPT_SUFFIX)
-    if os.path.lexists(aside) and not any(p == aside for p, _ in broken):
-        found.notes.append(
-            f"{aside.name}: a damaged database moved aside earlier (with its history); "
-            "delete it when it is no longer wanted"
-        )
+    numbered = sorted(
+        (name for name in aside_names(root) if not name.endswith("-wal")),
+        key=lambda name: int(name.rsplit(".", 1)[1]),
+    )
+    for name in (CATALOGUE_NAME + CORRUPT_SUFFIX, *numbered):
+        aside = root / name
+        if os.path.lexists(aside) and not any(p == aside for p, _ in broken):
+            found.notes.append(
+                f"{aside.name}: a damaged database moved aside earlier (with its history); "
+                "delete it when it is no longer wanted"
+            )
     try:
         info = os.lstat(path)
     except FileNotFoundError:

@@ -68,7 +68,36 @@ NAMES = (
     CATALOGUE_NAME + CORRUPT_SUFFIX,
     CATALOGUE_NAME + CORRUPT_SUFFIX + "-wal",
 )
-"""Every name in the data folder the catalogue may create, open or move a file to."""
+"""Every name in the data folder the catalogue may create, open or move a file to, besides
+the numbered copies (`catalogue.db.corrupt.2`, its `-wal`: `aside_names`)."""
+
+_NUMBERED_ASIDE = re.compile(
+    re.escape(CATALOGUE_NAME + CORRUPT_SUFFIX) + r"\.[1-9][0-9]{0,8}(?:-wal)?", re.ASCII
+)
+"""A later damaged database moved aside (the second is `.corrupt.2`): none replaces another."""
+
+
+def aside_names(root: Path) -> list[str]:
+    """The numbered `.corrupt.N` (and `-wal`) names in `root`, in no particular order."""
+    try:
+        with os.scandir(root) as entries:
+            return [entry.name for entry in entries if _NUMBERED_ASIDE.fullmatch(entry.name)]
+    except OSError:
+        return []
+
+
+def free_aside(root: Path) -> str:
+    """The name the next damaged database is moved to: `catalogue.db.corrupt`, or when that
+    (or its `-wal`) is taken, `catalogue.db.corrupt.2`, `.3`, ...: the first copy's history is
+    kept beside the second's, never replaced."""
+    base = CATALOGUE_NAME + CORRUPT_SUFFIX
+    number = 1
+    while True:
+        name = base if number == 1 else f"{base}.{number}"
+        if not (os.path.lexists(root / name) or os.path.lexists(root / (name + "-wal"))):
+            return name
+        number += 1
+
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -271,7 +300,7 @@ def inspect(root: Path) -> FolderFacts:
     """The catalogue's files in `root`; CatalogueUnsafe naming the first that breaks the rules."""
     owner = folder_owner(root) if hasattr(os, "geteuid") else -1
     present: dict[str, os.stat_result] = {}
-    for name in NAMES:
+    for name in (*NAMES, *aside_names(root)):
         path = root / name
         try:
             info = os.lstat(path)
@@ -295,7 +324,7 @@ def problems(root: Path) -> list[tuple[Path, str]]:
     except OSError:
         return []
     found = []
-    for name in NAMES:
+    for name in (*NAMES, *sorted(aside_names(root))):
         with contextlib.suppress(OSError):
             problem = file_problem(os.lstat(root / name), owner)
             if problem is not None:

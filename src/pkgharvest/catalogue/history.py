@@ -191,4 +191,6 @@ def parse_since(text: str, now: datetime) -> datetime:
         moment = parse_timestamp(value if "T" in value else value + "T00:00:00+00:00")
     if moment is None:
         raise ValueError("is not a duration or a date (7d, 12w, 36h or 2026-01-31)")
+    if moment > now:  # a window that starts later than now holds nothing: a typo, say so
+        raise ValueError(f"is in the future (now is {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC)")
     return moment

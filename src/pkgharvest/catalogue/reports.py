@@ -20,8 +20,10 @@ the cost follows the catalogue's size, not the length of its history.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import operator
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -566,23 +568,155 @@ def observation_rows(conn: sqlite3.Connection, since: datetime | None) -> Iterat
         " ON o.package_id = p.id AND o.observed_at >= ? ORDER BY p.slug, p.id, o.observed_at",
         (start,),
     )
+    gone = _removed_packages(conn)
+    if not gone:
+        return present
+
+    def removed_rows() -> Iterator[tuple[Any, ...]]:
+        for record_id, slug in gone:
+            for row in _package_rows(conn, record_id, start):
+                yield (slug, *row)
+
+    return heapq.merge(present, removed_rows(), key=operator.itemgetter(0))
+
+
+# `observed_at` as the database writes it (records.iso_utc). A package's times joined by ","
+# are checked at once: their digits made 0, they are this form, repeated.
+_OWN_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+_STAMP_SHAPE = b"0000-00-00T00:00:00Z,"
+_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
+
+# The checks the read path's row factory makes (catalogue/values.py), as SQL conditions, cheap
+# ones: the columns' affinity leaves an INTEGER column only integers, non-integral reals, text
+# that is no number, or blobs, and CAST(x AS INTEGER) IS x holds for integers and null only; a
+# TEXT column only text or blobs, and CAST(x AS TEXT) IS x holds for text only. (The form of
+# the times is checked on the Python side, on a whole package's at once.)
+_CHECKED = """CAST(o.stars AS INTEGER) IS o.stars
+          AND CAST(o.forks AS INTEGER) IS o.forks
+          AND CAST(o.commits_52w_total AS INTEGER) IS o.commits_52w_total
+          AND CAST(o.observed_at AS TEXT) IS o.observed_at"""
+
+# A package's observations in a window as four texts SQLite joins (the numbers in decimal,
+# null as :null): the Python side then handles a package, not a row. A row that fails a check,
+# or whose version or last commit differ from the package's own, has no time in the join: its
+# package is read row by row instead (`_package_runs`).
+_OBSERVATION_COLUMNS_SQL = f"""
+SELECT p.id, p.slug, p.pypi_version, p.last_commit, count(*),
+       group_concat(CASE WHEN {_CHECKED}
+                          AND o.pypi_version IS p.pypi_version
+                          AND o.last_commit IS p.last_commit
+                         THEN o.observed_at END),
+       group_concat(ifnull(o.stars, :null)), group_concat(ifnull(o.forks, :null)),
+       group_concat(ifnull(o.commits_52w_total, :null))
+FROM packages AS p CROSS JOIN observations AS o ON o.package_id = p.id AND o.observed_at >= :start
+GROUP BY p.slug, p.id
+ORDER BY p.slug, p.id
+"""
+
+_PACKAGE_SQL = f"""
+SELECT CASE WHEN {_CHECKED} THEN o.observed_at END,
+       CAST(ifnull(o.stars, :null) AS TEXT), CAST(ifnull(o.forks, :null) AS TEXT),
+       CAST(ifnull(o.commits_52w_total, :null) AS TEXT), o.pypi_version, o.last_commit
+FROM observations AS o WHERE o.package_id = :id AND o.observed_at >= :start
+ORDER BY o.observed_at
+"""
+
+ObservationRun = tuple[Any, Any, list[str], list[str], list[str], list[str]]
+"""Observations with the same pypi_version and last_commit, in time order: (pypi_version,
+last_commit, observed_at, stars, forks, commits_52w_total), each column a list of texts: the
+times as the database writes them (records.iso_utc), the numbers in decimal or `null`."""
+
+ObservationBlock = tuple[str, list[ObservationRun] | None, list[tuple[Any, ...]] | None]
+"""A package's observations for `observation_blocks`: (slug, runs, rows): its runs, or None and
+its checked rows as `observation_rows` gives them without the slug (a time that is not the
+database's own, or a value of the wrong type: the caller writes those the careful way, which
+raises the read path's error for the latter)."""
+
+_TEXT_OR_NULL = (str, type(None))
+
+
+def observation_blocks(
+    conn: sqlite3.Connection, since: datetime | None, null: str
+) -> Iterator[ObservationBlock]:
+    """`export --history`'s fast read: the observations of `observation_rows`, in the same
+    order, a package at a time, each package's values as columns of text (`null`: the text of
+    a null number). Values the read path's checks refuse raise the same wrong-type error."""
+    from pkgharvest.catalogue.values import wrong_type
+
+    start = iso_utc(since) if since is not None else ""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # the checks are in the SQL, and below
+    cursor.execute(_OBSERVATION_COLUMNS_SQL, {"start": start, "null": null})
+
+    def own_stamps(times: str, count: int) -> bool:
+        return times.isascii() and (
+            times.encode().translate(_DIGITS_TO_0) == (_STAMP_SHAPE * count)[:-1]
+        )
+
+    def present() -> Iterator[ObservationBlock]:
+        for package_id, slug, version, commit, count, times, stars, forks, totals in cursor:
+            if type(slug) is not str:  # (the id is an INTEGER PRIMARY KEY: an integer)
+                raise wrong_type("slug")
+            observed = times.split(",") if times is not None and own_stamps(times, count) else []
+            # group_concat() joins in the order the rows come, which SQLite does not promise:
+            # the times (a primary key's, so all different) show that order.
+            plain = isinstance(version, _TEXT_OR_NULL) and isinstance(commit, _TEXT_OR_NULL)
+            if plain and len(observed) == count and observed == sorted(observed):
+                columns = (stars.split(","), forks.split(","), totals.split(","))
+                yield slug, [(version, commit, observed, *columns)], None
+            else:
+                yield slug, *_package_runs(conn, package_id, start, null)
+
+    def removed() -> Iterator[ObservationBlock]:
+        for record_id, slug in _removed_packages(conn):
+            runs, rows = _package_runs(conn, record_id, start, null)
+            if runs or rows:
+                yield slug, runs, rows
+
+    return heapq.merge(present(), removed(), key=operator.itemgetter(0))
+
+
+def _package_runs(
+    conn: sqlite3.Connection, package_id: int, start: str, null: str
+) -> tuple[list[ObservationRun] | None, list[tuple[Any, ...]] | None]:
+    """One package's observations from `start` on as runs of the same version and last commit
+    (a package that released in the window, say), or as its checked rows when a value is not
+    the database's own."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # the checks are in the SQL, and below
+    rows = cursor.execute(_PACKAGE_SQL, {"id": package_id, "start": start, "null": null})
+    runs: list[ObservationRun] = []
+    own_stamp = _OWN_STAMP.fullmatch
+    for (version, commit), run in itertools.groupby(rows, key=operator.itemgetter(4, 5)):
+        times, stars, forks, totals, _, _ = (list(column) for column in zip(*run, strict=True))
+        if not (
+            isinstance(version, _TEXT_OR_NULL)
+            and isinstance(commit, _TEXT_OR_NULL)
+            and all(type(time) is str and own_stamp(time) for time in times)
+        ):
+            # The checked rows: what they raise (or write) is what the read path does.
+            return None, _package_rows(conn, package_id, start)
+        runs.append((version, commit, times, stars, forks, totals))
+    return runs, None
+
+
+def _package_rows(conn: sqlite3.Connection, package_id: int, start: str) -> list[tuple[Any, ...]]:
+    """One package's observations from `start` on, oldest first, through the checked rows."""
+    rows: list[tuple[Any, ...]] = conn.execute(
+        "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
+        " FROM observations WHERE package_id = ? AND observed_at >= ? ORDER BY observed_at",
+        (package_id, start),
+    ).fetchall()
+    return rows
+
+
+def _removed_packages(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """The packages no longer in the mirror that have observations, as (id, the slug they had
+    when removed, or the id as text), by slug then id."""
     gone: dict[int, str] = {}
     for record_id, slug in conn.execute(
         "SELECT record_id, slug FROM changes WHERE kind = 'packages' AND change = 'removed'"
         " AND record_id NOT IN (SELECT id FROM packages) ORDER BY run_id"
     ):
         gone[record_id] = slug if isinstance(slug, str) else str(record_id)
-    if not gone:
-        return present
-
-    def removed_rows() -> Iterator[tuple[Any, ...]]:
-        for record_id, slug in sorted(gone.items(), key=lambda item: (item[1], item[0])):
-            for row in conn.execute(
-                "SELECT observed_at, stars, forks, commits_52w_total, pypi_version, last_commit"
-                " FROM observations WHERE package_id = ? AND observed_at >= ?"
-                " ORDER BY observed_at",
-                (record_id, start),
-            ).fetchall():
-                yield (slug, *row)
-
-    return heapq.merge(present, removed_rows(), key=operator.itemgetter(0))
+    return sorted(gone.items(), key=lambda item: (item[1], item[0]))

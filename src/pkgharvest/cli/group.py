@@ -229,10 +229,21 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _debug(ctx: typer.Context, value: bool) -> None:
+    if value:
+        from pkgharvest.cli.common import invocation
+
+        invocation(ctx).debug = True
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+    # `pkgharvest --debug top` as well as `pkgharvest top --debug` (every command takes it).
+    debug: bool = typer.Option(
+        False, "--debug", callback=_debug, help="Show the full traceback when something fails."
     ),
 ) -> None:
     """Mirror the Django Packages catalogue into local JSON, and read it offline."""

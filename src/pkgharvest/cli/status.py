@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -20,6 +20,7 @@ from pkgharvest.cli.options import DataDirOption, JsonOption
 from pkgharvest.cli.params import Duration
 
 if TYPE_CHECKING:
+    from pkgharvest.errors import NoMirror
     from pkgharvest.status import MirrorStatus, RunFacts
 
 
@@ -178,19 +179,26 @@ def status(
     is running."""
     from pkgharvest.config import default_data_dir
     from pkgharvest.errors import MirrorStale, NoMirror, UsageError
-    from pkgharvest.status import collect_status, duration_text, prometheus_text
+    from pkgharvest.status import (
+        collect_status,
+        duration_text,
+        no_mirror_status,
+        prometheus_text,
+    )
 
     if prometheus and json_output:
         raise UsageError("--prometheus and --json cannot be used together")
     limit = max_age
     root = data_dir or default_data_dir()
+    now = invocation(ctx).deps.now()
+    missing: NoMirror | None = None
     try:
-        facts = collect_status(root, now=invocation(ctx).deps.now())
+        facts = collect_status(root, now=now)
     except NoMirror as err:
-        if limit is None:
-            raise
-        # A monitoring check keyed on 6 must see a machine that never fetched, too.
-        raise MirrorStale(f"{err} (so no complete fetch has finished there)") from None
+        if not (prometheus or json_output):
+            _no_mirror(err, limit)
+        # A monitor still gets its document (no run, no record), then the exit code.
+        missing, facts = err, no_mirror_status(root, now=now)
     if prometheus:
         sys.stdout.write(prometheus_text(facts))
     elif json_output:
@@ -204,6 +212,9 @@ def status(
 
         # The terminal's width, as the tables take it ($COLUMNS first; 80 when piped).
         sys.stdout.write(status_text(facts, shutil.get_terminal_size((80, 24)).columns))
+    if missing is not None:
+        sys.stdout.flush()
+        _no_mirror(missing, limit)
     if limit is not None and facts.is_stale(limit):
         complete = facts.last_complete_catalogue_run
         if complete is None or complete.finished is None:
@@ -213,6 +224,16 @@ def status(
             f"{complete.finished:%Y-%m-%d %H:%M:%S} UTC, more than --max-age "
             f"{duration_text(limit)} ago"
         )
+
+
+def _no_mirror(err: NoMirror, limit: float | None) -> NoReturn:
+    """No mirror in the folder: exit 66, or under --max-age 6 (a monitoring check keyed on 6
+    must see a machine that never fetched, too)."""
+    from pkgharvest.errors import MirrorStale
+
+    if limit is None:
+        raise err
+    raise MirrorStale(f"{err} (so no complete fetch has finished there)") from None
 
 
 @commands.command(epilog="Example: pkgharvest verify --data-dir /srv/djp-mirror")

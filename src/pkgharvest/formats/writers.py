@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from itertools import repeat
 from typing import Any, ClassVar, TextIO
 
 from pkgharvest.formats import DateFormat, ExportFormat
@@ -212,6 +215,155 @@ def write_history(
         if len(batch) >= 4096:
             flush()
     flush()
+
+
+def history_null(export_format: ExportFormat) -> str:
+    """How `write_history` writes a null number in `export_format` (for the database to
+    write it so: catalogue.reports.observation_blocks)."""
+    return "" if export_format is ExportFormat.CSV else "null"
+
+
+def _spreadsheet_date(value: str) -> str:
+    """`spreadsheet_date`, faster for the form the records and the database write."""
+    if _STORED_STAMP.fullmatch(value) and value >= "1000":
+        try:
+            datetime.fromisoformat(value[:19])  # a real date and time (not 2026-02-30)
+        except ValueError:
+            return value
+        return value[:10] + " " + value[11:19]
+    return spreadsheet_date(value)
+
+
+_STORED_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.+!~-]*", re.ASCII)
+"""Text that the formula guard and CSV's quoting leave as it is (no separator, quote, line
+break or space; no trigger first)."""
+_PLAIN_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", re.ASCII)
+"""A spreadsheet date: its spaces and colons are followed by digits, never by a trigger."""
+
+
+def write_history_blocks(
+    blocks: Iterable[tuple[str, Any, Any]],
+    export_format: ExportFormat,
+    out: TextIO,
+    *,
+    bom: bool = False,
+    date_format: DateFormat = DateFormat.SPREADSHEET,
+) -> None:
+    """`write_history`'s output (without `clean`), byte for byte, from the observations a
+    package at a time (catalogue.reports.observation_blocks, read with `history_null`): the
+    numbers come as text; the slug, version and last commit are worked out here once per run
+    of equal values (CSV: the formula guard, the date form, the quoting; JSON: the escapes),
+    and each run's rows made by one join of its columns and that text. A package that came
+    as rows (a value the database's checks did not vouch for) is written row by row by
+    `write_history`."""
+    csv_format = export_format is ExportFormat.CSV
+    spreadsheet = date_format is DateFormat.SPREADSHEET
+    text = io.StringIO()
+    lines = csv.writer(text, lineterminator="\r\n")
+    if csv_format:
+        if bom:
+            out.write(UTF8_BOM)
+        lines.writerow(HISTORY_FIELDS)
+        out.write(text.getvalue())
+    cells: dict[tuple[object, bool], str] = {}
+
+    def csv_cell(value: object, timestamp: bool) -> str:
+        """The CSV text the package export's writer makes of the cell (None: empty)."""
+        if type(value) is str:
+            if timestamp and spreadsheet:
+                value = _spreadsheet_date(value)
+                if _PLAIN_DATE.fullmatch(value):
+                    return value
+            elif _PLAIN_TEXT.fullmatch(value):
+                return value
+            value = neutralize(value)
+        text.seek(0)
+        text.truncate()
+        lines.writerow((value, "x"))  # not alone: a lone empty field would be quoted
+        return text.getvalue()[: -len(",x\r\n")]
+
+    def cell(value: object, timestamp: bool = False) -> str:
+        key = (value, timestamp)
+        found = cells.get(key)
+        if found is None:
+            found = csv_cell(value, timestamp) if csv_format else dumps(value)
+            if len(cells) >= 65536:  # a bound on memory: most values repeat within a package
+                cells.clear()
+            cells[key] = found
+        return found
+
+    # A row: head (the slug's), the time and the numbers (`row`), tail (version, last
+    # commit); rows end with `end` and are separated by `separator` (JSON's array: ",\n"
+    # between objects, "[\n" ... "\n]\n" around them).
+    if csv_format:
+        heads, between, row, end = ("", ","), (",", ","), ("", ",", ",", ","), "\r\n"
+    else:
+        heads, between = (
+            ('{"slug": ', ', "observed_at": "'),
+            (', "pypi_version": ', ', "last_commit": '),
+        )
+        # json.dumps of the database's own timestamp and of an integer: no escape in them.
+        row = ("", '", "stars": ', ', "forks": ', ', "commits_52w_total": ')
+        end = "}\n" if export_format is ExportFormat.JSONL else "}"
+    to_stars, to_forks, to_total = (repeat(piece) for piece in row[1:])
+    separator = ",\n" if export_format is ExportFormat.JSON else ""
+    parts: list[str] = []
+    size = 0
+    first = True
+    for slug, runs, rows in blocks:
+        if not runs and not rows:
+            continue
+        if runs is None:
+            text.seek(0)
+            text.truncate()
+            write_history(
+                ((slug, *values) for values in rows), export_format, text, date_format=date_format
+            )
+            block = text.getvalue()
+            if csv_format:
+                block = block.split("\r\n", 1)[1]  # without its header
+            elif export_format is ExportFormat.JSON:
+                block = block[2:-3]  # without "[\n" and "\n]\n"
+        else:
+            head = heads[0] + cell(slug) + heads[1]
+            pieces = []
+            for version, commit, times, stars, forks, totals in runs:
+                if csv_format and spreadsheet:  # 2026-02-02T00:18:21Z -> 2026-02-02 00:18:21
+                    joined = "\n".join(times).replace("T", " ").replace("Z", "")
+                    times = joined.split("\n")
+                tail = between[0] + cell(version) + between[1] + cell(commit, timestamp=True)
+                # One join of the run's cells and the text between them (no text is parsed).
+                after = tail + end + separator + head
+                cells_between = zip(  # the repeats are endless: the run's columns end it
+                    times,
+                    to_stars,
+                    stars,
+                    to_forks,
+                    forks,
+                    to_total,
+                    totals,
+                    repeat(after),
+                    strict=False,
+                )
+                joined = "".join(itertools.chain.from_iterable(cells_between))
+                pieces.append(head + joined[: -len(after)] + tail + end)
+            block = separator.join(pieces)
+        if export_format is ExportFormat.JSON:
+            block = ("[\n" if first else separator) + block
+        first = False
+        parts.append(block)
+        size += len(block)
+        # Out in large pieces: `out` may be a spool or a file whose every write() costs a
+        # Python call.
+        if size >= 1 << 20:
+            out.write("".join(parts))
+            parts.clear()
+            size = 0
+    if export_format is ExportFormat.JSON:
+        parts.append("[]\n" if first else "\n]\n")
+    out.write("".join(parts))
 
 
 _UNSET = object()

@@ -100,6 +100,12 @@ def _same_source(recorded: str, wanted: str) -> bool:
     return recorded.strip().rstrip("/") == wanted.strip().rstrip("/")
 
 
+def _serial(manifest: dict[str, Any]) -> int:
+    """The manifest's `run_serial` (0 when it has none: a first run, or an older manifest)."""
+    value = manifest.get("run_serial")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def _record_id(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"a record id must be an int, not {value!r}")
@@ -551,6 +557,9 @@ class Transaction:
                     else last_complete_catalogue_run(previous)
                 ),
                 "records": {kind.value: len(self._final_ids(kind)) for kind in Kind},
+                # The catalogue database knows a run by its manifest's digest: two runs in the
+                # same second over the same data must still write different bytes.
+                "run_serial": _serial(previous) + 1,
             }
             # Everything that needs disk space is written before the mirror is touched.
             staged_manifest = self._staging / (MANIFEST_NAME + PART_SUFFIX)
