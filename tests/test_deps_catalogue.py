@@ -412,3 +412,72 @@ def test_a_damaged_database_is_repaired_as_by_every_reading_command(
         return [{k: v for k, v in item.items() if k != "star_trend_90d"} for item in items]
 
     assert judged(result.out) == judged(intact.out)
+
+
+def _not_ours(world: Path, into: Path) -> Path:
+    """A copy of `world` that belongs to another user (uid 65534), whose record files were
+    changed after its database was last brought up to date: django-pglocks has 77,777 stars."""
+    import os
+    import shutil
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("handing a folder to another user needs root")
+    root = Path(shutil.copytree(world, into))
+    record = root / "packages" / "django-pglocks.json"
+    data = json.loads(record.read_text())
+    data["stars"] = 77777
+    record.write_text(json.dumps(data, indent=2) + "\n")
+    manifest = root / "manifest.json"
+    manifest.write_text(manifest.read_text() + "\n")  # the mirror moved on since the database
+    for folder, _, files in os.walk(root):
+        os.chown(folder, 65534, 65534)
+        for name in files:
+            os.chown(os.path.join(folder, name), 65534, 65534)
+    return root
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    import os
+
+    found = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            info = os.lstat(os.path.join(folder, name))
+            found[os.path.relpath(os.path.join(folder, name), root)] = (info.st_uid, info.st_size)
+    return found
+
+
+def test_a_folder_it_may_not_write_is_judged_as_the_mirror_has_it_now(
+    monkeypatch: MP, capsys: Cap, world: Path, tmp_path: Path
+) -> None:
+    """Where the folder's database is behind the mirror and this user may not bring it up to
+    date, deps reads a private copy built from the record files, as `top` does (it read the
+    database as it was: 100 stars), and the star trend from the folder's database."""
+    root = _not_ours(world, tmp_path / "mirror")
+    before = _files(root)
+
+    result = run_deps(monkeypatch, capsys, root, "netbox", "--json")
+
+    assert result.code == 0, result.err
+    assert "reading a private copy built from the JSON files" in result.err
+    assert result.err.count("\n") == 1, result.err
+    assert by_name(json.loads(result.out))["django-pglocks"]["stars"] == 77777
+    assert _files(root) == before  # nothing created, nothing handed to root
+
+
+def test_a_folder_it_may_not_write_without_a_database_is_still_judged(
+    monkeypatch: MP, capsys: Cap, world: Path, tmp_path: Path
+) -> None:
+    """No database there (and none may be built): a private copy, never exit 73 "history
+    needs the catalogue database" (the star trend is what deps can do without)."""
+    root = _not_ours(world, tmp_path / "mirror")
+    for name in list(root.iterdir()):
+        if name.name.startswith(CATALOGUE_NAME):
+            name.unlink()
+
+    result = run_deps(monkeypatch, capsys, root, "netbox", "--json")
+
+    assert result.code == 0, result.err
+    assert "reading a private copy" in result.err
+    document = json.loads(result.out)
+    assert by_name(document)["django-pglocks"]["stars"] == 77777

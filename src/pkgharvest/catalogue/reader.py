@@ -197,6 +197,11 @@ class Reader:
         """Raise the reason there is no history to read (its own exit code), if there is none."""
         self._target(on_history=True)
 
+    def call(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`query(conn, ...)` on the catalogue, through the database's edge (a damaged
+        database repaired and the query run again)."""
+        return self._call(query, *args, **kwargs)
+
     def history_call(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`query(conn, *args, **kwargs)` on the folder's database (for `reports`); the
         reason there is none, raised, when there is none."""

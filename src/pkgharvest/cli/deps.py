@@ -200,8 +200,10 @@ def _report(
     from pkgharvest.catalogue.dependencies import dependency_report
     from pkgharvest.records import iso_utc
 
-    # The folder's database (its history, its PyPI answers); the reason there is none, raised.
-    reader = open_reader(data_dir, run, history=True)
+    # The catalogue as the mirror has it now (a private copy where the folder's database is
+    # behind and cannot be brought up to date here); the star histories and PyPI's answers
+    # from the folder's database when there is one to read, as of its last update.
+    reader = open_reader(data_dir, run)
     clients: list[object] = []
 
     def asking() -> Remote:
@@ -217,12 +219,14 @@ def _report(
     updated = reader.mirror.last_updated()
 
     def judged(conn: Connection) -> tuple[Report, PypiCache | None]:
+        folder = reader.history_db
+        kept = conn if folder is None or folder.conn is conn else folder.conn
         cache = answers = None
         if target is not None:  # PyPI's answers: only with --django
             from pkgharvest.catalogue.pypi_cache import PypiCache
             from pkgharvest.project.answers import PypiAnswers
 
-            cache = PypiCache(conn, index_url)
+            cache = PypiCache(kept, index_url)
             answers = PypiAnswers(cache, None if offline else asking, now)
         report = dependency_report(
             conn,
@@ -233,13 +237,14 @@ def _report(
             mirror_updated=iso_utc(updated) if updated else None,
             offline=offline,
             index_url=index_url,
+            history="same" if kept is conn else kept,
         )
         return report, cache
 
     try:
         # Through the reader's edge, as every reading command: a damaged database met here is
         # moved aside and rebuilt, and the report made again from the rebuilt one.
-        report, cache = reader.history_call(judged)
+        report, cache = reader.call(judged)
     finally:
         for client in clients:
             close = getattr(client, "close", None)
