@@ -94,6 +94,11 @@ def _rows(root: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
         files = "SELECT kind, name, record_id, ctime_ns IS NULL FROM record_files"
         rows["record_files"] = sorted(conn.execute(files).fetchall())
+        # The schema too: a first run builds some indexes after its rows, not before.
+        schema = "SELECT type, name, tbl_name, sql FROM sqlite_master"
+        rows["schema"] = sorted(conn.execute(schema).fetchall(), key=repr)
+        plan = "EXPLAIN QUERY PLAN SELECT id FROM packages WHERE slug = 'package-3'"
+        rows["plan"] = [row[-1] for row in conn.execute(plan)]
     return rows
 
 
@@ -189,6 +194,7 @@ def test_a_first_run_fed_in_many_batches_files_the_weeks_a_sync_from_its_files_f
         assert _run(root, puts[::3], fed=fed, make=_package) is fed  # later lists, all zero
     fed_rows = _rows(tmp_path / "fed" / "mirror")
     assert fed_rows == _rows(tmp_path / "synced" / "mirror")
+    assert any("packages_slug" in step for step in fed_rows["plan"])
     # 52 weeks each, over 53 calendar weeks or more: every package's first list was filed.
     weeks = fed_rows["weekly_commits"]
     assert {package_id for package_id, *_ in weeks} == set(puts)

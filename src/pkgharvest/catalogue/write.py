@@ -381,6 +381,7 @@ class Feed:
         self._was_empty: dict[Kind, bool] = {}
         self._no_history: bool | None = None
         self._windows = _Windows()
+        self._dropped_indexes: list[str] = []
 
     def add(self, kind: Kind, name: str, record: Record, staged: StagedFile) -> None:
         """A record the run has just staged as `kind`/`name` (the file as staged). The store
@@ -410,6 +411,12 @@ class Feed:
                 and _is_empty(self.conn, "observations")
                 and _is_empty(self.conn, "weekly_windows")
             )
+            # Tables filled from empty get their indexes built once, at the end (flush_all),
+            # instead of kept up to date row by row in the order the pages bring the ids.
+            if was_empty:
+                self._dropped_indexes += _drop_indexes(self.conn, kind.value)
+            if self._no_history:
+                self._dropped_indexes += _drop_indexes(self.conn, "observations")
         batch.sort(key=lambda item: item[2]["id"])  # rows in id order: see _changed_files
         # A table empty before the run holds no row of these ids (the store stages an id
         # once): nothing to look up.
@@ -430,6 +437,8 @@ class Feed:
         for kind in SYNC_ORDER:
             self._flush(kind)
         self._windows.file(self.conn)
+        while self._dropped_indexes:
+            self.conn.execute(self._dropped_indexes.pop())
         return self.counts
 
     def rollback(self) -> None:
@@ -437,6 +446,19 @@ class Feed:
         with contextlib.suppress(sqlite3.Error):
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+
+
+def _drop_indexes(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Drop the indexes of `table` (inside the caller's transaction); the statements that
+    create them again, as the schema holds them."""
+    found = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL",
+        (table,),
+    ).fetchall()
+    for name, _ in found:
+        conn.execute('DROP INDEX "{}"'.format(name.replace('"', '""')))
+    return [sql for _, sql in found]
 
 
 def _begin(conn: sqlite3.Connection) -> None:
