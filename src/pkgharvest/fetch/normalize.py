@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pkgharvest.errors import RecordError
 from pkgharvest.records import (
@@ -48,6 +47,10 @@ _NON_FINITE_TEXT = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def _service_zone() -> Any:
+    # Imported here: the API sends offsets, and zoneinfo's import reads the build's sysconfig
+    # (every fetch paid for it, for the rare time without an offset).
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo("America/New_York")
     except ZoneInfoNotFoundError:  # no tz database: treat naive times as UTC
