@@ -162,3 +162,26 @@ def test_kept_counts_of_an_empty_commit_list_stay_through_reruns(
     assert normalized == []
     kept = records(tmp_path, "packages")[4100]
     assert kept["commits_52w"] == weeks and kept["stale_fields"] == ["commits_52w"]
+
+
+def test_the_source_digest_follows_the_values_not_the_objects() -> None:
+    name = "shared-" + "x" * 40
+    shared = {"id": 1, "slug": name, "title": name, "participants": [name, name], "n": 1}
+    copies = json.loads(json.dumps(shared))  # equal, nothing shared
+    ref = {"id": 2, "slug": "g", "title": None}
+    digest = stage.package_source(shared, "u", ref, [ref], {})
+    assert digest is not None
+    assert stage.package_source(copies, "u", dict(ref), [dict(ref)], {}) == digest
+    # Any other value, even one JSON would write alike, is another source.
+    for other in (
+        {**shared, "n": True},
+        {**shared, "n": 1.0},
+        {**shared, "title": name + " "},
+        {**shared, "participants": [name]},
+        {**shared, "extra": None},
+    ):
+        assert stage.package_source(other, "u", ref, [ref], {}) != digest
+    assert stage.package_source(shared, "v", ref, [ref], {}) != digest
+    assert stage.package_source(shared, "u", None, [ref], {}) != digest
+    assert stage.package_source(shared, "u", ref, [ref], {"grids": ["x"]}) != digest
+    assert stage.package_source({**shared, "title": "bad \ud800"}, "u", ref, [], {}) is not None
