@@ -185,3 +185,33 @@ def test_the_source_digest_follows_the_values_not_the_objects() -> None:
     assert stage.package_source(shared, "u", None, [ref], {}) != digest
     assert stage.package_source(shared, "u", ref, [ref], {"grids": ["x"]}) != digest
     assert stage.package_source({**shared, "title": "bad \ud800"}, "u", ref, [], {}) is not None
+
+
+def test_a_rerun_normalizes_only_the_grids_whose_source_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    real: Callable[..., Any] = stage.normalize_grid
+
+    def counting(raw: Any, **kwargs: Any) -> Any:
+        seen.append(raw["id"])
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(stage, "normalize_grid", counting)
+    catalogue = generate_catalogue(packages=80, grids=6, seed=2)
+    api = FakeApi(catalogue)
+    run(api, tmp_path)
+    assert sorted(seen) == sorted(catalogue.grids)
+    seen.clear()
+    report = run(api, tmp_path)  # nothing new: every grid kept as it is
+    assert seen == [] and report.counts["grids"].unchanged == len(catalogue.grids)
+    grid = max(catalogue.grids.values(), key=lambda g: len(g["packages"]))
+    member = grid["packages"][0]
+    catalogue.grids[grid["id"]] = {**grid, "title": "Retitled"}
+    catalogue.update_package(member, slug="a-new-slug-for-a-member")  # in other grids too
+    catalogue.touched()
+    report = run(api, tmp_path)
+    holding = sorted(g["id"] for g in catalogue.grids.values() if member in g["packages"])
+    assert sorted(seen) == holding and grid["id"] in holding
+    assert records(tmp_path, "grids")[grid["id"]]["title"] == "Retitled"
+    assert_mirror_matches(tmp_path, catalogue)

@@ -51,7 +51,18 @@ def package_source(
     one hash instead of normalizing and serializing. A pickle can be read back, so two inputs
     that differ never give the same bytes (nor do 1, 1.0 and True); equal inputs give the same
     bytes in fast mode, which writes every value in full whatever objects it shares."""
-    inputs = [__version__, SOURCE_REVISION, api_url, raw, category, grids, problems]
+    return _digest([__version__, SOURCE_REVISION, api_url, raw, category, grids, problems])
+
+
+def grid_source(
+    fields: Mapping[str, Any], api_url: str, members: Sequence[PackageRef], problems: Any
+) -> str | None:
+    """The digest of everything `normalize_grid` makes a grid record from (as `package_source`
+    for a package): its fields, its members' references and the links it could not use."""
+    return _digest([__version__, SOURCE_REVISION, "grid", api_url, fields, members, problems])
+
+
+def _digest(inputs: list[Any]) -> str | None:
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=5)
     # Without fast mode (gone from some Python) a value met twice is written as a reference:
@@ -89,13 +100,15 @@ class Stager:
         return ref_of(record)
 
     def grid(self, draft: GridDraft, members: list[PackageRef]) -> None:
+        api_url = self.base.detail_url(Kind.GRID, draft.record_id)
+        source = grid_source(draft.fields, api_url, members, draft.problems)
+        if source is not None and self.txn.keep_if_same_source(Kind.GRID, draft.record_id, source):
+            self._count(Kind.GRID, Change.UNCHANGED)
+            return
         record = normalize_grid(
-            draft.fields,
-            api_url=self.base.detail_url(Kind.GRID, draft.record_id),
-            packages=members,
-            link_problems=draft.problems,
+            draft.fields, api_url=api_url, packages=members, link_problems=draft.problems
         )
-        self._put(Kind.GRID, record)
+        self._put(Kind.GRID, record, source=source)
 
     def package(
         self,
