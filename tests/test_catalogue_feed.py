@@ -94,6 +94,11 @@ def _rows(root: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
         files = "SELECT kind, name, record_id, ctime_ns IS NULL FROM record_files"
         rows["record_files"] = sorted(conn.execute(files).fetchall())
+        # The schema too: a first run builds some indexes after its rows, not before.
+        schema = "SELECT type, name, tbl_name, sql FROM sqlite_master"
+        rows["schema"] = sorted(conn.execute(schema).fetchall(), key=repr)
+        plan = "EXPLAIN QUERY PLAN SELECT id FROM packages WHERE slug = 'package-3'"
+        rows["plan"] = [row[-1] for row in conn.execute(plan)]
     return rows
 
 
@@ -101,8 +106,27 @@ def _package(package_id: int, stars: int) -> dict[str, Any]:
     return synthetic_package(package_id, f"package-{package_id}", stars=stars)
 
 
+def _active_package(package_id: int, stars: int) -> dict[str, Any]:
+    """A package with its own 52 counts, fetched in one of several weeks (windows differ)."""
+    day = 1 + package_id % 20
+    counts = [(package_id * (week + 3)) % 7 for week in range(52)]
+    return synthetic_package(
+        package_id,
+        f"package-{package_id}",
+        stars=stars,
+        commits_52w=counts,
+        last_fetched=f"2026-05-{day:02}T{package_id % 24:02}:30:00Z",
+    )
+
+
 def _run(
-    root: Path, puts: list[int], removals: tuple[int, ...] = (), *, twice: int = 0, fed: bool
+    root: Path,
+    puts: list[int],
+    removals: tuple[int, ...] = (),
+    *,
+    twice: int = 0,
+    fed: bool,
+    make: Any = _package,
 ) -> bool:
     """One fetch-like run through the store: put the synthetic packages `puts`, put `twice`
     again, remove `removals`, commit; then the database is finished by the feed (`fed`) or
@@ -114,7 +138,7 @@ def _run(
         try:
             txn = store.begin(feed=database)
             for package_id in puts:
-                txn.put(Kind.PACKAGE, _package(package_id, package_id % 97))
+                txn.put(Kind.PACKAGE, make(package_id, package_id % 97))
             if twice:
                 txn.put(Kind.PACKAGE, _package(twice, 5000))
             txn.schedule_removal(Kind.PACKAGE, removals)
@@ -156,6 +180,26 @@ def test_the_database_a_run_leaves_is_the_one_a_sync_from_its_files_leaves(
         assert ("removed", 1) in changes
     if case == "staged then removed":
         assert not any(record_id == 55 for _, record_id in changes)  # never in the mirror
+
+
+def test_a_first_run_fed_in_many_batches_files_the_weeks_a_sync_from_its_files_files(
+    tmp_path: Path,
+) -> None:
+    # Newest first, as the API lists them: several feed batches, each in its own id range;
+    # the feed files the first lists' weeks after the last batch.
+    puts = list(range(700, 0, -1))
+    for fed in (True, False):
+        root = tmp_path / ("fed" if fed else "synced") / "mirror"
+        assert _run(root, puts, fed=fed, make=_active_package) is fed
+        assert _run(root, puts[::3], fed=fed, make=_package) is fed  # later lists, all zero
+    fed_rows = _rows(tmp_path / "fed" / "mirror")
+    assert fed_rows == _rows(tmp_path / "synced" / "mirror")
+    assert any("packages_slug" in step for step in fed_rows["plan"])
+    # 52 weeks each, over 53 calendar weeks or more: every package's first list was filed.
+    weeks = fed_rows["weekly_commits"]
+    assert {package_id for package_id, *_ in weeks} == set(puts)
+    assert len({week for _, week, _ in weeks}) >= 53
+    assert len(weeks) >= 52 * 700
 
 
 def test_a_run_killed_before_its_commit_leaves_the_database_as_it_was(tmp_path: Path) -> None:

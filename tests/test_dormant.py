@@ -8,7 +8,7 @@ import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from pkgharvest.activity import DORMANT_AFTER_DAYS, dormant_sql, is_dormant
+from pkgharvest.activity import DORMANT_AFTER_DAYS, dormant_since, dormant_sql, is_dormant
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -58,3 +58,18 @@ def test_the_counts_stand_for_the_total_when_a_record_has_none() -> None:
     assert is_dormant({"last_commit": old, "commits_52w": [0] * 52}, NOW)
     assert not is_dormant({"last_commit": old, "commits_52w": [0] * 51 + [1]}, NOW)
     assert is_dormant({"last_commit": old, "commits_52w": None}, NOW)  # unknown counts
+
+
+def test_the_changes_report_judges_a_state_at_two_moments_as_is_dormant_does() -> None:
+    # changes parses an observation's last commit once for the start and the end moment.
+    from pkgharvest.catalogue.reports import _dormancy_facts
+
+    rng = random.Random(11)
+    moments = [NOW, NOW - timedelta(days=40), NOW + timedelta(days=400)]
+    for _ in range(10):
+        for last_commit in _last_commits(rng):
+            for total in (None, 0, 1, 52, -1):
+                facts = _dormancy_facts(last_commit, total)
+                record = {"last_commit": last_commit, "commits_52w_total": total}
+                for moment in moments:
+                    assert dormant_since(*facts, moment) == is_dormant(record, moment)

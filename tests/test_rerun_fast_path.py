@@ -162,3 +162,56 @@ def test_kept_counts_of_an_empty_commit_list_stay_through_reruns(
     assert normalized == []
     kept = records(tmp_path, "packages")[4100]
     assert kept["commits_52w"] == weeks and kept["stale_fields"] == ["commits_52w"]
+
+
+def test_the_source_digest_follows_the_values_not_the_objects() -> None:
+    name = "shared-" + "x" * 40
+    shared = {"id": 1, "slug": name, "title": name, "participants": [name, name], "n": 1}
+    copies = json.loads(json.dumps(shared))  # equal, nothing shared
+    ref = {"id": 2, "slug": "g", "title": None}
+    digest = stage.package_source(shared, "u", ref, [ref], {})
+    assert digest is not None
+    assert stage.package_source(copies, "u", dict(ref), [dict(ref)], {}) == digest
+    # Any other value, even one JSON would write alike, is another source.
+    for other in (
+        {**shared, "n": True},
+        {**shared, "n": 1.0},
+        {**shared, "title": name + " "},
+        {**shared, "participants": [name]},
+        {**shared, "extra": None},
+    ):
+        assert stage.package_source(other, "u", ref, [ref], {}) != digest
+    assert stage.package_source(shared, "v", ref, [ref], {}) != digest
+    assert stage.package_source(shared, "u", None, [ref], {}) != digest
+    assert stage.package_source(shared, "u", ref, [ref], {"grids": ["x"]}) != digest
+    assert stage.package_source({**shared, "title": "bad \ud800"}, "u", ref, [], {}) is not None
+
+
+def test_a_rerun_normalizes_only_the_grids_whose_source_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    real: Callable[..., Any] = stage.normalize_grid
+
+    def counting(raw: Any, **kwargs: Any) -> Any:
+        seen.append(raw["id"])
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(stage, "normalize_grid", counting)
+    catalogue = generate_catalogue(packages=80, grids=6, seed=2)
+    api = FakeApi(catalogue)
+    run(api, tmp_path)
+    assert sorted(seen) == sorted(catalogue.grids)
+    seen.clear()
+    report = run(api, tmp_path)  # nothing new: every grid kept as it is
+    assert seen == [] and report.counts["grids"].unchanged == len(catalogue.grids)
+    grid = max(catalogue.grids.values(), key=lambda g: len(g["packages"]))
+    member = grid["packages"][0]
+    catalogue.grids[grid["id"]] = {**grid, "title": "Retitled"}
+    catalogue.update_package(member, slug="a-new-slug-for-a-member")  # in other grids too
+    catalogue.touched()
+    report = run(api, tmp_path)
+    holding = sorted(g["id"] for g in catalogue.grids.values() if member in g["packages"])
+    assert sorted(seen) == holding and grid["id"] in holding
+    assert records(tmp_path, "grids")[grid["id"]]["title"] == "Retitled"
+    assert_mirror_matches(tmp_path, catalogue)

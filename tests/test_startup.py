@@ -181,7 +181,9 @@ deps = Dependencies(transport=httpx.MockTransport(FakeApi(seed_catalogue()).hand
 argv = ["fetch", "--base-url", PUBLIC_BASE_URL, "--data-dir", sys.argv[1], *sys.argv[2:]]
 with contextlib.redirect_stdout(io.StringIO()):
     code = run(argv, deps)
-print(json.dumps([code, sorted(m for m in sys.modules if m.split(".")[0] == "rich")]))
+def loaded(package):
+    return sorted(m for m in sys.modules if m.split(".")[0] == package)
+print(json.dumps([[code, loaded("rich")], loaded("zoneinfo")]))
 """
 
 
@@ -197,6 +199,8 @@ def test_fetch_without_a_terminal_never_imports_rich(tmp_path: Path, mode: list[
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    code, rich_modules = json.loads(done.stdout.splitlines()[-1])
+    (code, rich_modules), zone_modules = json.loads(done.stdout.splitlines()[-1])
     assert code == 0 and (tmp_path / "mirror" / "packages").is_dir()
     assert rich_modules == []
+    # The API's times carry offsets: zoneinfo (whose import reads sysconfig) is not needed.
+    assert zone_modules == []

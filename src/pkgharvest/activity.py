@@ -34,11 +34,15 @@ def is_dormant(record: Record, now: datetime) -> bool:
     """No commit in the 52 weeks (a total of 0, or none known), and the last commit known and
     more than DORMANT_AFTER_DAYS before `now`. `record` needs `last_commit` and
     `commits_52w_total` (or `commits_52w`): a package record, or an observation's values."""
-    last = parse_timestamp(record.get("last_commit"))
-    if last is None or now - last <= timedelta(days=DORMANT_AFTER_DAYS):
+    return dormant_since(parse_timestamp(record.get("last_commit")), commits_total(record), now)
+
+
+def dormant_since(last_commit: datetime | None, total: int | None, now: datetime) -> bool:
+    """`is_dormant` of a package whose last commit is `last_commit` (parsed) and whose 52-week
+    total is `total`, for a caller that judges one state at several moments."""
+    if total is not None and total != 0:
         return False
-    total = commits_total(record)
-    return total is None or total == 0
+    return last_commit is not None and now - last_commit > timedelta(days=DORMANT_AFTER_DAYS)
 
 
 def dormant_sql(last_commit: str, total: str, now: str) -> str:

@@ -30,10 +30,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pkgharvest.activity import is_dormant
+from pkgharvest.activity import dormant_since
 from pkgharvest.catalogue import history
 from pkgharvest.errors import PkgHarvestError
-from pkgharvest.records import HISTORY_FIELDS, Kind, Record, iso_utc, parse_timestamp
+from pkgharvest.records import (
+    HISTORY_FIELDS,
+    Kind,
+    Record,
+    commits_total,
+    iso_utc,
+    parse_timestamp,
+)
 
 
 @dataclass
@@ -350,6 +357,16 @@ _START_BEFORE_RUN = """CASE WHEN e.run_id = :run THEN coalesce(
 any), else the latest: a package the run did not change."""
 
 
+def _dormancy_facts(last_commit: object, total: object) -> tuple[datetime | None, int | None]:
+    """What `dormant_since` needs of an observation's values (as `is_dormant` reads them);
+    the last commit is not parsed when the total alone says the package is active."""
+    record = {"last_commit": last_commit, "commits_52w_total": total}
+    counted = commits_total(record)
+    if counted is not None and counted != 0:
+        return None, counted
+    return parse_timestamp(last_commit), counted
+
+
 def _package_moves(
     conn: sqlite3.Connection,
     report: ChangeReport,
@@ -397,10 +414,15 @@ def _package_moves(
             )
         if start_moment is None or end_moment is None:
             continue
-        was = is_dormant(
-            {"last_commit": start_commit, "commits_52w_total": start_total}, start_moment
+        end = _dormancy_facts(end_commit, end_total)
+        same = (start_commit, type(start_total), start_total) == (
+            end_commit,
+            type(end_total),
+            end_total,
         )
-        now = is_dormant({"last_commit": end_commit, "commits_52w_total": end_total}, end_moment)
+        start = end if same else _dormancy_facts(start_commit, start_total)
+        was = dormant_since(*start, start_moment)
+        now = dormant_since(*end, end_moment)
         if was != now:
             (report.dormant if now else report.revived).append(
                 {"slug": slug, "last_commit": end_commit}

@@ -22,6 +22,7 @@ import operator
 import os
 import sqlite3
 import stat
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -388,6 +389,8 @@ class Feed:
         self._pending: dict[Kind, list[tuple[str, FileId, Record]]] = {k: [] for k in Kind}
         self._was_empty: dict[Kind, bool] = {}
         self._no_history: bool | None = None
+        self._windows = _Windows()
+        self._dropped_indexes: list[str] = []
 
     def add(self, kind: Kind, name: str, record: Record, staged: StagedFile) -> None:
         """A record the run has just staged as `kind`/`name` (the file as staged). The store
@@ -417,6 +420,12 @@ class Feed:
                 and _is_empty(self.conn, "observations")
                 and _is_empty(self.conn, "weekly_windows")
             )
+            # Tables filled from empty get their indexes built once, at the end (flush_all),
+            # instead of kept up to date row by row in the order the pages bring the ids.
+            if was_empty:
+                self._dropped_indexes += _drop_indexes(self.conn, kind.value)
+            if self._no_history:
+                self._dropped_indexes += _drop_indexes(self.conn, "observations")
         batch.sort(key=lambda item: item[2]["id"])  # rows in id order: see _changed_files
         # A table empty before the run holds no row of these ids (the store stages an id
         # once): nothing to look up.
@@ -428,6 +437,7 @@ class Feed:
             self.counts,
             set() if was_empty else None,
             bool(self._no_history),
+            self._windows,
         )
         self.counts.fed[kind.value] = self.counts.fed.get(kind.value, 0) + len(batch)
 
@@ -435,6 +445,9 @@ class Feed:
         """Apply what waits; the counts so far (the sync that finishes the feed goes on)."""
         for kind in SYNC_ORDER:
             self._flush(kind)
+        self._windows.file(self.conn)
+        while self._dropped_indexes:
+            self.conn.execute(self._dropped_indexes.pop())
         return self.counts
 
     def rollback(self) -> None:
@@ -442,6 +455,19 @@ class Feed:
         with contextlib.suppress(sqlite3.Error):
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+
+
+def _drop_indexes(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Drop the indexes of `table` (inside the caller's transaction); the statements that
+    create them again, as the schema holds them."""
+    found = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL",
+        (table,),
+    ).fetchall()
+    for name, _ in found:
+        conn.execute('DROP INDEX "{}"'.format(name.replace('"', '""')))
+    return [sql for _, sql in found]
 
 
 def _begin(conn: sqlite3.Connection) -> None:
@@ -731,10 +757,12 @@ def _apply_batch(
     counts: SyncCounts,
     only_ids: set[int] | None,
     no_history: bool = False,
+    windows: _Windows | None = None,
 ) -> None:
     """New and rewritten records: their changes against the rows before, the rows, their
     files, grid membership, observations and weeks. `only_ids`: the only ids that can have a
-    row before (None: any); `no_history`: no package has an observation or a list filed yet."""
+    row before (None: any); `no_history`: no package has an observation or a list filed yet;
+    `windows`: where a feed collects the first lists of packages, to file their weeks last."""
     if not batch:
         return
     table = kind.value
@@ -767,7 +795,7 @@ def _apply_batch(
         _grid_members_from_grids(conn, moved, [], only_ids)
     elif kind is Kind.PACKAGE:
         _grid_members_from_packages(conn, moved, [], only_ids)
-        counts.observations += _observe(conn, batch, rows, run, fresh=no_history)
+        counts.observations += _observe(conn, batch, rows, run, fresh=no_history, windows=windows)
         if run.names:
             _update_names(held, rows, conn)
     _insert_changes(conn, change_rows, counts)
@@ -933,10 +961,12 @@ def _observe(
     run: _SyncRun,
     *,
     fresh: bool,
+    windows: _Windows | None = None,
 ) -> int:
     """Observations and weekly commits of packages whose files changed (`rows`: their
     packages rows); returns how many observations were added. `fresh`: the database had no
-    package before this sync (nothing to look up)."""
+    package before this sync (nothing to look up). `windows`: with `fresh`, the first lists
+    go there (their weeks are filed by `windows.file`), not into weekly_commits at once."""
     ids = [package["id"] for _, _, package in batch]
     latest = {} if fresh else _latest_observations(conn, ids)
     newest = {} if fresh else _windows_by_id(conn, ids)
@@ -970,7 +1000,9 @@ def _observe(
         held = newest.get(package_id)
         held_at = parse_timestamp(held[0]) if held is not None else None
         if held is None or held_at is None:  # the first list of this package: all 52 weeks
-            if json_each:
+            if json_each and fresh and windows is not None:
+                windows.add(package_id, _julian_day(history.window_mondays(week)[0]))
+            elif json_each:
                 first_week = history.window_mondays(week)[0]
                 whole.append((package_id, _julian_day(first_week), counts_text))
             else:
@@ -1019,6 +1051,35 @@ def _observe(
         filed,
     )
     return added
+
+
+class _Windows:
+    """The first lists of the packages a feed applies to a database with no history (a first
+    fetch), filed into weekly_commits after the last batch, in package id order, from their
+    weekly_windows rows: the rows then go to the end of the table's B-tree, where batch by
+    batch (pages come newest first) they went into its middle. Holds two numbers a package."""
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.first_mondays = array("d")  # Julian day numbers
+
+    def add(self, package_id: int, first_monday: float) -> None:
+        self.ids.append(package_id)
+        self.first_mondays.append(first_monday)
+
+    def file(self, conn: sqlite3.Connection) -> None:
+        """The 52 weeks of each list collected, from the weekly_windows row filed with it."""
+        if not self.ids:
+            return
+        order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
+        conn.executemany(
+            "INSERT INTO weekly_commits (package_id, week_start, commits)"
+            " SELECT ?1, date(?2 + j.key * 7), j.value"
+            " FROM weekly_windows AS w, json_each(w.commits_52w) AS j WHERE w.package_id = ?1"
+            " ON CONFLICT DO UPDATE SET commits = excluded.commits",
+            ((self.ids[i], self.first_mondays[i]) for i in order),
+        )
+        self.ids, self.first_mondays = array("q"), array("d")
 
 
 _JULIAN_DAY_OF_ORDINAL_ZERO = 1721424.5

@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, cast
 
 from pkgharvest.errors import RecordError
 from pkgharvest.records import (
@@ -48,6 +47,10 @@ _NON_FINITE_TEXT = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def _service_zone() -> Any:
+    # Imported here: the API sends offsets, and zoneinfo's import reads the build's sysconfig
+    # (every fetch paid for it, for the rare time without an offset).
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo("America/New_York")
     except ZoneInfoNotFoundError:  # no tz database: treat naive times as UTC
@@ -189,6 +192,14 @@ def _copy_finite(value: Any) -> Any:
 
 
 def _identity(raw: object) -> tuple[_Fields, int, str]:
+    record_id, slug = record_identity(raw)
+    fields = _Fields(cast(Mapping[str, Any], raw))  # record_identity checked it is one
+    fields.used.update({"id", "slug"})
+    return fields, record_id, slug
+
+
+def record_identity(raw: object) -> tuple[int, str]:
+    """(id, slug) of a raw record; RecordError if it has none usable."""
     if not isinstance(raw, Mapping):
         raise RecordError(f"expected a JSON object, got {type(raw).__name__}")
     record_id, slug = raw.get("id"), raw.get("slug")
@@ -198,9 +209,7 @@ def _identity(raw: object) -> tuple[_Fields, int, str]:
         raise RecordError(f"record without a usable id: {_short(record_id)}")
     if not isinstance(slug, str) or not slug:
         raise RecordError(f"record {record_id} without a usable slug: {_short(slug)}")
-    fields = _Fields(raw)
-    fields.used.update({"id", "slug"})
-    return fields, record_id, slug
+    return record_id, slug
 
 
 def _short(value: object) -> str:
@@ -210,12 +219,6 @@ def _short(value: object) -> str:
         return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def record_identity(raw: object) -> tuple[int, str]:
-    """(id, slug) of a raw record; RecordError if it has none usable."""
-    _, record_id, slug = _identity(raw)
-    return record_id, slug
 
 
 def _ordered(values: dict[str, Any], order: Sequence[str]) -> Record:

@@ -7,7 +7,10 @@ happened; a record too broken to store is counted failed with a notice, and the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,12 +27,12 @@ from pkgharvest.fetch.normalize import (
 )
 from pkgharvest.fetch.stats import RunStats
 from pkgharvest.records import Kind, PackageRef, Record, Ref
-from pkgharvest.store.recordfile import encode_compact
 from pkgharvest.store.transaction import Change, Transaction
 
-SOURCE_REVISION = 2
+SOURCE_REVISION = 3
 """Part of every source digest, with the version: bump it when `normalize_package` makes other
-bytes from the same input, so that the next run normalizes every record again."""
+bytes from the same input, so that the next run normalizes every record again. (3: the
+digest is taken of a pickle, not of JSON text.)"""
 
 
 def package_source(
@@ -43,15 +46,34 @@ def package_source(
     record, which it reads only to keep commit counts the API did not send: normalizing the
     same input again with the result as the previous record gives the same result).
 
-    None when it can't be taken (an integer too long to print): the record is then put as
-    usual. One C call and one hash instead of normalizing and serializing every unchanged
-    package of a rerun."""
+    None when it can't be taken: the record is then put as usual. One C call (a pickle, which
+    writes numbers in binary and text as it is, where JSON would format and escape them) and
+    one hash instead of normalizing and serializing. A pickle can be read back, so two inputs
+    that differ never give the same bytes (nor do 1, 1.0 and True); equal inputs give the same
+    bytes in fast mode, which writes every value in full whatever objects it shares."""
+    return _digest([__version__, SOURCE_REVISION, api_url, raw, category, grids, problems])
+
+
+def grid_source(
+    fields: Mapping[str, Any], api_url: str, members: Sequence[PackageRef], problems: Any
+) -> str | None:
+    """The digest of everything `normalize_grid` makes a grid record from (as `package_source`
+    for a package): its fields, its members' references and the links it could not use."""
+    return _digest([__version__, SOURCE_REVISION, "grid", api_url, fields, members, problems])
+
+
+def _digest(inputs: list[Any]) -> str | None:
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    # Without fast mode (gone from some Python) a value met twice is written as a reference:
+    # equal inputs could then differ in bytes, which costs a normalizing, never a wrong keep.
+    with contextlib.suppress(AttributeError):
+        pickler.fast = True
     try:
-        inputs = [__version__, SOURCE_REVISION, api_url, raw, category, grids, problems]
-        text = encode_compact(inputs)
-    except (ValueError, TypeError, RecursionError):
+        pickler.dump(inputs)
+    except (pickle.PicklingError, ValueError, TypeError, RecursionError):
         return None
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return hashlib.blake2b(out.getbuffer(), digest_size=16).hexdigest()
 
 
 class Stager:
@@ -78,13 +100,15 @@ class Stager:
         return ref_of(record)
 
     def grid(self, draft: GridDraft, members: list[PackageRef]) -> None:
+        api_url = self.base.detail_url(Kind.GRID, draft.record_id)
+        source = grid_source(draft.fields, api_url, members, draft.problems)
+        if source is not None and self.txn.keep_if_same_source(Kind.GRID, draft.record_id, source):
+            self._count(Kind.GRID, Change.UNCHANGED)
+            return
         record = normalize_grid(
-            draft.fields,
-            api_url=self.base.detail_url(Kind.GRID, draft.record_id),
-            packages=members,
-            link_problems=draft.problems,
+            draft.fields, api_url=api_url, packages=members, link_problems=draft.problems
         )
-        self._put(Kind.GRID, record)
+        self._put(Kind.GRID, record, source=source)
 
     def package(
         self,

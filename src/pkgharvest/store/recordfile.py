@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgharvest.errors import CorruptStore
-from pkgharvest.records import FIELDS_BY_KIND, Record, is_record_id
+from pkgharvest.records import FIELDS_BY_KIND, WEEKS, Record, is_record_id
 
 ValueEncoder = Callable[[Any], str]
 """JSON text of one value: a field name or a field value."""
@@ -52,6 +52,10 @@ _SELF_CHECK_VALUES: tuple[Any, ...] = (
     {},
     [1, "two", None, [3.25, {"k": False}]],
     {"a": [1, 2], "b": {"c": "d"}, "é": None},
+    [0] * WEEKS,
+    [0.0] * WEEKS,
+    [False] * WEEKS,
+    [0] * (WEEKS - 1) + [False],
 )
 
 
@@ -86,6 +90,9 @@ def fast_value_encoder(
     except Exception:  # any failure of a private API means: use the public one
         return None
 
+    no_commits = [0] * WEEKS
+    no_commits_text = "".join(encode_container(no_commits, 0))
+
     def encode(value: Any) -> str:
         kind = type(value)
         if kind is str:
@@ -96,6 +103,10 @@ def fast_value_encoder(
             return int.__repr__(value)
         if not value and (kind is list or kind is dict):
             return "[]" if kind is list else "{}"
+        # The 52 weeks of a package without commits (most of a catalogue), written once;
+        # == also holds for 0.0 and False, hence the types.
+        if kind is list and value == no_commits and set(map(type, value)) == {int}:
+            return no_commits_text
         return "".join(encode_container(value, 0))
 
     public = public_value_encoder(item_separator, key_separator)
