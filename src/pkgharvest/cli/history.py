@@ -18,7 +18,6 @@ from pkgharvest.records import Kind, Record
 
 if TYPE_CHECKING:
     from pkgharvest.catalogue.reader import Reader
-    from pkgharvest.catalogue.reports import ChangeReport
     from pkgharvest.runtime import Dependencies
 
 
@@ -184,33 +183,23 @@ def changes(
         hint = "`pkgharvest changes --since 7d` shows what the runs of the last week changed."
     console = make_console()
     view = changes_view(
-        report, hint=hint, width=console.width, dormant=_dormant(reader, report, deps.now())
+        report, hint=hint, width=console.width, dormant=_dormant(reader, deps.now())
     )
     console.print(view)
     sys.stdout.flush()
 
 
-def _dormant(reader: Reader, report: ChangeReport, now: datetime) -> frozenset[str]:
-    """The slugs of the packages `report` lists that are dormant now (marked as in the tables)."""
+def _dormant(reader: Reader, now: datetime) -> Callable[[str], bool]:
+    """Whether the package with a slug is dormant now (marked as in the tables), read only for
+    the packages the view shows (a report may list thousands of star moves)."""
     from pkgharvest.activity import is_dormant
     from pkgharvest.catalogue.queries import dormancy_fields
 
-    listed = [
-        item["slug"]
-        for items in (
-            report.new,
-            report.releases,
-            report.rollbacks,
-            report.stars,
-            report.dormant,
-            report.revived,
-            report.renamed,
-        )
-        for item in items
-        if isinstance(item.get("slug"), str)
-    ]
-    fields = dormancy_fields(reader.conn, listed)
-    return frozenset(slug for slug, record in fields.items() if is_dormant(record, now))
+    def dormant(slug: str) -> bool:
+        record = dormancy_fields(reader.conn, [slug]).get(slug)
+        return record is not None and is_dormant(record, now)
+
+    return dormant
 
 
 def history_writer(

@@ -6,7 +6,7 @@ Text from the API goes through `display()` (terminal-safe) like every other view
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,18 +239,20 @@ def changes_view(
     shown: int = 15,
     hint: str | None = None,
     width: int = 80,
-    dormant: frozenset[str] = frozenset(),
+    dormant: Callable[[str], bool] = lambda slug: False,
 ) -> RenderableType:
     """The weekly digest: what is new, gone, released, rising, falling, gone quiet, back.
     `hint`: a line under "Nothing changed." (where to look instead). The title, the digest
     and the hint are broken between clauses to `width`; no line ends in a space. `dormant`:
-    the slugs of the mirror's dormant packages, marked in the lists as in every table."""
+    whether the package with this slug is dormant (asked only of the packages shown), marked
+    in the lists as in every table."""
     parts: list[RenderableType] = []
     marked = False
 
     def package(item: dict[str, Any]) -> Text:
         nonlocal marked
-        quiet = item.get("slug") in dormant
+        slug = item.get("slug")
+        quiet = isinstance(slug, str) and dormant(slug)
         marked = marked or quiet
         return Text(*slug_cell(display(item.get("slug")), quiet))
 
