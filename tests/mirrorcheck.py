@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from tests.fakeapi import PUBLIC_BASE_URL, Catalogue
 from tests.faultkit import mirror_differences, mirror_files
 
-__all__ = ["assert_mirror_matches", "digest", "mirror_files", "records"]
+__all__ = ["assert_mirror_matches", "digest", "mirror_files", "owners_and_sizes", "records"]
 
 
 def digest(root: Path) -> str:
@@ -39,3 +40,14 @@ def records(root: Path, kind: str) -> dict[int, dict[str, Any]]:
 def assert_mirror_matches(root: Path, catalogue: Catalogue) -> None:
     """Every record's fields equal what the API serves, and the mirror holds nothing else."""
     assert mirror_differences(root, catalogue, base_url=PUBLIC_BASE_URL) == []
+
+
+def owners_and_sizes(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file below `root` (relative path) -> (owner uid, size): what a command that must
+    create nothing and hand nothing to another user may not change."""
+    found = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            info = os.lstat(os.path.join(folder, name))
+            found[os.path.relpath(os.path.join(folder, name), root)] = (info.st_uid, info.st_size)
+    return found

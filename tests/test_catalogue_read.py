@@ -23,6 +23,7 @@ from tests.mirrorbuilder import (
     synthetic_package,
     write_mirror,
 )
+from tests.mirrorcheck import owners_and_sizes
 
 
 @pytest.fixture(scope="module")
@@ -159,28 +160,19 @@ def not_ours(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Path:
     return copy
 
 
-def _files(root: Path) -> dict[str, tuple[int, int]]:
-    found = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            info = os.lstat(os.path.join(folder, name))
-            found[os.path.relpath(os.path.join(folder, name), root)] = (info.st_uid, info.st_size)
-    return found
-
-
 @pytest.mark.parametrize("argv", COMMANDS, ids=" ".join)
 def test_a_private_copy_prints_what_the_database_prints(
     monkeypatch, capsys, mirror: Path, not_ours: Path, argv: list[str]
 ) -> None:
     from_database = run_cli(monkeypatch, capsys, *argv, "--data-dir", str(mirror))
-    before = _files(not_ours)
+    before = owners_and_sizes(not_ours)
     from_copy = run_cli(monkeypatch, capsys, *argv, "--data-dir", str(not_ours))
     assert from_database.code == from_copy.code == 0
     assert from_database.out == from_copy.out and from_database.out
     assert from_database.err == ""
     assert from_copy.err.count("\n") == 1
     assert "reading a private copy built from the JSON files" in from_copy.err
-    assert _files(not_ours) == before  # nothing created, nothing handed to root
+    assert owners_and_sizes(not_ours) == before  # nothing created, nothing handed to root
 
 
 @pytest.fixture

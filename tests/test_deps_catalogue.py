@@ -17,6 +17,7 @@ from rich.cells import cell_len
 
 from pkgharvest.catalogue import CATALOGUE_NAME
 from tests.depsworld import run_deps, write_world
+from tests.mirrorcheck import owners_and_sizes
 
 MP = pytest.MonkeyPatch
 Cap = pytest.CaptureFixture[str]
@@ -436,17 +437,6 @@ def _not_ours(world: Path, into: Path) -> Path:
     return root
 
 
-def _files(root: Path) -> dict[str, tuple[int, int]]:
-    import os
-
-    found = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            info = os.lstat(os.path.join(folder, name))
-            found[os.path.relpath(os.path.join(folder, name), root)] = (info.st_uid, info.st_size)
-    return found
-
-
 def test_a_folder_it_may_not_write_is_judged_as_the_mirror_has_it_now(
     monkeypatch: MP, capsys: Cap, world: Path, tmp_path: Path
 ) -> None:
@@ -454,7 +444,7 @@ def test_a_folder_it_may_not_write_is_judged_as_the_mirror_has_it_now(
     date, deps reads a private copy built from the record files, as `top` does (it read the
     database as it was: 100 stars), and the star trend from the folder's database."""
     root = _not_ours(world, tmp_path / "mirror")
-    before = _files(root)
+    before = owners_and_sizes(root)
 
     result = run_deps(monkeypatch, capsys, root, "netbox", "--json")
 
@@ -462,7 +452,7 @@ def test_a_folder_it_may_not_write_is_judged_as_the_mirror_has_it_now(
     assert "reading a private copy built from the JSON files" in result.err
     assert result.err.count("\n") == 1, result.err
     assert by_name(json.loads(result.out))["django-pglocks"]["stars"] == 77777
-    assert _files(root) == before  # nothing created, nothing handed to root
+    assert owners_and_sizes(root) == before  # nothing created, nothing handed to root
 
 
 def test_a_folder_it_may_not_write_without_a_database_is_still_judged(
