@@ -175,8 +175,8 @@ def _second_catalogue() -> Any:
 # --- the history commands -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def history(tmp_path: Path) -> Path:
+def two_runs(tmp_path: Path) -> Path:
+    """A mirror fetched twice from the fake API, the second time after `second_run`."""
     data = tmp_path / "mirror"
     catalogue = seed_catalogue()
     api = FakeApi(catalogue)
@@ -184,6 +184,11 @@ def history(tmp_path: Path) -> Path:
     second_run(catalogue)
     assert fetch(api, data) == 0
     return data
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    return two_runs(tmp_path)
 
 
 def test_trends_rank_by_what_was_gained(capsys: Cap, history: Path) -> None:

@@ -7,7 +7,9 @@ same damage either way."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,7 @@ from pkgharvest.catalogue.values import checked_row
 from pkgharvest.cli import run
 from pkgharvest.formats import DateFormat, ExportFormat
 from pkgharvest.formats.writers import history_null, write_history, write_history_blocks
-from tests.fakeapi import FakeApi, seed_catalogue
-from tests.test_catalogue_runs import fetch, second_run
+from tests.test_catalogue_runs import two_runs
 
 Cap = pytest.CaptureFixture[str]
 
@@ -50,12 +51,7 @@ PLANTED: list[tuple[Any, ...]] = [
 
 @pytest.fixture
 def history(tmp_path: Path) -> Path:
-    data = tmp_path / "mirror"
-    catalogue = seed_catalogue()
-    api = FakeApi(catalogue)
-    assert fetch(api, data) == 0
-    second_run(catalogue)
-    assert fetch(api, data) == 0
+    data = two_runs(tmp_path)
     with sqlite3.connect(data / CATALOGUE_NAME) as conn:
         conn.execute(
             "INSERT INTO runs (id, started, recorded) VALUES (99, '2026-02-24T00:00:00Z', 'x')"
@@ -75,36 +71,42 @@ def history(tmp_path: Path) -> Path:
     return data
 
 
-def row_by_row(
-    data: Path, since: datetime | None, export_format: ExportFormat, **options: Any
-) -> str:
-    """What the row-by-row writer makes of the folder's database."""
-    import io
-
+def _exported(data: Path, write: Callable[[sqlite3.Connection, io.StringIO], object]) -> str:
+    """What `write` makes of the folder's database, read as the read path reads it."""
     conn = sqlite3.connect(f"file:{data / CATALOGUE_NAME}?mode=ro", uri=True)
     conn.row_factory = checked_row
     try:
         out = io.StringIO(newline="")
-        write_history(reports.observation_rows(conn, since), export_format, out, **options)
+        write(conn, out)
         return out.getvalue()
     finally:
         conn.close()
+
+
+def row_by_row(
+    data: Path, since: datetime | None, export_format: ExportFormat, **options: Any
+) -> str:
+    """What the row-by-row writer makes of the folder's database."""
+    return _exported(
+        data,
+        lambda conn, out: write_history(
+            reports.observation_rows(conn, since), export_format, out, **options
+        ),
+    )
 
 
 def a_package_at_a_time(
     data: Path, since: datetime | None, export_format: ExportFormat, **options: Any
 ) -> str:
-    import io
-
-    conn = sqlite3.connect(f"file:{data / CATALOGUE_NAME}?mode=ro", uri=True)
-    conn.row_factory = checked_row
-    try:
-        out = io.StringIO(newline="")
-        blocks = reports.observation_blocks(conn, since, history_null(export_format))
-        write_history_blocks(blocks, export_format, out, **options)
-        return out.getvalue()
-    finally:
-        conn.close()
+    return _exported(
+        data,
+        lambda conn, out: write_history_blocks(
+            reports.observation_blocks(conn, since, history_null(export_format)),
+            export_format,
+            out,
+            **options,
+        ),
+    )
 
 
 CASES = [
