@@ -218,12 +218,18 @@ def test_inserts_and_deletes_during_the_crawl_are_caught_by_another_pass(tmp_pat
     catalogue = case.catalogue
     oldest = sorted(catalogue.packages)[:2]  # the end of a newest-first list: not yet read
     inserted: list[int] = []
+    changing = threading.Lock()
 
     def change_mid_crawl(number: int, target: str) -> None:
-        if "/packages/?limit=20&offset=48" in target and not inserted:
-            inserted.extend(catalogue.add_package() for _ in range(3))
-            for package_id in oldest:
-                catalogue.delete_package(package_id)
+        # The first request for offset 48 or beyond, whichever the threads send first: with
+        # several in flight the last page (the two oldest) may arrive before offset 48, and a
+        # page served before the change would rightly show them (seen while they existed).
+        _, _, offset = target.partition("/packages/?limit=20&offset=")
+        with changing:  # requests in flight call this from several threads
+            if offset.isdigit() and int(offset) >= 48 and not inserted:
+                inserted.extend(catalogue.add_package() for _ in range(3))
+                for package_id in oldest:
+                    catalogue.delete_package(package_id)
 
     stable = set(catalogue.packages) - set(oldest)
     api = FakeApi(catalogue, on_request=change_mid_crawl)
