@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pkgharvest.catalogue import matching
 from pkgharvest.project import judge, names
@@ -34,16 +34,15 @@ def dependency_report(
     mirror_updated: str | None = None,
     offline: bool = False,
     index_url: str = "",
-    history: sqlite3.Connection | Literal["same"] | None = "same",
+    history: sqlite3.Connection | None = None,
 ) -> Report:
     """The report of `project` (see the module's text). `history`: the database the star
-    histories are read from, when it is not `conn` (a private copy has none: the folder's
-    database, perhaps behind the mirror); None where there is none (no star trend)."""
+    histories are read from when it is not `conn` (beside a private copy, the folder's
+    database, perhaps behind the mirror)."""
     dependencies = project.dependencies
     matches = matching.match(conn, dependencies)
     records = matching.package_records(conn, (m.package_id for m in matches.values()))
-    source = conn if history == "same" else history
-    histories = matching.star_histories(source, records) if source is not None else {}
+    histories = matching.star_histories(conn if history is None else history, records)
     notes = list(project.notes)
     rows: list[Row] = []
     for dependency in dependencies:

@@ -219,8 +219,8 @@ def _report(
     updated = reader.mirror.last_updated()
 
     def judged(conn: Connection) -> tuple[Report, PypiCache | None]:
-        folder = reader.history_db
-        kept = conn if folder is None or folder.conn is conn else folder.conn
+        folder = reader.history_db  # None or the catalogue itself: `conn` holds it all
+        kept = conn if folder is None else folder.conn
         cache = answers = None
         if target is not None:  # PyPI's answers: only with --django
             from pkgharvest.catalogue.pypi_cache import PypiCache
@@ -237,7 +237,7 @@ def _report(
             mirror_updated=iso_utc(updated) if updated else None,
             offline=offline,
             index_url=index_url,
-            history="same" if kept is conn else kept,
+            history=kept,
         )
         return report, cache
 
